@@ -1,0 +1,165 @@
+//! The CustomResourceDefinitions ferroflux serves, generated from the types of this crate.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+use crate::{flagger, helm, image, kustomize, kyverno, notification, source};
+
+/// One served kind: its CRD generator, the versions served besides the storage version, and the
+/// Flux component that owns it.
+pub struct ServedKind {
+    /// Generates the CRD with only the storage version.
+    pub crd: fn() -> CustomResourceDefinition,
+    /// Older versions served with the same schema (conversion strategy `None`).
+    pub older_versions: &'static [&'static str],
+    /// The controller that reconciles the kind, as in Flux's `app.kubernetes.io/component`.
+    pub component: &'static str,
+}
+
+/// Every kind ferroflux serves, in install order.
+pub const SERVED_KINDS: &[ServedKind] = &[
+    ServedKind {
+        crd: source::GitRepository::crd,
+        older_versions: &["v1beta2"],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: source::OCIRepository::crd,
+        older_versions: &["v1beta2"],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: source::HelmRepository::crd,
+        older_versions: &["v1beta2"],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: source::HelmChart::crd,
+        older_versions: &["v1beta2"],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: source::Bucket::crd,
+        older_versions: &["v1beta2"],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: source::ExternalArtifact::crd,
+        older_versions: &[],
+        component: "source-controller",
+    },
+    ServedKind {
+        crd: kustomize::Kustomization::crd,
+        older_versions: &[],
+        component: "kustomize-controller",
+    },
+    ServedKind {
+        crd: helm::HelmRelease::crd,
+        older_versions: &[],
+        component: "helm-controller",
+    },
+    ServedKind {
+        crd: image::ImageRepository::crd,
+        older_versions: &["v1beta2"],
+        component: "image-reflector-controller",
+    },
+    ServedKind {
+        crd: image::ImagePolicy::crd,
+        older_versions: &["v1beta2"],
+        component: "image-reflector-controller",
+    },
+    ServedKind {
+        crd: image::ImageUpdateAutomation::crd,
+        older_versions: &["v1beta2", "v1beta1"],
+        component: "image-automation-controller",
+    },
+    ServedKind {
+        crd: notification::Provider::crd,
+        older_versions: &[],
+        component: "notification-controller",
+    },
+    ServedKind {
+        crd: notification::Alert::crd,
+        older_versions: &[],
+        component: "notification-controller",
+    },
+    ServedKind {
+        crd: notification::Receiver::crd,
+        older_versions: &[],
+        component: "notification-controller",
+    },
+    ServedKind {
+        crd: flagger::Canary::crd,
+        older_versions: &[],
+        component: "canary-controller",
+    },
+    ServedKind {
+        crd: kyverno::ClusterPolicy::crd,
+        older_versions: &[],
+        component: "admission",
+    },
+];
+
+impl ServedKind {
+    /// The full CRD: every served version (the storage one first) and Flux's labels.
+    pub fn definition(&self) -> CustomResourceDefinition {
+        let mut crd = (self.crd)();
+        // The root description names the kind, not kube's generated wrapper.
+        if let Some(root) = crd.spec.versions[0]
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            root.description = root
+                .properties
+                .as_ref()
+                .and_then(|p| p.get("spec"))
+                .and_then(|spec| spec.description.clone());
+        }
+        let storage = crd.spec.versions[0].clone();
+        for version in self.older_versions {
+            let mut older = storage.clone();
+            older.name = (*version).to_string();
+            older.storage = false;
+            crd.spec.versions.push(older);
+        }
+        let labels = crd.metadata.labels.get_or_insert_with(BTreeMap::new);
+        labels.insert("app.kubernetes.io/part-of".into(), "ferroflux".into());
+        labels.insert("app.kubernetes.io/component".into(), self.component.into());
+        crd
+    }
+
+    /// API group of the kind.
+    pub fn group(&self) -> String {
+        (self.crd)().spec.group
+    }
+
+    /// Kind name, e.g. `GitRepository`.
+    pub fn kind(&self) -> String {
+        (self.crd)().spec.names.kind
+    }
+
+    /// The storage version, e.g. `v1`.
+    pub fn storage_version(&self) -> String {
+        (self.crd)().spec.versions[0].name.clone()
+    }
+
+    /// Whether `version` is served for this kind.
+    pub fn serves(&self, version: &str) -> bool {
+        self.storage_version() == version || self.older_versions.contains(&version)
+    }
+}
+
+/// Every CRD ferroflux serves, in install order.
+pub fn all() -> Vec<CustomResourceDefinition> {
+    SERVED_KINDS.iter().map(ServedKind::definition).collect()
+}
+
+/// The served kind with this API group and kind name.
+pub fn find(group: &str, kind: &str) -> Option<&'static ServedKind> {
+    SERVED_KINDS
+        .iter()
+        .find(|served| served.group() == group && served.kind() == kind)
+}

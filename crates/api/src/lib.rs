@@ -1,0 +1,22 @@
+//! Rust types for every object kind ferroflux serves: the Flux toolkit
+//! (`source`, `kustomize`, `helm`, `image`, `notification` `*.toolkit.fluxcd.io`), Flagger's
+//! `Canary` and Kyverno's `ClusterPolicy`; their CRDs; conversion between served versions; and
+//! strict decoding of manifests against the CRD schemas.
+//!
+//! These structs are the only definition of a Flux object in the project. Each kind has one
+//! spec/status type that holds the fields of every served version, so converting between
+//! versions is relabelling `apiVersion` and loses nothing.
+#![deny(missing_docs)]
+
+pub mod convert;
+pub mod crds;
+pub mod flagger;
+pub mod helm;
+pub mod image;
+pub mod kustomize;
+pub mod kyverno;
+pub mod meta;
+pub mod notification;
+mod schema_helpers;
+pub mod source;
+pub mod strict;

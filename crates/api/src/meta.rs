@@ -1,0 +1,264 @@
+//! Types and constants shared by every Flux kind (Flux's `fluxcd/pkg/apis/meta`): references,
+//! artifacts, conditions, reconcile requests, inventories.
+
+use std::collections::BTreeMap;
+
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Annotation that asks a controller to reconcile now; its value is echoed in
+/// `status.lastHandledReconcileAt` once handled.
+pub const RECONCILE_REQUEST_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// Condition types Flux controllers write.
+pub mod condition_type {
+    /// The object is reconciled and healthy.
+    pub const READY: &str = "Ready";
+    /// The controller is working on the object.
+    pub const RECONCILING: &str = "Reconciling";
+    /// The controller cannot go on without a change by the user.
+    pub const STALLED: &str = "Stalled";
+    /// The applied workloads pass their health checks.
+    pub const HEALTHY: &str = "Healthy";
+    /// A source could not be fetched.
+    pub const FETCH_FAILED: &str = "FetchFailed";
+    /// The artifact is in storage.
+    pub const ARTIFACT_IN_STORAGE: &str = "ArtifactInStorage";
+    /// The artifact's signature was verified.
+    pub const SOURCE_VERIFIED: &str = "SourceVerified";
+    /// An artifact is outdated and a new one is being made.
+    pub const ARTIFACT_OUTDATED: &str = "ArtifactOutdated";
+}
+
+/// Condition reasons Flux controllers write.
+pub mod reason {
+    /// Reconciliation succeeded.
+    pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
+    /// Reconciliation failed.
+    pub const RECONCILIATION_FAILED: &str = "ReconciliationFailed";
+    /// A reconciliation is in progress.
+    pub const PROGRESSING: &str = "Progressing";
+    /// A dependency is not ready.
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    /// A reference points where the controller may not go.
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// The source artifact could not be fetched.
+    pub const ARTIFACT_FAILED: &str = "ArtifactFailed";
+    /// The build (kustomize, substitution) failed.
+    pub const BUILD_FAILED: &str = "BuildFailed";
+    /// Health checks failed within the timeout.
+    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
+    /// Signature verification failed.
+    pub const VERIFICATION_ERROR: &str = "VerificationError";
+    /// Authentication with the source failed.
+    pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
+    /// A Git operation failed.
+    pub const GIT_OPERATION_FAILED: &str = "GitOperationFailed";
+    /// An OCI registry operation failed.
+    pub const OCI_PULL_FAILED: &str = "OCIArtifactPullFailed";
+    /// The object is suspended.
+    pub const SUSPENDED: &str = "Suspended";
+    /// The spec is invalid.
+    pub const INVALID: &str = "InvalidSpec";
+}
+
+/// A reference to an object in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectReference {
+    /// Name of the referent.
+    pub name: String,
+}
+
+/// A reference to an object in the same or (when allowed) another namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NamespacedObjectReference {
+    /// Name of the referent.
+    pub name: String,
+    /// Namespace of the referent; defaults to the referrer's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A reference to an object of a given kind, optionally in another namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedObjectKindReference {
+    /// API version of the referent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the referent.
+    pub kind: String,
+    /// Name of the referent.
+    pub name: String,
+    /// Namespace of the referent; defaults to the referrer's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A reference to a key of a Secret in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretKeyReference {
+    /// Name of the Secret.
+    pub name: String,
+    /// Key in the Secret; when empty the controller's default key is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A reference to a key of a ConfigMap in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigMapKeyReference {
+    /// Name of the ConfigMap.
+    pub name: String,
+    /// Key in the ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A KubeConfig for reconciling against a remote cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeConfigReference {
+    /// Secret holding the kubeconfig (key `value` or `value.yaml` unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyReference>,
+    /// ConfigMap with a provider-based kubeconfig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<LocalObjectReference>,
+}
+
+/// A dependency on another object of the same kind that must be Ready first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyReference {
+    /// Name of the dependency.
+    pub name: String,
+    /// Namespace of the dependency; defaults to the dependent's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A CEL expression that decides readiness instead of the Ready condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_expr: Option<String>,
+}
+
+/// Namespaces allowed to reference an object (`spec.accessFrom`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessFrom {
+    /// Namespaces whose labels match any of these selectors may reference the object.
+    pub namespace_selectors: Vec<NamespaceSelector>,
+}
+
+/// A label selector for namespaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// Labels a namespace must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+}
+
+/// The output of a source reconciliation: a tarball served over HTTP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Path of the artifact relative to the storage root.
+    pub path: String,
+    /// HTTP address the artifact can be downloaded from.
+    pub url: String,
+    /// Human-readable source revision, e.g. `main@sha1:<hash>` or `1.2.0@sha256:<digest>`.
+    pub revision: String,
+    /// Digest of the file, `<algorithm>:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// When the artifact was last updated.
+    pub last_update_time: Time,
+    /// Size of the file in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// Metadata of the source (e.g. OCI annotations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// An object's entry in a Kustomization inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceRef {
+    /// `<namespace>_<name>_<group>_<kind>`, the form Flux writes.
+    pub id: String,
+    /// API version of the object.
+    pub v: String,
+}
+
+/// The objects a Kustomization applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceInventory {
+    /// One entry per applied object.
+    pub entries: Vec<ResourceRef>,
+}
+
+/// Metadata copied onto every object a Kustomization or HelmRelease applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CommonMetadata {
+    /// Annotations to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Labels to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// A kustomize resource selector, used by patch targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Selector {
+    /// API group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// API version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name (a regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Annotation selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_selector: Option<String>,
+    /// Label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+}
+
+/// A strategic merge or JSON6902 patch with an optional target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Patch {
+    /// The patch, YAML or JSON.
+    pub patch: String,
+    /// Objects the patch applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Selector>,
+}
+
+/// A kustomize image override.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// Image name to match, without tag.
+    pub name: String,
+    /// New image name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
+    /// New tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_tag: Option<String>,
+    /// Digest, replacing the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}

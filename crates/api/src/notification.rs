@@ -1,0 +1,191 @@
+//! `notification.toolkit.fluxcd.io`: Provider and Alert (`v1beta3`, static objects without
+//! status) and Receiver (`v1`).
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{Condition, LocalObjectReference};
+use crate::schema_helpers;
+
+/// API group of the notification kinds.
+pub const GROUP: &str = "notification.toolkit.fluxcd.io";
+
+/// Provider: where alerts are sent (Slack, a webhook, a Git forge's commit status, ...).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "notification.toolkit.fluxcd.io",
+    version = "v1beta3",
+    kind = "Provider",
+    namespaced,
+    category = "flux",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderSpec {
+    /// Provider type: `slack`, `discord`, `msteams`, `generic`, `generic-hmac`, `github`, ...
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["slack", "discord", "msteams", "rocket", "generic", "generic-hmac",
+        "github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops", "googlechat",
+        "googlepubsub", "webex", "sentry", "azureeventhub", "telegram", "lark", "matrix",
+        "opsgenie", "alertmanager", "grafana", "githubdispatch", "pagerduty", "datadog", "nats",
+        "zulip", "otel"]))]
+    pub provider_type: String,
+    /// Minimum interval between two alerts of the same object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::duration")]
+    pub interval: Option<String>,
+    /// Channel, for the chat providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Bot name, for the chat providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Webhook address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Timeout of a send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::duration")]
+    pub timeout: Option<String>,
+    /// Deprecated: proxy address (use a Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Secret with `address`, `token`, `headers`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// Secret with TLS data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<LocalObjectReference>,
+    /// Secret with proxy settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<LocalObjectReference>,
+    /// ServiceAccount for workload identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// CEL expression of the commit status key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_status_expr: Option<String>,
+    /// Stop sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// A reference to the objects whose events an Alert forwards or a Receiver reconciles.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossNamespaceObjectReference {
+    /// API version of the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the object.
+    pub kind: String,
+    /// Name of the object; `*` for all.
+    pub name: String,
+    /// Namespace of the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Labels the objects must carry, with `name: '*'`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+}
+
+/// Alert: which events go to which Provider.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "notification.toolkit.fluxcd.io",
+    version = "v1beta3",
+    kind = "Alert",
+    namespaced,
+    category = "flux",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertSpec {
+    /// The Provider to send to.
+    pub provider_ref: LocalObjectReference,
+    /// `info` (default, everything) or `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["info", "error"]))]
+    pub event_severity: Option<String>,
+    /// Objects whose events are forwarded.
+    pub event_sources: Vec<CrossNamespaceObjectReference>,
+    /// Regular expressions an event message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_list: Option<Vec<String>>,
+    /// Metadata added to every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_metadata: Option<BTreeMap<String, String>>,
+    /// Regular expressions of event messages to drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusion_list: Option<Vec<String>>,
+    /// Deprecated: summary (use eventMetadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Stop forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// Receiver: a webhook that triggers reconciliation of resources.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "notification.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "Receiver",
+    namespaced,
+    status = "ReceiverStatus",
+    category = "flux",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverSpec {
+    /// Webhook sender: `generic`, `generic-hmac`, `github`, `gitlab`, `harbor`, ...
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["generic", "generic-hmac", "github", "gitlab", "bitbucket",
+        "harbor", "dockerhub", "quay", "gcr", "nexus", "acr", "cdevents"]))]
+    pub receiver_type: String,
+    /// How often to reconcile the Receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::duration")]
+    pub interval: Option<String>,
+    /// Event types to accept (e.g. GitHub's `push`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// Objects to reconcile when a webhook arrives.
+    pub resources: Vec<CrossNamespaceObjectReference>,
+    /// CEL expression filtering the resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_filter: Option<String>,
+    /// Secret with the `token` that makes the webhook path and checks signatures.
+    pub secret_ref: LocalObjectReference,
+    /// Stop accepting webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// Observed state of a Receiver.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverStatus {
+    /// Last observed generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions of the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::conditions")]
+    pub conditions: Option<Vec<Condition>>,
+    /// The webhook path, `/hook/<sha256 of token+name+namespace>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_path: Option<String>,
+    /// Value of the last handled `reconcile.fluxcd.io/requestedAt` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}

@@ -1,0 +1,176 @@
+//! `ferroflux install --export` prints a YAML stream a cluster accepts: structural CRDs,
+//! RBAC and one Deployment per controller, with the user's extra flags.
+
+use assert_cmd::Command;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
+use serde_json::Value;
+
+fn export(args: &[&str]) -> Vec<Value> {
+    let output = Command::cargo_bin("ferroflux")
+        .expect("the ferroflux binary is built")
+        .args(["install", "--export"])
+        .args(args)
+        .output()
+        .expect("ferroflux runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
+    serde_saphyr::from_multiple(&text).expect("the export is a YAML stream")
+}
+
+fn assert_structural(schema: &JSONSchemaProps, path: &str) {
+    assert!(
+        schema.type_.is_some() || schema.x_kubernetes_preserve_unknown_fields == Some(true),
+        "{path}: neither a type nor x-kubernetes-preserve-unknown-fields"
+    );
+    for (name, child) in schema.properties.iter().flatten() {
+        assert_structural(child, &format!("{path}.{name}"));
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = &schema.items {
+        assert_structural(items, &format!("{path}[]"));
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(additional)) = &schema.additional_properties {
+        assert_structural(additional, &format!("{path}{{}}"));
+    }
+}
+
+#[test]
+fn every_crd_parses_and_every_schema_is_structural() {
+    let docs = export(&[]);
+    let crds: Vec<CustomResourceDefinition> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .map(|d| serde_json::from_value(d.clone()).expect("a CustomResourceDefinition"))
+        .collect();
+    assert_eq!(crds.len(), 16, "one CRD per served kind");
+    for crd in &crds {
+        for version in &crd.spec.versions {
+            let schema = version
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("every version has a schema");
+            for (name, child) in schema.properties.iter().flatten() {
+                if name != "metadata" {
+                    assert_structural(
+                        child,
+                        &format!("{}/{}.{name}", crd.spec.names.kind, version.name),
+                    );
+                }
+            }
+        }
+    }
+    let names: Vec<&str> = crds
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    for wanted in [
+        "gitrepositories.source.toolkit.fluxcd.io",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "helmreleases.helm.toolkit.fluxcd.io",
+        "imageupdateautomations.image.toolkit.fluxcd.io",
+        "canaries.flagger.app",
+        "clusterpolicies.kyverno.io",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+    }
+    assert_eq!(docs[0]["kind"], "Namespace");
+    assert_eq!(docs[0]["metadata"]["name"], "flux-system");
+}
+
+fn deployments(docs: &[Value]) -> Vec<Deployment> {
+    docs.iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .map(|d| serde_json::from_value(d.clone()).expect("a Deployment"))
+        .collect()
+}
+
+fn container_args(deployment: &Deployment) -> Vec<String> {
+    let spec = deployment.spec.as_ref().expect("spec");
+    let pod = spec.template.spec.as_ref().expect("pod spec");
+    let container = &pod.containers[0];
+    let mut argv = container.command.clone().expect("command");
+    argv.extend(container.args.clone().unwrap_or_default());
+    argv
+}
+
+#[test]
+fn one_deployment_per_controller_runs_ferroflux_controller() {
+    let docs =
+        export(&["--components-extra=image-reflector-controller,image-automation-controller"]);
+    let deployments = deployments(&docs);
+    let names: Vec<String> = deployments
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "source-controller",
+            "kustomize-controller",
+            "helm-controller",
+            "notification-controller",
+            "image-reflector-controller",
+            "image-automation-controller"
+        ]
+    );
+    for deployment in &deployments {
+        let argv = container_args(deployment);
+        assert_eq!(&argv[..2], ["ferroflux", "controller"], "{argv:?}");
+    }
+    let source = &deployments[0];
+    assert_eq!(container_args(source)[2], "source");
+}
+
+#[test]
+fn extra_args_reach_the_controller_and_replace_defaults() {
+    let docs = export(&[
+        "--image=registry.example/ferroflux:dev",
+        "--kustomize-controller-extra-args=--no-cross-namespace-refs=true,--default-service-account=default,--log-level=debug",
+    ]);
+    let kustomize = deployments(&docs)
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some("kustomize-controller"))
+        .expect("kustomize-controller is installed");
+    let argv = container_args(&kustomize);
+    assert!(
+        argv.contains(&"--no-cross-namespace-refs=true".to_string()),
+        "{argv:?}"
+    );
+    assert!(
+        argv.contains(&"--default-service-account=default".to_string()),
+        "{argv:?}"
+    );
+    let log_levels: Vec<&String> = argv
+        .iter()
+        .filter(|a| a.starts_with("--log-level"))
+        .collect();
+    assert_eq!(
+        log_levels,
+        ["--log-level=debug"],
+        "the extra flag replaces the default"
+    );
+    let image = kustomize.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some("registry.example/ferroflux:dev"));
+}
+
+#[test]
+fn an_unknown_component_is_refused_with_the_known_ones() {
+    let output = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .args(["install", "--export", "--components-extra=flagger"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown component \"flagger\""), "{stderr}");
+    assert!(stderr.contains("canary-controller"), "{stderr}");
+}
