@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests and the build need (real peers on loopback, git2's OpenSSL).
-packages=(pkg-config libssl-dev git docker-registry lighttpd apache2-utils)
+# Debian packages: the real peers the tests start on loopback (OCI registry, git over HTTP and
+# SSH, skopeo as a reference OCI client), git2's OpenSSL, and kubectl's peers.
+packages=(pkg-config libssl-dev git docker-registry lighttpd openssh-server openssh-client skopeo openssl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -13,8 +14,18 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The tests start these servers themselves; keep the packages' own services from starting.
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0
+    [ -e "$policy" ] && had_policy=1
+    [ "$had_policy" = 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    [ "$had_policy" = 1 ] || rm -f "$policy"
+fi
+# moto's S3 server for the Bucket tests.
+if ! python3 -c "import moto, flask, flask_cors, boto3" >/dev/null 2>&1; then
+    python3 -m pip install --quiet 'moto[s3]>=5,<6' flask flask-cors boto3
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

@@ -6,31 +6,65 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod table;
 
 /// Command line utility for assembling and running ferroflux, a Flux-compatible GitOps toolkit.
 #[derive(Debug, Parser)]
 #[command(name = "ferroflux", version, about, long_about = None, disable_help_subcommand = true)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
+    /// Run the embedded Kubernetes-API-compatible server (`--data-dir DIR`).
+    Apiserver(commands::apiserver::ApiserverArgs),
+    /// Run one controller against a cluster (as the installed Deployments do).
+    Controller(Box<commands::controller::ControllerArgs>),
+    /// Get the status of Flux objects, like `flux get`.
+    Get(commands::get::GetArgs),
     /// Install or upgrade ferroflux (print the manifests with --export).
     Install(Box<commands::install::InstallArgs>),
+    /// Build kustomizations (`kustomize build DIR`), byte-compatible with upstream kustomize.
+    Kustomize(commands::kustomize::KustomizeArgs),
     /// Validate Flux manifests strictly: unknown fields and wrong types are errors.
     Validate(commands::validate::ValidateArgs),
+    /// Reconcile a Flux object now, like `flux reconcile`.
+    Reconcile(commands::reconcile::ReconcileArgs),
+    /// Run the embedded control plane: API server, controllers and the fleet, on one machine.
+    Up(Box<commands::up::UpArgs>),
     /// Print the client version information.
     Version(commands::version::VersionArgs),
+    /// Push artifacts to an OCI registry (`push artifact oci://HOST/REPO:TAG --path DIR`).
+    Push(commands::artifact::push::PushArgs),
+    /// Pull artifacts from an OCI registry (`pull artifact oci://... --output DIR`).
+    Pull(commands::artifact::pull::PullArgs),
+    /// Tag artifacts in an OCI registry (`tag artifact oci://...:TAG --tag T`).
+    Tag(commands::artifact::tag::TagArgs),
+    /// List artifacts of an OCI repository (`list artifacts oci://HOST/REPO`).
+    List(commands::artifact::list::ListArgs),
+    /// Compare an OCI artifact with a local path (`diff artifact oci://... --path DIR`).
+    Diff(commands::artifact::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Apiserver(args) => commands::apiserver::run(args),
+        Command::Controller(args) => commands::controller::run(*args),
+        Command::Get(args) => commands::get::run(args),
         Command::Install(args) => commands::install::run(*args),
+        Command::Kustomize(args) => commands::kustomize::run(args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Reconcile(args) => commands::reconcile::run(args),
+        Command::Up(args) => commands::up::run(*args),
         Command::Version(args) => commands::version::run(args),
+        Command::Push(args) => commands::artifact::push::run(args),
+        Command::Pull(args) => commands::artifact::pull::run(args),
+        Command::Tag(args) => commands::artifact::tag::run(args),
+        Command::List(args) => commands::artifact::list::run(args),
+        Command::Diff(args) => commands::artifact::diff::run(args),
     };
     match result {
         Ok(code) => code,

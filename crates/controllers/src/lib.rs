@@ -2,5 +2,13 @@
 //! and writes once; the decisions live in plain modules tested without a server.
 #![deny(missing_docs)]
 
+pub mod bucket;
 pub mod conditions;
+pub mod gitrepository;
+pub mod helmrepository;
 pub mod kustomization;
+pub mod leader;
+pub mod metrics;
+pub mod ocirepository;
+pub mod runtime;
+pub mod simulator;

@@ -449,3 +449,33 @@ fn deployment(controller: &Controller, args: &InstallArgs) -> Deployment {
         ..Deployment::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn every_installed_deployment_runs_a_command_line_the_cli_accepts() {
+        let args = crate::Cli::try_parse_from([
+            "ferroflux",
+            "install",
+            "--export",
+            "--components-extra=image-reflector-controller,image-automation-controller,canary-controller",
+            "--kustomize-controller-extra-args=--no-cross-namespace-refs=true,--default-service-account=default",
+        ])
+        .expect("install flags parse");
+        let crate::Command::Install(args) = args.command else {
+            panic!("parsed as another command")
+        };
+        for controller in selected_controllers(&args).expect("known components") {
+            let argv = controller_args(controller, &args);
+            let mut line = vec!["ferroflux".to_string()];
+            line.extend(argv);
+            if let Err(err) = crate::Cli::try_parse_from(&line) {
+                panic!("{}: {line:?} does not parse: {err}", controller.name);
+            }
+        }
+    }
+}

@@ -3,3 +3,5 @@
 
 pub mod generator;
 pub mod postbuild;
+pub mod reconciler;
+pub mod rootfs;

@@ -1,0 +1,340 @@
+//! Embedded Kubernetes-API-compatible server on SQLite.
+//!
+//! Expected flow: build a [`Config`], call [`serve`], use the returned [`RunningServer`]'s
+//! kubeconfig with kubectl or kube-rs, and [`RunningServer::shutdown`] it.
+//!
+//! Guarantees: every object and the CA survive a restart on the same data dir; a write the
+//! server acknowledged survives the process being killed (SQLite WAL, `synchronous=NORMAL`: not
+//! a power loss); each failed request is answered with a `metav1.Status`.
+//!
+//! Layout: [`store`] (revision log, live index, watch hub, compaction) <- [`handlers`] (routing,
+//! reads) and [`write`] (create/update/patch/delete) <- [`watch`]; pure decisions in [`meta`]
+//! (metadata rules), [`patch`] (JSON/merge/strategic), [`ssa`] (managedFields), [`schema`]
+//! (CRD pruning/defaulting/validation), [`selector`], [`table`], [`discovery`], [`convert`]
+//! (the two Event APIs) and [`proto`] (the protobuf bodies kubectl sends); [`gc`] runs
+//! namespace emptying and ownerReference collection; [`tls`] makes the PKI and kubeconfig.
+#![deny(missing_docs)]
+
+pub mod convert;
+pub mod discovery;
+pub mod gc;
+pub mod handlers;
+pub mod meta;
+pub mod patch;
+pub mod proto;
+pub mod registry;
+pub mod schema;
+pub mod selector;
+pub mod ssa;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod tls;
+pub mod watch;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+use crate::handlers::App;
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data dir could not be created or written.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// TLS material could not be prepared.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The async runtime or the signal handler could not be set up.
+    #[error("runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The listen address could not be bound; pick another with `--listen`.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database, certificates and token live.
+    pub data_dir: PathBuf,
+    /// Listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where to write the kubeconfig (default `<data_dir>/kubeconfig`).
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Serve HTTPS (default) or plain HTTP (tests of the HTTP layer only).
+    pub tls: bool,
+    /// Extra names (DNS or IP) in the serving certificate, for clients that do not connect
+    /// through localhost; a specific (non-wildcard) listen IP is added by itself.
+    pub tls_sans: Vec<String>,
+    /// Revisions kept in the log by compaction.
+    pub compaction_retain: i64,
+    /// How often compaction runs.
+    pub compaction_interval: Duration,
+}
+
+impl Config {
+    /// Defaults: HTTPS on 127.0.0.1:6443, kubeconfig in the data dir, 1000 revisions kept,
+    /// compaction every minute.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            kubeconfig_out: None,
+            tls: true,
+            tls_sans: Vec::new(),
+            compaction_retain: 1000,
+            compaction_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:PORT` (or `http://` without TLS).
+    pub url: String,
+    /// Where the kubeconfig was written.
+    pub kubeconfig_path: PathBuf,
+    /// The kubeconfig text.
+    pub kubeconfig: String,
+    /// The admin bearer token.
+    pub token: String,
+    /// The CA certificate (PEM), when serving HTTPS.
+    pub ca_pem: Option<String>,
+    /// The store (for tests and embedding).
+    pub store: Arc<Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, closes every connection (watches end) and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn ensure_namespaces(store: &Store, reg: &Registry) -> Result<(), store::StoreError> {
+    let ns = reg
+        .lookup("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let key = ns.key("", name);
+        if store.get(&key).is_none() {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": meta::now(),
+                    "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            store.put(&key, obj, true, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the HTTP router over a store (no TLS, no listener): usable in-process, e.g. with
+/// `kube::Client::new(router, "default")`.
+pub fn router(store: Arc<Store>, token: String) -> Router {
+    let (app, _) = app(store, token);
+    Router::new().fallback(handlers::dispatch).with_state(app)
+}
+
+fn app(store: Arc<Store>, token: String) -> (Arc<App>, tokio::task::JoinHandle<()>) {
+    let registry = Registry::default();
+    let crds = registry
+        .lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .expect("CRDs are built in");
+    for (_, s) in store.list(&crds.prefix()).1 {
+        if s.obj()["metadata"]["deletionTimestamp"].is_null()
+            && let Err(e) = registry.install_crd(&s.obj())
+        {
+            tracing::warn!(error = %e, "stored CRD not served");
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = Arc::new(App {
+        store,
+        registry,
+        token,
+        gc: tx,
+    });
+    let worker = gc::spawn_worker(app.clone(), rx);
+    (app, worker)
+}
+
+/// Starts the server.
+///
+/// Errors: the data dir cannot be written, the store cannot be opened, TLS material cannot be
+/// made, or the address cannot be bound.
+pub async fn serve(config: Config) -> Result<RunningServer, Error> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let store = Arc::new(Store::open(&dir.join("state.db"))?);
+    let token = tls::token(dir)?;
+    let pki = if config.tls {
+        let mut sans = config.tls_sans.clone();
+        let ip = config.listen.ip();
+        if !ip.is_unspecified() && !ip.is_loopback() {
+            sans.push(ip.to_string());
+        }
+        Some(tls::load_or_create(dir, &sans)?)
+    } else {
+        None
+    };
+    let acceptor = match &pki {
+        Some(p) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            tls::server_config(p)?,
+        ))),
+        None => None,
+    };
+    let (app, worker) = app(store.clone(), token.clone());
+    ensure_namespaces(&store, &app.registry)?;
+    let router = Router::new().fallback(handlers::dispatch).with_state(app);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let url = format!(
+        "{}://{addr}",
+        if acceptor.is_some() { "https" } else { "http" }
+    );
+    let kubeconfig = tls::kubeconfig(&url, pki.as_ref().map(|p| p.ca_pem.as_str()), &token);
+    let kubeconfig_path = config
+        .kubeconfig_out
+        .clone()
+        .unwrap_or_else(|| dir.join("kubeconfig"));
+    tls::write_private(&kubeconfig_path, &kubeconfig)?;
+    let (stx, mut srx) = oneshot::channel::<()>();
+    let compaction = {
+        let store = store.clone();
+        let (retain, every) = (config.compaction_retain, config.compaction_interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let s = store.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.compact(retain)).await {
+                    tracing::warn!(error = %e, "compaction failed");
+                }
+            }
+        })
+    };
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = &mut srx => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    let _ = tcp.set_nodelay(true);
+                    let svc = TowerToHyperService::new(router.clone());
+                    let acceptor = acceptor.clone();
+                    conns.spawn(async move {
+                        let builder = auto::Builder::new(TokioExecutor::new());
+                        match acceptor {
+                            Some(a) => {
+                                let Ok(tls) = a.accept(tcp).await else { return };
+                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
+                            }
+                            None => {
+                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await;
+                            }
+                        }
+                    });
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+        compaction.abort();
+        worker.abort();
+    });
+    Ok(RunningServer {
+        addr,
+        url,
+        kubeconfig_path,
+        kubeconfig,
+        token,
+        ca_pem: pki.map(|p| p.ca_pem),
+        store,
+        shutdown: Some(stx),
+        task,
+    })
+}
+
+/// Runs the server on a new runtime until SIGINT or SIGTERM, for binaries without their own
+/// runtime. `on_ready` is called once the server listens.
+///
+/// Errors: those of [`serve`], or the runtime/signal setup failing.
+pub fn run_until_signal(
+    config: Config,
+    on_ready: impl FnOnce(&RunningServer),
+) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    rt.block_on(async move {
+        let server = serve(config).await?;
+        on_ready(&server);
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(Error::Runtime)?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.map_err(Error::Runtime)?,
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await.map_err(Error::Runtime)?;
+        server.shutdown().await;
+        Ok(())
+    })
+}

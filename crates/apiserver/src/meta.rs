@@ -1,0 +1,629 @@
+//! Object metadata rules: names, namespaces, uid, timestamps, generation, Secrets' stringData.
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::registry::Resource;
+use crate::status::{ApiError, Cause, Target};
+
+/// Now, as Kubernetes writes times (RFC 3339, seconds).
+pub fn now() -> String {
+    let ts = jiff::Timestamp::now();
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: lowercase labels joined by dots, at most 253 characters.
+pub fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// Validates an object name for `res`; `None` when valid.
+pub fn name_error(res: &Resource, name: &str) -> Option<Cause> {
+    let v = Value::String(name.to_string());
+    if name.is_empty() {
+        return Some(Cause::required("metadata.name"));
+    }
+    match res.kind.as_str() {
+        "Namespace" | "Service" => (!is_label(name)).then(|| {
+            Cause::invalid(
+                "metadata.name",
+                &v,
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+            )
+        }),
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+            (name == "." || name == ".." || name.contains('/') || name.contains('%')).then(|| {
+                Cause::invalid("metadata.name", &v, "may not be '.' or '..' and may not contain '/' or '%'")
+            })
+        }
+        _ => (!is_subdomain(name)).then(|| {
+            Cause::invalid(
+                "metadata.name",
+                &v,
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        }),
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// A qualified name (`prefix/name` or `name`), as label and annotation keys are.
+fn is_qualified_name(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => !prefix.is_empty() && is_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(s),
+    }
+}
+
+const KEY_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
+
+/// Checks labels, annotations and finalizers; every violation is returned.
+pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
+    let meta = &obj["metadata"];
+    let mut out = Vec::new();
+    match &meta["labels"] {
+        Value::Null => {}
+        Value::Object(m) => {
+            for (k, v) in m {
+                if !is_qualified_name(k) {
+                    out.push(Cause::invalid("metadata.labels", &json!(k), KEY_MSG));
+                }
+                match v.as_str() {
+                    Some(s) if s.is_empty() || is_label_name(s) => {}
+                    _ => out.push(Cause::invalid(
+                        "metadata.labels",
+                        v,
+                        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                    )),
+                }
+            }
+        }
+        other => out.push(Cause::type_invalid("metadata.labels", other, "object")),
+    }
+    match &meta["annotations"] {
+        Value::Null => {}
+        Value::Object(m) => {
+            let mut total = 0;
+            for (k, v) in m {
+                if !is_qualified_name(k) {
+                    out.push(Cause::invalid("metadata.annotations", &json!(k), KEY_MSG));
+                }
+                match v.as_str() {
+                    Some(s) => total += k.len() + s.len(),
+                    None => out.push(Cause::type_invalid(
+                        format!("metadata.annotations[{k}]"),
+                        v,
+                        "string",
+                    )),
+                }
+            }
+            if total > 256 * 1024 {
+                out.push(Cause {
+                    reason: "FieldValueTooLong",
+                    message: format!("Too long: may not be more than 262144 bytes (got {total})"),
+                    field: "metadata.annotations".into(),
+                });
+            }
+        }
+        other => out.push(Cause::type_invalid("metadata.annotations", other, "object")),
+    }
+    match &meta["finalizers"] {
+        Value::Null => {}
+        Value::Array(a) => {
+            for (i, f) in a.iter().enumerate() {
+                if !f.as_str().is_some_and(is_qualified_name) {
+                    out.push(Cause::invalid(
+                        format!("metadata.finalizers[{i}]"),
+                        f,
+                        KEY_MSG,
+                    ));
+                }
+            }
+        }
+        other => out.push(Cause::type_invalid("metadata.finalizers", other, "array")),
+    }
+    out
+}
+
+/// Whether objects of `res` carry `metadata.generation` (kinds without a spec do not, as in
+/// kube-apiserver).
+fn tracks_generation(res: &Resource) -> bool {
+    res.custom
+        || !(res.group.is_empty() || res.is_events_api())
+        || !matches!(
+            res.kind.as_str(),
+            "ConfigMap" | "Secret" | "Event" | "ServiceAccount" | "Endpoints"
+        )
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Checks `apiVersion`/`kind` of a body against the URL's resource, filling them in when absent.
+pub fn check_type(obj: &mut Value, res: &Resource) -> Result<(), ApiError> {
+    let Some(m) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    let av = res.api_version();
+    match m.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            m.insert("apiVersion".into(), json!(av));
+        }
+        Some(got) => {
+            let group = got.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            if group != res.group {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({got}) does not match the expected API version ({av})"
+                )));
+            }
+            m.insert("apiVersion".into(), json!(av));
+        }
+    }
+    match m.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            m.insert("kind".into(), json!(res.kind));
+        }
+        Some(k) if k != res.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                res.kind
+            )));
+        }
+        Some(_) => {}
+    }
+    if !m.get("metadata").is_none_or(Value::is_object) {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
+    m.entry("metadata").or_insert_with(|| json!({}));
+    Ok(())
+}
+
+/// Checks the body's namespace against the URL's and sets it (or removes it for cluster-scoped).
+pub fn check_namespace(
+    obj: &mut Value,
+    res: &Resource,
+    url_ns: Option<&str>,
+) -> Result<(), ApiError> {
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("check_type made metadata an object");
+    let body_ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if res.namespaced {
+        let url_ns = url_ns.unwrap_or("");
+        if !body_ns.is_empty() && body_ns != url_ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        meta.insert("namespace".into(), json!(url_ns));
+    } else {
+        meta.remove("namespace");
+    }
+    Ok(())
+}
+
+/// Fills in server-set metadata of a new object and checks its name.
+pub fn prepare_create(obj: &mut Value, res: &Resource, now: &str) -> Result<String, ApiError> {
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("check_type made metadata an object");
+    let mut name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty()
+        && let Some(g) = meta.get("generateName").and_then(Value::as_str)
+        && !g.is_empty()
+    {
+        name = format!("{g}{}", random_suffix());
+        meta.insert("name".into(), json!(name));
+    }
+    let t = Target {
+        resource: &res.plural,
+        group: &res.group,
+        name: &name,
+        kind: &res.kind,
+    };
+    if let Some(c) = name_error(res, &name) {
+        return Err(ApiError::invalid(t, vec![c]));
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now));
+    if tracks_generation(res) {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    meta.remove("resourceVersion");
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    meta.remove("selfLink");
+    defaults_for_kind(obj, res)?;
+    Ok(name)
+}
+
+/// Kind-specific defaulting: Secrets fold stringData into data, Namespaces start Active.
+fn defaults_for_kind(obj: &mut Value, res: &Resource) -> Result<(), ApiError> {
+    if !res.group.is_empty() {
+        return Ok(());
+    }
+    match res.kind.as_str() {
+        "Secret" => {
+            let m = obj.as_object_mut().expect("objects checked by check_type");
+            if let Some(Value::Object(sd)) = m.remove("stringData") {
+                let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
+                if let Some(d) = data.as_object_mut() {
+                    for (k, v) in sd {
+                        let s = v.as_str().unwrap_or_default().to_string();
+                        d.insert(
+                            k,
+                            json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                        );
+                    }
+                }
+            }
+            if let Some(d) = m.get("data").and_then(Value::as_object) {
+                for (k, v) in d {
+                    let ok = v.as_str().is_some_and(|s| {
+                        base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+                    });
+                    if !ok {
+                        return Err(ApiError::bad_request(format!(
+                            "Secret data[{k}]: illegal base64 data"
+                        )));
+                    }
+                }
+            }
+            if m.get("type").is_none() {
+                m.insert("type".into(), json!("Opaque"));
+            }
+        }
+        "Namespace" => {
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            if obj["status"]["phase"].is_null() {
+                obj["status"] = json!({"phase": "Active"});
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn without_meta_status(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    v
+}
+
+/// Fields of built-in kinds that cannot change once set, by (group, kind).
+const IMMUTABLE: &[(&str, &str, &[&str])] = &[
+    ("apps", "Deployment", &["spec.selector"]),
+    ("apps", "ReplicaSet", &["spec.selector"]),
+    ("apps", "DaemonSet", &["spec.selector"]),
+    (
+        "apps",
+        "StatefulSet",
+        &[
+            "spec.selector",
+            "spec.serviceName",
+            "spec.volumeClaimTemplates",
+            "spec.podManagementPolicy",
+        ],
+    ),
+    (
+        "batch",
+        "Job",
+        &["spec.selector", "spec.template", "spec.completionMode"],
+    ),
+    ("", "Service", &["spec.clusterIP"]),
+    (
+        "",
+        "PersistentVolumeClaim",
+        &[
+            "spec.storageClassName",
+            "spec.volumeName",
+            "spec.accessModes",
+        ],
+    ),
+    ("rbac.authorization.k8s.io", "RoleBinding", &["roleRef"]),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        &["roleRef"],
+    ),
+];
+
+fn at<'v>(v: &'v Value, path: &str) -> &'v Value {
+    path.split('.').fold(v, |cur, seg| &cur[seg])
+}
+
+/// Updates that change an immutable field: the `field is immutable` causes Flux's force-apply
+/// (recreate) looks for.
+pub fn immutable_changes(old: &Value, new: &Value, res: &Resource) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if !res.custom
+        && let Some((_, _, paths)) = IMMUTABLE
+            .iter()
+            .find(|(g, k, _)| *g == res.group && *k == res.kind)
+    {
+        for p in *paths {
+            let (was, now) = (at(old, p), at(new, p));
+            // An unset clusterIP may be set once; other fields may not change at all.
+            let settable = *p == "spec.clusterIP" && was.as_str().is_none_or(str::is_empty);
+            if was != now && !settable {
+                out.push(Cause::invalid(*p, now, "field is immutable"));
+            }
+        }
+    }
+    if res.group.is_empty()
+        && matches!(res.kind.as_str(), "ConfigMap" | "Secret")
+        && old["immutable"] == true
+    {
+        for p in ["data", "binaryData", "immutable"] {
+            if old.get(p) != new.get(p) {
+                out.push(Cause::invalid(
+                    p,
+                    &Value::Null,
+                    "field is immutable when `immutable` is set",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Carries server-set metadata over from `old` to an update `new`, keeps the status (main
+/// resource) or everything but the status (status subresource), and bumps the generation when
+/// anything but metadata and status changed.
+pub fn prepare_update(
+    old: &Value,
+    new: &mut Value,
+    res: &Resource,
+    subresource: &str,
+) -> Result<(), ApiError> {
+    if subresource == "status" {
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        match status {
+            Some(s) => merged["status"] = s,
+            None => {
+                if let Some(m) = merged.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+        // Labels, annotations and managedFields may change through status writes too.
+        merged["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
+        if merged["metadata"]["managedFields"].is_null()
+            && let Some(m) = merged["metadata"].as_object_mut()
+        {
+            m.remove("managedFields");
+        }
+        *new = merged;
+        return Ok(());
+    }
+    if res.status {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+    }
+    let old_meta = &old["metadata"];
+    let meta = new["metadata"]
+        .as_object_mut()
+        .expect("check_type made metadata an object");
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(k) {
+            Some(v) => meta.insert(k.into(), v.clone()),
+            None => meta.remove(k),
+        };
+    }
+    meta.insert("name".into(), old_meta["name"].clone());
+    if tracks_generation(res) && without_meta_status(old) != without_meta_status(new) {
+        let g = old_meta["generation"].as_i64().unwrap_or(1) + 1;
+        new["metadata"]["generation"] = json!(g);
+    }
+    defaults_for_kind(new, res)?;
+    if res.kind == "Namespace" && res.group.is_empty() {
+        new["status"] = old["status"].clone();
+    }
+    Ok(())
+}
+
+/// The name and namespace in `obj`'s metadata.
+pub fn name_of(obj: &Value) -> (&str, &str) {
+    (
+        obj["metadata"]["name"].as_str().unwrap_or(""),
+        obj["metadata"]["namespace"].as_str().unwrap_or(""),
+    )
+}
+
+/// Whether the object has finalizers left.
+pub fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn names_and_namespaces() {
+        let reg = Registry::default();
+        let cm = reg.lookup("", "v1", "configmaps").expect("cm");
+        let ns = reg.lookup("", "v1", "namespaces").expect("ns");
+        assert!(name_error(&cm, "a.b-c").is_none());
+        assert!(name_error(&cm, "Bad_Name").is_some());
+        assert!(name_error(&ns, "a.b").is_some());
+        let mut o = json!({"metadata": {"namespace": "other"}});
+        check_type(&mut o, &cm).expect("type");
+        assert_eq!(o["kind"], "ConfigMap");
+        assert_eq!(
+            check_namespace(&mut o, &cm, Some("ns1"))
+                .expect_err("mismatch")
+                .code,
+            400
+        );
+    }
+
+    #[test]
+    fn generation_moves_on_spec_only() {
+        let reg = Registry::default();
+        let d = reg.lookup("apps", "v1", "deployments").expect("deploy");
+        let old = json!({"metadata": {"name": "d", "generation": 3, "uid": "u"}, "spec": {"replicas": 1}, "status": {"x": 1}});
+        let mut new = json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}, "status": {"x": 2}});
+        prepare_update(&old, &mut new, &d, "").expect("update");
+        assert_eq!(new["metadata"]["generation"], 3);
+        assert_eq!(
+            new["status"]["x"], 1,
+            "status comes from the status subresource only"
+        );
+        assert_eq!(new["metadata"]["uid"], "u");
+        let mut new = json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}});
+        prepare_update(&old, &mut new, &d, "").expect("update");
+        assert_eq!(new["metadata"]["generation"], 4);
+        let mut st =
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 9}, "status": {"x": 5}});
+        prepare_update(&old, &mut st, &d, "status").expect("status");
+        assert_eq!(st["spec"]["replicas"], 1);
+        assert_eq!(st["status"]["x"], 5);
+        assert_eq!(st["metadata"]["generation"], 3);
+    }
+
+    #[test]
+    fn metadata_validation() {
+        let ok = json!({"metadata": {"labels": {"app.kubernetes.io/name": "web", "x": ""},
+            "annotations": {"example.com/a": "any text!"}, "finalizers": ["kubernetes", "example.com/hold"]}});
+        assert!(validate_metadata(&ok).is_empty());
+        let bad = json!({"metadata": {"labels": {"bad key!": "v", "k": "bad value!", "n": 3},
+            "annotations": {"a": 1}, "finalizers": ["no spaces allowed"]}});
+        let fields: Vec<String> = validate_metadata(&bad)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "metadata.labels",
+                "metadata.labels",
+                "metadata.labels",
+                "metadata.annotations[a]",
+                "metadata.finalizers[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn immutable_fields() {
+        let reg = Registry::default();
+        let d = reg.lookup("apps", "v1", "deployments").expect("deploy");
+        let old = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "replicas": 1}});
+        let new = json!({"spec": {"selector": {"matchLabels": {"a": "2"}}, "replicas": 1}});
+        let c = immutable_changes(&old, &new, &d);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].field, "spec.selector");
+        assert!(c[0].message.contains("field is immutable"));
+        assert!(
+            immutable_changes(
+                &old,
+                &json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "replicas": 5}}),
+                &d
+            )
+            .is_empty()
+        );
+        let svc = reg.lookup("", "v1", "services").expect("svc");
+        assert!(
+            immutable_changes(
+                &json!({"spec": {}}),
+                &json!({"spec": {"clusterIP": "10.0.0.1"}}),
+                &svc
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            immutable_changes(
+                &json!({"spec": {"clusterIP": "10.0.0.1"}}),
+                &json!({"spec": {"clusterIP": "10.0.0.2"}}),
+                &svc
+            )
+            .len(),
+            1
+        );
+        let cm = reg.lookup("", "v1", "configmaps").expect("cm");
+        assert_eq!(
+            immutable_changes(
+                &json!({"immutable": true, "data": {"a": "1"}}),
+                &json!({"immutable": true, "data": {"a": "2"}}),
+                &cm
+            )
+            .len(),
+            1
+        );
+        assert!(
+            immutable_changes(
+                &json!({"data": {"a": "1"}}),
+                &json!({"data": {"a": "2"}}),
+                &cm
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn secret_string_data_folds_into_data() {
+        let reg = Registry::default();
+        let s = reg.lookup("", "v1", "secrets").expect("secret");
+        let mut o = json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}});
+        prepare_create(&mut o, &s, "t").expect("create");
+        assert_eq!(o["data"]["k"], "dg==");
+        assert!(o.get("stringData").is_none());
+        let mut bad = json!({"metadata": {"name": "s"}, "data": {"k": "***"}});
+        assert!(prepare_create(&mut bad, &s, "t").is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! CRD structural schemas: pruning, defaulting and validation (errors name the field path the
+//! way kube-apiserver does, e.g. `spec.replicas`, `spec.items[0].name`).
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::status::Cause;
+
+const ROOT_KEEP: &[&str] = &["apiVersion", "kind", "metadata"];
+
+fn preserves(schema: &Value) -> bool {
+    schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true)
+}
+
+/// Removes fields the schema does not declare (unless it preserves unknown fields there).
+///
+/// Returns the paths removed (e.g. `spec.junk`, `spec.items[0].x`), for strict field validation.
+pub fn prune(obj: &mut Value, schema: &Value) -> Vec<String> {
+    let mut removed = Vec::new();
+    prune_node(obj, schema, true, "", &mut removed);
+    removed
+}
+
+fn prune_node(v: &mut Value, schema: &Value, root: bool, path: &str, removed: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            let props = schema["properties"].as_object();
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            let embedded = schema["x-kubernetes-embedded-resource"].as_bool() == Some(true);
+            let keep_unknown = preserves(schema)
+                || additional.is_some()
+                || (props.is_none() && schema.get("type").is_none());
+            m.retain(|k, _| {
+                let keep = keep_unknown
+                    || props.is_some_and(|p| p.contains_key(k))
+                    || ((root || embedded) && ROOT_KEEP.contains(&k.as_str()));
+                if !keep {
+                    removed.push(join(path, k));
+                }
+                keep
+            });
+            for (k, child) in m.iter_mut() {
+                if (root || embedded)
+                    && ROOT_KEEP.contains(&k.as_str())
+                    && !props.is_some_and(|p| p.contains_key(k))
+                {
+                    continue;
+                }
+                if let Some(s) = props.and_then(|p| p.get(k)) {
+                    prune_node(child, s, false, &join(path, k), removed);
+                } else if let Some(a) = additional {
+                    prune_node(child, a, false, &join(path, k), removed);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_node(item, s, false, &format!("{path}[{i}]"), removed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fills in `default`s of absent properties, recursively.
+pub fn apply_defaults(v: &mut Value, schema: &Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(props) = schema["properties"].as_object() {
+                for (k, s) in props {
+                    if !m.contains_key(k)
+                        && let Some(d) = s.get("default")
+                    {
+                        m.insert(k.clone(), d.clone());
+                    }
+                }
+                for (k, child) in m.iter_mut() {
+                    if let Some(s) = props.get(k) {
+                        apply_defaults(child, s);
+                    }
+                }
+            } else if let Some(a) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in m.values_mut() {
+                    apply_defaults(child, a);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for i in items {
+                    apply_defaults(i, s);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Validates `obj` against the schema; returns every violation.
+pub fn validate(obj: &Value, schema: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if let (Some(m), Some(props)) = (obj.as_object(), schema["properties"].as_object()) {
+        for (k, s) in props {
+            if ROOT_KEEP.contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(child) = m.get(k) {
+                check(child, s, k, &mut out);
+            }
+        }
+        for r in schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !m.contains_key(r) {
+                out.push(Cause::required(r));
+            }
+        }
+    }
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
+    if v.is_null() {
+        if s["nullable"].as_bool() != Some(true) && s.get("type").is_some() {
+            out.push(Cause::type_invalid(
+                path,
+                v,
+                s["type"].as_str().unwrap_or("value"),
+            ));
+        }
+        return;
+    }
+    let int_or_string = s["x-kubernetes-int-or-string"].as_bool() == Some(true);
+    if let Some(t) = s["type"].as_str() {
+        let got = type_name(v);
+        let ok = got == t
+            || (t == "number" && got == "integer")
+            || (int_or_string && matches!(got, "integer" | "string"));
+        if !ok {
+            out.push(Cause::type_invalid(path, v, t));
+            return;
+        }
+    } else if int_or_string && !matches!(type_name(v), "integer" | "string") {
+        out.push(Cause::type_invalid(path, v, "integer or string"));
+        return;
+    }
+    if let Some(allowed) = s["enum"].as_array()
+        && !allowed.contains(v)
+    {
+        out.push(Cause::not_supported(path, v, allowed));
+    }
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(0.0);
+            if let Some(min) = s["minimum"].as_f64() {
+                let excl = s["exclusiveMinimum"].as_bool() == Some(true);
+                if x < min || (excl && x == min) {
+                    let op = if excl {
+                        "greater than"
+                    } else {
+                        "greater than or equal to"
+                    };
+                    out.push(Cause::invalid(
+                        path,
+                        v,
+                        &format!("should be {op} {}", fmt_num(&s["minimum"])),
+                    ));
+                }
+            }
+            if let Some(max) = s["maximum"].as_f64() {
+                let excl = s["exclusiveMaximum"].as_bool() == Some(true);
+                if x > max || (excl && x == max) {
+                    let op = if excl {
+                        "less than"
+                    } else {
+                        "less than or equal to"
+                    };
+                    out.push(Cause::invalid(
+                        path,
+                        v,
+                        &format!("should be {op} {}", fmt_num(&s["maximum"])),
+                    ));
+                }
+            }
+        }
+        Value::String(st) => {
+            let len = st.chars().count() as u64;
+            if let Some(min) = s["minLength"].as_u64()
+                && len < min
+            {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("should be at least {min} chars long"),
+                ));
+            }
+            if let Some(max) = s["maxLength"].as_u64()
+                && len > max
+            {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("may not be more than {max} bytes"),
+                ));
+            }
+            if let Some(p) = s["pattern"].as_str() {
+                match Regex::new(p) {
+                    Ok(re) if !re.is_match(st) => {
+                        out.push(Cause::invalid(path, v, &format!("should match '{p}'")));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(f) = s["format"].as_str()
+                && !format_ok(f, st)
+            {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("{path} in body must be of type {f}: {v}"),
+                ));
+            }
+        }
+        Value::Array(items) => {
+            if let Some(min) = s["minItems"].as_u64()
+                && (items.len() as u64) < min
+            {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("should have at least {min} items"),
+                ));
+            }
+            if let Some(max) = s["maxItems"].as_u64()
+                && (items.len() as u64) > max
+            {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("must have at most {max} items"),
+                ));
+            }
+            if let Some(is) = s.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check(item, is, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        Value::Object(m) => {
+            for r in s["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !m.contains_key(r) {
+                    out.push(Cause::required(join(path, r)));
+                }
+            }
+            let props = s["properties"].as_object();
+            let additional = s.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in m {
+                if let Some(cs) = props.and_then(|p| p.get(k)) {
+                    check(child, cs, &join(path, k), out);
+                } else if let Some(a) = additional {
+                    check(child, a, &join(path, k), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn fmt_num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
+        Some(f) => f.to_string(),
+        None => v.to_string(),
+    }
+}
+
+fn format_ok(format: &str, s: &str) -> bool {
+    match format {
+        "date-time" => s.parse::<jiff::Timestamp>().is_ok(),
+        "date" => s.parse::<jiff::civil::Date>().is_ok(),
+        "int32" | "int64" | "byte" | "password" | "" => true,
+        "uri" => s.contains(':'),
+        "email" => s.contains('@'),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object", "required": ["url"], "properties": {
+                "url": {"type": "string", "pattern": "^https?://"},
+                "interval": {"type": "string", "default": "1m"},
+                "replicas": {"type": "integer", "minimum": 0, "maximum": 10},
+                "mode": {"type": "string", "enum": ["a", "b"]},
+                "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "when": {"type": "string", "format": "date-time"}
+            }},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }})
+    }
+
+    #[test]
+    fn prunes_and_defaults() {
+        let mut o = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "junk": 1,
+            "spec": {"url": "http://x", "extra": true, "items": [{"name": "n", "zz": 1}], "free": {"any": {"thing": 1}}}});
+        let removed = prune(&mut o, &schema());
+        assert_eq!(removed, vec!["junk", "spec.extra", "spec.items[0].zz"]);
+        apply_defaults(&mut o, &schema());
+        assert!(o.get("junk").is_none());
+        assert!(o["spec"].get("extra").is_none());
+        assert_eq!(o["spec"]["items"][0], json!({"name": "n"}));
+        assert_eq!(o["spec"]["free"]["any"]["thing"], 1);
+        assert_eq!(o["spec"]["interval"], "1m");
+        assert_eq!(o["metadata"]["name"], "a");
+    }
+
+    #[test]
+    fn validation_names_field_paths() {
+        let o = json!({"spec": {"url": "ftp://x", "replicas": 11, "mode": "c", "items": [{"name": 3}], "when": "yesterday"}});
+        let causes = validate(&o, &schema());
+        let by_field = |f: &str| {
+            causes
+                .iter()
+                .find(|c| c.field == f)
+                .unwrap_or_else(|| panic!("no cause for {f}: {causes:?}"))
+        };
+        assert_eq!(causes.len(), 5, "{causes:?}");
+        assert_eq!(by_field("spec.mode").reason, "FieldValueNotSupported");
+        assert_eq!(
+            by_field("spec.items[0].name").reason,
+            "FieldValueTypeInvalid"
+        );
+        assert!(by_field("spec.url").message.contains("should match"));
+        assert!(by_field("spec.when").message.contains("date-time"));
+        let r = by_field("spec.replicas");
+        assert!(
+            r.message.contains("less than or equal to 10"),
+            "{}",
+            r.message
+        );
+        let missing = validate(&json!({"spec": {}}), &schema());
+        assert_eq!(missing[0].field, "spec.url");
+        assert_eq!(missing[0].reason, "FieldValueRequired");
+        assert!(
+            validate(
+                &json!({"spec": {"url": "https://ok", "replicas": 3}}),
+                &schema()
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,727 @@
+//! Server-side apply: field sets, `managedFields`, conflicts and field removal.
+//!
+//! A field set is a set of paths; a path step is a map key (`f:`), a list item selected by its
+//! key fields (`k:`), a set member (`v:`) or, for atomic lists, nothing (the list is a leaf).
+//! Paths ending at an item mean "owns the item" (the `.` of `fieldsV1`).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::patch::merge_key;
+
+/// One step of a field path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// A map key.
+    F(String),
+    /// A list-map item, by its key fields (JSON object text).
+    K(String),
+    /// A set member (JSON value text).
+    V(String),
+}
+
+/// A path from the object root.
+pub type Path = Vec<Step>;
+
+/// How a list merges.
+#[derive(Debug, Clone, PartialEq)]
+enum ListKind {
+    Map(Vec<String>),
+    Set,
+    Atomic,
+}
+
+/// What tells list kinds apart: the CRD schema, or the built-in merge keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints<'a> {
+    /// CRD structural schema of the version, if any.
+    pub schema: Option<&'a Value>,
+    /// The write goes to the status subresource.
+    pub status: bool,
+}
+
+impl Hints<'_> {
+    fn list_kind(&self, path: &[Step], field: &str, items: &[Value]) -> ListKind {
+        let in_meta = matches!(path.first(), Some(Step::F(f)) if f == "metadata");
+        if let (Some(schema), false) = (self.schema, in_meta) {
+            let mut node = schema;
+            for s in path {
+                node = match s {
+                    Step::F(f) => match node["properties"].get(f) {
+                        Some(n) => n,
+                        None => &node["additionalProperties"],
+                    },
+                    _ => &node["items"],
+                };
+            }
+            return match node["x-kubernetes-list-type"].as_str() {
+                Some("map") => ListKind::Map(
+                    node["x-kubernetes-list-map-keys"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|k| k.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+                Some("set") => ListKind::Set,
+                _ => ListKind::Atomic,
+            };
+        }
+        if field == "finalizers" {
+            return ListKind::Set;
+        }
+        match merge_key(field, items) {
+            Some(k) => ListKind::Map(vec![k.to_string()]),
+            None => ListKind::Atomic,
+        }
+    }
+}
+
+fn item_key(item: &Value, keys: &[String]) -> Option<String> {
+    let mut m = Map::new();
+    for k in keys {
+        m.insert(k.clone(), item.get(k)?.clone());
+    }
+    Some(Value::Object(m).to_string())
+}
+
+/// Fields that are never owned (identity and server-set metadata).
+fn ignored(path: &[Step], hints: Hints<'_>) -> bool {
+    match path {
+        // Writes to the main resource own no status field; writes to the status subresource
+        // own nothing but status (and metadata).
+        [Step::F(f)] if hints.status => !matches!(f.as_str(), "status" | "metadata"),
+        [Step::F(f)] => matches!(f.as_str(), "apiVersion" | "kind" | "status"),
+        [Step::F(m), Step::F(f)] if m == "metadata" => matches!(
+            f.as_str(),
+            "name"
+                | "namespace"
+                | "uid"
+                | "resourceVersion"
+                | "generation"
+                | "creationTimestamp"
+                | "managedFields"
+                | "deletionTimestamp"
+                | "deletionGracePeriodSeconds"
+                | "selfLink"
+        ),
+        _ => false,
+    }
+}
+
+/// The field set of an object (leaf fields and list items).
+pub fn fields_of(obj: &Value, hints: Hints<'_>) -> BTreeSet<Path> {
+    let mut out = BTreeSet::new();
+    walk(obj, &mut Vec::new(), hints, &mut out);
+    out
+}
+
+fn walk(v: &Value, path: &mut Path, hints: Hints<'_>, out: &mut BTreeSet<Path>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, child) in m {
+                path.push(Step::F(k.clone()));
+                if !ignored(path, hints) {
+                    walk(child, path, hints, out);
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let field = match path.last() {
+                Some(Step::F(f)) => f.clone(),
+                _ => String::new(),
+            };
+            match hints.list_kind(path, &field, items) {
+                ListKind::Map(keys) if items.iter().all(|i| item_key(i, &keys).is_some()) => {
+                    for item in items {
+                        let key = item_key(item, &keys).expect("checked above");
+                        path.push(Step::K(key));
+                        out.insert(path.clone());
+                        walk(item, path, hints, out);
+                        path.pop();
+                    }
+                }
+                ListKind::Set => {
+                    for item in items {
+                        path.push(Step::V(item.to_string()));
+                        out.insert(path.clone());
+                        path.pop();
+                    }
+                }
+                _ => {
+                    out.insert(path.clone());
+                }
+            }
+        }
+        _ => {
+            out.insert(path.clone());
+        }
+    }
+}
+
+/// The value at `path`, if present.
+pub fn value_at<'v>(obj: &'v Value, path: &[Step]) -> Option<&'v Value> {
+    let mut cur = obj;
+    for s in path {
+        cur = match s {
+            Step::F(f) => cur.get(f)?,
+            Step::K(k) => {
+                let want: Map<String, Value> = serde_json::from_str(k).ok()?;
+                cur.as_array()?
+                    .iter()
+                    .find(|i| want.iter().all(|(wk, wv)| i.get(wk) == Some(wv)))?
+            }
+            Step::V(v) => {
+                let want: Value = serde_json::from_str(v).ok()?;
+                cur.as_array()?.iter().find(|i| **i == want)?
+            }
+        };
+    }
+    Some(cur)
+}
+
+/// Removes the field at `path` (a map key or a list item); a no-op when absent.
+pub fn remove_at(obj: &mut Value, path: &[Step]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for s in parent {
+        let next = match s {
+            Step::F(f) => cur.get_mut(f),
+            Step::K(_) | Step::V(_) => {
+                let Some(found) = value_at(cur, std::slice::from_ref(s)).cloned() else {
+                    return;
+                };
+                cur.as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| **i == found))
+            }
+        };
+        let Some(n) = next else { return };
+        cur = n;
+    }
+    match last {
+        Step::F(f) => {
+            if let Some(m) = cur.as_object_mut() {
+                m.remove(f);
+            }
+        }
+        Step::K(_) | Step::V(_) => {
+            if let Some(found) = value_at(cur, std::slice::from_ref(last)).cloned()
+                && let Some(a) = cur.as_array_mut()
+            {
+                a.retain(|i| *i != found);
+            }
+        }
+    }
+}
+
+/// Removes maps and lists along `path` that a removal left empty.
+fn drop_empty_parents(obj: &mut Value, path: &[Step]) {
+    for n in (1..path.len()).rev() {
+        let empty = match value_at(obj, &path[..n]) {
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            return;
+        }
+        remove_at(obj, &path[..n]);
+    }
+}
+
+/// Renders a path the way conflict messages do: `.spec.replicas`, `.spec.containers[name="a"]`.
+pub fn path_string(path: &[Step]) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            Step::F(f) => {
+                s.push('.');
+                s.push_str(f);
+            }
+            Step::K(k) => {
+                let m: Map<String, Value> = serde_json::from_str(k).unwrap_or_default();
+                let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                s.push_str(&format!("[{}]", parts.join(",")));
+            }
+            Step::V(v) => s.push_str(&format!("[={v}]")),
+        }
+    }
+    s
+}
+
+/// Encodes a field set as `fieldsV1`.
+pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
+    let mut root = Map::new();
+    for path in set {
+        let mut node = &mut root;
+        for step in path {
+            let key = match step {
+                Step::F(f) => format!("f:{f}"),
+                Step::K(k) => format!("k:{k}"),
+                Step::V(v) => format!("v:{v}"),
+            };
+            node = node
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .expect("fieldsV1 nodes are objects");
+        }
+        if matches!(path.last(), Some(Step::K(_))) {
+            node.insert(".".into(), json!({}));
+        }
+    }
+    Value::Object(root)
+}
+
+/// Decodes `fieldsV1`.
+pub fn from_fields_v1(v: &Value) -> BTreeSet<Path> {
+    fn rec(node: &Map<String, Value>, path: &mut Path, out: &mut BTreeSet<Path>) {
+        if (node.is_empty() || node.contains_key(".")) && !path.is_empty() {
+            out.insert(path.clone());
+        }
+        for (k, child) in node {
+            let step = if let Some(f) = k.strip_prefix("f:") {
+                Step::F(f.to_string())
+            } else if let Some(x) = k.strip_prefix("k:") {
+                Step::K(x.to_string())
+            } else if let Some(x) = k.strip_prefix("v:") {
+                Step::V(x.to_string())
+            } else {
+                continue;
+            };
+            path.push(step);
+            rec(child.as_object().unwrap_or(&Map::new()), path, out);
+            path.pop();
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Some(m) = v.as_object() {
+        rec(m, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// One `managedFields` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Managed {
+    /// Manager name.
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// apiVersion of the object when written.
+    pub api_version: String,
+    /// Subresource (e.g. `status`), or empty.
+    pub subresource: String,
+    /// Time of the last write.
+    pub time: String,
+    /// The fields owned.
+    pub fields: BTreeSet<Path>,
+}
+
+/// Reads `metadata.managedFields`.
+pub fn read_managed(obj: &Value) -> Vec<Managed> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| Managed {
+            manager: e["manager"].as_str().unwrap_or_default().to_string(),
+            operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+            api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
+            subresource: e["subresource"].as_str().unwrap_or_default().to_string(),
+            time: e["time"].as_str().unwrap_or_default().to_string(),
+            fields: from_fields_v1(&e["fieldsV1"]),
+        })
+        .collect()
+}
+
+/// Writes `metadata.managedFields` (entries owning nothing are dropped).
+pub fn write_managed(obj: &mut Value, entries: &[Managed]) {
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.fields),
+            });
+            if !e.subresource.is_empty() {
+                v["subresource"] = json!(e.subresource);
+            }
+            v
+        })
+        .collect();
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            m.remove("managedFields");
+        } else {
+            m.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// A field another manager owns with a different value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// The other manager.
+    pub manager: String,
+    /// The apiVersion the other manager wrote with.
+    pub api_version: String,
+    /// The field.
+    pub field: String,
+}
+
+/// The message kube-apiserver gives for apply conflicts, grouped by manager.
+pub fn conflict_message(conflicts: &[Conflict]) -> String {
+    let n = conflicts.len();
+    let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for c in conflicts {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == c.manager && g.1 == c.api_version)
+        {
+            Some(g) => g.2.push(&c.field),
+            None => groups.push((&c.manager, &c.api_version, vec![&c.field])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(m, av, fields)| {
+            if fields.len() == 1 {
+                format!("conflict with \"{m}\" using {av}: {}", fields[0])
+            } else {
+                let list: Vec<String> = fields.iter().map(|f| format!("- {f}")).collect();
+                format!("conflicts with \"{m}\" using {av}:\n{}", list.join("\n"))
+            }
+        })
+        .collect();
+    format!(
+        "Apply failed with {n} conflict{}: {}",
+        if n == 1 { "" } else { "s" },
+        parts.join("\n")
+    )
+}
+
+/// Who writes, and how.
+#[derive(Debug, Clone)]
+pub struct Writer<'a> {
+    /// Manager name.
+    pub manager: &'a str,
+    /// apiVersion of the request.
+    pub api_version: &'a str,
+    /// Subresource, or empty.
+    pub subresource: &'a str,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+fn merge_apply(live: &mut Value, config: &Value, path: &mut Path, hints: Hints<'_>) {
+    match (live, config) {
+        (Value::Object(l), Value::Object(c)) => {
+            for (k, cv) in c {
+                path.push(Step::F(k.clone()));
+                if !ignored(path, hints) || path.len() == 1 {
+                    match l.get_mut(k) {
+                        Some(lv) => merge_apply(lv, cv, path, hints),
+                        None => {
+                            l.insert(k.clone(), cv.clone());
+                        }
+                    }
+                }
+                path.pop();
+            }
+        }
+        (Value::Array(l), Value::Array(c)) => {
+            let field = match path.last() {
+                Some(Step::F(f)) => f.clone(),
+                _ => String::new(),
+            };
+            let all: Vec<Value> = l.iter().chain(c.iter()).cloned().collect();
+            match hints.list_kind(path, &field, &all) {
+                ListKind::Map(keys) => {
+                    for item in c {
+                        let key = item_key(item, &keys);
+                        let pos = key.as_ref().and_then(|k| {
+                            l.iter()
+                                .position(|i| item_key(i, &keys).as_ref() == Some(k))
+                        });
+                        match (pos, key) {
+                            (Some(i), Some(k)) => {
+                                path.push(Step::K(k));
+                                merge_apply(&mut l[i], item, path, hints);
+                                path.pop();
+                            }
+                            _ => l.push(item.clone()),
+                        }
+                    }
+                }
+                ListKind::Set => {
+                    for item in c {
+                        if !l.contains(item) {
+                            l.push(item.clone());
+                        }
+                    }
+                }
+                ListKind::Atomic => *l = c.clone(),
+            }
+        }
+        (l, c) => *l = c.clone(),
+    }
+}
+
+/// Server-side apply of `config` by `w` onto `live` (an empty object `{}` to create).
+///
+/// Errors: the conflicts, when another manager owns a field set to a different value and
+/// `force` is false.
+pub fn apply(
+    live: &Value,
+    config: &Value,
+    w: &Writer<'_>,
+    force: bool,
+    hints: Hints<'_>,
+) -> Result<Value, Vec<Conflict>> {
+    let mut managed = read_managed(live);
+    let new_fields = fields_of(config, hints);
+    let mine = |m: &Managed| {
+        m.manager == w.manager && m.operation == "Apply" && m.subresource == w.subresource
+    };
+    let mut conflicts = Vec::new();
+    for m in managed
+        .iter()
+        .filter(|m| !mine(m) && m.subresource == w.subresource)
+    {
+        for p in m.fields.intersection(&new_fields) {
+            if value_at(live, p) != value_at(config, p) {
+                conflicts.push(Conflict {
+                    manager: m.manager.clone(),
+                    api_version: m.api_version.clone(),
+                    field: path_string(p),
+                });
+            }
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        return Err(conflicts);
+    }
+    let conflicting: BTreeSet<Path> = managed
+        .iter()
+        .filter(|m| !mine(m))
+        .flat_map(|m| {
+            m.fields
+                .intersection(&new_fields)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| value_at(live, p) != value_at(config, p))
+        .collect();
+    for m in managed.iter_mut().filter(|m| !mine(m)) {
+        m.fields.retain(|p| !conflicting.contains(p));
+    }
+    let old: BTreeSet<Path> = managed
+        .iter()
+        .filter(|m| mine(m))
+        .flat_map(|m| m.fields.clone())
+        .collect();
+    let mut out = live.clone();
+    let mut dropped: Vec<&Path> = old
+        .difference(&new_fields)
+        .filter(|p| {
+            !managed
+                .iter()
+                .filter(|m| !mine(m))
+                .any(|m| m.fields.contains(*p))
+        })
+        .collect();
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in dropped {
+        remove_at(&mut out, p);
+        drop_empty_parents(&mut out, p);
+    }
+    merge_apply(&mut out, config, &mut Vec::new(), hints);
+    managed.retain(|m| !mine(m));
+    managed.push(Managed {
+        manager: w.manager.to_string(),
+        operation: "Apply".into(),
+        api_version: w.api_version.to_string(),
+        subresource: w.subresource.to_string(),
+        time: w.now.to_string(),
+        fields: new_fields,
+    });
+    write_managed(&mut out, &managed);
+    Ok(out)
+}
+
+/// Records a non-apply write (create, update, patch) from `old` to `new` by `w`: the fields it
+/// changed become its own (taken from others), fields it removed are dropped everywhere.
+pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, hints: Hints<'_>) {
+    let mut managed = old.map(read_managed).unwrap_or_default();
+    let new_fields = fields_of(new, hints);
+    let old_fields = old.map(|o| fields_of(o, hints)).unwrap_or_default();
+    let changed: BTreeSet<Path> = new_fields
+        .iter()
+        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .cloned()
+        .collect();
+    let removed: BTreeSet<&Path> = old_fields.difference(&new_fields).collect();
+    for m in managed.iter_mut() {
+        m.fields
+            .retain(|p| !changed.contains(p) && !removed.contains(p));
+    }
+    if !changed.is_empty() {
+        let pos = managed.iter().position(|m| {
+            m.manager == w.manager && m.operation == "Update" && m.subresource == w.subresource
+        });
+        let entry = match pos {
+            Some(i) => &mut managed[i],
+            None => {
+                managed.push(Managed {
+                    manager: w.manager.to_string(),
+                    operation: "Update".into(),
+                    api_version: w.api_version.to_string(),
+                    subresource: w.subresource.to_string(),
+                    time: String::new(),
+                    fields: BTreeSet::new(),
+                });
+                managed.last_mut().expect("just pushed")
+            }
+        };
+        entry.time = w.now.to_string();
+        entry.fields.extend(changed);
+    }
+    write_managed(new, &managed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO: Hints<'static> = Hints {
+        schema: None,
+        status: false,
+    };
+
+    fn writer(m: &str) -> Writer<'_> {
+        Writer {
+            manager: m,
+            api_version: "apps/v1",
+            subresource: "",
+            now: "2026-01-01T00:00:00Z",
+        }
+    }
+
+    fn deploy(replicas: i64, image: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1"}},
+               "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "c", "image": image}]}}}})
+    }
+
+    #[test]
+    fn fields_v1_round_trip() {
+        let f = fields_of(&deploy(1, "x"), NO);
+        let v = to_fields_v1(&f);
+        assert!(
+            v["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["."]
+                .is_object()
+        );
+        assert!(v.get("f:apiVersion").is_none());
+        assert_eq!(from_fields_v1(&v), f);
+    }
+
+    #[test]
+    fn conflicts_force_and_removal() {
+        let live = apply(
+            &json!({"metadata": {"name": "d"}}),
+            &deploy(1, "x"),
+            &writer("a"),
+            false,
+            NO,
+        )
+        .expect("create");
+        let mut cfg = deploy(2, "x");
+        cfg["metadata"]
+            .as_object_mut()
+            .expect("meta")
+            .remove("labels");
+        let err = apply(&live, &cfg, &writer("b"), false, NO).expect_err("conflict");
+        assert_eq!(
+            err,
+            vec![Conflict {
+                manager: "a".into(),
+                api_version: "apps/v1".into(),
+                field: ".spec.replicas".into()
+            }]
+        );
+        assert_eq!(
+            conflict_message(&err),
+            "Apply failed with 1 conflict: conflict with \"a\" using apps/v1: .spec.replicas"
+        );
+        // Same values are shared, not conflicting.
+        let shared = apply(&live, &deploy(1, "x"), &writer("b"), false, NO).expect("shared");
+        assert_eq!(read_managed(&shared).len(), 2);
+        let forced = apply(&live, &cfg, &writer("b"), true, NO).expect("force");
+        assert_eq!(forced["spec"]["replicas"], 2);
+        let a = read_managed(&forced)
+            .into_iter()
+            .find(|m| m.manager == "a")
+            .expect("a");
+        assert!(
+            !a.fields
+                .contains(&vec![Step::F("spec".into()), Step::F("replicas".into())])
+        );
+        // a stops applying the labels it alone owned: they go.
+        let mut smaller = deploy(1, "x");
+        smaller["metadata"]
+            .as_object_mut()
+            .expect("meta")
+            .remove("labels");
+        smaller["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .remove("replicas");
+        let out = apply(&forced, &smaller, &writer("a"), false, NO).expect("reapply");
+        assert!(out["metadata"].get("labels").is_none());
+        assert_eq!(out["spec"]["replicas"], 2, "b still owns replicas");
+        cfg["spec"]["template"]["spec"]["containers"] =
+            json!([{"name": "c", "image": "x"}, {"name": "d", "image": "y"}]);
+        let out = apply(&out, &cfg, &writer("b"), false, NO).expect("add container");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn update_takes_ownership() {
+        let live = apply(
+            &json!({"metadata": {"name": "d"}}),
+            &deploy(1, "x"),
+            &writer("a"),
+            false,
+            NO,
+        )
+        .expect("create");
+        let mut new = live.clone();
+        new["spec"]["replicas"] = json!(5);
+        record_update(Some(&live), &mut new, &writer("kubectl-scale"), NO);
+        let m = read_managed(&new);
+        let scale = m
+            .iter()
+            .find(|m| m.manager == "kubectl-scale")
+            .expect("entry");
+        assert_eq!(scale.operation, "Update");
+        assert_eq!(scale.fields.len(), 1);
+        let err = apply(&new, &deploy(1, "x"), &writer("a"), false, NO).expect_err("conflict");
+        assert_eq!(err[0].manager, "kubectl-scale");
+    }
+}

@@ -1,0 +1,286 @@
+//! `metav1.Status` errors: every failed request is answered with one.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::store::StoreError;
+
+/// One invalid field, as in `details.causes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    /// e.g. `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`.
+    pub reason: &'static str,
+    /// Human message.
+    pub message: String,
+    /// Field path, e.g. `spec.replicas`.
+    pub field: String,
+}
+
+impl Cause {
+    /// An invalid value.
+    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Cause {
+        let field = field.into();
+        Cause {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {}: {detail}", short(value)),
+            field,
+        }
+    }
+    /// A required value missing.
+    pub fn required(field: impl Into<String>) -> Cause {
+        Cause {
+            reason: "FieldValueRequired",
+            message: "Required value".into(),
+            field: field.into(),
+        }
+    }
+    /// A value outside an enum.
+    pub fn not_supported(field: impl Into<String>, value: &Value, allowed: &[Value]) -> Cause {
+        let list: Vec<String> = allowed.iter().map(short).collect();
+        Cause {
+            reason: "FieldValueNotSupported",
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                short(value),
+                list.join(", ")
+            ),
+            field: field.into(),
+        }
+    }
+    /// A type mismatch.
+    pub fn type_invalid(field: impl Into<String>, value: &Value, want: &str) -> Cause {
+        Cause {
+            reason: "FieldValueTypeInvalid",
+            message: format!(
+                "Invalid value: {}: {field_type} expected",
+                short(value),
+                field_type = want
+            ),
+            field: field.into(),
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(77).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}
+
+/// A failed request.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP code.
+    pub code: u16,
+    /// `reason` of the Status.
+    pub reason: &'static str,
+    /// Message.
+    pub message: String,
+    /// `details` of the Status.
+    pub details: Option<Value>,
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Who an error is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Resource (plural) or `group` qualified plural.
+    pub resource: &'a str,
+    /// Group.
+    pub group: &'a str,
+    /// Object name.
+    pub name: &'a str,
+    /// Kind.
+    pub kind: &'a str,
+}
+
+impl<'a> Target<'a> {
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+    fn details(&self) -> Value {
+        json!({"name": self.name, "group": self.group, "kind": self.resource})
+    }
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// 400 BadRequest.
+    pub fn bad_request(msg: impl Into<String>) -> ApiError {
+        ApiError::new(400, "BadRequest", msg)
+    }
+    /// 404 NotFound for an object.
+    pub fn not_found(t: Target<'_>) -> ApiError {
+        let mut e = ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", t.qualified(), t.name),
+        );
+        e.details = Some(t.details());
+        e
+    }
+    /// 404 for a path that names nothing served.
+    pub fn no_route(path: &str) -> ApiError {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
+    }
+    /// 409 AlreadyExists.
+    pub fn already_exists(t: Target<'_>) -> ApiError {
+        let mut e = ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", t.qualified(), t.name),
+        );
+        e.details = Some(t.details());
+        e
+    }
+    /// 409 Conflict (stale resourceVersion).
+    pub fn conflict(t: Target<'_>, why: &str) -> ApiError {
+        let mut e = ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {why}",
+                t.qualified(),
+                t.name
+            ),
+        );
+        e.details = Some(t.details());
+        e
+    }
+    /// 422 Invalid with causes.
+    pub fn invalid(t: Target<'_>, causes: Vec<Cause>) -> ApiError {
+        let list: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        // kube-apiserver qualifies the kind with its group ("Deployment.apps").
+        let kind = if t.group.is_empty() {
+            t.kind.to_string()
+        } else {
+            format!("{}.{}", t.kind, t.group)
+        };
+        let msg = if list.len() == 1 {
+            format!("{kind} \"{}\" is invalid: {}", t.name, list[0])
+        } else {
+            format!("{kind} \"{}\" is invalid: [{}]", t.name, list.join(", "))
+        };
+        let mut e = ApiError::new(422, "Invalid", msg);
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        e.details =
+            Some(json!({"name": t.name, "group": t.group, "kind": t.kind, "causes": causes}));
+        e
+    }
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed(msg: impl Into<String>) -> ApiError {
+        ApiError::new(405, "MethodNotAllowed", msg)
+    }
+    /// 415 UnsupportedMediaType.
+    pub fn unsupported_media_type(ct: &str) -> ApiError {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+            ),
+        )
+    }
+    /// 410 Gone.
+    pub fn gone(msg: impl Into<String>) -> ApiError {
+        ApiError::new(410, "Expired", msg)
+    }
+    /// 401 Unauthorized.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(401, "Unauthorized", "Unauthorized")
+    }
+    /// 413 RequestEntityTooLarge.
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    }
+    /// 500 InternalError.
+    pub fn internal(msg: impl Into<String>) -> ApiError {
+        ApiError::new(500, "InternalError", msg)
+    }
+    /// 403 Forbidden (e.g. creating in a terminating namespace).
+    pub fn forbidden(msg: impl Into<String>) -> ApiError {
+        ApiError::new(403, "Forbidden", msg)
+    }
+
+    /// Maps a store error for object `t`.
+    pub fn from_store(e: StoreError, t: Target<'_>) -> ApiError {
+        match e {
+            StoreError::AlreadyExists(_) => ApiError::already_exists(t),
+            StoreError::NotFound(_) => ApiError::not_found(t),
+            StoreError::Conflict { .. } => ApiError::conflict(
+                t,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ),
+            StoreError::Gone {
+                requested,
+                compacted,
+            } => ApiError::gone(format!(
+                "too old resource version: {requested} ({compacted})"
+            )),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+
+    /// The Status object.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        s
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            code,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.to_status().to_string(),
+        )
+            .into_response()
+    }
+}

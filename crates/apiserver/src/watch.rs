@@ -1,0 +1,191 @@
+//! Watch: a chunked stream of JSON event lines (ADDED/MODIFIED/DELETED/BOOKMARK/ERROR).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::handlers::{App, Ctx, list_prefix, present, selectors, served_text};
+use crate::status::{ApiError, ApiResult};
+use crate::store::StoreError;
+
+/// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+
+fn line(kind: &str, obj: &Value) -> Bytes {
+    let mut s = json!({"type": kind, "object": obj}).to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+fn bookmark(ctx: &Ctx, rev: i64, initial_end: bool) -> Bytes {
+    let mut meta = json!({"resourceVersion": rev.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    line(
+        "BOOKMARK",
+        &json!({"kind": ctx.res.kind, "apiVersion": ctx.res.api_version(), "metadata": meta}),
+    )
+}
+
+/// Serves `GET ...?watch=true`.
+pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
+    let (ls, fs) = selectors(&ctx)?;
+    let prefix = list_prefix(&ctx);
+    let q = |k: &str| ctx.query.get(k).map(String::as_str).unwrap_or("");
+    let rv_param = q("resourceVersion").to_string();
+    let send_initial = q("sendInitialEvents") == "true";
+    let bookmarks = q("allowWatchBookmarks") == "true";
+    let timeout = q("timeoutSeconds")
+        .parse::<u64>()
+        .unwrap_or(1800)
+        .clamp(1, 3600);
+    let (initial, from) = if rv_param.is_empty() || rv_param == "0" || send_initial {
+        let (rev, items) = app.store.list(&prefix);
+        (items, rev)
+    } else {
+        let rv = rv_param
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
+        (Vec::new(), rv)
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let (backlog, mut hub) = match app.store.watch(&prefix, from) {
+        Ok(w) => w,
+        Err(StoreError::Gone {
+            requested,
+            compacted,
+        }) => {
+            let status = ApiError::gone(format!(
+                "too old resource version: {requested} ({compacted})"
+            ))
+            .to_status();
+            let body = line("ERROR", &status);
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response());
+        }
+        Err(e) => return Err(ApiError::internal(e.to_string())),
+    };
+    let as_table = ctx
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(crate::table::wants_table);
+    let mut sent_columns = false;
+    let filter = !ls.is_empty() || !fs.is_empty();
+    // One event line, or None when the object is outside the watch. Objects are parsed only for
+    // selectors and Tables; otherwise the stored text is sent as is.
+    let mut emit =
+        move |ctx: &Ctx, kind: &str, key: &str, raw: &str, prev: Option<&str>| -> Option<Bytes> {
+            if !key.starts_with(&prefix) {
+                return None;
+            }
+            let parse = |r: &str| serde_json::from_str::<Value>(r).unwrap_or(Value::Null);
+            let parsed = (filter || as_table).then(|| crate::handlers::view(parse(raw), &ctx.res));
+            let mut kind = kind;
+            if let Some(o) = &parsed
+                && filter
+            {
+                let now_in = ls.matches(o) && fs.matches(o);
+                let was_in = prev.map(|p| {
+                    let p = parse(p);
+                    ls.matches(&p) && fs.matches(&p)
+                });
+                kind = match (kind, now_in, was_in) {
+                    (_, false, None | Some(false)) => return None,
+                    ("MODIFIED", true, Some(false)) => "ADDED",
+                    ("MODIFIED", false, Some(true)) => "DELETED",
+                    (k, _, _) => k,
+                };
+            }
+            match parsed {
+                Some(o) if as_table => {
+                    let o = present(&o, &ctx.res);
+                    let rv = o["metadata"]["resourceVersion"].clone();
+                    let mut t = crate::table::table(&ctx.res, &[o], json!({"resourceVersion": rv}));
+                    // kube-apiserver sends the column definitions with the first Table event only.
+                    if sent_columns {
+                        t["columnDefinitions"] = json!([]);
+                    }
+                    sent_columns = true;
+                    Some(line(kind, &t))
+                }
+                _ => Some(Bytes::from(format!(
+                    "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+                    served_text(raw, &ctx.res)
+                ))),
+            }
+        };
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let mut last = from;
+        for (key, s) in &initial {
+            if let Some(l) = emit(&ctx, "ADDED", key, &s.raw, None)
+                && tx.send(l).await.is_err()
+            {
+                return;
+            }
+        }
+        if send_initial && bookmarks && tx.send(bookmark(&ctx, from, true)).await.is_err() {
+            return;
+        }
+        for ev in backlog {
+            last = ev.rev;
+            if let Some(l) = emit(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref())
+                && tx.send(l).await.is_err()
+            {
+                return;
+            }
+        }
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        loop {
+            let out = tokio::select! {
+                ev = hub.recv() => match ev {
+                    Ok(ev) => {
+                        if ev.rev <= last {
+                            continue;
+                        }
+                        last = ev.rev;
+                        match emit(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref()) {
+                            Some(l) => l,
+                            None => continue,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let status = ApiError::gone("the watch fell behind; list and watch again").to_status();
+                        let _ = tx.send(line("ERROR", &status)).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick(), if bookmarks => bookmark(&ctx, last, false),
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tx.closed() => return,
+            };
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

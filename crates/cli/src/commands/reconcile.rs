@@ -1,0 +1,186 @@
+//! `ferroflux reconcile`: asks a controller to reconcile now, like `flux reconcile`, by setting
+//! `reconcile.fluxcd.io/requestedAt` and waiting until the controller has handled it.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::json;
+
+use ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION;
+
+use super::get::{self, Shown};
+
+/// Reconcile a Flux object now.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(subcommand)]
+    what: What,
+    /// The namespace.
+    #[arg(short, long, global = true, default_value = "flux-system")]
+    namespace: String,
+    /// Path to the kubeconfig (default: KUBECONFIG or ~/.kube/config).
+    #[arg(long, global = true)]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// How long to wait for the reconciliation.
+    #[arg(long, global = true, default_value = "5m")]
+    timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// A Kustomization.
+    #[command(visible_aliases = ["ks", "kustomizations"])]
+    Kustomization {
+        /// Its name.
+        name: String,
+        /// Reconcile its source first.
+        #[arg(long)]
+        with_source: bool,
+    },
+    /// A source.
+    Source {
+        #[command(subcommand)]
+        kind: SourceKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SourceKind {
+    /// A GitRepository.
+    Git {
+        /// Its name.
+        name: String,
+    },
+    /// An OCIRepository.
+    Oci {
+        /// Its name.
+        name: String,
+    },
+}
+
+pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let timeout = ferroflux_controllers::runtime::parse_duration(&args.timeout)
+        .ok_or_else(|| anyhow::anyhow!("--timeout {:?} is not a duration", args.timeout))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = get::client(args.kubeconfig.as_deref()).await?;
+        match &args.what {
+            What::Kustomization { name, with_source } => {
+                if *with_source {
+                    let ks = fetch(&client, get::KUSTOMIZATIONS, &args.namespace, name).await?;
+                    let source_ref = &ks.data["spec"]["sourceRef"];
+                    let kind = source_ref["kind"].as_str().unwrap_or("GitRepository");
+                    let shown = match kind {
+                        "OCIRepository" => get::source("OCIRepository", "ocirepositories"),
+                        "Bucket" => get::source("Bucket", "buckets"),
+                        _ => get::source("GitRepository", "gitrepositories"),
+                    };
+                    let namespace = source_ref["namespace"]
+                        .as_str()
+                        .unwrap_or(&args.namespace)
+                        .to_string();
+                    let source_name = source_ref["name"].as_str().unwrap_or_default().to_string();
+                    reconcile(&client, shown, &namespace, &source_name, timeout).await?;
+                }
+                reconcile(&client, get::KUSTOMIZATIONS, &args.namespace, name, timeout).await
+            }
+            What::Source {
+                kind: SourceKind::Git { name },
+            } => {
+                reconcile(
+                    &client,
+                    get::source("GitRepository", "gitrepositories"),
+                    &args.namespace,
+                    name,
+                    timeout,
+                )
+                .await
+            }
+            What::Source {
+                kind: SourceKind::Oci { name },
+            } => {
+                reconcile(
+                    &client,
+                    get::source("OCIRepository", "ocirepositories"),
+                    &args.namespace,
+                    name,
+                    timeout,
+                )
+                .await
+            }
+        }
+    })
+}
+
+async fn fetch(
+    client: &kube::Client,
+    shown: Shown,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<DynamicObject> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &shown.resource());
+    match api.get_opt(name).await? {
+        Some(object) => Ok(object),
+        None => bail!("{} '{namespace}/{name}' not found", shown.kind),
+    }
+}
+
+async fn reconcile(
+    client: &kube::Client,
+    shown: Shown,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &shown.resource());
+    let object = fetch(client, shown, namespace, name).await?;
+    if object.data["spec"]["suspend"] == true {
+        bail!("resource is suspended");
+    }
+    println!(
+        "► annotating {} {name} in {namespace} namespace",
+        shown.kind
+    );
+    let requested = jiff::Timestamp::now().to_string();
+    let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: requested}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    println!("✔ {} annotated", shown.kind);
+    println!("◎ waiting for {} reconciliation", shown.kind);
+    let started = Instant::now();
+    loop {
+        let object = serde_json::to_value(api.get(name).await?)?;
+        if object["status"]["lastHandledReconcileAt"] == requested.as_str() {
+            let ready = get::ready(&object);
+            if ready.is_some_and(|c| c["status"] == "True") {
+                let verb = if shown.kind == "Kustomization" {
+                    "applied"
+                } else {
+                    "fetched"
+                };
+                println!("✔ {verb} revision {}", shown.revision_of(&object));
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(ready) = ready.filter(|c| c["status"] == "False") {
+                println!("✗ {}", ready["message"].as_str().unwrap_or_default());
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        if started.elapsed() > timeout {
+            println!(
+                "✗ timeout waiting for {} {namespace}/{name} to be reconciled",
+                shown.kind
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -1,0 +1,341 @@
+//! The GitRepository reconciler (part of `ferroflux controller source`): resolve the ref on
+//! the remote, check out and package a new artifact only when the revision or the packaging
+//! inputs changed, and serve it from the artifact storage.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::source::{GitRepository, GitRepositoryStatus};
+use ferroflux_source::artifact::IgnoreRules;
+use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
+use ferroflux_source::storage::{ObjectKey, Storage};
+
+use crate::conditions::{self, Wanted};
+use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+
+/// What the reconciler needs.
+pub struct Context {
+    /// The controller's client.
+    pub client: Client,
+    /// Where artifacts are kept and served from.
+    pub storage: Arc<Storage>,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// A context whose events are reported as `source-controller`.
+    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
+        let reporter = Reporter {
+            controller: "source-controller".into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            storage,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<GitRepository> = Api::all(context.client.clone());
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "gitrepository reconcile loop error");
+            }
+        })
+        .await;
+}
+
+fn error_policy(
+    _repo: Arc<GitRepository>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    repo: Arc<GitRepository>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let namespace = repo.namespace().unwrap_or_default();
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, repo, |event| async {
+        match event {
+            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
+            Event::Cleanup(repo) => {
+                let key = ObjectKey::new("GitRepository", &namespace, &repo.name_any());
+                if let Err(err) = ctx.storage.remove_all(&key) {
+                    warn!(%err, "could not remove the artifacts of a deleted GitRepository");
+                }
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+}
+
+async fn reconcile_apply(
+    api: &Api<GitRepository>,
+    repo: &GitRepository,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    if repo.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let interval = parse_duration(&repo.spec.interval).unwrap_or(Duration::from_secs(60));
+    let previous = repo
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone());
+    let result = reconcile_artifact(repo, ctx).await;
+    let object = repo.object_ref(&());
+    match &result {
+        Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
+            let note = format!("stored artifact for revision '{}'", artifact.revision);
+            record(&ctx.recorder, &object, false, "NewArtifact", &note).await;
+        }
+        Ok(_) => {}
+        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
+    }
+    let action = match &result {
+        Ok(_) => Action::requeue(interval),
+        Err(err) => err.action(interval),
+    };
+    let status = summarize(repo, result);
+    patch_status(
+        api,
+        &repo.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+/// Credentials from the `secretRef` Secret: `username`/`password`, `bearerToken`, or
+/// `identity`/`known_hosts` for SSH.
+async fn auth(repo: &GitRepository, ctx: &Context) -> Result<GitAuth, ReconcileError> {
+    let Some(secret_ref) = &repo.spec.secret_ref else {
+        return Ok(GitAuth::default());
+    };
+    let namespace = repo.namespace().unwrap_or_default();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(ctx.client.clone(), &namespace);
+    let secret = secrets
+        .get_opt(&secret_ref.name)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ReconcileError::generic(
+                reason::AUTHENTICATION_FAILED,
+                format!("secret '{namespace}/{}' not found", secret_ref.name),
+            )
+        })?;
+    let data: BTreeMap<String, String> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
+    let mut auth = GitAuth::default();
+    if let (Some(user), Some(password)) = (data.get("username"), data.get("password")) {
+        auth = GitAuth::basic(user, password);
+    } else if let Some(token) = data.get("bearerToken") {
+        auth = GitAuth::bearer(token);
+    } else if let Some(identity) = data.get("identity") {
+        auth.ssh = Some(git::SshAuth {
+            user: "git".into(),
+            private_key: identity.clone(),
+            passphrase: data.get("password").cloned(),
+            known_hosts: data.get("known_hosts").cloned().unwrap_or_default(),
+        });
+    }
+    Ok(auth)
+}
+
+fn git_ref(repo: &GitRepository) -> GitRef {
+    let spec_ref = repo.spec.reference.clone().unwrap_or_default();
+    let mut r = GitRef {
+        branch: spec_ref.branch,
+        tag: spec_ref.tag,
+        semver: spec_ref.semver,
+        name: spec_ref.name,
+        commit: spec_ref.commit,
+    };
+    if r == GitRef::default() {
+        r.branch = Some(git::DEFAULT_BRANCH.to_string());
+    }
+    r
+}
+
+fn fetch_failed(err: GitError) -> ReconcileError {
+    let why = match err {
+        GitError::Auth { .. } => reason::AUTHENTICATION_FAILED,
+        _ => reason::GIT_OPERATION_FAILED,
+    };
+    ReconcileError::generic(why, err.to_string())
+}
+
+/// Owns `FetchFailed` (git) and the artifact: a new one only when the revision or the ignore
+/// rules changed, or the stored file is gone.
+async fn reconcile_artifact(
+    repo: &GitRepository,
+    ctx: &Context,
+) -> Result<Artifact, ReconcileError> {
+    let options = CloneOptions {
+        auth: auth(repo, ctx).await?,
+        timeout: Some(
+            repo.spec
+                .timeout
+                .as_deref()
+                .and_then(parse_duration)
+                .unwrap_or(Duration::from_secs(60)),
+        ),
+        recurse_submodules: repo.spec.recurse_submodules == Some(true),
+        ..CloneOptions::default()
+    };
+    let url = repo.spec.url.clone();
+    let reference = git_ref(repo);
+    let (u, r, o) = (url.clone(), reference.clone(), options.clone());
+    let remote_revision = tokio::task::spawn_blocking(move || git::resolve(&u, &r, &o))
+        .await
+        .map_err(|e| ReconcileError::generic(reason::GIT_OPERATION_FAILED, e.to_string()))?
+        .map_err(fetch_failed)?;
+    let status = repo.status.clone().unwrap_or_default();
+    if let Some(current) = &status.artifact
+        && current.revision == remote_revision
+        && status.observed_ignore == repo.spec.ignore
+        && ctx.storage.root().join(&current.path).is_file()
+    {
+        return Ok(current.clone());
+    }
+    let workdir = tempfile::tempdir()
+        .map_err(|e| ReconcileError::generic(reason::GIT_OPERATION_FAILED, e.to_string()))?;
+    let dest = workdir.path().to_path_buf();
+    let commit =
+        tokio::task::spawn_blocking(move || git::checkout(&url, &reference, &dest, &options))
+            .await
+            .map_err(|e| ReconcileError::generic(reason::GIT_OPERATION_FAILED, e.to_string()))?
+            .map_err(fetch_failed)?;
+    let mut rules = IgnoreRules::flux_defaults();
+    if let Some(ignore) = &repo.spec.ignore {
+        rules = rules.with_spec_ignore(ignore);
+    }
+    let key = ObjectKey::new(
+        "GitRepository",
+        &repo.namespace().unwrap_or_default(),
+        &repo.name_any(),
+    );
+    let stored = ctx
+        .storage
+        .store_dir(&key, &commit.revision, workdir.path(), &rules)
+        .map_err(|e| ReconcileError::generic("StorageOperationFailed", e.to_string()))?;
+    info!(revision = %commit.revision, repository = %key.name, "stored artifact");
+    Ok(Artifact {
+        path: stored.path,
+        url: stored.url,
+        revision: stored.revision,
+        digest: Some(stored.digest),
+        last_update_time: Time(stored.last_update_time),
+        size: i64::try_from(stored.size).ok(),
+        metadata: (!stored.metadata.is_empty()).then_some(stored.metadata),
+    })
+}
+
+fn summarize(
+    repo: &GitRepository,
+    result: Result<Artifact, ReconcileError>,
+) -> GitRepositoryStatus {
+    let mut status = repo.status.clone().unwrap_or_default();
+    let generation = repo.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    let at = now();
+    conditions::delete(&mut conds, condition_type::RECONCILING);
+    match result {
+        Ok(artifact) => {
+            let message = format!("stored artifact for revision '{}'", artifact.revision);
+            for type_ in [condition_type::READY, condition_type::ARTIFACT_IN_STORAGE] {
+                conditions::set(
+                    &mut conds,
+                    Wanted {
+                        type_,
+                        status: "True",
+                        reason: "Succeeded",
+                        message: &message,
+                    },
+                    generation,
+                    at.clone(),
+                );
+            }
+            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
+            conditions::delete(&mut conds, condition_type::STALLED);
+            status.artifact = Some(artifact);
+            status.observed_ignore = repo.spec.ignore.clone();
+        }
+        Err(err) => {
+            conditions::set(
+                &mut conds,
+                Wanted {
+                    type_: condition_type::READY,
+                    status: "False",
+                    reason: err.reason,
+                    message: &err.message,
+                },
+                generation,
+                at.clone(),
+            );
+            conditions::set(
+                &mut conds,
+                Wanted {
+                    type_: condition_type::FETCH_FAILED,
+                    status: "True",
+                    reason: err.reason,
+                    message: &err.message,
+                },
+                generation,
+                at.clone(),
+            );
+            if err.retry == Retry::Stalling {
+                conditions::set(
+                    &mut conds,
+                    Wanted {
+                        type_: condition_type::STALLED,
+                        status: "True",
+                        reason: err.reason,
+                        message: &err.message,
+                    },
+                    generation,
+                    at,
+                );
+            }
+        }
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}

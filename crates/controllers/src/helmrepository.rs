@@ -1,0 +1,425 @@
+//! The HelmRepository reconciler (part of `ferroflux controller source`): download the
+//! repository's `index.yaml` (basic auth from `secretRef`, extra CA from `certSecretRef`) and
+//! keep it as the artifact, revision `sha256:<digest of the index>`. Repositories of
+//! `type: oci` have no index and no artifact: like Flux, they are left alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::source::{HelmRepository, HelmRepositoryStatus};
+use ferroflux_source::helm_index::{self, HelmAuth, HelmIndexError};
+use ferroflux_source::storage::{ObjectKey, Storage};
+
+use crate::conditions::{self, Wanted};
+use crate::ocirepository::secret_data;
+use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+
+/// Flux's reason when the index cannot be downloaded or parsed.
+const INDEXATION_FAILED: &str = "IndexationFailed";
+const URL_INVALID: &str = "URLInvalid";
+const STORAGE_FAILED: &str = "StorageOperationFailed";
+const SUCCEEDED: &str = "Succeeded";
+const KIND: &str = "HelmRepository";
+
+/// What the reconciler needs.
+pub struct Context {
+    /// The controller's client.
+    pub client: Client,
+    /// Where artifacts are kept and served from.
+    pub storage: Arc<Storage>,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// A context whose events are reported as `source-controller`.
+    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
+        let reporter = Reporter {
+            controller: "source-controller".into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            storage,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<HelmRepository> = Api::all(context.client.clone());
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "helmrepository reconcile loop error");
+            }
+        })
+        .await;
+}
+
+fn error_policy(
+    _repo: Arc<HelmRepository>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+fn is_oci(repo: &HelmRepository) -> bool {
+    repo.spec.repository_type.as_deref() == Some("oci")
+}
+
+async fn reconcile(
+    repo: Arc<HelmRepository>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    // An OCI repository is a static object in Flux: no finalizer, no status.
+    if is_oci(&repo) {
+        return Ok(Action::await_change());
+    }
+    let namespace = repo.namespace().unwrap_or_default();
+    let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, repo, |event| async {
+        match event {
+            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
+            Event::Cleanup(repo) => {
+                let key = ObjectKey::new(KIND, &namespace, &repo.name_any());
+                if let Err(err) = ctx.storage.remove_all(&key) {
+                    warn!(%err, "could not remove the artifacts of a deleted HelmRepository");
+                }
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+}
+
+async fn reconcile_apply(
+    api: &Api<HelmRepository>,
+    repo: &HelmRepository,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    if repo.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let interval = repo
+        .spec
+        .interval
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(60));
+    let previous = repo
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone());
+    let result = reconcile_artifact(repo, ctx).await;
+    let reference = repo.object_ref(&());
+    match &result {
+        Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
+            let note = format!(
+                "stored fetched index of size {}",
+                artifact.size.unwrap_or(0)
+            );
+            record(&ctx.recorder, &reference, false, "NewArtifact", &note).await;
+        }
+        Ok(_) => {}
+        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
+    }
+    let action = match &result {
+        Ok(_) => Action::requeue(interval),
+        Err(err) => err.action(interval),
+    };
+    let status = summarize(repo, result, now());
+    patch_status(
+        api,
+        &repo.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+/// Flux's classification of index errors.
+fn index_error(err: HelmIndexError) -> ReconcileError {
+    let message = format!("failed to fetch Helm repository index: {err}");
+    match err {
+        HelmIndexError::Status {
+            status: 401 | 403, ..
+        } => ReconcileError::generic(reason::AUTHENTICATION_FAILED, message),
+        _ => ReconcileError::generic(INDEXATION_FAILED, message),
+    }
+}
+
+/// An HTTP client trusting `ca.crt` of the `certSecretRef`, and basic auth from `secretRef`.
+async fn client_and_auth(
+    repo: &HelmRepository,
+    ctx: &Context,
+) -> Result<(reqwest::Client, Option<HelmAuth>), ReconcileError> {
+    let namespace = repo.namespace().unwrap_or_default();
+    let timeout = repo
+        .spec
+        .timeout
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(60));
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(cert_ref) = &repo.spec.cert_secret_ref {
+        let data = secret_data(
+            &ctx.client,
+            &namespace,
+            &cert_ref.name,
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
+        if let Some(pem) = data.get("ca.crt").or_else(|| data.get("caFile")) {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ReconcileError::stalling(
+                    reason::AUTHENTICATION_FAILED,
+                    format!(
+                        "secret '{namespace}/{}': ca.crt is not PEM: {e}",
+                        cert_ref.name
+                    ),
+                )
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+    }
+    let client = builder
+        .build()
+        .map_err(|e| ReconcileError::generic(INDEXATION_FAILED, format!("HTTP client: {e}")))?;
+    let mut auth = None;
+    if let Some(secret_ref) = &repo.spec.secret_ref {
+        let data = secret_data(
+            &ctx.client,
+            &namespace,
+            &secret_ref.name,
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        match (text("username"), text("password")) {
+            (Some(username), Some(password)) => auth = Some(HelmAuth { username, password }),
+            (None, None) => {}
+            _ => {
+                return Err(ReconcileError::stalling(
+                    reason::AUTHENTICATION_FAILED,
+                    format!(
+                        "secret '{namespace}/{}' needs both 'username' and 'password'",
+                        secret_ref.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((client, auth))
+}
+
+/// Owns `FetchFailed` and the artifact (the index bytes): a new one only when the index
+/// changed or the stored file is gone.
+async fn reconcile_artifact(
+    repo: &HelmRepository,
+    ctx: &Context,
+) -> Result<Artifact, ReconcileError> {
+    let url = repo.spec.url.trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ReconcileError::stalling(
+            URL_INVALID,
+            format!(
+                "invalid Helm repository URL '{url}': use http:// or https://, or set spec.type: oci for oci:// URLs"
+            ),
+        ));
+    }
+    let (client, auth) = client_and_auth(repo, ctx).await?;
+    let (index, bytes) = helm_index::fetch_index(&client, url, auth.as_ref())
+        .await
+        .map_err(index_error)?;
+    let revision = ferroflux_source::sha256_digest(&bytes);
+    if let Some(current) = repo.status.as_ref().and_then(|s| s.artifact.as_ref())
+        && current.revision == revision
+        && ctx.storage.root().join(&current.path).is_file()
+    {
+        return Ok(current.clone());
+    }
+    let key = ObjectKey::new(
+        KIND,
+        &repo.namespace().unwrap_or_default(),
+        &repo.name_any(),
+    );
+    let stored = ctx
+        .storage
+        .store_bytes(&key, &revision, &bytes)
+        .map_err(|e| {
+            ReconcileError::generic(STORAGE_FAILED, format!("failed to store artifact: {e}"))
+        })?;
+    info!(%revision, repository = %key.name, charts = index.entries.len(), "stored index");
+    Ok(Artifact {
+        path: stored.path,
+        url: stored.url,
+        revision: stored.revision,
+        digest: Some(stored.digest),
+        last_update_time: Time(stored.last_update_time),
+        size: i64::try_from(stored.size).ok(),
+        metadata: None,
+    })
+}
+
+fn summarize(
+    repo: &HelmRepository,
+    result: Result<Artifact, ReconcileError>,
+    at: Time,
+) -> HelmRepositoryStatus {
+    let mut status = repo.status.clone().unwrap_or_default();
+    let generation = repo.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    let set = |conds: &mut Vec<_>, type_: &str, status: &str, reason: &str, message: &str| {
+        conditions::set(
+            conds,
+            Wanted {
+                type_,
+                status,
+                reason,
+                message,
+            },
+            generation,
+            at.clone(),
+        );
+    };
+    conditions::delete(&mut conds, condition_type::RECONCILING);
+    match result {
+        Ok(artifact) => {
+            let message = format!("stored artifact: revision '{}'", artifact.revision);
+            set(
+                &mut conds,
+                condition_type::READY,
+                "True",
+                SUCCEEDED,
+                &message,
+            );
+            set(
+                &mut conds,
+                condition_type::ARTIFACT_IN_STORAGE,
+                "True",
+                SUCCEEDED,
+                &message,
+            );
+            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
+            conditions::delete(&mut conds, condition_type::STALLED);
+            status.url = Some(artifact.url.clone());
+            status.artifact = Some(artifact);
+        }
+        Err(err) => {
+            set(
+                &mut conds,
+                condition_type::READY,
+                "False",
+                err.reason,
+                &err.message,
+            );
+            set(
+                &mut conds,
+                condition_type::FETCH_FAILED,
+                "True",
+                err.reason,
+                &err.message,
+            );
+            if err.retry == Retry::Stalling {
+                set(
+                    &mut conds,
+                    condition_type::STALLED,
+                    "True",
+                    err.reason,
+                    &err.message,
+                );
+            } else {
+                conditions::delete(&mut conds, condition_type::STALLED);
+            }
+        }
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_is_an_authentication_failure_and_others_indexation() {
+        let denied = index_error(HelmIndexError::Status {
+            url: "http://h/index.yaml".into(),
+            status: 401,
+            hint: "",
+        });
+        assert_eq!(denied.reason, reason::AUTHENTICATION_FAILED);
+        let missing = index_error(HelmIndexError::Status {
+            url: "http://h/index.yaml".into(),
+            status: 404,
+            hint: "",
+        });
+        assert_eq!(
+            (missing.reason, missing.retry),
+            (INDEXATION_FAILED, Retry::Generic)
+        );
+        assert!(
+            missing
+                .message
+                .starts_with("failed to fetch Helm repository index")
+        );
+    }
+
+    #[test]
+    fn a_stalled_failure_sets_stalled_and_success_clears_it() {
+        let mut repo = HelmRepository::new("podinfo", Default::default());
+        repo.metadata.generation = Some(1);
+        let at = Time(jiff::Timestamp::from_second(1).expect("valid"));
+        let status = summarize(
+            &repo,
+            Err(ReconcileError::stalling(URL_INVALID, "bad")),
+            at.clone(),
+        );
+        let conds = status.conditions.clone().unwrap_or_default();
+        assert!(conditions::is_true(&conds, "Stalled"));
+        assert!(conditions::is_true(&conds, "FetchFailed"));
+        repo.status = Some(status);
+        let artifact = Artifact {
+            path: "p".into(),
+            url: "u".into(),
+            revision: "sha256:ab".into(),
+            digest: None,
+            last_update_time: at.clone(),
+            size: None,
+            metadata: None,
+        };
+        let status = summarize(&repo, Ok(artifact), at);
+        let conds = status.conditions.unwrap_or_default();
+        assert!(conditions::is_true(&conds, "Ready"));
+        assert!(conditions::get(&conds, "Stalled").is_none());
+        assert!(conditions::get(&conds, "FetchFailed").is_none());
+    }
+}

@@ -1,0 +1,853 @@
+//! The Kustomization reconciler (`ferroflux controller kustomize`): fetch the source artifact,
+//! build it, substitute variables, apply as the tenant, prune, wait for health, and write the
+//! status once. Each `reconcile_*` step owns one failure reason and stops the chain.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::reflector::ObjectRef as ReflectorRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use ferroflux_api::kustomize::{Kustomization, KustomizationStatus};
+use ferroflux_api::meta::{
+    Artifact, RECONCILE_REQUEST_ANNOTATION, ResourceInventory, condition_type, reason,
+};
+use ferroflux_apply::identity;
+use ferroflux_apply::inventory::{inventory_of, stale_objects};
+use ferroflux_apply::manager::{ApplyOptions, Change, ResourceManager};
+use ferroflux_apply::object::ObjectRef;
+
+use crate::conditions::{self, Wanted};
+use crate::kustomization::{generator, postbuild, rootfs::RootedFs};
+use crate::metrics::Metrics;
+use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+
+/// The field manager of everything the controller applies.
+pub const FIELD_MANAGER: &str = "kustomize-controller";
+/// Label naming the Kustomization that applied an object.
+pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+/// Label naming the namespace of the Kustomization that applied an object.
+pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+
+/// The controller's flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--default-service-account`: the identity of Kustomizations that name none.
+    pub default_service_account: Option<String>,
+    /// `--no-cross-namespace-refs`: refuse sources in other namespaces.
+    pub no_cross_namespace_refs: bool,
+    /// `--requeue-dependency`: how often to check on dependencies that are not ready.
+    pub requeue_dependency: Duration,
+    /// Unset variables are errors (`StrictPostBuildSubstitutions`).
+    pub strict_substitution: bool,
+    /// Largest artifact accepted, in bytes.
+    pub artifact_max_size: Option<u64>,
+    /// Only Kustomizations matching this label selector (`--watch-label-selector`).
+    pub watch_label_selector: Option<String>,
+    /// Reconciliations run at once (`--concurrent`).
+    pub concurrent: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            default_service_account: None,
+            no_cross_namespace_refs: false,
+            requeue_dependency: Duration::from_secs(30),
+            strict_substitution: false,
+            artifact_max_size: Some(ferroflux_source::artifact::DEFAULT_MAX_UNTAR_SIZE),
+            watch_label_selector: None,
+            concurrent: 4,
+        }
+    }
+}
+
+/// What the reconciler needs: the controller's client and config (impersonating clients are
+/// made from it), an HTTP client for artifacts, the flags, and the event recorder.
+pub struct Context {
+    /// The controller's own client.
+    pub client: Client,
+    /// The controller's config, from which tenant clients are made.
+    pub config: kube::Config,
+    /// Downloads artifacts.
+    pub http: reqwest::Client,
+    /// The flags.
+    pub options: Options,
+    recorder: Recorder,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Context {
+    /// A context whose events are reported as `kustomize-controller`.
+    pub fn new(client: Client, config: kube::Config, options: Options) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            http: reqwest::Client::new(),
+            options,
+            metrics: None,
+        }
+    }
+
+    /// Records Flux's metrics of every reconciliation in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<Kustomization> = Api::all(context.client.clone());
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &context.options.watch_label_selector {
+        config = config.labels(selector);
+    }
+    let controller = Controller::new(api, config.clone());
+    let store = controller.store();
+    let mut controller = controller;
+    for kind in ["GitRepository", "OCIRepository", "Bucket"] {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            ferroflux_api::source::GROUP,
+            "v1",
+            kind,
+        ));
+        let sources: Api<DynamicObject> = Api::all_with(context.client.clone(), &resource);
+        let store = store.clone();
+        controller = controller.watches_with(
+            sources,
+            resource,
+            watcher::Config::default(),
+            move |source: DynamicObject| {
+                let source_ns = source.namespace().unwrap_or_default();
+                let source_name = source.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|ks| {
+                        let r = &ks.spec.source_ref;
+                        let ns = r
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| ks.namespace().unwrap_or_default());
+                        r.kind == kind && r.name == source_name && ns == source_ns
+                    })
+                    .map(|ks| ReflectorRef::from_obj(&*ks))
+                    .collect::<Vec<_>>()
+            },
+        );
+    }
+    controller
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(context.options.concurrent),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "kustomization reconcile loop error");
+            }
+        })
+        .await;
+}
+
+fn error_policy(
+    _ks: Arc<Kustomization>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    ks: Arc<Kustomization>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let namespace = ks.namespace().unwrap_or_default();
+    let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, ks, |event| async {
+        match event {
+            Event::Apply(ks) => reconcile_apply(&api, &ks, &ctx).await,
+            Event::Cleanup(ks) => finalize(&ks, &ctx).await,
+        }
+    })
+    .await
+}
+
+/// The outcome of one reconciliation, for the status write.
+struct Outcome {
+    revision: Option<String>,
+    inventory: Option<ResourceInventory>,
+    result: Result<Vec<Change>, ReconcileError>,
+    healthy: Option<bool>,
+}
+
+async fn reconcile_apply(
+    api: &Api<Kustomization>,
+    ks: &Kustomization,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    let interval = parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(600));
+    if ks.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let retry_interval = ks
+        .spec
+        .retry_interval
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(interval);
+    let started = std::time::Instant::now();
+    let outcome = attempt(ks, ctx).await;
+    let action = match &outcome.result {
+        Ok(_) => Action::requeue(interval),
+        Err(err) => err.action(retry_interval),
+    };
+    record_event(ks, ctx, &outcome).await;
+    let status = summarize(ks, outcome);
+    if let Some(metrics) = &ctx.metrics {
+        let (namespace, name) = (ks.namespace().unwrap_or_default(), ks.name_any());
+        metrics.observe("Kustomization", &namespace, &name, started.elapsed());
+        metrics.record_conditions(
+            "Kustomization",
+            &namespace,
+            &name,
+            status.conditions.as_deref().unwrap_or_default(),
+        );
+    }
+    patch_status(
+        api,
+        &ks.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+/// Emits Flux's events: the change set when something changed, the error when it failed.
+async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
+    let object = ks.object_ref(&());
+    match &outcome.result {
+        Ok(changes) => {
+            let changed: Vec<String> = changes
+                .iter()
+                .filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
+                .map(ToString::to_string)
+                .collect();
+            if !changed.is_empty() {
+                record(
+                    &ctx.recorder,
+                    &object,
+                    false,
+                    reason::RECONCILIATION_SUCCEEDED,
+                    &changed.join("\n"),
+                )
+                .await;
+            }
+        }
+        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
+    }
+}
+
+/// Runs the chain; every step's failure carries the reason it is reported under.
+async fn attempt(ks: &Kustomization, ctx: &Context) -> Outcome {
+    let mut outcome = Outcome {
+        revision: None,
+        inventory: None,
+        result: Ok(Vec::new()),
+        healthy: None,
+    };
+    let artifact = match reconcile_source(ks, ctx).await {
+        Ok(artifact) => artifact,
+        Err(err) => {
+            outcome.result = Err(err);
+            return outcome;
+        }
+    };
+    outcome.revision = Some(artifact.revision.clone());
+    if let Err(err) = reconcile_dependencies(ks, ctx).await {
+        outcome.result = Err(err);
+        return outcome;
+    }
+    let objects = match reconcile_build(ks, ctx, &artifact).await {
+        Ok(objects) => objects,
+        Err(err) => {
+            outcome.result = Err(err);
+            return outcome;
+        }
+    };
+    let manager = match applier(ks, ctx) {
+        Ok(manager) => manager,
+        Err(err) => {
+            outcome.result = Err(err);
+            return outcome;
+        }
+    };
+    let options = ApplyOptions {
+        force: ks.spec.force == Some(true),
+    };
+    let mut changes = match manager.apply_all(&objects, &options).await {
+        Ok(changes) => changes,
+        Err(err) => {
+            outcome.result = Err(ReconcileError::generic(
+                reason::RECONCILIATION_FAILED,
+                err.to_string(),
+            ));
+            return outcome;
+        }
+    };
+    let refs: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
+    let inventory = inventory_of(&refs);
+    outcome.inventory = Some(inventory.clone());
+    if ks.spec.prune {
+        let old = ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.clone())
+            .unwrap_or_default();
+        let pruned = stale_objects(&old, &inventory)
+            .map_err(|e| ReconcileError::generic(reason::RECONCILIATION_FAILED, e.to_string()));
+        let pruned = match pruned {
+            Ok(stale) => manager.delete_all(&stale).await.map_err(|e| {
+                ReconcileError::generic(reason::RECONCILIATION_FAILED, format!("prune failed: {e}"))
+            }),
+            Err(err) => Err(err),
+        };
+        match pruned {
+            Ok(deleted) => changes.extend(deleted),
+            Err(err) => {
+                outcome.result = Err(err);
+                return outcome;
+            }
+        }
+    }
+    let checks = health_checks(ks, &refs);
+    if !checks.is_empty() {
+        let timeout = ks
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or_else(|| {
+                parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(300))
+            });
+        if let Err(err) = manager.wait_healthy(&checks, timeout, true).await {
+            outcome.healthy = Some(false);
+            outcome.result = Err(ReconcileError::generic(
+                reason::HEALTH_CHECK_FAILED,
+                format!("health check failed after {timeout:?}: {err}"),
+            ));
+            return outcome;
+        }
+        outcome.healthy = Some(true);
+    }
+    info!(kustomization = %format!("{}/{}", ks.namespace().unwrap_or_default(), ks.name_any()),
+        changes = %changes.iter().filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
+            .map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        "server-side apply completed");
+    outcome.result = Ok(changes);
+    outcome
+}
+
+/// The objects whose health gates readiness: every applied object with `wait`, else the
+/// listed `healthChecks`.
+fn health_checks(ks: &Kustomization, applied: &[ObjectRef]) -> Vec<ObjectRef> {
+    if ks.spec.wait == Some(true) {
+        return applied.to_vec();
+    }
+    let default_ns = ks.namespace().unwrap_or_default();
+    ks.spec
+        .health_checks
+        .iter()
+        .flatten()
+        .map(|check| {
+            let api_version = check.api_version.clone().unwrap_or_else(|| "v1".into());
+            let (group, version) = api_version
+                .rsplit_once('/')
+                .map_or((String::new(), api_version.clone()), |(g, v)| {
+                    (g.into(), v.into())
+                });
+            ObjectRef {
+                group,
+                version,
+                kind: check.kind.clone(),
+                namespace: check
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| default_ns.clone()),
+                name: check.name.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The source's artifact. Owns `AccessDenied` (Stalled) and `ArtifactFailed` (retried).
+async fn reconcile_source(ks: &Kustomization, ctx: &Context) -> Result<Artifact, ReconcileError> {
+    let own_ns = ks.namespace().unwrap_or_default();
+    let source = &ks.spec.source_ref;
+    let source_ns = source.namespace.clone().unwrap_or_else(|| own_ns.clone());
+    let source_id = format!("{}/{}/{}", source.kind, source_ns, source.name);
+    if ctx.options.no_cross_namespace_refs && source_ns != own_ns {
+        return Err(ReconcileError::stalling(
+            reason::ACCESS_DENIED,
+            format!("can't access '{source_id}', cross-namespace references have been blocked"),
+        ));
+    }
+    let version = source
+        .api_version
+        .as_deref()
+        .and_then(|v| v.rsplit_once('/'))
+        .map_or("v1", |(_, v)| v);
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        ferroflux_api::source::GROUP,
+        version,
+        &source.kind,
+    ));
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &source_ns, &resource);
+    let wait = Duration::from_secs(10);
+    let object = api.get_opt(&source.name).await.map_err(|e| {
+        ReconcileError::waiting(
+            reason::ARTIFACT_FAILED,
+            format!("failed to get source '{source_id}': {e}"),
+            wait,
+        )
+    })?;
+    let Some(object) = object else {
+        return Err(ReconcileError::waiting(
+            reason::ARTIFACT_FAILED,
+            format!("Source '{source_id}' not found"),
+            wait,
+        ));
+    };
+    let artifact = object.data["status"]["artifact"].clone();
+    if artifact.is_null() {
+        return Err(ReconcileError::waiting(
+            reason::ARTIFACT_FAILED,
+            format!("Source '{source_id}' is not ready, artifact not found"),
+            wait,
+        ));
+    }
+    serde_json::from_value(artifact).map_err(|e| {
+        ReconcileError::waiting(
+            reason::ARTIFACT_FAILED,
+            format!("Source '{source_id}' has an invalid artifact: {e}"),
+            wait,
+        )
+    })
+}
+
+/// Owns `DependencyNotReady`: every `dependsOn` Kustomization must be Ready at its generation.
+async fn reconcile_dependencies(ks: &Kustomization, ctx: &Context) -> Result<(), ReconcileError> {
+    let own_ns = ks.namespace().unwrap_or_default();
+    for dep in ks.spec.depends_on.iter().flatten() {
+        let ns = dep.namespace.clone().unwrap_or_else(|| own_ns.clone());
+        let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &ns);
+        let found = api.get_opt(&dep.name).await.ok().flatten();
+        let ready = found.as_ref().is_some_and(|d| {
+            let status = d.status.clone().unwrap_or_default();
+            status.observed_generation == d.metadata.generation
+                && conditions::is_true(
+                    status.conditions.as_deref().unwrap_or_default(),
+                    condition_type::READY,
+                )
+        });
+        if !ready {
+            return Err(ReconcileError::waiting(
+                reason::DEPENDENCY_NOT_READY,
+                format!("dependency '{ns}/{}' is not ready", dep.name),
+                ctx.options.requeue_dependency,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Owns `ArtifactFailed` (download) and `BuildFailed` (kustomize, substitution).
+async fn reconcile_build(
+    ks: &Kustomization,
+    ctx: &Context,
+    artifact: &Artifact,
+) -> Result<Vec<Value>, ReconcileError> {
+    let workdir = tempfile::tempdir().map_err(|e| {
+        ReconcileError::generic(
+            reason::ARTIFACT_FAILED,
+            format!("cannot make a work directory: {e}"),
+        )
+    })?;
+    let options = ferroflux_source::artifact::ExtractOptions {
+        max_size: ctx.options.artifact_max_size,
+    };
+    let digest = artifact.digest.clone().unwrap_or_default();
+    ferroflux_source::storage::fetch_artifact(
+        &ctx.http,
+        &artifact.url,
+        &digest,
+        workdir.path(),
+        &options,
+    )
+    .await
+    .map_err(|e| {
+        ReconcileError::generic(
+            reason::ARTIFACT_FAILED,
+            format!("failed to download artifact: {e}"),
+        )
+    })?;
+    let build_failed = |message: String| ReconcileError::generic(reason::BUILD_FAILED, message);
+    let path = ks.spec.path.clone().unwrap_or_default();
+    let dir = confined_path(workdir.path(), &path)
+        .ok_or_else(|| build_failed(format!("path '{path}' leaves the source artifact")))?;
+    if !dir.is_dir() {
+        return Err(build_failed(format!(
+            "kustomization path not found: {path}"
+        )));
+    }
+    write_overlay(ks, &dir).map_err(build_failed)?;
+    let fs = RootedFs::new(workdir.path()).map_err(|e| build_failed(e.to_string()))?;
+    let build_options = ferroflux_kustomize::Options {
+        reorder: ferroflux_kustomize::Reorder::Legacy,
+        load_restrictor: ferroflux_kustomize::LoadRestrictor::None,
+    };
+    let resources = ferroflux_kustomize::build_resources(&fs, &dir, build_options)
+        .map_err(|e| build_failed(format!("kustomize build failed: {e}")))?;
+    let vars = substitution_variables(ks, ctx).await?;
+    let name = ks.name_any();
+    let namespace = ks.namespace().unwrap_or_default();
+    let mut objects = Vec::with_capacity(resources.len());
+    for resource in resources {
+        let mut object = ferroflux_kustomize::yaml::emit::to_serde(
+            &ferroflux_kustomize::yaml::Value::Map(resource.obj),
+        );
+        if let Some(vars) = &vars {
+            object = postbuild::substitute(&object, vars, ctx.options.strict_substitution)
+                .map_err(|e| build_failed(e.to_string()))?;
+        }
+        label(&mut object, ks, &name, &namespace);
+        objects.push(object);
+    }
+    Ok(objects)
+}
+
+/// Joins `path` to `root` without leaving it (no `..` above the root, no absolute escape).
+fn confined_path(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut out = root.to_path_buf();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                if !out.pop() || !out.starts_with(root) {
+                    return None;
+                }
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    out.starts_with(root).then_some(out)
+}
+
+fn write_overlay(ks: &Kustomization, dir: &Path) -> Result<(), String> {
+    let existing = generator::find_kustomization(dir);
+    let (base, discovered, target) = match &existing {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let value: Value =
+                serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            (Some(value), Vec::new(), file.clone())
+        }
+        None => {
+            let found = generator::discover_resources(dir).map_err(|e| e.to_string())?;
+            (
+                None,
+                found,
+                dir.join(generator::KUSTOMIZATION_FILE_NAMES[0]),
+            )
+        }
+    };
+    let overlay = generator::overlay(base, &discovered, &ks.spec)
+        .map_err(|e| format!("{}: {e}", target.display()))?;
+    let text = serde_saphyr::to_string(&overlay).map_err(|e| e.to_string())?;
+    std::fs::write(&target, text).map_err(|e| format!("cannot write {}: {e}", target.display()))
+}
+
+/// Variables of `postBuild`, or `None` when the Kustomization has none.
+async fn substitution_variables(
+    ks: &Kustomization,
+    ctx: &Context,
+) -> Result<Option<BTreeMap<String, String>>, ReconcileError> {
+    let Some(post_build) = &ks.spec.post_build else {
+        return Ok(None);
+    };
+    let namespace = ks.namespace().unwrap_or_default();
+    let mut sources = Vec::new();
+    for from in post_build.substitute_from.iter().flatten() {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", &from.kind));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+        let found = api.get_opt(&from.name).await.map_err(|e| {
+            ReconcileError::generic(
+                reason::BUILD_FAILED,
+                format!("substitute from '{}/{}': {e}", from.kind, from.name),
+            )
+        })?;
+        let Some(object) = found else {
+            if from.optional == Some(true) {
+                continue;
+            }
+            return Err(ReconcileError::generic(
+                reason::BUILD_FAILED,
+                format!("substitute from '{}/{}': not found", from.kind, from.name),
+            ));
+        };
+        let mut vars = BTreeMap::new();
+        for (key, value) in object.data["data"].as_object().into_iter().flatten() {
+            let Some(text) = value.as_str() else { continue };
+            let text = if from.kind == "Secret" {
+                decode_base64(text).ok_or_else(|| {
+                    ReconcileError::generic(
+                        reason::BUILD_FAILED,
+                        format!("Secret/{}: key {key} is not base64", from.name),
+                    )
+                })?
+            } else {
+                text.to_string()
+            };
+            vars.insert(key.clone(), text);
+        }
+        sources.push(vars);
+    }
+    postbuild::collect_variables(sources, post_build.substitute.as_ref())
+        .map(Some)
+        .map_err(|e| ReconcileError::stalling(reason::BUILD_FAILED, e.to_string()))
+}
+
+fn decode_base64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Flux's ownership labels and the Kustomization's `commonMetadata`.
+fn label(object: &mut Value, ks: &Kustomization, name: &str, namespace: &str) {
+    let metadata = &mut object["metadata"];
+    if !metadata.is_object() {
+        *metadata = json!({});
+    }
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(common) = &ks.spec.common_metadata {
+        labels.extend(common.labels.clone().unwrap_or_default());
+        annotations.extend(common.annotations.clone().unwrap_or_default());
+    }
+    labels.insert(NAME_LABEL.into(), name.into());
+    labels.insert(NAMESPACE_LABEL.into(), namespace.into());
+    for (field, values) in [("labels", labels), ("annotations", annotations)] {
+        if values.is_empty() {
+            continue;
+        }
+        let map = &mut metadata[field];
+        if !map.is_object() {
+            *map = json!({});
+        }
+        for (key, value) in values {
+            map[key] = Value::String(value);
+        }
+    }
+}
+
+/// The manager that applies as the Kustomization's identity. Owns nothing: a bad client
+/// configuration is a generic failure.
+fn applier(ks: &Kustomization, ctx: &Context) -> Result<ResourceManager, ReconcileError> {
+    let account = identity::applier(
+        ks.spec.service_account_name.as_deref(),
+        ctx.options.default_service_account.as_deref(),
+    );
+    let client = match account {
+        Some(account) => identity::impersonating_client(
+            &ctx.config,
+            &ks.namespace().unwrap_or_default(),
+            account,
+        )
+        .map_err(|e| {
+            ReconcileError::generic(
+                reason::RECONCILIATION_FAILED,
+                format!("cannot impersonate {account}: {e}"),
+            )
+        })?,
+        None => ctx.client.clone(),
+    };
+    Ok(ResourceManager::new(client, FIELD_MANAGER))
+}
+
+/// The status after an attempt: conditions by Flux's rules, revisions, inventory.
+fn summarize(ks: &Kustomization, outcome: Outcome) -> KustomizationStatus {
+    let mut status = ks.status.clone().unwrap_or_default();
+    let generation = ks.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    let at = now();
+    conditions::delete(&mut conds, condition_type::RECONCILING);
+    if let Some(revision) = &outcome.revision {
+        status.last_attempted_revision = Some(revision.clone());
+    }
+    if let Some(inventory) = outcome.inventory {
+        status.inventory = Some(inventory);
+    }
+    match &outcome.result {
+        Ok(_) => {
+            let revision = outcome.revision.clone().unwrap_or_default();
+            conditions::set(
+                &mut conds,
+                Wanted {
+                    type_: condition_type::READY,
+                    status: "True",
+                    reason: reason::RECONCILIATION_SUCCEEDED,
+                    message: &format!("Applied revision: {revision}"),
+                },
+                generation,
+                at.clone(),
+            );
+            conditions::delete(&mut conds, condition_type::STALLED);
+            status.last_applied_revision = outcome.revision;
+        }
+        Err(err) => {
+            conditions::set(
+                &mut conds,
+                Wanted {
+                    type_: condition_type::READY,
+                    status: "False",
+                    reason: err.reason,
+                    message: &err.message,
+                },
+                generation,
+                at.clone(),
+            );
+            if err.retry == Retry::Stalling {
+                conditions::set(
+                    &mut conds,
+                    Wanted {
+                        type_: condition_type::STALLED,
+                        status: "True",
+                        reason: err.reason,
+                        message: &err.message,
+                    },
+                    generation,
+                    at.clone(),
+                );
+            } else {
+                conditions::delete(&mut conds, condition_type::STALLED);
+            }
+        }
+    }
+    match outcome.healthy {
+        Some(true) => conditions::set(
+            &mut conds,
+            Wanted {
+                type_: condition_type::HEALTHY,
+                status: "True",
+                reason: reason::RECONCILIATION_SUCCEEDED,
+                message: "Health check passed",
+            },
+            generation,
+            at,
+        ),
+        Some(false) => {
+            let message = outcome
+                .result
+                .as_ref()
+                .err()
+                .map(|e| e.message.clone())
+                .unwrap_or_default();
+            conditions::set(
+                &mut conds,
+                Wanted {
+                    type_: condition_type::HEALTHY,
+                    status: "False",
+                    reason: reason::HEALTH_CHECK_FAILED,
+                    message: &message,
+                },
+                generation,
+                at,
+            );
+        }
+        None => {}
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = ks.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}
+
+/// On deletion with `prune: true`, deletes everything in the inventory (as the applier).
+async fn finalize(ks: &Kustomization, ctx: &Context) -> Result<Action, kube::Error> {
+    let orphan = ks.spec.deletion_policy.as_deref() == Some("Orphan");
+    if ks.spec.prune && !orphan && ks.spec.suspend != Some(true) {
+        let inventory = ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.clone())
+            .unwrap_or_default();
+        match (
+            stale_objects(&inventory, &ResourceInventory::default()),
+            applier(ks, ctx),
+        ) {
+            (Ok(objects), Ok(manager)) => {
+                if let Err(err) = manager.delete_all(&objects).await {
+                    warn!(%err, "garbage collection on deletion failed");
+                }
+            }
+            (Err(err), _) => warn!(%err, "inventory unreadable on deletion"),
+            (_, Err(err)) => warn!(%err, "no client to garbage collect with"),
+        }
+    }
+    Ok(Action::await_change())
+}
+
+/// Lists every Kustomization (for tests and status tables).
+pub async fn list_all(client: &Client) -> Result<Vec<Kustomization>, kube::Error> {
+    Ok(Api::<Kustomization>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_artifact() {
+        let root = Path::new("/tmp/artifact");
+        assert_eq!(
+            confined_path(root, "./clusters/prod"),
+            Some(root.join("clusters/prod"))
+        );
+        assert_eq!(confined_path(root, ""), Some(root.to_path_buf()));
+        assert_eq!(confined_path(root, "/apps"), Some(root.join("apps")));
+        assert_eq!(confined_path(root, "apps/../base"), Some(root.join("base")));
+        assert_eq!(confined_path(root, "../etc"), None);
+        assert_eq!(confined_path(root, "apps/../../etc"), None);
+    }
+}

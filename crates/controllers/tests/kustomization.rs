@@ -1,0 +1,595 @@
+//! The Kustomization reconciler end to end against the embedded API server: an artifact served
+//! over HTTP is built, substituted, applied into the target namespace, pruned when a file
+//! leaves the source, and cross-namespace sources are refused when the flag says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroflux_api::kustomize::{
+    CrossNamespaceSourceReference, Kustomization, KustomizationSpec, PostBuild,
+};
+use ferroflux_api::source::{GitRepository, GitRepositorySpec};
+use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
+use ferroflux_source::artifact::IgnoreRules;
+use ferroflux_source::storage::{ObjectKey, Storage};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: ferroflux_apiserver::RunningServer,
+    client: Client,
+    config: kube::Config,
+    storage: Storage,
+    source_tree: std::path::PathBuf,
+}
+
+async fn env() -> Env {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ferroflux_apiserver::Config::new(dir.path().join("api"));
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    let server = ferroflux_apiserver::serve(config)
+        .await
+        .expect("API server starts");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    let client = Client::try_from(config.clone()).expect("client");
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ferroflux_api::crds::all() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("CRD is accepted");
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for ns in ["flux-system", "team-a", "team-b"] {
+        let object = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("namespace created");
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let storage =
+        Storage::new(dir.path().join("storage"), &format!("http://{addr}")).expect("storage");
+    let router = storage.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let source_tree = dir.path().join("repo");
+    std::fs::create_dir_all(source_tree.join("apps")).expect("mkdir");
+    Env {
+        _dir: dir,
+        server,
+        client,
+        config,
+        storage,
+        source_tree,
+    }
+}
+
+impl Env {
+    /// Packs the source tree as a new revision and publishes it in the GitRepository's status.
+    async fn publish(&self, namespace: &str, revision: &str) {
+        let artifact = self
+            .storage
+            .store_dir(
+                &ObjectKey::new("GitRepository", namespace, "fleet"),
+                revision,
+                &self.source_tree,
+                &IgnoreRules::flux_defaults(),
+            )
+            .expect("packs the tree");
+        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), namespace);
+        if api.get_opt("fleet").await.expect("reads").is_none() {
+            let repo = GitRepository::new(
+                "fleet",
+                GitRepositorySpec {
+                    url: "https://git.example/fleet".into(),
+                    interval: "1m".into(),
+                    ..Default::default()
+                },
+            );
+            api.create(&PostParams::default(), &repo)
+                .await
+                .expect("created");
+        }
+        let status = json!({"status": {"artifact": {
+            "path": artifact.path, "url": artifact.url, "revision": artifact.revision,
+            "digest": artifact.digest, "size": artifact.size,
+            "lastUpdateTime": artifact.last_update_time.to_string()}}});
+        api.patch_status("fleet", &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("status");
+    }
+
+    fn start_controller(&self, options: Options) -> tokio::sync::oneshot::Sender<()> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let context = Arc::new(Context::new(
+            self.client.clone(),
+            self.config.clone(),
+            options,
+        ));
+        tokio::spawn(reconciler::run(context, async move {
+            let _ = stopped.await;
+        }));
+        stop
+    }
+}
+
+fn kustomization(namespace: &str, source_namespace: Option<&str>) -> Kustomization {
+    let mut ks = Kustomization::new(
+        "apps",
+        KustomizationSpec {
+            interval: "1m".into(),
+            path: Some("./apps".into()),
+            prune: true,
+            target_namespace: Some("team-a".into()),
+            source_ref: CrossNamespaceSourceReference {
+                kind: "GitRepository".into(),
+                name: "fleet".into(),
+                namespace: source_namespace.map(str::to_string),
+                ..Default::default()
+            },
+            post_build: Some(PostBuild {
+                substitute: Some([("replicas".to_string(), "2".to_string())].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    ks.metadata.namespace = Some(namespace.into());
+    ks
+}
+
+async fn wait_for_ready(api: &Api<Kustomization>, name: &str, status: &str) -> Kustomization {
+    for _ in 0..150 {
+        if let Some(ks) = api.get_opt(name).await.expect("reads")
+            && let Some(ready) = ks
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            && ready.status == status
+        {
+            return ks;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ks = api.get(name).await.expect("reads");
+    panic!(
+        "Kustomization {name} never became Ready={status}: {:#?}",
+        ks.status
+    );
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  replicas: ${replicas}
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+      - name: podinfo
+        image: ghcr.io/stefanprodan/podinfo:6.5.0
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_substitutes_and_prunes() {
+    let env = env().await;
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {region: eu}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:1111111111111111111111111111111111111111",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    api.create(&PostParams::default(), &kustomization("flux-system", None))
+        .await
+        .expect("created");
+    let ks = wait_for_ready(&api, "apps", "True").await;
+    let status = ks.status.expect("status");
+    assert_eq!(
+        status.last_applied_revision.as_deref(),
+        Some("main@sha1:1111111111111111111111111111111111111111")
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(env.client.clone(), "flux-system");
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events list")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("apps"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Deployment/team-a/podinfo created")
+                && n.contains("ConfigMap/team-a/settings created")),
+        "{notes:?}"
+    );
+    let ids: Vec<String> = status
+        .inventory
+        .expect("inventory")
+        .entries
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "team-a_podinfo_apps_Deployment",
+            "team-a_settings__ConfigMap"
+        ]
+    );
+
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    let deployment = deployments
+        .get("podinfo")
+        .await
+        .expect("applied into the target namespace");
+    assert_eq!(
+        deployment.spec.and_then(|s| s.replicas),
+        Some(2),
+        "postBuild substituted ${{replicas}}"
+    );
+    let labels = deployment.metadata.labels.expect("labels");
+    assert_eq!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/name")
+            .map(String::as_str),
+        Some("apps")
+    );
+    assert_eq!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/namespace")
+            .map(String::as_str),
+        Some("flux-system")
+    );
+
+    std::fs::remove_file(env.source_tree.join("apps/settings.yaml")).expect("remove");
+    env.publish(
+        "flux-system",
+        "main@sha1:2222222222222222222222222222222222222222",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "team-a");
+    let mut pruned = false;
+    for _ in 0..150 {
+        if config_maps
+            .get_opt("settings")
+            .await
+            .expect("reads")
+            .is_none()
+        {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(pruned, "the ConfigMap that left the source is pruned");
+    let ks = wait_for_ready(&api, "apps", "True").await;
+    assert_eq!(
+        ks.status.and_then(|s| s.last_applied_revision).as_deref(),
+        Some("main@sha1:2222222222222222222222222222222222222222")
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_namespace_sources_are_refused_when_disabled() {
+    let env = env().await;
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "team-a",
+        "main@sha1:3333333333333333333333333333333333333333",
+    )
+    .await;
+    let _stop = env.start_controller(Options {
+        no_cross_namespace_refs: true,
+        ..Options::default()
+    });
+
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "team-b");
+    api.create(
+        &PostParams::default(),
+        &kustomization("team-b", Some("team-a")),
+    )
+    .await
+    .expect("created");
+    let ks = wait_for_ready(&api, "apps", "False").await;
+    let conditions = ks.status.and_then(|s| s.conditions).expect("conditions");
+    let stalled = conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .expect("Stalled is set");
+    assert_eq!(stalled.reason, "AccessDenied");
+    assert!(
+        stalled
+            .message
+            .contains("can't access 'GitRepository/team-a/fleet'"),
+        "{}",
+        stalled.message
+    );
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    assert!(
+        deployments
+            .get_opt("podinfo")
+            .await
+            .expect("reads")
+            .is_none(),
+        "nothing is applied"
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_error_is_reported_with_the_file() {
+    let env = env().await;
+    std::fs::write(
+        env.source_tree.join("apps/kustomization.yaml"),
+        "resources:\n- missing.yaml\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:4444444444444444444444444444444444444444",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    api.create(&PostParams::default(), &kustomization("flux-system", None))
+        .await
+        .expect("created");
+    let ks = wait_for_ready(&api, "apps", "False").await;
+    let status = ks.status.expect("status");
+    let ready = status
+        .conditions
+        .expect("conditions")
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason, "BuildFailed");
+    assert!(ready.message.contains("missing.yaml"), "{}", ready.message);
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some("main@sha1:4444444444444444444444444444444444444444")
+    );
+    assert!(status.last_applied_revision.is_none());
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_reverted_within_an_interval() {
+    let env = env().await;
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:5555555555555555555555555555555555555555",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.interval = "2s".into();
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    wait_for_ready(&api, "apps", "True").await;
+
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    let scale = PatchParams {
+        field_manager: Some("kubectl-scale".into()),
+        ..Default::default()
+    };
+    deployments
+        .patch(
+            "podinfo",
+            &scale,
+            &Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
+        .await
+        .expect("a user scales by hand");
+    let mut replicas = None;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        replicas = deployments
+            .get("podinfo")
+            .await
+            .expect("reads")
+            .spec
+            .and_then(|s| s.replicas);
+        if replicas == Some(2) {
+            break;
+        }
+    }
+    assert_eq!(
+        replicas,
+        Some(2),
+        "the manual scale is reverted on the next interval"
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kustomization_waits_for_its_dependencies() {
+    let env = env().await;
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:6666666666666666666666666666666666666666",
+    )
+    .await;
+    let options = Options {
+        requeue_dependency: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let _stop = env.start_controller(options);
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut apps = kustomization("flux-system", None);
+    apps.spec.depends_on = Some(vec![ferroflux_api::meta::DependencyReference {
+        name: "infra".into(),
+        ..Default::default()
+    }]);
+    api.create(&PostParams::default(), &apps)
+        .await
+        .expect("created");
+    let waiting = wait_for_ready(&api, "apps", "False").await;
+    let ready = waiting
+        .status
+        .and_then(|s| s.conditions)
+        .expect("conditions")
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason, "DependencyNotReady");
+    assert_eq!(ready.message, "dependency 'flux-system/infra' is not ready");
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    assert!(
+        deployments
+            .get_opt("podinfo")
+            .await
+            .expect("reads")
+            .is_none(),
+        "nothing applied before the dependency"
+    );
+
+    let mut infra = kustomization("flux-system", None);
+    infra.metadata.name = Some("infra".into());
+    infra.spec.path = Some("./infra".into());
+    std::fs::create_dir_all(env.source_tree.join("infra")).expect("mkdir");
+    std::fs::write(
+        env.source_tree.join("infra/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: infra-settings}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:7777777777777777777777777777777777777777",
+    )
+    .await;
+    api.create(&PostParams::default(), &infra)
+        .await
+        .expect("created");
+    wait_for_ready(&api, "infra", "True").await;
+    wait_for_ready(&api, "apps", "True").await;
+    assert!(
+        deployments
+            .get_opt("podinfo")
+            .await
+            .expect("reads")
+            .is_some()
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_gating_fails_on_a_broken_image_and_recovers_when_git_fixes_it() {
+    let env = env().await;
+    let broken = DEPLOYMENT
+        .replace("podinfo:6.5.0", "podinfo:6.6.6-broken")
+        .replace(
+            "spec:\n  replicas",
+            "spec:\n  progressDeadlineSeconds: 1\n  replicas",
+        );
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), &broken).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:8888888888888888888888888888888888888888",
+    )
+    .await;
+    let simulator = ferroflux_controllers::simulator::Options::new(
+        Duration::from_millis(200),
+        Some("*-broken"),
+    )
+    .expect("glob");
+    let (stop_sim, sim_stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let mut stopped = sim_stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    tokio::spawn(ferroflux_controllers::simulator::run(
+        env.client.clone(),
+        simulator,
+        futures::FutureExt::shared(Box::pin(shutdown)),
+    ));
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.wait = Some(true);
+    ks.spec.timeout = Some("20s".into());
+    ks.spec.interval = "2s".into();
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    let failed = wait_for_ready(&api, "apps", "False").await;
+    let conditions = failed
+        .status
+        .and_then(|s| s.conditions)
+        .expect("conditions");
+    let ready = conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason, "HealthCheckFailed", "{}", ready.message);
+    assert!(
+        ready.message.contains("Deployment/team-a/podinfo"),
+        "{}",
+        ready.message
+    );
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Healthy" && c.status == "False")
+    );
+
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:9999999999999999999999999999999999999999",
+    )
+    .await;
+    let healthy = wait_for_ready(&api, "apps", "True").await;
+    let conditions = healthy
+        .status
+        .and_then(|s| s.conditions)
+        .expect("conditions");
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Healthy" && c.status == "True"),
+        "{conditions:?}"
+    );
+    let _ = stop_sim.send(true);
+    env.server.shutdown().await;
+}

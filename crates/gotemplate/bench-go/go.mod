@@ -1,0 +1,3 @@
+module ferroflux.invalid/gotemplate/bench-go
+
+go 1.27
