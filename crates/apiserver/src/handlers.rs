@@ -31,6 +31,12 @@ pub struct App {
     pub token: String,
     /// Queue of the garbage collector.
     pub gc: tokio::sync::mpsc::UnboundedSender<crate::gc::Job>,
+    /// Who may call.
+    pub auth: crate::auth::Authenticator,
+    /// The RBAC snapshot.
+    pub policy: crate::authz::PolicyCache,
+    /// Validating admission plugins.
+    pub validators: crate::admission::Validators,
 }
 
 /// A request for a resource.
@@ -47,6 +53,10 @@ pub struct Ctx {
     pub query: HashMap<String, String>,
     /// Request headers.
     pub headers: HeaderMap,
+    /// Who asks (after impersonation); `None` for the server's own operations.
+    pub user: Option<Arc<crate::rbac::UserInfo>>,
+    /// Admission warnings for the response's `Warning` headers.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Ctx {
@@ -161,6 +171,8 @@ fn route(
         sub: sub.to_string(),
         query,
         headers,
+        user: None,
+        warnings: Default::default(),
     })))
 }
 
@@ -172,14 +184,6 @@ pub fn json_response(code: StatusCode, v: &Value) -> Response {
         v.to_string(),
     )
         .into_response()
-}
-
-fn authorized(app: &App, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == app.token)
 }
 
 /// The single entry point: routes every request.
@@ -211,9 +215,25 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
     ) else {
         return ApiError::no_route(parts.uri.path()).into_response();
     };
-    if !matches!(r, Route::Health | Route::Version) && !authorized(&app, &parts.headers) {
-        return ApiError::unauthorized().into_response();
-    }
+    let user = if matches!(r, Route::Health | Route::Version) {
+        None
+    } else {
+        let checked = crate::authz::authenticate(&app, &parts.headers)
+            .and_then(|u| crate::authz::impersonate(&app, u, &parts.headers))
+            .and_then(|u| {
+                match &r {
+                    Route::Resource(ctx) => {
+                        crate::authz::authorize_resource(&app, &u, &parts.method, ctx)?
+                    }
+                    _ => crate::authz::authorize_path(&app, &u, &parts.method, parts.uri.path())?,
+                }
+                Ok(u)
+            });
+        match checked {
+            Ok(u) => Some(Arc::new(u)),
+            Err(e) => return e.into_response(),
+        }
+    };
     let ok = |v: Option<Value>| match v {
         Some(v) => json_response(StatusCode::OK, &v),
         None => ApiError::no_route(parts.uri.path()).into_response(),
@@ -247,35 +267,60 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
         }
         Route::OpenApiV3 => ok(Some(discovery::openapi_v3_root(&app.registry))),
         Route::OpenApiV3Gv(g, v) => ok(discovery::openapi_v3_gv(&app.registry, &g, &v)),
-        Route::Resource(ctx) => {
+        Route::Resource(mut ctx) => {
+            ctx.user = user;
             let body = match axum::body::to_bytes(body, MAX_BODY).await {
                 Ok(b) => b,
                 Err(_) => return ApiError::too_large(MAX_BODY).into_response(),
             };
-            match resource(app, *ctx, parts.method, body).await {
+            let ctx = *ctx;
+            if parts.method == Method::GET
+                && ctx.name.is_none()
+                && !crate::authz::is_virtual(&ctx)
+                && ctx
+                    .query
+                    .get("watch")
+                    .is_some_and(|w| w == "true" || w == "1")
+            {
+                return crate::watch::watch(app, ctx)
+                    .await
+                    .unwrap_or_else(|e| e.into_response());
+            }
+            let mut resp = match resource(app, &ctx, parts.method, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
+            };
+            let warnings =
+                std::mem::take(&mut *ctx.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+            for w in warnings {
+                if let Ok(v) = header::HeaderValue::from_str(&crate::admission::warning_header(&w))
+                {
+                    resp.headers_mut().append(header::WARNING, v);
+                }
             }
+            resp
         }
     }
 }
 
-async fn resource(app: Arc<App>, ctx: Ctx, method: Method, body: Bytes) -> ApiResult<Response> {
+async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiResult<Response> {
     let collection = ctx.name.is_none();
-    match (method, collection) {
-        (Method::GET, true)
-            if ctx
-                .query
-                .get("watch")
-                .is_some_and(|w| w == "true" || w == "1") =>
-        {
-            crate::watch::watch(app, ctx).await
+    if crate::authz::is_virtual(ctx) {
+        if method != Method::POST {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow the method {method} on {}",
+                ctx.res.plural
+            )));
         }
-        (Method::GET, true) => list(&app, &ctx),
-        (Method::GET, false) => get(&app, &ctx),
-        (Method::POST, true) => write::create(&app, &ctx, &body).await,
-        (Method::PUT, false) => write::update(&app, &ctx, &body).await,
-        (Method::PATCH, false) => write::patch_object(&app, &ctx, &body).await,
+        let v = crate::authz::serve_virtual(&app, ctx, &body)?;
+        return Ok(json_response(StatusCode::CREATED, &v));
+    }
+    match (method, collection) {
+        (Method::GET, true) => list(&app, ctx),
+        (Method::GET, false) => get(&app, ctx),
+        (Method::POST, true) => write::create(&app, ctx, &body).await,
+        (Method::PUT, false) => write::update(&app, ctx, &body).await,
+        (Method::PATCH, false) => write::patch_object(&app, ctx, &body).await,
         (Method::DELETE, false) => {
             let opts: Value = if body.is_empty() {
                 json!({})
@@ -283,10 +328,10 @@ async fn resource(app: Arc<App>, ctx: Ctx, method: Method, body: Bytes) -> ApiRe
                 serde_json::from_slice(&body)
                     .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
             };
-            let (code, v) = write::delete_retrying(&app, &ctx, &opts).await?;
+            let (code, v) = write::delete_retrying(&app, ctx, &opts).await?;
             Ok(json_response(code, &v))
         }
-        (Method::DELETE, true) => write::delete_collection(&app, &ctx).await,
+        (Method::DELETE, true) => write::delete_collection(&app, ctx).await,
         (m, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow the method {m} on {}",
             ctx.res.plural
@@ -506,5 +551,7 @@ pub fn internal_ctx(res: Arc<Resource>, ns: &str, name: &str) -> Ctx {
         sub: String::new(),
         query: HashMap::new(),
         headers: HeaderMap::new(),
+        user: None,
+        warnings: Default::default(),
     }
 }

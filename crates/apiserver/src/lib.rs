@@ -13,8 +13,17 @@
 //! (CRD pruning/defaulting/validation), [`selector`], [`table`], [`discovery`], [`convert`]
 //! (the two Event APIs) and [`proto`] (the protobuf bodies kubectl sends); [`gc`] runs
 //! namespace emptying and ownerReference collection; [`tls`] makes the PKI and kubeconfig.
+//!
+//! Access control: [`auth`] authenticates (admin token = `ferroflux:admin` in `system:masters`,
+//! `--token-file` users, ServiceAccount JWTs); [`authz`] applies impersonation, authorizes
+//! every request with the pure [`rbac`] decisions (403s in kube-apiserver's words), prevents
+//! escalation on RBAC writes and serves the review and TokenRequest APIs; [`admission`] runs
+//! pluggable validators on every create and update.
 #![deny(missing_docs)]
 
+pub mod admission;
+pub mod auth;
+pub mod authz;
 pub mod convert;
 pub mod discovery;
 pub mod gc;
@@ -22,6 +31,7 @@ pub mod handlers;
 pub mod meta;
 pub mod patch;
 pub mod proto;
+pub mod rbac;
 pub mod registry;
 pub mod schema;
 pub mod selector;
@@ -31,6 +41,7 @@ pub mod store;
 pub mod table;
 pub mod tls;
 pub mod watch;
+pub mod webhook;
 pub mod write;
 
 use std::net::SocketAddr;
@@ -69,6 +80,9 @@ pub enum Error {
     /// TLS material could not be prepared.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The ServiceAccount signing key or the token file could not be loaded.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     /// The async runtime or the signal handler could not be set up.
     #[error("runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -101,6 +115,11 @@ pub struct Config {
     pub compaction_retain: i64,
     /// How often compaction runs.
     pub compaction_interval: Duration,
+    /// Static users: a CSV file of `token,user,uid[,"group1,group2"]` (kube-apiserver's
+    /// `--token-auth-file`).
+    pub token_file: Option<PathBuf>,
+    /// Validating admission plugins, run on every create and update after authorization.
+    pub validators: admission::Validators,
 }
 
 impl Config {
@@ -115,6 +134,8 @@ impl Config {
             tls_sans: Vec::new(),
             compaction_retain: 1000,
             compaction_interval: Duration::from_secs(60),
+            token_file: None,
+            validators: admission::Validators::default(),
         }
     }
 }
@@ -166,14 +187,51 @@ fn ensure_namespaces(store: &Store, reg: &Registry) -> Result<(), store::StoreEr
     Ok(())
 }
 
+/// Creates the default ClusterRoles and ClusterRoleBindings that are missing (as
+/// kube-apiserver's RBAC bootstrap does), so tenants can be bound to `admin`/`edit`/`view`.
+fn ensure_rbac(store: &Store, reg: &Registry) -> Result<(), store::StoreError> {
+    let kinds = [
+        ("clusterroles", rbac::default_cluster_roles()),
+        ("clusterrolebindings", rbac::default_cluster_role_bindings()),
+    ];
+    for (plural, objs) in kinds {
+        let res = reg
+            .lookup(rbac::RBAC_GROUP, "v1", plural)
+            .expect("RBAC kinds are built in");
+        for mut obj in objs {
+            let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let key = res.key("", &name);
+            if store.get(&key).is_none() {
+                obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+                obj["metadata"]["creationTimestamp"] = json!(meta::now());
+                obj["metadata"]["annotations"] =
+                    json!({"rbac.authorization.kubernetes.io/autoupdate": "true"});
+                store.put(&key, obj, true, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Builds the HTTP router over a store (no TLS, no listener): usable in-process, e.g. with
 /// `kube::Client::new(router, "default")`.
 pub fn router(store: Arc<Store>, token: String) -> Router {
-    let (app, _) = app(store, token);
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let auth = auth::Authenticator::new(token.clone(), Default::default(), key.as_bytes());
+    let (app, _) = app(store, token, auth, admission::Validators::default());
     Router::new().fallback(handlers::dispatch).with_state(app)
 }
 
-fn app(store: Arc<Store>, token: String) -> (Arc<App>, tokio::task::JoinHandle<()>) {
+fn app(
+    store: Arc<Store>,
+    token: String,
+    auth: auth::Authenticator,
+    validators: admission::Validators,
+) -> (Arc<App>, tokio::task::JoinHandle<()>) {
     let registry = Registry::default();
     let crds = registry
         .lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -191,6 +249,9 @@ fn app(store: Arc<Store>, token: String) -> (Arc<App>, tokio::task::JoinHandle<(
         registry,
         token,
         gc: tx,
+        auth,
+        policy: authz::PolicyCache::default(),
+        validators,
     });
     let worker = gc::spawn_worker(app.clone(), rx);
     (app, worker)
@@ -224,8 +285,28 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         ))),
         None => None,
     };
-    let (app, worker) = app(store.clone(), token.clone());
+    let static_users = match &config.token_file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|source| auth::AuthError::TokenFileRead {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+            auth::parse_token_file(&p.display().to_string(), &text)?
+        }
+        None => Default::default(),
+    };
+    let key = auth::load_or_create_key(dir)?;
+    let authenticator = auth::Authenticator::new(token.clone(), static_users, &key);
+    let (app, worker) = app(
+        store.clone(),
+        token.clone(),
+        authenticator,
+        config.validators.clone(),
+    );
     ensure_namespaces(&store, &app.registry)?;
+    ensure_rbac(&store, &app.registry)?;
+    authz::fill_aggregated(&store);
     let router = Router::new().fallback(handlers::dispatch).with_state(app);
     let listener = TcpListener::bind(config.listen)
         .await

@@ -364,17 +364,97 @@ fn body(kind: &str, raw: &[u8]) -> Result<Value, String> {
                 m.insert("type".into(), json!(string(b)?));
             }
             ("Secret", 4) => insert_map(&mut m, "stringData", b, false)?,
+            ("SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview", 2) => {
+                m.insert("spec".into(), access_review_spec(b)?);
+            }
+            ("SelfSubjectRulesReview", 2) => {
+                let mut spec = Map::new();
+                for (n, f) in fields(b)? {
+                    if let (1, Field::Bytes(s)) = (n, f) {
+                        put_str(&mut spec, "namespace", s)?;
+                    }
+                }
+                m.insert("spec".into(), Value::Object(spec));
+            }
+            ("TokenRequest", 2) => {
+                let mut spec = Map::new();
+                for (n, f) in fields(b)? {
+                    match (n, f) {
+                        (1, Field::Bytes(s)) => push(&mut spec, "audiences", json!(string(s)?)),
+                        (4, Field::Varint(v)) => {
+                            spec.insert("expirationSeconds".into(), json!(v as i64));
+                        }
+                        _ => {}
+                    }
+                }
+                m.insert("spec".into(), Value::Object(spec));
+            }
             _ => {}
         }
     }
     Ok(Value::Object(m))
 }
 
+/// `authorization/v1` (Self/Local)SubjectAccessReviewSpec.
+fn access_review_spec(b: &[u8]) -> Result<Value, String> {
+    const RESOURCE: [&str; 7] = [
+        "namespace",
+        "verb",
+        "group",
+        "version",
+        "resource",
+        "subresource",
+        "name",
+    ];
+    let mut spec = Map::new();
+    for (n, f) in fields(b)? {
+        let Field::Bytes(b) = f else { continue };
+        match n {
+            1 => {
+                let mut r = Map::new();
+                for (n, f) in fields(b)? {
+                    if let (1..=7, Field::Bytes(s)) = (n, f) {
+                        put_str(&mut r, RESOURCE[n as usize - 1], s)?;
+                    }
+                }
+                spec.insert("resourceAttributes".into(), Value::Object(r));
+            }
+            2 => {
+                let mut r = Map::new();
+                for (n, f) in fields(b)? {
+                    match (n, f) {
+                        (1, Field::Bytes(s)) => put_str(&mut r, "path", s)?,
+                        (2, Field::Bytes(s)) => put_str(&mut r, "verb", s)?,
+                        _ => {}
+                    }
+                }
+                spec.insert("nonResourceAttributes".into(), Value::Object(r));
+            }
+            3 => put_str(&mut spec, "user", b)?,
+            4 => push(&mut spec, "groups", json!(string(b)?)),
+            6 => put_str(&mut spec, "uid", b)?,
+            _ => {}
+        }
+    }
+    Ok(Value::Object(spec))
+}
+
 /// Decodes a protobuf request body for `kind`; errors say why it cannot be used.
 pub fn decode(buf: &[u8], kind: &str) -> Result<Value, String> {
     if !matches!(
         kind,
-        "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "Deployment"
+        "Namespace"
+            | "ConfigMap"
+            | "Secret"
+            | "ServiceAccount"
+            | "Service"
+            | "Deployment"
+            | "SelfSubjectAccessReview"
+            | "SubjectAccessReview"
+            | "LocalSubjectAccessReview"
+            | "SelfSubjectRulesReview"
+            | "SelfSubjectReview"
+            | "TokenRequest"
     ) {
         return Err(format!(
             "protobuf bodies are not supported for {kind}; send application/json"

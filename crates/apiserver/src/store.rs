@@ -149,6 +149,18 @@ struct Inner {
     rev: i64,
     compacted: i64,
     objects: BTreeMap<String, Stored>,
+    /// Revision of the latest write per `/registry/<group>/` (since open): lets readers cache
+    /// what they derive from one group (the RBAC policy) without rebuilding on every write.
+    group_revs: std::collections::HashMap<String, i64>,
+}
+
+fn group_prefix(key: &str) -> &str {
+    let end = key
+        .strip_prefix("/registry/")
+        .and_then(|rest| rest.find('/'))
+        .map(|i| "/registry/".len() + i + 1)
+        .unwrap_or(key.len());
+    &key[..end]
 }
 
 /// The store: one SQLite file, an in-memory index and a watch hub.
@@ -246,6 +258,7 @@ impl Store {
                 conn,
                 rev: max_id.max(compacted),
                 compacted,
+                group_revs: Default::default(),
                 objects,
             }),
             hub,
@@ -268,6 +281,15 @@ impl Store {
     /// The current revision of the whole store.
     pub fn revision(&self) -> i64 {
         self.lock().rev
+    }
+
+    /// The revision of the latest write (since open) under `/registry/<group>/`, 0 if none.
+    pub fn group_revision(&self, group_prefix: &str) -> i64 {
+        self.lock()
+            .group_revs
+            .get(group_prefix)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The oldest revision a watch may resume from.
@@ -359,6 +381,7 @@ impl Store {
             })
             .map_err(|e| self.sq(e))?;
         inner.rev = rev;
+        inner.group_revs.insert(group_prefix(key).to_string(), rev);
         let stored = Stored {
             rev,
             raw: Arc::from(text),
@@ -407,6 +430,7 @@ impl Store {
             .and_then(|mut s| s.execute(params![rev, key, cur.rev, text]))
             .map_err(|e| self.sq(e))?;
         inner.rev = rev;
+        inner.group_revs.insert(group_prefix(key).to_string(), rev);
         inner.objects.remove(key);
         let raw: Arc<str> = Arc::from(text);
         let _ = self.hub.send(Arc::new(Event {
@@ -527,6 +551,26 @@ mod tests {
 
     fn obj(name: &str) -> Value {
         json!({"metadata": {"name": name}, "data": {"a": name}})
+    }
+
+    #[test]
+    fn group_revision_moves_only_with_its_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("db.sqlite")).expect("open");
+        let rbac = "/registry/rbac.authorization.k8s.io/";
+        assert_eq!(s.group_revision(rbac), 0);
+        let r = s
+            .put(&format!("{rbac}roles/ns/a"), obj("a"), true, None)
+            .expect("put");
+        assert_eq!(s.group_revision(rbac), r.rev);
+        s.put("/registry/core/configmaps/ns/b", obj("b"), true, None)
+            .expect("put");
+        assert_eq!(s.group_revision(rbac), r.rev);
+        let d = s
+            .delete(&format!("{rbac}roles/ns/a"), None)
+            .expect("delete");
+        assert!(s.group_revision(rbac) > r.rev);
+        assert_eq!(s.group_revision("/registry/core/"), d.rev - 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::admission::Operation;
 use crate::handlers::{
     App, Ctx, json_response, list_prefix, present, selectors, served_text, to_storage, view,
 };
@@ -118,6 +119,9 @@ async fn commit_create(
     }
     apply_schema(ctx, &mut obj, &name)?;
     kind_hooks(ctx, &mut obj, &name, &now)?;
+    crate::authz::check_rbac_write(app, ctx, &obj, None)?;
+    admit(app, ctx, Operation::Create, &obj, None, &name).await?;
+    crate::authz::fill_legacy_token(app, ctx, &mut obj);
     if let Some(m) = manager {
         let w = ssa::Writer {
             manager: &m,
@@ -199,8 +203,52 @@ fn kind_hooks(ctx: &Ctx, obj: &mut Value, name: &str, now: &str) -> ApiResult<()
     Ok(())
 }
 
+/// Runs the validating admission plugins, then the matching webhooks; warnings are kept for
+/// the response headers.
+async fn admit(
+    app: &App,
+    ctx: &Ctx,
+    operation: Operation,
+    obj: &Value,
+    old: Option<&Value>,
+    name: &str,
+) -> ApiResult<()> {
+    let request = crate::admission::Request {
+        operation,
+        user: ctx.user.as_deref(),
+        group: &ctx.res.group,
+        version: &ctx.res.version,
+        kind: &ctx.res.kind,
+        resource: &ctx.res.plural,
+        subresource: &ctx.sub,
+        namespace: obj["metadata"]["namespace"].as_str().unwrap_or(""),
+        name,
+        object: obj,
+        old_object: old,
+        dry_run: ctx.dry_run(),
+    };
+    match app.validators.admit(&request) {
+        Ok(w) => ctx
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(w),
+        Err(d) => {
+            let mut e = if d.code == 400 {
+                ApiError::bad_request(d.message)
+            } else {
+                ApiError::forbidden(d.message)
+            };
+            e.code = d.code;
+            return Err(e);
+        }
+    }
+    crate::webhook::admit(app, ctx, &request).await
+}
+
 /// Effects of a committed write on the server itself (serving CRDs).
 fn after_write(app: &App, ctx: &Ctx, stored: &Stored) {
+    crate::authz::after_cluster_role_change(app, ctx);
     if ctx.res.kind != "CustomResourceDefinition" || ctx.res.group != "apiextensions.k8s.io" {
         return;
     }
@@ -336,6 +384,8 @@ async fn commit_update(
     }
     apply_schema(ctx, &mut new, &name)?;
     kind_hooks(ctx, &mut new, &name, &now)?;
+    crate::authz::check_rbac_write(app, ctx, &new, Some(&old_obj))?;
+    admit(app, ctx, Operation::Update, &new, Some(&old_obj), &name).await?;
     if let Some(m) = manager {
         let av = ctx.res.api_version();
         let w = ssa::Writer {
@@ -582,6 +632,8 @@ async fn scale_update(app: &App, ctx: &Ctx, old: Stored, scale: &Value) -> ApiRe
         sub: String::new(),
         query: ctx.query.clone(),
         headers: ctx.headers.clone(),
+        user: ctx.user.clone(),
+        warnings: Default::default(),
     };
     let (_, v) = commit_update(app, &main, old, new, Some(ctx.manager())).await?;
     Ok(json_response(StatusCode::OK, &scale_of(&ctx.res, &v)?))
@@ -681,6 +733,7 @@ pub async fn delete_retrying(app: &App, ctx: &Ctx, opts: &Value) -> ApiResult<(S
 /// Effects of a completed deletion: CRDs stop being served (their objects go), dependents are
 /// collected or orphaned.
 fn after_delete(app: &App, ctx: &Ctx, obj: &Value, policy: &str) {
+    crate::authz::after_cluster_role_change(app, ctx);
     if ctx.res.kind == "CustomResourceDefinition" && ctx.res.group == "apiextensions.k8s.io" {
         let name = obj["metadata"]["name"].as_str().unwrap_or("");
         let rs = app.registry.remove_crd(name);
@@ -713,6 +766,8 @@ pub async fn delete_collection(app: &App, ctx: &Ctx) -> ApiResult<Response> {
             sub: String::new(),
             query: ctx.query.clone(),
             headers: ctx.headers.clone(),
+            user: ctx.user.clone(),
+            warnings: Default::default(),
         };
         match delete_object(app, &one, &json!({})).await {
             Ok((_, v)) => deleted.push(v),

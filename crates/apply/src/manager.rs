@@ -108,6 +108,15 @@ pub enum ApplyError {
     },
 }
 
+/// What applying one object will do, decided by a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Skip,
+    Unchanged,
+    Write { created: bool },
+    Recreate,
+}
+
 /// How objects are applied.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
@@ -173,8 +182,9 @@ impl ResourceManager {
     }
 
     /// Applies `objects` stage by stage (cluster definitions first, waiting for CRDs to be
-    /// Established before the rest) and returns what happened to each. Stops at the first
-    /// refused object, whose error names it and carries the API server's message.
+    /// Established before the rest) and returns what happened to each. Within a stage every
+    /// object is dry-run first, so one refused object (its error names it and carries the API
+    /// server's message, e.g. a 403) means nothing of that stage is written.
     pub async fn apply_all(
         &self,
         objects: &[Value],
@@ -189,42 +199,50 @@ impl ResourceManager {
         sort_for_apply(&mut order);
         keyed.sort_by_key(|(r, _)| order.iter().position(|o| o == r));
         let mut changes = Vec::with_capacity(keyed.len());
-        let mut crds = Vec::new();
-        let mut previous_stage = None;
-        for (object_ref, object) in keyed {
-            let stage = stage_of(&object_ref);
-            if previous_stage == Some(Stage::ClusterDefinitions)
-                && stage != Stage::ClusterDefinitions
-            {
+        let mut rest = keyed.as_slice();
+        while let Some((first, _)) = rest.first() {
+            let stage = stage_of(first);
+            let len = rest
+                .iter()
+                .take_while(|(r, _)| stage_of(r) == stage)
+                .count();
+            let (batch, after) = rest.split_at(len);
+            rest = after;
+            let mut plans = Vec::with_capacity(batch.len());
+            for (object_ref, object) in batch {
+                plans.push(self.plan(object_ref, object, options).await?);
+            }
+            for ((object_ref, object), plan) in batch.iter().zip(plans) {
+                let action = self.execute(object_ref, object, plan).await?;
+                changes.push(Change {
+                    object: object_ref.clone(),
+                    action,
+                });
+            }
+            if stage == Stage::ClusterDefinitions {
+                let crds: Vec<ObjectRef> = batch
+                    .iter()
+                    .filter(|(r, _)| r.kind == "CustomResourceDefinition")
+                    .map(|(r, _)| r.clone())
+                    .collect();
                 self.wait_established(&crds).await?;
             }
-            previous_stage = Some(stage);
-            if object_ref.kind == "CustomResourceDefinition" {
-                crds.push(object_ref.clone());
-            }
-            let action = self.apply_one(&object_ref, object, options).await?;
-            changes.push(Change {
-                object: object_ref,
-                action,
-            });
-        }
-        if previous_stage == Some(Stage::ClusterDefinitions) {
-            self.wait_established(&crds).await?;
         }
         Ok(changes)
     }
 
-    async fn apply_one(
+    /// Decides what applying one object means, with a dry run: nothing is written.
+    async fn plan(
         &self,
         object_ref: &ObjectRef,
         object: &Value,
         options: &ApplyOptions,
-    ) -> Result<Action, ApplyError> {
+    ) -> Result<Plan, ApplyError> {
         let annotations = &object["metadata"]["annotations"];
         if annotations[annotation::RECONCILE] == "disabled"
             || annotations[annotation::SSA] == "Ignore"
         {
-            return Ok(Action::Skipped);
+            return Ok(Plan::Skip);
         }
         let api = self.api_for(object_ref).await?;
         let existing = api
@@ -236,43 +254,62 @@ impl ResourceManager {
                 source,
             })?;
         if existing.is_some() && annotations[annotation::SSA] == "IfNotPresent" {
-            return Ok(Action::Skipped);
+            return Ok(Plan::Skip);
         }
-        let params = PatchParams::apply(&self.field_manager).force();
-        let patch = Patch::Apply(object);
-        if let Some(existing) = &existing {
-            let dry = api
-                .patch(&object_ref.name, &params.clone().dry_run(), &patch)
-                .await;
-            match dry {
-                Ok(would_be) if comparable(&would_be) == comparable(existing) => {
-                    return Ok(Action::Unchanged);
-                }
-                Ok(_) => {}
-                Err(source) if options.force && is_immutable_field_error(&source) => {
-                    return self.recreate(&api, object_ref, object).await;
-                }
-                Err(source) => {
-                    return Err(ApplyError::Api {
+        let params = PatchParams::apply(&self.field_manager).force().dry_run();
+        match api
+            .patch(&object_ref.name, &params, &Patch::Apply(object))
+            .await
+        {
+            Ok(would_be) => Ok(match &existing {
+                Some(existing) if comparable(&would_be) == comparable(existing) => Plan::Unchanged,
+                Some(_) => Plan::Write { created: false },
+                None => Plan::Write { created: true },
+            }),
+            Err(source)
+                if options.force && existing.is_some() && is_immutable_field_error(&source) =>
+            {
+                Ok(Plan::Recreate)
+            }
+            Err(source) => Err(ApplyError::Api {
+                object: object_ref.clone(),
+                verb: "dry-run",
+                source,
+            }),
+        }
+    }
+
+    /// Carries out a plan.
+    async fn execute(
+        &self,
+        object_ref: &ObjectRef,
+        object: &Value,
+        plan: Plan,
+    ) -> Result<Action, ApplyError> {
+        match plan {
+            Plan::Skip => Ok(Action::Skipped),
+            Plan::Unchanged => Ok(Action::Unchanged),
+            Plan::Recreate => {
+                let api = self.api_for(object_ref).await?;
+                self.recreate(&api, object_ref, object).await
+            }
+            Plan::Write { created } => {
+                let api = self.api_for(object_ref).await?;
+                let params = PatchParams::apply(&self.field_manager).force();
+                api.patch(&object_ref.name, &params, &Patch::Apply(object))
+                    .await
+                    .map_err(|source| ApplyError::Api {
                         object: object_ref.clone(),
-                        verb: "dry-run",
+                        verb: "apply",
                         source,
-                    });
-                }
+                    })?;
+                Ok(if created {
+                    Action::Created
+                } else {
+                    Action::Configured
+                })
             }
         }
-        api.patch(&object_ref.name, &params, &patch)
-            .await
-            .map_err(|source| ApplyError::Api {
-                object: object_ref.clone(),
-                verb: "apply",
-                source,
-            })?;
-        Ok(if existing.is_some() {
-            Action::Configured
-        } else {
-            Action::Created
-        })
     }
 
     async fn recreate(

@@ -232,3 +232,44 @@ async fn waiting_ends_when_objects_are_current_or_times_out_naming_them() {
     );
     cluster.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_object_means_nothing_of_its_stage_is_written() {
+    let cluster = cluster().await;
+    let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}});
+    let bad_widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "team-a"}, "spec": {"size": "large"}});
+    let objects = vec![
+        namespace("team-a"),
+        crd,
+        config_map("settings", json!({"a": "b"})),
+        bad_widget,
+    ];
+    let err = manager
+        .apply_all(&objects, &ApplyOptions::default())
+        .await
+        .expect_err("the widget is invalid");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("Widget/team-a/w dry-run failed"),
+        "{message}"
+    );
+    let settings = ObjectRef::of(&objects[2], 2).expect("identifies");
+    assert!(
+        manager.get(&settings).await.expect("reads").is_none(),
+        "the ConfigMap of the refused stage is not applied"
+    );
+    let ns = ObjectRef::of(&objects[0], 0).expect("identifies");
+    assert!(
+        manager.get(&ns).await.expect("reads").is_some(),
+        "earlier stages are applied"
+    );
+    cluster.server.shutdown().await;
+}

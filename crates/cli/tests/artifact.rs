@@ -302,3 +302,58 @@ fn pull_needs_an_existing_output_directory() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn default_ignore_paths_and_json_output_are_fluxs() {
+    let registry = require!(Registry::start(None));
+    let work = tempfile::tempdir().expect("temp dir");
+    let src = work.path().join("src");
+    write(&src, "app/deployment.yaml", "kind: Deployment\n");
+    write(&src, ".git/HEAD", "ref: refs/heads/main\n");
+    write(&src, "docs/logo.png", "png");
+    let url = format!("oci://{}/team-c/app:2.0.0", registry.host());
+    let path = format!("--path={}", src.display());
+    let out = ferroflux(&[
+        "push",
+        "artifact",
+        &url,
+        &path,
+        "--source=https://git.example/fleet",
+        "--revision=main@sha1:200",
+        "--insecure-registry",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("►"),
+        "machine output stays clean"
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let repo = format!("{}/team-c/app", registry.host());
+    assert_eq!(info["repository"], repo.as_str());
+    assert_eq!(info["tag"], "2.0.0");
+    let digest = info["digest"].as_str().expect("digest");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(info["url"], format!("oci://{repo}@{digest}").as_str());
+
+    let output = work.path().join("pulled");
+    std::fs::create_dir_all(&output).expect("mkdir");
+    let out = ferroflux(&[
+        "pull",
+        "artifact",
+        &url,
+        &format!("--output={}", output.display()),
+        "--insecure-registry",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(output.join("app/deployment.yaml").is_file());
+    assert!(
+        !output.join(".git").exists(),
+        "VCS files are left out by default"
+    );
+    assert!(
+        !output.join("docs/logo.png").exists(),
+        "images are left out by default"
+    );
+}

@@ -5,7 +5,11 @@
 pub mod bucket;
 pub mod conditions;
 pub mod gitrepository;
+pub mod helmchart;
 pub mod helmrepository;
+pub mod imagepolicy;
+pub mod imagerepository;
+pub mod imageupdateautomation;
 pub mod kustomization;
 pub mod leader;
 pub mod metrics;

@@ -292,6 +292,16 @@ async fn client_options(
     ctx: &Context,
     registry: &str,
 ) -> Result<OciOptions, ReconcileError> {
+    let provider = repo.spec.provider.as_deref().unwrap_or("generic");
+    if provider != "generic" {
+        // Cloud providers need their metadata services for tokens, which are not here.
+        return Err(ReconcileError::stalling(
+            reason::AUTHENTICATION_FAILED,
+            format!(
+                "provider '{provider}' is not supported; use provider 'generic' with a dockerconfigjson secretRef"
+            ),
+        ));
+    }
     let mut ca_certs = Vec::new();
     if let Some(cert_ref) = &repo.spec.cert_secret_ref {
         let namespace = repo.namespace().unwrap_or_default();
@@ -425,7 +435,11 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_deref())
-                .is_some_and(|c| conditions::is_true(c, condition_type::SOURCE_VERIFIED));
+                .and_then(|c| conditions::get(c, condition_type::SOURCE_VERIFIED))
+                // A spec change (e.g. other keys) needs a new verification, as in Flux.
+                .is_some_and(|c| {
+                    c.status == "True" && c.observed_generation == repo.metadata.generation
+                });
         if !previously_verified {
             let keys = cosign_keys(repo, ctx)
                 .await

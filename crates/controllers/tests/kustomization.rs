@@ -2,6 +2,8 @@
 //! over HTTP is built, substituted, applied into the target namespace, pruned when a file
 //! leaves the source, and cross-namespace sources are refused when the flag says so.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,73 +13,34 @@ use ferroflux_api::kustomize::{
 use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
 use ferroflux_source::artifact::IgnoreRules;
-use ferroflux_source::storage::{ObjectKey, Storage};
+use ferroflux_source::storage::ObjectKey;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 struct Env {
-    _dir: tempfile::TempDir,
-    server: ferroflux_apiserver::RunningServer,
+    cluster: common::Cluster,
     client: Client,
-    config: kube::Config,
-    storage: Storage,
     source_tree: std::path::PathBuf,
 }
 
 async fn env() -> Env {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ferroflux_apiserver::Config::new(dir.path().join("api"));
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    let server = ferroflux_apiserver::serve(config)
-        .await
-        .expect("API server starts");
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("config");
-    let client = Client::try_from(config.clone()).expect("client");
-
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in ferroflux_api::crds::all() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("CRD is accepted");
-    }
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    for ns in ["flux-system", "team-a", "team-b"] {
+    let cluster = common::cluster().await;
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    for ns in ["team-a", "team-b"] {
         let object = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
         namespaces
             .create(&PostParams::default(), &object)
             .await
             .expect("namespace created");
     }
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let storage =
-        Storage::new(dir.path().join("storage"), &format!("http://{addr}")).expect("storage");
-    let router = storage.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let source_tree = dir.path().join("repo");
+    let source_tree = cluster.dir.path().join("repo");
     std::fs::create_dir_all(source_tree.join("apps")).expect("mkdir");
     Env {
-        _dir: dir,
-        server,
-        client,
-        config,
-        storage,
+        client: cluster.client.clone(),
+        cluster,
         source_tree,
     }
 }
@@ -86,6 +49,7 @@ impl Env {
     /// Packs the source tree as a new revision and publishes it in the GitRepository's status.
     async fn publish(&self, namespace: &str, revision: &str) {
         let artifact = self
+            .cluster
             .storage
             .store_dir(
                 &ObjectKey::new("GitRepository", namespace, "fleet"),
@@ -121,7 +85,7 @@ impl Env {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let context = Arc::new(Context::new(
             self.client.clone(),
-            self.config.clone(),
+            self.cluster.config.clone(),
             options,
         ));
         tokio::spawn(reconciler::run(context, async move {
@@ -203,6 +167,11 @@ async fn applies_substitutes_and_prunes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {region: eu}\n",
     )
     .expect("write");
+    std::fs::write(
+        env.source_tree.join("apps/kept.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  annotations: {kustomize.toolkit.fluxcd.io/prune: disabled}\n",
+    )
+    .expect("write");
     env.publish(
         "flux-system",
         "main@sha1:1111111111111111111111111111111111111111",
@@ -248,6 +217,7 @@ async fn applies_substitutes_and_prunes() {
     assert_eq!(
         ids,
         [
+            "team-a_kept__ConfigMap",
             "team-a_podinfo_apps_Deployment",
             "team-a_settings__ConfigMap"
         ]
@@ -278,6 +248,7 @@ async fn applies_substitutes_and_prunes() {
     );
 
     std::fs::remove_file(env.source_tree.join("apps/settings.yaml")).expect("remove");
+    std::fs::remove_file(env.source_tree.join("apps/kept.yaml")).expect("remove");
     env.publish(
         "flux-system",
         "main@sha1:2222222222222222222222222222222222222222",
@@ -298,12 +269,16 @@ async fn applies_substitutes_and_prunes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(pruned, "the ConfigMap that left the source is pruned");
+    assert!(
+        config_maps.get_opt("kept").await.expect("reads").is_some(),
+        "an object annotated prune: disabled is kept"
+    );
     let ks = wait_for_ready(&api, "apps", "True").await;
     assert_eq!(
         ks.status.and_then(|s| s.last_applied_revision).as_deref(),
         Some("main@sha1:2222222222222222222222222222222222222222")
     );
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,7 +325,7 @@ async fn cross_namespace_sources_are_refused_when_disabled() {
             .is_none(),
         "nothing is applied"
     );
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,7 +361,7 @@ async fn a_build_error_is_reported_with_the_file() {
         Some("main@sha1:4444444444444444444444444444444444444444")
     );
     assert!(status.last_applied_revision.is_none());
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,7 +413,7 @@ async fn drift_is_reverted_within_an_interval() {
         Some(2),
         "the manual scale is reverted on the next interval"
     );
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,7 +485,7 @@ async fn a_kustomization_waits_for_its_dependencies() {
             .expect("reads")
             .is_some()
     );
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -591,5 +566,5 @@ async fn health_gating_fails_on_a_broken_image_and_recovers_when_git_fixes_it() 
         "{conditions:?}"
     );
     let _ = stop_sim.send(true);
-    env.server.shutdown().await;
+    env.cluster.server.shutdown().await;
 }

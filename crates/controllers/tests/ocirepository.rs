@@ -123,13 +123,21 @@ fn ready_is(repo: &OCIRepository, status: &str) -> bool {
 
 /// Downloads the artifact from the storage server, checks its digest, and reads the file.
 async fn artifact_content(env: &Env, repo: &OCIRepository) -> String {
+    let dest = fetch(env, repo).await;
+    std::fs::read_to_string(dest.join("app/deployment.yaml"))
+        .expect("the layer content is in the artifact")
+}
+
+/// Downloads and extracts the artifact (digest-checked) into a fresh directory.
+async fn fetch(env: &Env, repo: &OCIRepository) -> std::path::PathBuf {
     let artifact = repo
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .expect("artifact");
     let dest = env.cluster.dir.path().join(format!(
-        "fetched-{}",
+        "fetched-{}-{}",
+        repo.metadata.name.as_deref().unwrap_or_default(),
         artifact.revision.replace([':', '@'], "-")
     ));
     let http = reqwest::Client::builder().no_proxy().build().expect("http");
@@ -142,8 +150,7 @@ async fn artifact_content(env: &Env, repo: &OCIRepository) -> String {
     )
     .await
     .expect("the artifact is served and matches its digest");
-    std::fs::read_to_string(dest.join("app/deployment.yaml"))
-        .expect("the layer content is in the artifact")
+    dest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,5 +454,73 @@ async fn dockerconfigjson_credentials_are_used_and_a_wrong_password_is_not_shown
         fetch_failed.message
     );
     assert!(bad.status.and_then(|s| s.artifact).is_none());
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_drops_files_and_copy_keeps_the_layer_as_pushed() {
+    let registry = require!(Registry::start(None));
+    let env = env().await;
+    let client = registry_client(OciAuth::Anonymous);
+    let url = format!("oci://{}/team-a/docs", registry.host());
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("app")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("docs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("app/deployment.yaml"),
+        "kind: Deployment\nimage: app:1.0.0\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("docs/readme.md"), "# docs\n").expect("write");
+    let metadata = PushMetadata {
+        source: "https://git.example/fleet".into(),
+        revision: "main@sha1:abc".into(),
+        ..PushMetadata::default()
+    };
+    let pushed = client
+        .push_dir(
+            &format!("{url}:1.0.0"),
+            dir.path(),
+            &IgnoreRules::none(),
+            &metadata,
+        )
+        .await
+        .expect("push");
+
+    let api: Api<OCIRepository> = Api::namespaced(env.client.clone(), NS);
+    let reference = OCIRepositoryRef {
+        tag: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let mut filtered = oci_repository("filtered", &url, reference.clone());
+    filtered.spec.ignore = Some("docs/\n".into());
+    let mut copied = oci_repository("copied", &url, reference);
+    copied.spec.layer_selector = Some(ferroflux_api::source::OCILayerSelector {
+        media_type: Some(ferroflux_source::oci::FLUX_CONTENT_MEDIA_TYPE.into()),
+        operation: Some("copy".into()),
+    });
+    for repo in [&filtered, &copied] {
+        api.create(&PostParams::default(), repo)
+            .await
+            .expect("created");
+    }
+
+    let filtered = wait_until(&api, "filtered", "Ready=True", |r| ready_is(r, "True")).await;
+    let fetched = fetch(&env, &filtered).await;
+    assert!(fetched.join("app/deployment.yaml").is_file());
+    assert!(
+        !fetched.join("docs/readme.md").exists(),
+        "spec.ignore dropped docs/"
+    );
+    let status = filtered.status.expect("status");
+    assert_eq!(status.observed_ignore.as_deref(), Some("docs/\n"));
+
+    let copied = wait_until(&api, "copied", "Ready=True", |r| ready_is(r, "True")).await;
+    let artifact = copied.status.and_then(|s| s.artifact).expect("artifact");
+    assert_eq!(
+        artifact.digest.as_deref(),
+        Some(pushed.layer_digest.as_str()),
+        "copy stores the layer byte for byte"
+    );
     env.cluster.server.shutdown().await;
 }

@@ -464,6 +464,23 @@ impl HelmEngine {
         }
     }
 
+    /// Backs `lookup APIVERSION KIND NAMESPACE NAME` with the host's cluster client (Helm's
+    /// default, without a cluster, returns an empty map). The callback returns the object (or
+    /// the list) as a value, an empty map when nothing is found, or an error message.
+    pub fn with_lookup(
+        mut self,
+        lookup: impl Fn(&str, &str, &str, &str) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.funcs.insert(
+            "lookup".into(),
+            f(move |a| {
+                crate::sprig::arity(a, 4)?;
+                lookup(s(a, 0)?, s(a, 1)?, s(a, 2)?, s(a, 3)?).map_err(FuncError::Call)
+            }),
+        );
+        self
+    }
+
     /// Adds or overrides functions (e.g. a real `lookup` backed by a cluster client).
     pub fn with_funcs(mut self, funcs: FuncMap) -> Self {
         self.funcs.extend(funcs);

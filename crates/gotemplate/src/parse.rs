@@ -350,7 +350,6 @@ impl<'a> Parser<'a> {
                 Parsed::Node(n) => root.push(n),
                 Parsed::End(pos) => return self.fail(pos, "unexpected {{end}}"),
                 Parsed::Else(pos) => return self.fail(pos, "unexpected {{else}}"),
-                Parsed::Nothing => {}
             }
         }
         Ok(root)
@@ -391,7 +390,6 @@ impl<'a> Parser<'a> {
                 Parsed::Node(n) => list.push(n),
                 Parsed::End(_) => return Ok((list, ListEnd::End)),
                 Parsed::Else(pos) => return Ok((list, ListEnd::Else(pos))),
-                Parsed::Nothing => {}
             }
         }
         let pos = self.peek().pos;
@@ -763,8 +761,6 @@ enum Parsed {
     Node(Node),
     End(usize),
     Else(usize),
-    #[allow(dead_code)]
-    Nothing,
 }
 
 /// Go's `strconv.Unquote` for the three literal forms the lexer yields.
@@ -811,12 +807,8 @@ pub(crate) fn unquote(s: &str) -> Result<String, String> {
                     return Err(bad());
                 }
                 let v = u32::from_str_radix(&hex, 16).map_err(|_| bad())?;
-                if e == 'x' {
-                    // A \x escape is a byte; keep valid UTF-8 by mapping it to its code point.
-                    out.push(char::from_u32(v).ok_or_else(bad)?);
-                } else {
-                    out.push(char::from_u32(v).ok_or_else(bad)?);
-                }
+                // A \x escape is a byte; strings here are UTF-8, so it becomes that code point.
+                out.push(char::from_u32(v).ok_or_else(bad)?);
             }
             '0'..='7' => {
                 let mut v = e.to_digit(8).unwrap_or(0);

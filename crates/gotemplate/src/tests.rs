@@ -435,3 +435,45 @@ fn exponential_growth_is_stopped() {
     let err = render_helm(t, Value::Nil).expect_err("must stop before exhausting memory");
     assert!(err.to_string().contains("limit"), "{err}");
 }
+
+#[test]
+fn templates_and_values_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<Value>();
+    assert_send_sync::<HelmEngine>();
+    let mut t = Template::new();
+    t.parse("t", "{{ . }}").expect("parses");
+    let t = std::sync::Arc::new(t);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let t = t.clone();
+            std::thread::spawn(move || t.execute("t", &Value::Int(i)).expect("renders"))
+        })
+        .collect();
+    let outs: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread ran"))
+        .collect();
+    assert_eq!(outs, ["0", "1", "2", "3"]);
+}
+
+#[test]
+fn helm_lookup_goes_through_the_host_callback() {
+    let engine = HelmEngine::new(false).with_lookup(|api, kind, ns, name| {
+        let mut m = crate::Map::new();
+        m.insert(
+            "found".into(),
+            Value::from(format!("{api}/{kind} {ns}/{name}")),
+        );
+        Ok(Value::map(m))
+    });
+    let files = BTreeMap::from([(
+        "c/templates/a".to_string(),
+        r#"{{ (lookup "v1" "Secret" "ns" "s").found }}"#.to_string(),
+    )]);
+    let out = engine
+        .render(&files, &data(serde_json::json!({})))
+        .expect("renders");
+    assert_eq!(out["c/templates/a"], "v1/Secret ns/s");
+}

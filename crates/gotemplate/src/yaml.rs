@@ -531,11 +531,15 @@ fn float_scalar(x: f64) -> String {
     gofmt::format_float(x, 'g', None)
 }
 
-fn scalar_text(v: &Value) -> Option<String> {
+fn scalar_text(v: &Value, st: Style) -> Option<String> {
     match v {
         Value::Nil => Some("null".into()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Int(i) => Some(i.to_string()),
+        // go-yaml v3 (toYamlPretty) formats the float itself instead of going through JSON.
+        Value::Float(x) if !st.through_json && x.is_finite() => {
+            Some(gofmt::format_float(*x, 'g', None))
+        }
         Value::Float(x) => Some(float_scalar(*x)),
         _ => None,
     }
@@ -589,7 +593,7 @@ fn write_inline_value(out: &mut String, v: &Value, indent: usize, in_seq: bool, 
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar_text(other).unwrap_or_default());
+            out.push_str(&scalar_text(other, st).unwrap_or_default());
             out.push('\n');
         }
     }
@@ -630,6 +634,7 @@ fn write_seq(out: &mut String, l: &[Value], indent: usize, first_inline: bool, s
 struct Style {
     indent_seq: bool,
     fold: bool,
+    through_json: bool,
 }
 
 /// `sigs.k8s.io/yaml.Marshal`: the YAML document for `v`, ending with a newline.
@@ -639,6 +644,7 @@ pub fn to_yaml(v: &Value) -> String {
         Style {
             indent_seq: false,
             fold: true,
+            through_json: true,
         },
     )
 }
@@ -650,6 +656,7 @@ pub fn to_yaml_pretty(v: &Value) -> String {
         Style {
             indent_seq: true,
             fold: false,
+            through_json: false,
         },
     )
 }
@@ -667,7 +674,7 @@ fn emit(v: &Value, st: Style) -> String {
             out.push('\n');
         }
         other => {
-            out.push_str(&scalar_text(other).unwrap_or_default());
+            out.push_str(&scalar_text(other, st).unwrap_or_default());
             out.push('\n');
         }
     }

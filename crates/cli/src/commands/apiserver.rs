@@ -22,16 +22,69 @@ pub struct ApiserverArgs {
     /// connect other than through localhost.
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
+    /// Static users: a CSV file of `token,user,uid[,"group1,group2"]` lines, as
+    /// kube-apiserver's `--token-auth-file`.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Workloads whose pod template uses an image matching this glob never become available
+    /// (Progressing=False, ProgressDeadlineExceeded), to test health gating and rollbacks.
+    #[arg(long, value_name = "IMAGE_GLOB")]
+    simulate_failure: Option<String>,
+    /// Time before a simulated rollout becomes available.
+    #[arg(long, default_value = "1s")]
+    simulator_delay: String,
+    /// Do not simulate workload status (Deployments then never become available).
+    #[arg(long)]
+    no_simulator: bool,
 }
 
 pub fn run(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use ferroflux_controllers::{runtime::parse_duration, simulator};
+    let delay = parse_duration(&args.simulator_delay).with_context(|| {
+        format!(
+            "--simulator-delay {:?} is not a duration",
+            args.simulator_delay
+        )
+    })?;
+    let options =
+        simulator::Options::new(delay, args.simulate_failure.as_deref()).with_context(|| {
+            format!(
+                "--simulate-failure {:?} is not a glob",
+                args.simulate_failure
+            )
+        })?;
+    let simulate = !args.no_simulator;
     let mut config = ferroflux_apiserver::Config::new(args.data_dir);
     config.listen = args.listen;
     config.kubeconfig_out = args.kubeconfig_out;
     config.tls_sans = args.tls_sans;
+    config.token_file = args.token_file;
     ferroflux_apiserver::run_until_signal(config, |s| {
         println!("► serving the Kubernetes API on {}", s.url);
         println!("✔ kubeconfig written to {}", s.kubeconfig_path.display());
+        if simulate {
+            let kubeconfig = s.kubeconfig.clone();
+            tokio::spawn(async move {
+                match admin_client(&kubeconfig).await {
+                    Ok(client) => {
+                        simulator::run(client, options, std::future::pending::<()>()).await;
+                    }
+                    Err(e) => eprintln!("✗ workload simulator not started: {e:#}"),
+                }
+            });
+        }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A client with the server's own admin kubeconfig, for the in-process simulator.
+async fn admin_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(kubeconfig)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
 }

@@ -11,7 +11,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
 use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::{gitrepository, runtime::parse_duration};
+use ferroflux_controllers::{
+    bucket, gitrepository, helmchart, helmrepository, imagepolicy, imagerepository,
+    imageupdateautomation, ocirepository, runtime::parse_duration,
+};
 use ferroflux_source::storage::Storage;
 
 /// The controllers ferroflux runs.
@@ -71,7 +74,7 @@ pub struct ControllerArgs {
     /// notification: the address the webhook receiver listens on.
     #[arg(long = "receiverAddr", default_value = ":9292")]
     receiver_addr: String,
-    /// source: where artifacts are stored.
+    /// source: where artifacts are stored (image-reflector: where scanned tags are kept).
     #[arg(long, default_value = "/tmp/artifacts")]
     storage_path: PathBuf,
     /// source: the address the artifact server listens on.
@@ -157,11 +160,34 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
             let router = storage.router();
             tokio::spawn(async move { axum::serve(listener, router).await });
-            gitrepository::run(
-                Arc::new(gitrepository::Context::new(client, storage)),
-                shutdown,
-            )
-            .await;
+            // One source controller reconciles every source kind, as Flux's does.
+            let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+            tokio::join!(
+                gitrepository::run(
+                    Arc::new(gitrepository::Context::new(client.clone(), storage.clone())),
+                    shutdown.clone(),
+                ),
+                ocirepository::run(
+                    Arc::new(ocirepository::Context::new(client.clone(), storage.clone())),
+                    shutdown.clone(),
+                ),
+                helmrepository::run(
+                    Arc::new(helmrepository::Context::new(
+                        client.clone(),
+                        storage.clone()
+                    )),
+                    shutdown.clone(),
+                ),
+                helmchart::run(
+                    Arc::new(helmchart::Context::new(
+                        client.clone(),
+                        storage.clone(),
+                        reqwest::Client::new()
+                    )),
+                    shutdown.clone(),
+                ),
+                bucket::run(Arc::new(bucket::Context::new(client, storage)), shutdown),
+            );
         }
         Name::Kustomize => {
             let options = kustomization::Options {
@@ -182,6 +208,24 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             let context =
                 kustomization::Context::new(client, config, options).with_metrics(metrics);
             kustomization::run(Arc::new(context), shutdown).await;
+        }
+        Name::ImageReflector => {
+            let tags = Arc::new(imagerepository::TagStore::new(&args.storage_path)?);
+            let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+            let mut policies = imagepolicy::Context::new(client.clone(), tags.clone());
+            policies.no_cross_namespace_refs = args.no_cross_namespace_refs;
+            tokio::join!(
+                imagerepository::run(
+                    Arc::new(imagerepository::Context::new(client, tags)),
+                    shutdown.clone()
+                ),
+                imagepolicy::run(Arc::new(policies), shutdown),
+            );
+        }
+        Name::ImageAutomation => {
+            let mut context = imageupdateautomation::Context::new(client);
+            context.no_cross_namespace_refs = args.no_cross_namespace_refs;
+            imageupdateautomation::run(Arc::new(context), shutdown).await;
         }
         other => bail!("the {other:?} controller is not available in this version of ferroflux"),
     }

@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 
 use ferroflux_apply::manager::{ApplyOptions, ResourceManager};
 use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::{gitrepository, runtime::parse_duration, simulator};
+use ferroflux_controllers::{
+    bucket, gitrepository, helmchart, helmrepository, imagepolicy, imagerepository,
+    imageupdateautomation, ocirepository, runtime::parse_duration, simulator,
+};
 use ferroflux_source::storage::Storage;
 
 /// Run the embedded control plane with a fleet repository.
@@ -196,6 +199,30 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let source_ctx = Arc::new(gitrepository::Context::new(client.clone(), storage.clone()));
     tokio::spawn(gitrepository::run(source_ctx, shutdown()));
+    let oci_ctx = Arc::new(ocirepository::Context::new(client.clone(), storage.clone()));
+    tokio::spawn(ocirepository::run(oci_ctx, shutdown()));
+    let helm_ctx = Arc::new(helmrepository::Context::new(
+        client.clone(),
+        storage.clone(),
+    ));
+    tokio::spawn(helmrepository::run(helm_ctx, shutdown()));
+    let bucket_ctx = Arc::new(bucket::Context::new(client.clone(), storage.clone()));
+    tokio::spawn(bucket::run(bucket_ctx, shutdown()));
+    let chart_ctx = Arc::new(helmchart::Context::new(
+        client.clone(),
+        storage.clone(),
+        reqwest::Client::new(),
+    ));
+    tokio::spawn(helmchart::run(chart_ctx, shutdown()));
+    let tags = Arc::new(imagerepository::TagStore::new(
+        args.data_dir.join("image-tags"),
+    )?);
+    let scan_ctx = Arc::new(imagerepository::Context::new(client.clone(), tags.clone()));
+    tokio::spawn(imagerepository::run(scan_ctx, shutdown()));
+    let policy_ctx = Arc::new(imagepolicy::Context::new(client.clone(), tags));
+    tokio::spawn(imagepolicy::run(policy_ctx, shutdown()));
+    let automation_ctx = Arc::new(imageupdateautomation::Context::new(client.clone()));
+    tokio::spawn(imageupdateautomation::run(automation_ctx, shutdown()));
     let ks_options = kustomization::Options {
         default_service_account: args.default_service_account.clone(),
         no_cross_namespace_refs: args.no_cross_namespace_refs,

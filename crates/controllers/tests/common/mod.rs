@@ -21,6 +21,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub server: ferroflux_apiserver::RunningServer,
     pub client: Client,
+    /// The admin config, from which impersonating clients are made.
+    pub config: kube::Config,
     pub storage: Arc<Storage>,
 }
 
@@ -40,7 +42,7 @@ pub async fn cluster() -> Cluster {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .expect("config");
-    let client = Client::try_from(config).expect("client");
+    let client = Client::try_from(config.clone()).expect("client");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in ferroflux_api::crds::all() {
         crds.create(&PostParams::default(), &crd)
@@ -66,6 +68,7 @@ pub async fn cluster() -> Cluster {
         dir,
         server,
         client,
+        config,
         storage: Arc::new(storage),
     }
 }

@@ -583,9 +583,11 @@ fn v2_resolves_to_str(s: &str) -> bool {
         "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE", "n", "N", "no",
         "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE", "~", "null", "Null", "NULL",
         ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
-        "-.Inf", "-.INF", "<<",
+        "-.Inf", "-.INF",
     ];
-    let hinted = first.is_ascii_digit() || b"+-.yYnNtTfFoO~<".contains(&first);
+    // go-yaml only looks strings up when their first byte hints at another type ("<<"
+    // has no hint, so it stays a plain string).
+    let hinted = first.is_ascii_digit() || b"+-.yYnNtTfFoO~".contains(&first);
     if !hinted {
         return true;
     }

@@ -10,6 +10,7 @@
 //! credentials embedded in URLs).
 
 mod auth;
+pub mod push;
 mod refs;
 
 use std::cell::Cell;

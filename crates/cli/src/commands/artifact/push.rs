@@ -41,10 +41,44 @@ struct PushArtifactArgs {
     #[arg(long = "annotations", short = 'a', value_delimiter = ',')]
     annotations: Vec<String>,
     /// gitignore-style patterns of files to leave out (repeat or separate with commas).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', default_values_t = EXCLUDE_OCI.map(String::from))]
     ignore_paths: Vec<String>,
+    /// Print the pushed artifact's URL, repository, tag and digest as json or yaml.
+    #[arg(long, short = 'o', value_enum)]
+    output: Option<Output>,
     #[command(flatten)]
     registry: RegistryFlags,
+}
+
+/// flux's default `--ignore-paths`: version-control files and binary media and archives.
+pub(super) const EXCLUDE_OCI: [&str; 12] = [
+    ".git/",
+    ".gitignore",
+    ".gitmodules",
+    ".gitattributes",
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.png",
+    "*.wmv",
+    "*.flv",
+    "*.tar.gz",
+    "*.zip",
+];
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Json,
+    Yaml,
+}
+
+/// What `-o json|yaml` prints, in flux's field order.
+#[derive(serde::Serialize)]
+struct PushInfo {
+    url: String,
+    repository: String,
+    tag: String,
+    digest: String,
 }
 
 /// `KEY=VALUE` pairs as a map; an entry without `=` is an error naming it.
@@ -76,7 +110,10 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
         annotations: parse_annotations(&args.annotations)?,
     };
     let rules = IgnoreRules::none().with_patterns(&args.ignore_paths);
-    action(format!("pushing artifact to {}", display_url(&args.url)));
+    let reference = ferroflux_source::oci::parse_url(&args.url)?;
+    if args.output.is_none() {
+        action(format!("pushing artifact to {}", display_url(&args.url)));
+    }
     let (client, bar) = args.registry.client("pushing")?;
     let pushed = runtime()?
         .block_on(client.push_dir(&args.url, &args.path, &rules, &metadata))
@@ -90,10 +127,20 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    success(format!(
-        "artifact successfully pushed to {}",
-        pushed.reference
-    ));
+    let info = PushInfo {
+        url: format!("oci://{}", pushed.reference),
+        repository: format!("{}/{}", reference.registry(), reference.repository()),
+        tag: reference.tag().unwrap_or("latest").to_string(),
+        digest: pushed.digest.clone(),
+    };
+    match args.output {
+        Some(Output::Json) => println!("{}", serde_json::to_string_pretty(&info)?),
+        Some(Output::Yaml) => print!("{}", serde_saphyr::to_string(&info)?),
+        None => success(format!(
+            "artifact successfully pushed to {}",
+            pushed.reference
+        )),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

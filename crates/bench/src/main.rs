@@ -1,0 +1,452 @@
+//! `ferroflux-bench`: the end-to-end benchmark of issue "Kustomize controller", shaped like
+//! Flux's own published benchmark (fluxcd/flux-benchmark) so the figures compare: N apps, each
+//! its own OCIRepository (tag `latest` in a local docker-registry) and Kustomization (prune,
+//! wait, timeout 1m, serviceAccountName, targetNamespace, three postBuild variables); the app is
+//! a Deployment (replicas 0), a ServiceAccount, a Service and an Ingress. All N artifacts are
+//! pushed at once and the clock runs from the push until every Kustomization is Ready.
+//!
+//! By default it starts `ferroflux up` (an empty fleet) and reports that process's peak RSS and
+//! CPU seconds; with `--kubeconfig` it targets any cluster that runs the controllers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use ferroflux_source::artifact::IgnoreRules;
+use ferroflux_source::oci::{OciClient, OciOptions, PushMetadata};
+
+/// Run the benchmark.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Number of apps.
+    #[arg(long, default_value_t = 100)]
+    apps: usize,
+    /// Target an existing cluster instead of starting `ferroflux up`.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The ferroflux binary to start (default: next to this one).
+    #[arg(long)]
+    ferroflux: Option<PathBuf>,
+    /// Registry to push to (`host:port`, plain HTTP); default: a docker-registry started here.
+    #[arg(long)]
+    registry: Option<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Instead of apps: reconcile this many GitRepositories of one repository served by
+    /// `git http-backend` (the source controller's memory benchmark).
+    #[arg(long)]
+    git_repositories: Option<usize>,
+}
+
+const APP: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: ${app_name}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${app_name}
+spec:
+  selector:
+    app: ${app_name}
+  ports:
+    - name: http
+      port: 9898
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${app_name}
+  labels:
+    tier: ${app_tier}
+spec:
+  replicas: 0
+  selector:
+    matchLabels:
+      app: ${app_name}
+  template:
+    metadata:
+      labels:
+        app: ${app_name}
+    spec:
+      serviceAccountName: ${app_name}
+      containers:
+        - name: app
+          image: ghcr.io/stefanprodan/podinfo:${app_version}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ${app_name}
+spec:
+  rules:
+    - host: ${app_name}.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: ${app_name}
+                port:
+                  number: 9898
+";
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+struct Up {
+    child: Child,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_up(binary: &Path) -> anyhow::Result<Up> {
+    let dir = tempfile::tempdir()?;
+    let fleet = dir.path().join("fleet");
+    std::fs::create_dir_all(&fleet)?;
+    std::fs::write(
+        fleet.join("README.md"),
+        "benchmark fleet: the apps are created by the harness\n",
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(binary)
+        .args(["up", "--simulator-delay", "0s", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--fleet"])
+        .arg(&fleet)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let kubeconfig = dir.path().join("data/apiserver/kubeconfig");
+    Ok(Up {
+        child,
+        _dir: dir,
+        kubeconfig,
+    })
+}
+
+/// Peak resident memory (MiB) and CPU seconds of a process, from /proc.
+fn usage(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some((peak_kib / 1024.0, ticks / 100.0))
+}
+
+async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig)?,
+        &Default::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn dynamic(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    namespace: &str,
+) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    if namespace.is_empty() {
+        Api::all_with(client.clone(), &resource)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, &resource)
+    }
+}
+
+async fn apply(api: &Api<DynamicObject>, object: Value) -> anyhow::Result<()> {
+    let name = object["metadata"]["name"]
+        .as_str()
+        .expect("objects are named")
+        .to_string();
+    api.patch(
+        &name,
+        &PatchParams::apply("ferroflux-bench").force(),
+        &Patch::Apply(&object),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let registry_peer;
+    let registry = match &args.registry {
+        Some(registry) => registry.clone(),
+        None => {
+            registry_peer =
+                ferroflux_testpeers::Registry::start(None).map_err(|e| anyhow::anyhow!("{e}"))?;
+            registry_peer.host()
+        }
+    };
+    let up = match &args.kubeconfig {
+        Some(_) => None,
+        None => {
+            let binary = args.ferroflux.clone().unwrap_or_else(|| {
+                std::env::current_exe()
+                    .expect("own path")
+                    .with_file_name("ferroflux")
+            });
+            Some(start_up(&binary)?)
+        }
+    };
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .or_else(|| up.as_ref().map(|u| u.kubeconfig.clone()))
+        .expect("one of them");
+    let started = Instant::now();
+    let client = loop {
+        if kubeconfig.is_file()
+            && let Ok(client) = client(&kubeconfig).await
+            && client.apiserver_version().await.is_ok()
+        {
+            break client;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the API server at {} did not come up", kubeconfig.display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let crds = dynamic(
+        &client,
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "",
+    );
+    while crds
+        .get_opt("kustomizations.kustomize.toolkit.fluxcd.io")
+        .await?
+        .is_none()
+    {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the Flux CRDs were not installed within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    if let Some(count) = args.git_repositories {
+        return git_repositories(&client, count, &args, up.as_ref().map(|u| u.child.id())).await;
+    }
+    println!("► creating {} apps", args.apps);
+    let namespaces = dynamic(&client, "", "v1", "Namespace", "");
+    for i in 0..args.apps {
+        let ns = format!("bench-{i}");
+        apply(
+            &namespaces,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
+        apply(&dynamic(&client, "", "v1", "ServiceAccount", &ns),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "flux", "namespace": ns}})).await?;
+        apply(&dynamic(&client, "rbac.authorization.k8s.io", "v1", "RoleBinding", &ns), json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "flux", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "flux", "namespace": ns}]})).await?;
+    }
+
+    let source_dir = tempfile::tempdir()?;
+    std::fs::write(source_dir.path().join("app.yaml"), APP)?;
+    let oci = OciClient::new(&OciOptions {
+        insecure: true,
+        ..Default::default()
+    })?;
+    println!(
+        "► pushing {} artifacts to {registry} and creating the sources",
+        args.apps
+    );
+    let t0 = Instant::now();
+    let pushes = futures::stream::iter(0..args.apps).map(|i| {
+        let oci = &oci;
+        let registry = &registry;
+        let dir = source_dir.path();
+        async move {
+            let metadata = PushMetadata {
+                source: "https://github.com/ferroflux/bench".into(),
+                revision: format!("app-{i}@sha1:{i:040x}"),
+                ..Default::default()
+            };
+            oci.push_dir(
+                &format!("oci://{registry}/bench/app-{i}:latest"),
+                dir,
+                &IgnoreRules::flux_defaults(),
+                &metadata,
+            )
+            .await
+        }
+    });
+    let results: Vec<_> = pushes.buffer_unordered(16).collect().await;
+    for result in results {
+        result.map_err(|e| anyhow::anyhow!("push failed: {e}"))?;
+    }
+    for i in 0..args.apps {
+        let ns = format!("bench-{i}");
+        apply(&dynamic(&client, ferroflux_api::source::GROUP, "v1", "OCIRepository", &ns), json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": "app", "namespace": ns},
+            "spec": {"interval": "10m", "url": format!("oci://{registry}/bench/app-{i}"), "ref": {"tag": "latest"}, "insecure": true}})).await?;
+        apply(&dynamic(&client, ferroflux_api::kustomize::GROUP, "v1", "Kustomization", &ns), json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "app", "namespace": ns},
+            "spec": {"interval": "10m", "prune": true, "wait": true, "timeout": "1m",
+                "serviceAccountName": "flux", "targetNamespace": ns,
+                "sourceRef": {"kind": "OCIRepository", "name": "app"},
+                "postBuild": {"substitute": {"app_name": format!("app-{i}"), "app_tier": "backend", "app_version": "6.5.0"}}}})).await?;
+    }
+    println!("◎ waiting for {} Kustomizations to be Ready", args.apps);
+    let all = dynamic(
+        &client,
+        ferroflux_api::kustomize::GROUP,
+        "v1",
+        "Kustomization",
+        "",
+    );
+    let pid = up.as_ref().map(|u| u.child.id());
+    loop {
+        let list = all.list(&ListParams::default().labels("")).await?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|ks| {
+                ks.metadata
+                    .namespace
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("bench-"))
+            })
+            .filter(|ks| {
+                ks.data["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+            })
+            .count();
+        if ready >= args.apps {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(args.timeout) {
+            bail!(
+                "only {ready} of {} Kustomizations Ready after {}s",
+                args.apps,
+                args.timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let wall = t0.elapsed();
+    println!("✔ {} apps Ready in {:.1}s", args.apps, wall.as_secs_f64());
+    if let Some((peak, cpu)) = pid.and_then(usage) {
+        println!("  ferroflux up: peak RSS {peak:.0} MiB, CPU {cpu:.1}s");
+    }
+    Ok(())
+}
+
+/// N GitRepositories of one repository: time until all have an artifact, and the peak RSS.
+async fn git_repositories(
+    client: &kube::Client,
+    count: usize,
+    args: &Args,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let server = ferroflux_testpeers::GitHttp::start(None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bare = server
+        .repos()
+        .create("fleet")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let work = ferroflux_testpeers::GitWork::new(&bare).map_err(|e| anyhow::anyhow!("{e}"))?;
+    work.write("apps/app.yaml", APP)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    work.commit("apps").map_err(|e| anyhow::anyhow!("{e}"))?;
+    work.push().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let api = dynamic(
+        client,
+        ferroflux_api::source::GROUP,
+        "v1",
+        "GitRepository",
+        "flux-system",
+    );
+    println!("► creating {count} GitRepositories");
+    let t0 = Instant::now();
+    for i in 0..count {
+        apply(
+            &api,
+            json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": format!("repo-{i}"), "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": server.url("fleet"), "ref": {"branch": "main"}}}),
+        )
+        .await?;
+    }
+    loop {
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|r| {
+                r.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("repo-"))
+            })
+            .filter(|r| !r.data["status"]["artifact"].is_null())
+            .count();
+        if ready >= count {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(args.timeout) {
+            bail!(
+                "only {ready} of {count} GitRepositories have an artifact after {}s",
+                args.timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "✔ {count} GitRepositories reconciled in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    if let Some((peak, cpu)) = pid.and_then(usage) {
+        println!(
+            "  ferroflux up (API server + controllers): peak RSS {peak:.0} MiB, CPU {cpu:.1}s"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,920 @@
+//! The HelmChart reconciler (part of `ferroflux controller source`): from a HelmRepository,
+//! pick the semver-highest chart version within `spec.version` in the repository's index
+//! artifact and pull it; from a GitRepository or Bucket, package the chart directory at
+//! `spec.chart` out of the source's artifact. `valuesFiles` are merged, in order, into the
+//! chart's `values.yaml`. The packaged chart is the artifact, revision the chart version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::source::{Bucket, GitRepository, HelmChart, HelmChartStatus, HelmRepository};
+use ferroflux_source::artifact::{ExtractOptions, IgnoreRules};
+use ferroflux_source::helm_index::{self, HelmAuth};
+use ferroflux_source::storage::{ObjectKey, Storage};
+
+use crate::conditions::{self, Wanted};
+use crate::ocirepository::secret_data;
+use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+
+const CHART_PULL_ERROR: &str = "ChartPullError";
+const CHART_PACKAGE_ERROR: &str = "ChartPackageError";
+const CHART_PULL_SUCCEEDED: &str = "ChartPullSucceeded";
+const CHART_PACKAGE_SUCCEEDED: &str = "ChartPackageSucceeded";
+const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
+const STORAGE_FAILED: &str = "StorageOperationFailed";
+const KIND: &str = "HelmChart";
+
+/// What the reconciler needs.
+pub struct Context {
+    /// The controller's client.
+    pub client: Client,
+    /// Where artifacts are kept and served from (also holds the HelmRepository indexes).
+    pub storage: Arc<Storage>,
+    /// Downloads charts and source artifacts.
+    pub http: reqwest::Client,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// A context whose events are reported as `source-controller`.
+    pub fn new(client: Client, storage: Arc<Storage>, http: reqwest::Client) -> Self {
+        let reporter = Reporter {
+            controller: "source-controller".into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            storage,
+            http,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<HelmChart> = Api::all(context.client.clone());
+    let controller = Controller::new(api, watcher::Config::default());
+    let (for_index, for_git, for_bucket) =
+        (controller.store(), controller.store(), controller.store());
+    let client = &context.client;
+    // A chart is rebuilt as soon as its source changes, not only on its interval.
+    controller
+        .watches(
+            Api::<HelmRepository>::all(client.clone()),
+            watcher::Config::default(),
+            move |source| charts_of(&for_index, "HelmRepository", &source),
+        )
+        .watches(
+            Api::<GitRepository>::all(client.clone()),
+            watcher::Config::default(),
+            move |source| charts_of(&for_git, "GitRepository", &source),
+        )
+        .watches(
+            Api::<Bucket>::all(client.clone()),
+            watcher::Config::default(),
+            move |source| charts_of(&for_bucket, "Bucket", &source),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "helmchart reconcile loop error");
+            }
+        })
+        .await;
+}
+
+/// The charts in `store` whose `sourceRef` is `source` (of `kind`, same namespace).
+fn charts_of<S: ResourceExt>(
+    store: &kube::runtime::reflector::Store<HelmChart>,
+    kind: &str,
+    source: &S,
+) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
+    let namespace = source.namespace().unwrap_or_default();
+    let name = source.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|c| {
+            c.spec.source_ref.kind == kind
+                && c.spec.source_ref.name == name
+                && c.namespace().unwrap_or_default() == namespace
+        })
+        .map(|c| kube::runtime::reflector::ObjectRef::from_obj(&*c))
+        .collect()
+}
+
+fn error_policy(
+    _chart: Arc<HelmChart>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    chart: Arc<HelmChart>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let namespace = chart.namespace().unwrap_or_default();
+    let api: Api<HelmChart> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, chart, |event| async {
+        match event {
+            Event::Apply(chart) => reconcile_apply(&api, &chart, &ctx).await,
+            Event::Cleanup(chart) => {
+                let key = ObjectKey::new(KIND, &namespace, &chart.name_any());
+                if let Err(err) = ctx.storage.remove_all(&key) {
+                    warn!(%err, "could not remove the artifacts of a deleted HelmChart");
+                }
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+}
+
+/// A chart built: the artifact, and what it was built from.
+#[derive(Debug, Clone, PartialEq)]
+struct Built {
+    artifact: Artifact,
+    chart_name: String,
+    source_revision: String,
+    /// Pulled from a repository (`ChartPullSucceeded`) or packaged (`ChartPackageSucceeded`).
+    pulled: bool,
+    /// A cosign signature of the chart verified (`spec.verify`, OCI repositories only).
+    verified: bool,
+}
+
+async fn reconcile_apply(
+    api: &Api<HelmChart>,
+    chart: &HelmChart,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    if chart.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let interval = parse_duration(&chart.spec.interval).unwrap_or(Duration::from_secs(60));
+    let previous = chart
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone());
+    let result = reconcile_chart(chart, ctx).await;
+    let reference = chart.object_ref(&());
+    match &result {
+        Ok(built) if previous.as_deref() != Some(built.artifact.revision.as_str()) => {
+            let note = success_message(built);
+            record(&ctx.recorder, &reference, false, "NewArtifact", &note).await;
+        }
+        Ok(_) => {}
+        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
+    }
+    let action = match &result {
+        Ok(_) => Action::requeue(interval),
+        Err(err) => err.action(interval),
+    };
+    let status = summarize(chart, result, now());
+    patch_status(
+        api,
+        &chart.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+fn success_message(built: &Built) -> String {
+    let verb = if built.pulled { "pulled" } else { "packaged" };
+    format!(
+        "{verb} '{}' chart with version '{}'",
+        built.chart_name, built.artifact.revision
+    )
+}
+
+/// The artifact revision: the chart version, plus the source revision's hash (12 characters)
+/// with `reconcileStrategy: Revision` on Git and bucket sources, as Flux does.
+fn chart_revision(version: &str, strategy: Option<&str>, source_revision: &str) -> String {
+    if strategy != Some("Revision") {
+        return version.to_string();
+    }
+    let hash = source_revision
+        .rsplit(':')
+        .next()
+        .unwrap_or(source_revision);
+    let short: String = hash.chars().take(12).collect();
+    format!("{version}+{short}")
+}
+
+/// Helm's values merge: maps merge key by key, anything else in `overlay` replaces.
+fn merge_values(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        merge_values(existing, value);
+                    }
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// The source object's artifact, or a waiting error while it has none.
+async fn source_artifact(
+    chart: &HelmChart,
+    ctx: &Context,
+) -> Result<(Option<Artifact>, Option<HelmRepository>), ReconcileError> {
+    let namespace = chart.namespace().unwrap_or_default();
+    let source = &chart.spec.source_ref;
+    let unavailable =
+        |why: String| ReconcileError::waiting(SOURCE_UNAVAILABLE, why, Duration::from_secs(10));
+    let not_found = |e: kube::Error| {
+        unavailable(format!(
+            "failed to get source {}/{namespace}/{}: {e}",
+            source.kind, source.name
+        ))
+    };
+    let (artifact, repository) = match source.kind.as_str() {
+        "HelmRepository" => {
+            let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+            let repo = api.get(&source.name).await.map_err(not_found)?;
+            // An OCI repository has no index artifact: charts come from the registry.
+            if repo.spec.repository_type.as_deref() == Some("oci") {
+                return Ok((None, Some(repo)));
+            }
+            (
+                repo.status.as_ref().and_then(|s| s.artifact.clone()),
+                Some(repo),
+            )
+        }
+        "GitRepository" => {
+            let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+            let repo = api.get(&source.name).await.map_err(not_found)?;
+            (repo.status.and_then(|s| s.artifact), None)
+        }
+        "Bucket" => {
+            let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &namespace);
+            let bucket = api.get(&source.name).await.map_err(not_found)?;
+            (bucket.status.and_then(|s| s.artifact), None)
+        }
+        other => {
+            return Err(ReconcileError::stalling(
+                reason::INVALID,
+                format!(
+                    "unsupported source kind '{other}'; use HelmRepository, GitRepository or Bucket"
+                ),
+            ));
+        }
+    };
+    let artifact = artifact.ok_or_else(|| {
+        unavailable(format!(
+            "no artifact available for {} source '{}'",
+            source.kind, source.name
+        ))
+    })?;
+    Ok((Some(artifact), repository))
+}
+
+fn is_current(
+    chart: &HelmChart,
+    revision: &str,
+    name: &str,
+    storage: &Storage,
+) -> Option<Artifact> {
+    let status = chart.status.as_ref()?;
+    let current = status.artifact.as_ref()?;
+    (current.revision == revision
+        && status.observed_chart_name.as_deref() == Some(name)
+        && status.observed_values_files == chart.spec.values_files
+        && storage.root().join(&current.path).is_file())
+    .then(|| current.clone())
+}
+
+/// Owns `FetchFailed` and the artifact.
+async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, ReconcileError> {
+    let mut verified = false;
+    let (source, repository) = source_artifact(chart, ctx).await?;
+    let key = ObjectKey::new(
+        KIND,
+        &chart.namespace().unwrap_or_default(),
+        &chart.name_any(),
+    );
+    let workdir = tempfile::tempdir().map_err(|e| {
+        ReconcileError::generic(STORAGE_FAILED, format!("temporary directory: {e}"))
+    })?;
+    let (chart_dir, name, version, pulled, source_revision) = match repository {
+        Some(repo) => {
+            let (name, version, tgz, source_revision) = match &source {
+                Some(index) => {
+                    let (name, version, tgz) =
+                        pull_from_repository(chart, ctx, &repo, index).await?;
+                    (name, version, tgz, index.revision.clone())
+                }
+                None => {
+                    verified = chart.spec.verify.is_some();
+                    pull_from_registry(chart, ctx, &repo).await?
+                }
+            };
+            let revision = version.clone();
+            if let Some(artifact) = is_current(chart, &revision, &name, &ctx.storage) {
+                return Ok(Built {
+                    artifact,
+                    chart_name: name,
+                    source_revision,
+                    pulled: true,
+                    verified,
+                });
+            }
+            if chart.spec.values_files.is_none() {
+                let stored = ctx
+                    .storage
+                    .store_bytes(&key, &revision, &tgz)
+                    .map_err(store_error)?;
+                return Ok(built(stored, name, source_revision, true, verified));
+            }
+            let dest = workdir.path().join("chart");
+            ferroflux_source::artifact::extract_tar_gz(&tgz[..], &dest, &ExtractOptions::default())
+                .map_err(|e| {
+                    ReconcileError::generic(
+                        CHART_PULL_ERROR,
+                        format!("chart {name} {version}: {e}"),
+                    )
+                })?;
+            (dest.join(&name), name, version, true, source_revision)
+        }
+        None => {
+            let source = source.expect("Git and bucket sources are only returned with an artifact");
+            let dest = workdir.path().join("source");
+            let digest = source.digest.clone().unwrap_or_default();
+            ferroflux_source::storage::fetch_artifact(
+                &ctx.http,
+                &source.url,
+                &digest,
+                &dest,
+                &ExtractOptions::default(),
+            )
+            .await
+            .map_err(|e| {
+                ReconcileError::generic(
+                    SOURCE_UNAVAILABLE,
+                    format!("failed to fetch source artifact: {e}"),
+                )
+            })?;
+            let path = chart
+                .spec
+                .chart
+                .trim_start_matches("./")
+                .trim_end_matches('/');
+            let dir = match inside(&dest, path) {
+                Some(dir) if dir.join("Chart.yaml").is_file() => dir,
+                _ => {
+                    return Err(ReconcileError::stalling(
+                        CHART_PACKAGE_ERROR,
+                        format!(
+                            "no chart (Chart.yaml) at path '{}' in {} '{}'",
+                            chart.spec.chart,
+                            chart.spec.source_ref.kind,
+                            chart.spec.source_ref.name
+                        ),
+                    ));
+                }
+            };
+            let (name, version) = chart_metadata(&dir)?;
+            (dir, name, version, false, source.revision)
+        }
+    };
+    let revision = if pulled {
+        version.clone()
+    } else {
+        chart_revision(
+            &version,
+            chart.spec.reconcile_strategy.as_deref(),
+            &source_revision,
+        )
+    };
+    if let Some(artifact) = is_current(chart, &revision, &name, &ctx.storage)
+        && (pulled
+            || chart
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_source_artifact_revision.as_deref())
+                == Some(source_revision.as_str()))
+    {
+        return Ok(Built {
+            artifact,
+            chart_name: name,
+            source_revision,
+            pulled,
+            verified,
+        });
+    }
+    if let Some(files) = &chart.spec.values_files {
+        merge_values_files(
+            &chart_dir,
+            files,
+            chart.spec.ignore_missing_values_files == Some(true),
+        )?;
+    }
+    // Helm archives hold the chart under a top directory named after it.
+    let package_root = workdir.path().join("package");
+    copy_tree(&chart_dir, &package_root.join(&name)).map_err(|e| {
+        ReconcileError::generic(CHART_PACKAGE_ERROR, format!("copying chart {name}: {e}"))
+    })?;
+    let stored = ctx
+        .storage
+        .store_dir(&key, &revision, &package_root, &IgnoreRules::none())
+        .map_err(store_error)?;
+    info!(chart = %name, %revision, "stored chart");
+    Ok(built(stored, name, source_revision, pulled, verified))
+}
+
+fn store_error(e: ferroflux_source::storage::StorageError) -> ReconcileError {
+    ReconcileError::generic(STORAGE_FAILED, format!("failed to store artifact: {e}"))
+}
+
+fn built(
+    stored: ferroflux_source::Artifact,
+    chart_name: String,
+    source_revision: String,
+    pulled: bool,
+    verified: bool,
+) -> Built {
+    Built {
+        artifact: Artifact {
+            path: stored.path,
+            url: stored.url,
+            revision: stored.revision,
+            digest: Some(stored.digest),
+            last_update_time: Time(stored.last_update_time),
+            size: i64::try_from(stored.size).ok(),
+            metadata: None,
+        },
+        chart_name,
+        source_revision,
+        pulled,
+        verified,
+    }
+}
+
+/// Selects the version in the repository's stored index and downloads the chart archive.
+async fn pull_from_repository(
+    chart: &HelmChart,
+    ctx: &Context,
+    repo: &HelmRepository,
+    index_artifact: &Artifact,
+) -> Result<(String, String, Vec<u8>), ReconcileError> {
+    let url = repo.spec.url.trim_end_matches('/');
+    let local = ctx.storage.root().join(&index_artifact.path);
+    let bytes = std::fs::read(&local).map_err(|e| {
+        ReconcileError::waiting(
+            SOURCE_UNAVAILABLE,
+            format!(
+                "index of HelmRepository '{}' is not in storage: {e}",
+                repo.name_any()
+            ),
+            Duration::from_secs(10),
+        )
+    })?;
+    let index = helm_index::parse_index(&bytes, url)
+        .map_err(|e| ReconcileError::generic(CHART_PULL_ERROR, e.to_string()))?;
+    let range = chart.spec.version.as_deref().unwrap_or("*");
+    let version = index.select(&chart.spec.chart, range, url).map_err(|e| {
+        let retry = matches!(e, helm_index::HelmIndexError::Range(_));
+        let message = format!("invalid chart reference: {e}");
+        if retry {
+            ReconcileError::stalling(CHART_PULL_ERROR, message)
+        } else {
+            ReconcileError::generic(CHART_PULL_ERROR, message)
+        }
+    })?;
+    let mut auth = None;
+    if let Some(secret_ref) = &repo.spec.secret_ref {
+        let namespace = repo.namespace().unwrap_or_default();
+        let data = secret_data(
+            &ctx.client,
+            &namespace,
+            &secret_ref.name,
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        if let (Some(username), Some(password)) = (text("username"), text("password")) {
+            auth = Some(HelmAuth { username, password });
+        }
+    }
+    let tgz = helm_index::fetch_chart(
+        &ctx.http,
+        url,
+        version,
+        auth.as_ref(),
+        repo.spec.pass_credentials == Some(true),
+    )
+    .await
+    .map_err(|e| {
+        ReconcileError::generic(
+            CHART_PULL_ERROR,
+            format!(
+                "failed to pull chart {} {}: {e}",
+                chart.spec.chart, version.version
+            ),
+        )
+    })?;
+    Ok((chart.spec.chart.clone(), version.version.clone(), tgz))
+}
+
+/// Pulls `<spec.url>/<chart>` at the highest tag within `spec.version` from an OCI
+/// HelmRepository; the source revision is the chart manifest's digest.
+async fn pull_from_registry(
+    chart: &HelmChart,
+    ctx: &Context,
+    repo: &HelmRepository,
+) -> Result<(String, String, Vec<u8>, String), ReconcileError> {
+    let url = format!(
+        "{}/{}",
+        repo.spec.url.trim_end_matches('/'),
+        chart.spec.chart
+    );
+    let registry = ferroflux_source::oci::parse_url(&url)
+        .map_err(|e| ReconcileError::stalling(CHART_PULL_ERROR, format!("invalid chart URL: {e}")))?
+        .registry()
+        .to_string();
+    let mut auth = ferroflux_source::oci::OciAuth::Anonymous;
+    if let Some(secret_ref) = &repo.spec.secret_ref {
+        let namespace = repo.namespace().unwrap_or_default();
+        let data = secret_data(
+            &ctx.client,
+            &namespace,
+            &secret_ref.name,
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        if let Some(config) = data.get(".dockerconfigjson") {
+            auth = ferroflux_source::oci::auth_from_dockerconfigjson(config, &registry).map_err(
+                |e| ReconcileError::stalling(reason::AUTHENTICATION_FAILED, e.to_string()),
+            )?;
+        } else if let (Some(username), Some(password)) = (text("username"), text("password")) {
+            auth = ferroflux_source::oci::OciAuth::Basic { username, password };
+        }
+    }
+    let options = ferroflux_source::oci::OciOptions {
+        auth,
+        insecure: repo.spec.insecure == Some(true),
+        ..Default::default()
+    };
+    let client = ferroflux_source::oci::OciClient::new(&options)
+        .map_err(|e| ReconcileError::generic(CHART_PULL_ERROR, e.to_string()))?;
+    let range = chart.spec.version.as_deref().unwrap_or("*");
+    let (version, pulled) = client.pull_helm_chart(&url, range).await.map_err(|e| {
+        let why = if matches!(e, ferroflux_source::oci::OciError::Auth { .. }) {
+            reason::AUTHENTICATION_FAILED
+        } else {
+            CHART_PULL_ERROR
+        };
+        ReconcileError::generic(why, format!("failed to pull chart from '{url}': {e}"))
+    })?;
+    if let Some(verify) = &chart.spec.verify {
+        verify_chart(chart, ctx, verify, &client, &url, &pulled.digest).await?;
+    }
+    Ok((
+        chart.spec.chart.clone(),
+        version,
+        pulled.layer,
+        pulled.digest,
+    ))
+}
+
+/// Checks the cosign signature of the chart manifest `digest` with the `*.pub` keys of the
+/// verify `secretRef`.
+async fn verify_chart(
+    chart: &HelmChart,
+    ctx: &Context,
+    verify: &ferroflux_api::source::OCIRepositoryVerification,
+    client: &ferroflux_source::oci::OciClient,
+    url: &str,
+    digest: &str,
+) -> Result<(), ReconcileError> {
+    use ferroflux_source::oci::cosign;
+    if verify.provider != "cosign" {
+        return Err(ReconcileError::stalling(
+            reason::VERIFICATION_ERROR,
+            format!(
+                "verification provider '{}' is not supported; use 'cosign'",
+                verify.provider
+            ),
+        ));
+    }
+    let Some(secret_ref) = &verify.secret_ref else {
+        return Err(ReconcileError::stalling(
+            reason::VERIFICATION_ERROR,
+            "keyless cosign verification is not supported; set spec.verify.secretRef to a Secret with *.pub keys",
+        ));
+    };
+    let namespace = chart.namespace().unwrap_or_default();
+    let data = secret_data(
+        &ctx.client,
+        &namespace,
+        &secret_ref.name,
+        reason::VERIFICATION_ERROR,
+    )
+    .await?;
+    let pems: Vec<(String, String)> = data
+        .iter()
+        .filter(|(k, _)| k.ends_with(".pub"))
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let keys = cosign::PublicKeys::from_pems(pems.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ReconcileError::stalling(reason::VERIFICATION_ERROR, e.to_string()))?;
+    cosign::verify(client, url, digest, &keys)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            ReconcileError::generic(
+                reason::VERIFICATION_ERROR,
+                format!("failed to verify the signature using provider 'cosign': {e}"),
+            )
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct ChartYaml {
+    name: String,
+    version: String,
+}
+
+fn chart_metadata(dir: &Path) -> Result<(String, String), ReconcileError> {
+    let path = dir.join("Chart.yaml");
+    let bad = |why: String| {
+        ReconcileError::stalling(CHART_PACKAGE_ERROR, format!("{}: {why}", path.display()))
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let meta: ChartYaml =
+        serde_saphyr::from_str(&text).map_err(|e| bad(format!("not a chart: {e}")))?;
+    if meta.name.is_empty() || meta.name.contains(['/', '\\']) || meta.name.starts_with('.') {
+        return Err(bad(format!("invalid chart name '{}'", meta.name)));
+    }
+    Ok((meta.name, meta.version))
+}
+
+fn merge_values_files(
+    chart_dir: &Path,
+    files: &[String],
+    ignore_missing: bool,
+) -> Result<(), ReconcileError> {
+    let fail = |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, why);
+    let mut merged = Value::Object(Default::default());
+    for file in files {
+        let Some(path) = inside(chart_dir, file.trim_start_matches("./")) else {
+            return Err(fail(format!(
+                "values file '{file}' is not a path inside the chart"
+            )));
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(_) if ignore_missing => continue,
+            Err(e) => {
+                return Err(fail(format!(
+                    "values file '{file}': {e}; set ignoreMissingValuesFiles to skip it"
+                )));
+            }
+        };
+        let values: Value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_saphyr::from_str(&text)
+                .map_err(|e| fail(format!("values file '{file}' is not YAML: {e}")))?
+        };
+        merge_values(&mut merged, values);
+    }
+    let yaml = serde_saphyr::to_string(&merged).map_err(|e| fail(format!("merged values: {e}")))?;
+    std::fs::write(chart_dir.join("values.yaml"), yaml)
+        .map_err(|e| fail(format!("writing values.yaml: {e}")))
+}
+
+/// `root/rel` when `rel` is a relative path that stays under `root` (no `..`, not absolute).
+fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let rel = Path::new(rel);
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    plain.then(|| root.join(rel))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target: PathBuf = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn summarize(
+    chart: &HelmChart,
+    result: Result<Built, ReconcileError>,
+    at: Time,
+) -> HelmChartStatus {
+    let mut status = chart.status.clone().unwrap_or_default();
+    let generation = chart.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    let set = |conds: &mut Vec<_>, type_: &str, status: &str, reason: &str, message: &str| {
+        conditions::set(
+            conds,
+            Wanted {
+                type_,
+                status,
+                reason,
+                message,
+            },
+            generation,
+            at.clone(),
+        );
+    };
+    conditions::delete(&mut conds, condition_type::RECONCILING);
+    match result {
+        Ok(built) => {
+            let message = success_message(&built);
+            let why = if built.pulled {
+                CHART_PULL_SUCCEEDED
+            } else {
+                CHART_PACKAGE_SUCCEEDED
+            };
+            set(&mut conds, condition_type::READY, "True", why, &message);
+            if built.verified {
+                let verified = format!("verified signature of version {}", built.artifact.revision);
+                set(
+                    &mut conds,
+                    condition_type::SOURCE_VERIFIED,
+                    "True",
+                    "Succeeded",
+                    &verified,
+                );
+            } else {
+                conditions::delete(&mut conds, condition_type::SOURCE_VERIFIED);
+            }
+            set(
+                &mut conds,
+                condition_type::ARTIFACT_IN_STORAGE,
+                "True",
+                why,
+                &message,
+            );
+            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
+            conditions::delete(&mut conds, condition_type::STALLED);
+            status.url = Some(built.artifact.url.clone());
+            status.artifact = Some(built.artifact);
+            status.observed_chart_name = Some(built.chart_name);
+            status.observed_source_artifact_revision = Some(built.source_revision);
+            status.observed_values_files = chart.spec.values_files.clone();
+        }
+        Err(err) => {
+            set(
+                &mut conds,
+                condition_type::READY,
+                "False",
+                err.reason,
+                &err.message,
+            );
+            if err.reason == reason::VERIFICATION_ERROR {
+                // The chart was fetched; its signature is what failed.
+                conditions::delete(&mut conds, condition_type::FETCH_FAILED);
+                set(
+                    &mut conds,
+                    condition_type::SOURCE_VERIFIED,
+                    "False",
+                    err.reason,
+                    &err.message,
+                );
+            } else {
+                set(
+                    &mut conds,
+                    condition_type::FETCH_FAILED,
+                    "True",
+                    err.reason,
+                    &err.message,
+                );
+            }
+            if err.retry == Retry::Stalling {
+                set(
+                    &mut conds,
+                    condition_type::STALLED,
+                    "True",
+                    err.reason,
+                    &err.message,
+                );
+            } else {
+                conditions::delete(&mut conds, condition_type::STALLED);
+            }
+        }
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = chart.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn revision_strategy_appends_the_source_hash() {
+        let source = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(chart_revision("6.5.0", None, source), "6.5.0");
+        assert_eq!(
+            chart_revision("6.5.0", Some("ChartVersion"), source),
+            "6.5.0"
+        );
+        assert_eq!(
+            chart_revision("6.5.0", Some("Revision"), source),
+            "6.5.0+0123456789ab"
+        );
+    }
+
+    #[test]
+    fn values_merge_maps_deeply_and_replace_the_rest() {
+        let mut base =
+            json!({"image": {"tag": "1", "pullPolicy": "Always"}, "ports": [80], "replicas": 1});
+        merge_values(
+            &mut base,
+            json!({"image": {"tag": "2"}, "ports": [443], "extra": true}),
+        );
+        assert_eq!(
+            base,
+            json!({"image": {"tag": "2", "pullPolicy": "Always"}, "ports": [443], "replicas": 1, "extra": true})
+        );
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_root() {
+        let root = Path::new("/srv/chart");
+        assert_eq!(
+            inside(root, "values-prod.yaml"),
+            Some(root.join("values-prod.yaml"))
+        );
+        assert_eq!(
+            inside(root, "charts/podinfo"),
+            Some(root.join("charts/podinfo"))
+        );
+        assert_eq!(inside(root, "../secrets.yaml"), None);
+        assert_eq!(inside(root, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn chart_metadata_refuses_names_that_leave_the_package() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: ../evil\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        assert!(chart_metadata(dir.path()).is_err());
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        assert_eq!(
+            chart_metadata(dir.path()).expect("valid"),
+            ("podinfo".into(), "1.0.0".into())
+        );
+    }
+}

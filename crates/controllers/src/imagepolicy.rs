@@ -1,0 +1,552 @@
+//! The ImagePolicy reconciler (part of `ferroflux controller image-reflector`): read the
+//! scanned tags of the referenced ImageRepository from the [`TagStore`], select the latest
+//! with `ferroflux_image::policy`, optionally reflect its digest, and report `latestRef`
+//! (v1) and `latestImage` (v1beta2). No candidate is `Ready=False` with the reason; a
+//! previous selection is never replaced by a guess.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tracing::warn;
+
+use ferroflux_api::image::{
+    ImagePolicy, ImagePolicySpec, ImagePolicyStatus, ImageRef, ImageRepository,
+};
+use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, condition_type, reason};
+use ferroflux_image::policy::{FilterTagsSpec, OrderSpec, PolicyError, PolicySpec, SemVerSpec};
+use ferroflux_source::oci::{OciClient, OciOptions};
+
+use crate::conditions;
+use crate::imagerepository::{
+    CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth, set_ready,
+};
+use crate::runtime::{FINALIZER, ReconcileError, parse_duration, patch_status, record};
+
+/// Reason: the spec's policy or filter is invalid.
+pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
+/// Reason: no scanned tag satisfies the policy.
+pub const REASON_NO_MATCHING_TAG: &str = "NoMatchingTag";
+/// Reason: the tag's digest could not be read from the registry.
+pub const REASON_DIGEST_FAILED: &str = "DigestReflectionFailed";
+
+/// How long to wait for an ImageRepository that is missing or not scanned yet (its watch
+/// usually wakes the policy sooner).
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
+
+/// What the reconciler needs.
+pub struct Context {
+    /// The controller's client.
+    pub client: Client,
+    /// Where the ImageRepository reconciler keeps scanned tags.
+    pub store: Arc<TagStore>,
+    /// `--no-cross-namespace-refs`: refuse ImageRepositories in other namespaces.
+    pub no_cross_namespace_refs: bool,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// A context whose events are reported as `image-reflector-controller`.
+    pub fn new(client: Client, store: Arc<TagStore>) -> Self {
+        let reporter = Reporter {
+            controller: "image-reflector-controller".into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            store,
+            no_cross_namespace_refs: false,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves. A policy is reconciled again whenever the
+/// ImageRepository it references changes (a new scan).
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<ImagePolicy> = Api::all(context.client.clone());
+    let repos: Api<ImageRepository> = Api::all(context.client.clone());
+    let controller = Controller::new(api, watcher::Config::default());
+    let policies = controller.store();
+    controller
+        .watches(repos, watcher::Config::default(), move |repo| {
+            let namespace = repo.namespace().unwrap_or_default();
+            let name = repo.name_any();
+            policies
+                .state()
+                .into_iter()
+                .filter(|p| {
+                    let own = p.namespace().unwrap_or_default();
+                    let r = &p.spec.image_repository_ref;
+                    r.name == name && r.namespace.as_deref().unwrap_or(&own) == namespace
+                })
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "imagepolicy reconcile loop error");
+            }
+        })
+        .await;
+}
+
+fn error_policy(
+    _policy: Arc<ImagePolicy>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    policy: Arc<ImagePolicy>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let namespace = policy.namespace().unwrap_or_default();
+    let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, policy, |event| async {
+        match event {
+            Event::Apply(policy) => reconcile_apply(&api, &policy, &ctx).await,
+            Event::Cleanup(_) => Ok(Action::await_change()),
+        }
+    })
+    .await
+}
+
+async fn reconcile_apply(
+    api: &Api<ImagePolicy>,
+    policy: &ImagePolicy,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    if policy.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let result = reconcile_latest(policy, ctx).await;
+    let previous = policy.status.as_ref().and_then(|s| s.latest_ref.clone());
+    let object = policy.object_ref(&());
+    match &result {
+        Ok(latest) if previous.as_ref() != Some(latest) => {
+            let note = match &previous {
+                Some(old) => format!(
+                    "Latest image tag for {} updated from {} to {}",
+                    latest.name, old.tag, latest.tag
+                ),
+                None => format!(
+                    "Latest image tag for {} resolved to {}",
+                    latest.name, latest.tag
+                ),
+            };
+            record(&ctx.recorder, &object, false, "Succeeded", &note).await;
+        }
+        Ok(_) => {}
+        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
+    }
+    let action = match &result {
+        // Only `Always` needs a timer: new tags arrive through the ImageRepository watch.
+        Ok(_) if policy.spec.digest_reflection_policy.as_deref() == Some("Always") => {
+            Action::requeue(
+                policy
+                    .spec
+                    .interval
+                    .as_deref()
+                    .and_then(parse_duration)
+                    .unwrap_or(Duration::from_secs(600)),
+            )
+        }
+        Ok(_) => Action::await_change(),
+        Err(err) => err.action(DEPENDENCY_WAIT),
+    };
+    let status = summarize(policy, result);
+    // An unchanged status is not written: the write would wake this controller again.
+    if policy.status.as_ref() == Some(&status) {
+        return Ok(action);
+    }
+    patch_status(
+        api,
+        &policy.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+/// Owns `Ready`: the reference check, the tags, the selection and the digest.
+async fn reconcile_latest(policy: &ImagePolicy, ctx: &Context) -> Result<ImageRef, ReconcileError> {
+    let own_namespace = policy.namespace().unwrap_or_default();
+    let repo_ref = &policy.spec.image_repository_ref;
+    let namespace = repo_ref
+        .namespace
+        .clone()
+        .unwrap_or_else(|| own_namespace.clone());
+    let repos: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let repo = repos
+        .get_opt(&repo_ref.name)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ReconcileError::waiting(
+                reason::DEPENDENCY_NOT_READY,
+                format!(
+                    "referenced ImageRepository '{namespace}/{}' not found",
+                    repo_ref.name
+                ),
+                DEPENDENCY_WAIT,
+            )
+        })?;
+    if namespace != own_namespace {
+        check_cross_namespace(ctx, &repo, &namespace, &own_namespace).await?;
+    }
+    let stored = ctx.store.load(&namespace, &repo_ref.name).ok().flatten();
+    let tag = select(&policy.spec, &repo, stored.as_ref())?;
+    let name = repo.spec.image.clone();
+    let digest = reflect_digest(policy, &repo, &namespace, &tag, ctx).await?;
+    Ok(ImageRef { name, tag, digest })
+}
+
+async fn check_cross_namespace(
+    ctx: &Context,
+    repo: &ImageRepository,
+    namespace: &str,
+    own_namespace: &str,
+) -> Result<(), ReconcileError> {
+    let denied = |why: &str| {
+        ReconcileError::stalling(
+            reason::ACCESS_DENIED,
+            format!(
+                "cannot access ImageRepository '{namespace}/{}' from namespace '{own_namespace}': {why}",
+                repo.name_any()
+            ),
+        )
+    };
+    if ctx.no_cross_namespace_refs {
+        return Err(denied("cross-namespace references are disabled"));
+    }
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let labels = namespaces
+        .get_opt(own_namespace)
+        .await
+        .ok()
+        .flatten()
+        .map(|ns| ns.labels().clone())
+        .unwrap_or_default();
+    if access_allowed(repo.spec.access_from.as_ref(), &labels) {
+        Ok(())
+    } else {
+        Err(denied("its spec.accessFrom does not select this namespace"))
+    }
+}
+
+/// Reads the digest of the selected tag when `digestReflectionPolicy` asks for it; with
+/// `IfNotPresent` a digest already reported for the same tag is kept.
+async fn reflect_digest(
+    policy: &ImagePolicy,
+    repo: &ImageRepository,
+    namespace: &str,
+    tag: &str,
+    ctx: &Context,
+) -> Result<Option<String>, ReconcileError> {
+    let mode = policy
+        .spec
+        .digest_reflection_policy
+        .as_deref()
+        .unwrap_or("Never");
+    if mode == "Never" {
+        return Ok(None);
+    }
+    if mode == "IfNotPresent"
+        && let Some(previous) = policy.status.as_ref().and_then(|s| s.latest_ref.as_ref())
+        && previous.tag == tag
+        && previous.name == repo.spec.image
+        && previous.digest.is_some()
+    {
+        return Ok(previous.digest.clone());
+    }
+    let image = CanonicalImage::parse(&repo.spec.image).map_err(|why| {
+        ReconcileError::waiting(reason::DEPENDENCY_NOT_READY, why, DEPENDENCY_WAIT)
+    })?;
+    let options = OciOptions {
+        auth: registry_auth(&ctx.client, namespace, &repo.spec, &image.registry).await?,
+        insecure: repo.spec.insecure == Some(true),
+        ca_certs: ca_certs(&ctx.client, namespace, &repo.spec).await?,
+        ..OciOptions::default()
+    };
+    let client = OciClient::new(&options)
+        .map_err(|e| ReconcileError::generic(REASON_DIGEST_FAILED, e.to_string()))?;
+    let digest = client
+        .digest(&format!("oci://{}:{tag}", image.name()))
+        .await
+        .map_err(|e| {
+            ReconcileError::generic(
+                REASON_DIGEST_FAILED,
+                format!("cannot read the digest of tag {tag:?}: {e}"),
+            )
+        })?;
+    Ok(Some(digest))
+}
+
+/// The policy in `ferroflux_image`'s terms.
+pub fn policy_spec(spec: &ImagePolicySpec) -> (PolicySpec, Option<FilterTagsSpec>) {
+    let order = |o: &ferroflux_api::image::OrderPolicy| OrderSpec {
+        order: o.order.clone(),
+    };
+    let policy = PolicySpec {
+        semver: spec.policy.semver.as_ref().map(|s| SemVerSpec {
+            range: s.range.clone(),
+        }),
+        alphabetical: spec.policy.alphabetical.as_ref().map(order),
+        numerical: spec.policy.numerical.as_ref().map(order),
+    };
+    let filter = spec.filter_tags.as_ref().map(|f| FilterTagsSpec {
+        pattern: f.pattern.clone().unwrap_or_default(),
+        extract: f.extract.clone().unwrap_or_default(),
+    });
+    (policy, filter)
+}
+
+/// Decides the latest tag from the repository's stored scan.
+///
+/// # Errors
+/// `DependencyNotReady` (waiting) when the repository has not been scanned or its stored tags
+/// belong to another image; `InvalidPolicy` (stalling) for a bad spec; `NoMatchingTag` when no
+/// tag qualifies.
+pub fn select(
+    spec: &ImagePolicySpec,
+    repo: &ImageRepository,
+    stored: Option<&StoredTags>,
+) -> Result<String, ReconcileError> {
+    let repo_name = format!(
+        "{}/{}",
+        repo.namespace().unwrap_or_default(),
+        repo.name_any()
+    );
+    let scanned = repo
+        .status
+        .as_ref()
+        .is_some_and(|s| s.last_scan_result.is_some());
+    let ready = repo.status.as_ref().is_some_and(|s| {
+        conditions::is_true(
+            s.conditions.as_deref().unwrap_or_default(),
+            condition_type::READY,
+        )
+    });
+    let canonical = CanonicalImage::parse(&repo.spec.image)
+        .ok()
+        .map(|c| c.name());
+    let stored = stored.filter(|s| Some(&s.canonical_image_name) == canonical.as_ref());
+    let Some(stored) = stored.filter(|_| scanned && ready) else {
+        return Err(ReconcileError::waiting(
+            reason::DEPENDENCY_NOT_READY,
+            format!("ImageRepository '{repo_name}' has not been scanned successfully yet"),
+            DEPENDENCY_WAIT,
+        ));
+    };
+    let (policy, filter) = policy_spec(spec);
+    ferroflux_image::policy::select_latest(&policy, filter.as_ref(), &stored.tags).map_err(|e| {
+        let message = format!("cannot select the latest tag of ImageRepository '{repo_name}': {e}");
+        match e {
+            PolicyError::NoPolicy
+            | PolicyError::InvalidRange { .. }
+            | PolicyError::InvalidOrder { .. }
+            | PolicyError::InvalidPattern { .. } => {
+                ReconcileError::stalling(REASON_INVALID_POLICY, message)
+            }
+            _ => ReconcileError::waiting(REASON_NO_MATCHING_TAG, message, DEPENDENCY_WAIT),
+        }
+    })
+}
+
+fn summarize(policy: &ImagePolicy, result: Result<ImageRef, ReconcileError>) -> ImagePolicyStatus {
+    let mut status = policy.status.clone().unwrap_or_default();
+    let generation = policy.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    match result {
+        Ok(latest) => {
+            let image = image_string(&latest);
+            let message = format!(
+                "Latest image tag for {} resolved to {}",
+                latest.name, latest.tag
+            );
+            set_ready(&mut conds, generation, Ok(("Succeeded", &message)));
+            if status.latest_ref.as_ref() != Some(&latest) {
+                status.observed_previous_ref = status.latest_ref.take();
+                status.observed_previous_image = status.latest_image.take();
+            }
+            status.latest_ref = Some(latest);
+            status.latest_image = Some(image);
+        }
+        Err(err) => set_ready(&mut conds, generation, Err(&err)),
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = policy.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}
+
+/// `name:tag[@digest]`, v1beta2's `latestImage`.
+fn image_string(r: &ImageRef) -> String {
+    match &r.digest {
+        Some(d) => format!("{}:{}@{d}", r.name, r.tag),
+        None => format!("{}:{}", r.name, r.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflux_api::image::{
+        ImagePolicyChoice, ImageRepositorySpec, ImageRepositoryStatus, OrderPolicy, ScanResult,
+        TagFilter,
+    };
+    use ferroflux_api::meta::NamespacedObjectReference;
+
+    fn repo(scanned: bool) -> ImageRepository {
+        let mut repo = ImageRepository::new(
+            "podinfo",
+            ImageRepositorySpec {
+                image: "127.0.0.1:5000/team-a/podinfo".into(),
+                interval: "1m".into(),
+                ..Default::default()
+            },
+        );
+        repo.metadata.namespace = Some("team-a".into());
+        if scanned {
+            let mut conds = Vec::new();
+            set_ready(&mut conds, None, Ok(("Succeeded", "ok")));
+            repo.status = Some(ImageRepositoryStatus {
+                conditions: Some(conds),
+                last_scan_result: Some(ScanResult::default()),
+                ..Default::default()
+            });
+        }
+        repo
+    }
+
+    fn stored(tags: &[&str]) -> StoredTags {
+        StoredTags {
+            canonical_image_name: "127.0.0.1:5000/team-a/podinfo".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn numerical_ts() -> ImagePolicySpec {
+        ImagePolicySpec {
+            image_repository_ref: NamespacedObjectReference {
+                name: "podinfo".into(),
+                namespace: None,
+            },
+            policy: ImagePolicyChoice {
+                numerical: Some(OrderPolicy {
+                    order: Some("asc".into()),
+                }),
+                ..Default::default()
+            },
+            filter_tags: Some(TagFilter {
+                pattern: Some(r"^main-[a-f0-9]+-(?P<ts>[0-9]+)".into()),
+                extract: Some("$ts".into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn numerical_on_extracted_timestamp_picks_the_newest_build() {
+        let tags = stored(&[
+            "main-abc123-1718000000",
+            "main-def456-1718000100",
+            "1.0.0",
+            "latest",
+        ]);
+        let tag = select(&numerical_ts(), &repo(true), Some(&tags)).expect("selects");
+        assert_eq!(tag, "main-def456-1718000100");
+    }
+
+    #[test]
+    fn no_match_is_a_clear_failure_not_a_guess() {
+        let tags = stored(&["1.0.0", "latest"]);
+        let err = select(&numerical_ts(), &repo(true), Some(&tags)).expect_err("no match");
+        assert_eq!(err.reason, REASON_NO_MATCHING_TAG);
+        assert!(
+            err.message.contains("filterTags.pattern"),
+            "{}",
+            err.message
+        );
+
+        let mut bad = numerical_ts();
+        bad.filter_tags = Some(TagFilter {
+            pattern: Some("(".into()),
+            extract: None,
+        });
+        let err = select(&bad, &repo(true), Some(&tags)).expect_err("bad pattern");
+        assert_eq!(err.reason, REASON_INVALID_POLICY);
+        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
+    }
+
+    #[test]
+    fn unscanned_or_foreign_store_waits_for_the_repository() {
+        let tags = stored(&["main-abc123-1718000000"]);
+        let err = select(&numerical_ts(), &repo(false), Some(&tags)).expect_err("unscanned");
+        assert_eq!(err.reason, reason::DEPENDENCY_NOT_READY);
+        let err = select(&numerical_ts(), &repo(true), None).expect_err("no store");
+        assert_eq!(err.reason, reason::DEPENDENCY_NOT_READY);
+        let mut foreign = tags.clone();
+        foreign.canonical_image_name = "ghcr.io/other/app".into();
+        let err = select(&numerical_ts(), &repo(true), Some(&foreign)).expect_err("other image");
+        assert_eq!(err.reason, reason::DEPENDENCY_NOT_READY);
+    }
+
+    #[test]
+    fn a_new_selection_moves_the_old_one_to_previous() {
+        let mut policy = ImagePolicy::new("podinfo", numerical_ts());
+        let first = ImageRef {
+            name: "r/app".into(),
+            tag: "1".into(),
+            digest: None,
+        };
+        let status = summarize(&policy, Ok(first.clone()));
+        assert_eq!(status.latest_image.as_deref(), Some("r/app:1"));
+        assert_eq!(status.observed_previous_ref, None);
+        policy.status = Some(status);
+        let second = ImageRef {
+            tag: "2".into(),
+            ..first.clone()
+        };
+        let status = summarize(&policy, Ok(second.clone()));
+        assert_eq!(status.latest_ref, Some(second));
+        assert_eq!(status.observed_previous_ref, Some(first.clone()));
+        assert_eq!(status.observed_previous_image.as_deref(), Some("r/app:1"));
+        policy.status = Some(status);
+        let failed = summarize(
+            &policy,
+            Err(ReconcileError::generic(REASON_NO_MATCHING_TAG, "none")),
+        );
+        assert_eq!(
+            failed.latest_ref.map(|r| r.tag).as_deref(),
+            Some("2"),
+            "kept"
+        );
+        let ready = conditions::get(failed.conditions.as_deref().unwrap_or_default(), "Ready")
+            .expect("ready set");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", REASON_NO_MATCHING_TAG)
+        );
+    }
+}

@@ -1,0 +1,752 @@
+//! The ImageUpdateAutomation reconciler (`ferroflux controller image-automation`): check
+//! out the GitRepository, rewrite the image setters under `update.path` with the latest
+//! images of the selected ImagePolicies, commit with the rendered message and push to
+//! `git.push.branch` (created from the checkout ref when missing; a rejected push starts over
+//! on a fresh checkout). Nothing to change: no commit.
+
+mod message;
+mod update;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tracing::warn;
+
+use ferroflux_api::image::{
+    ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationSpec,
+    ImageUpdateAutomationStatus,
+};
+use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, reason};
+use ferroflux_api::source::GitRepository;
+use ferroflux_image::setters::{LatestImage, Setters};
+use ferroflux_source::git::push::{
+    Author, CommitRequest, PushError, UpdateOutcome, UpdateRequest, update_branch,
+};
+use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
+
+pub use message::{DEFAULT_MESSAGE_TEMPLATE, MessageData, PolicyImage, render};
+pub use update::{UpdateError, apply_setters};
+
+use crate::imagerepository::set_ready;
+use crate::runtime::{FINALIZER, ReconcileError, now, parse_duration, patch_status, record};
+
+/// How long to wait for a GitRepository that does not exist yet.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
+
+/// What the reconciler needs.
+pub struct Context {
+    /// The controller's client.
+    pub client: Client,
+    /// `--no-cross-namespace-refs`: refuse a sourceRef in another namespace.
+    pub no_cross_namespace_refs: bool,
+    /// How many times a rejected push is retried on a fresh checkout (at least 1).
+    pub push_attempts: usize,
+    recorder: Recorder,
+}
+
+impl Context {
+    /// A context whose events are reported as `image-automation-controller`.
+    pub fn new(client: Client) -> Self {
+        let reporter = Reporter {
+            controller: "image-automation-controller".into(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            no_cross_namespace_refs: false,
+            push_attempts: 3,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves. Besides its interval, an automation runs
+/// again whenever an ImagePolicy of its namespace changes (a new latest image).
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<ImageUpdateAutomation> = Api::all(context.client.clone());
+    let policies: Api<ImagePolicy> = Api::all(context.client.clone());
+    let controller = Controller::new(api, watcher::Config::default());
+    let automations = controller.store();
+    controller
+        .watches(policies, watcher::Config::default(), move |policy| {
+            let namespace = policy.namespace().unwrap_or_default();
+            automations
+                .state()
+                .into_iter()
+                .filter(|a| a.namespace().unwrap_or_default() == namespace)
+                .map(|a| ObjectRef::from_obj(&*a))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "imageupdateautomation reconcile loop error");
+            }
+        })
+        .await;
+}
+
+fn error_policy(
+    _auto: Arc<ImageUpdateAutomation>,
+    error: &kube::runtime::finalizer::Error<kube::Error>,
+    _ctx: Arc<Context>,
+) -> Action {
+    warn!(%error, "reconciliation failed");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    auto: Arc<ImageUpdateAutomation>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let namespace = auto.namespace().unwrap_or_default();
+    let api: Api<ImageUpdateAutomation> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, auto, |event| async {
+        match event {
+            Event::Apply(auto) => reconcile_apply(&api, &auto, &ctx).await,
+            Event::Cleanup(_) => Ok(Action::await_change()),
+        }
+    })
+    .await
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+struct Run {
+    observed_policies: BTreeMap<String, ImageRef>,
+    source_revision: String,
+    pushed: Option<Pushed>,
+}
+
+#[derive(Debug, Clone)]
+struct Pushed {
+    commit: String,
+    branch: String,
+    message: String,
+}
+
+async fn reconcile_apply(
+    api: &Api<ImageUpdateAutomation>,
+    auto: &ImageUpdateAutomation,
+    ctx: &Context,
+) -> Result<Action, kube::Error> {
+    if auto.spec.suspend == Some(true) {
+        return Ok(Action::await_change());
+    }
+    let interval = parse_duration(&auto.spec.interval).unwrap_or(Duration::from_secs(60));
+    // Our own status writes wake the controller too: without a reason to run, wait.
+    if let Ok((current, _)) = policies(auto, ctx).await
+        && let Some(wait) = run_due(auto, &current, jiff::Timestamp::now(), interval)
+    {
+        return Ok(Action::requeue(wait));
+    }
+    let result = reconcile_update(auto, ctx).await;
+    let object = auto.object_ref(&());
+    match &result {
+        Ok(Run {
+            pushed: Some(p), ..
+        }) => {
+            let note = format!(
+                "pushed commit '{}' to branch '{}'\n{}",
+                p.commit, p.branch, p.message
+            );
+            record(&ctx.recorder, &object, false, "Succeeded", &note).await;
+        }
+        Ok(_) => {}
+        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
+    }
+    let action = match &result {
+        Ok(_) => Action::requeue(interval),
+        Err(err) => err.action(interval),
+    };
+    let status = summarize(auto, result);
+    patch_status(
+        api,
+        &auto.name_any(),
+        serde_json::to_value(status).expect("status serialises"),
+    )
+    .await?;
+    Ok(action)
+}
+
+/// How long until the next run, or `None` to run now: a run is due when the interval since
+/// the last one passed, the spec changed, a reconcile was requested, the last run failed, or
+/// the selected policies' images differ from the ones last observed.
+pub fn run_due(
+    auto: &ImageUpdateAutomation,
+    current_policies: &BTreeMap<String, ImageRef>,
+    now: jiff::Timestamp,
+    interval: Duration,
+) -> Option<Duration> {
+    let status = auto.status.as_ref()?;
+    let ready = crate::conditions::is_true(
+        status.conditions.as_deref().unwrap_or_default(),
+        ferroflux_api::meta::condition_type::READY,
+    );
+    let requested = auto
+        .annotations()
+        .get(RECONCILE_REQUEST_ANNOTATION)
+        .is_some_and(|r| status.last_handled_reconcile_at.as_ref() != Some(r));
+    if !ready
+        || requested
+        || status.observed_generation != auto.metadata.generation
+        || status.observed_policies.as_ref() != Some(current_policies)
+    {
+        return None;
+    }
+    let last: jiff::Timestamp = status.last_automation_run_time.as_deref()?.parse().ok()?;
+    let next = last
+        .checked_add(jiff::SignedDuration::try_from(interval).ok()?)
+        .ok()?;
+    let wait: Duration = next.duration_since(now).try_into().ok()?;
+    (wait > Duration::ZERO).then_some(wait)
+}
+
+/// Why the edit inside the checkout failed.
+#[derive(Debug, thiserror::Error)]
+enum EditError {
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    #[error("cannot render spec.git.commit.messageTemplate: {0}")]
+    Template(String),
+}
+
+/// The validated spec, in the terms the Git update needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The reference to check out.
+    pub checkout: GitRef,
+    /// The branch to push to.
+    pub push_branch: String,
+    /// `git.push.refspec`.
+    pub refspec: Option<String>,
+    /// `git.push.options` as `key=value` / `key`.
+    pub push_options: Vec<String>,
+    /// Commit author.
+    pub author: Author,
+    /// `update.path`.
+    pub path: Option<String>,
+}
+
+/// Validates the spec against the GitRepository's ref: signing keys are refused until
+/// supported, the strategy must be `Setters`, a push branch must be known.
+///
+/// # Errors
+/// A stalling `InvalidSpec` error naming the field.
+pub fn plan(
+    spec: &ImageUpdateAutomationSpec,
+    source_ref: Option<&ferroflux_api::source::GitRepositoryRef>,
+) -> Result<Plan, ReconcileError> {
+    let invalid = |m: &str| ReconcileError::stalling(reason::INVALID, m.to_string());
+    let Some(git_spec) = &spec.git else {
+        return Err(invalid("spec.git is required: set git.commit.author"));
+    };
+    if git_spec.commit.signing_key.is_some() {
+        return Err(invalid(
+            "spec.git.commit.signingKey (OpenPGP commit signing) is not supported by ferroflux yet; remove it to commit unsigned",
+        ));
+    }
+    if git_spec.commit.author.email.trim().is_empty() {
+        return Err(invalid("spec.git.commit.author.email is required"));
+    }
+    if let Some(update) = &spec.update
+        && !update.strategy.is_empty()
+        && update.strategy != "Setters"
+    {
+        return Err(invalid(&format!(
+            "spec.update.strategy {:?} is not supported: use Setters",
+            update.strategy
+        )));
+    }
+    let reference = git_spec
+        .checkout
+        .as_ref()
+        .map(|c| c.reference.clone())
+        .or_else(|| source_ref.cloned())
+        .unwrap_or_default();
+    let mut checkout = GitRef {
+        branch: reference.branch,
+        tag: reference.tag,
+        semver: reference.semver,
+        name: reference.name,
+        commit: reference.commit,
+    };
+    if checkout == GitRef::default() {
+        checkout.branch = Some(git::DEFAULT_BRANCH.to_string());
+    }
+    let push = git_spec.push.clone().unwrap_or_default();
+    let push_branch = push
+        .branch
+        .filter(|b| !b.is_empty())
+        .or_else(|| checkout.branch.clone())
+        .ok_or_else(|| {
+            invalid("spec.git.push.branch is required when the checkout ref is not a branch")
+        })?;
+    let push_options = push
+        .options
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| if v.is_empty() { k } else { format!("{k}={v}") })
+        .collect();
+    Ok(Plan {
+        checkout,
+        push_branch,
+        refspec: push.refspec.filter(|r| !r.is_empty()),
+        push_options,
+        author: Author {
+            name: git_spec.commit.author.name.clone().unwrap_or_default(),
+            email: git_spec.commit.author.email.clone(),
+        },
+        path: spec.update.as_ref().and_then(|u| u.path.clone()),
+    })
+}
+
+/// Owns `Ready`: the source, the policies, and the Git update.
+async fn reconcile_update(
+    auto: &ImageUpdateAutomation,
+    ctx: &Context,
+) -> Result<Run, ReconcileError> {
+    let namespace = auto.namespace().unwrap_or_default();
+    let source = &auto.spec.source_ref;
+    if source.kind != "GitRepository" {
+        return Err(ReconcileError::stalling(
+            reason::INVALID,
+            format!(
+                "spec.sourceRef.kind {:?} is not supported: use GitRepository",
+                source.kind
+            ),
+        ));
+    }
+    let source_ns = source
+        .namespace
+        .clone()
+        .unwrap_or_else(|| namespace.clone());
+    if source_ns != namespace && ctx.no_cross_namespace_refs {
+        return Err(ReconcileError::stalling(
+            reason::ACCESS_DENIED,
+            format!(
+                "cannot access GitRepository '{source_ns}/{}': cross-namespace references are disabled",
+                source.name
+            ),
+        ));
+    }
+    let repos: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &source_ns);
+    let repo = repos
+        .get_opt(&source.name)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ReconcileError::waiting(
+                reason::DEPENDENCY_NOT_READY,
+                format!("GitRepository '{source_ns}/{}' not found", source.name),
+                DEPENDENCY_WAIT,
+            )
+        })?;
+    let plan = plan(&auto.spec, repo.spec.reference.as_ref())?;
+    let options = CloneOptions {
+        auth: git_auth(&ctx.client, &source_ns, &repo).await?,
+        timeout: Some(
+            repo.spec
+                .timeout
+                .as_deref()
+                .and_then(parse_duration)
+                .unwrap_or(Duration::from_secs(60)),
+        ),
+        ..CloneOptions::default()
+    };
+    let (observed_policies, images) = policies(auto, ctx).await?;
+    let latest: BTreeMap<String, LatestImage> = images
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.clone(),
+                LatestImage {
+                    name: p.image.clone(),
+                    tag: p.tag.clone(),
+                    digest: p.digest.clone(),
+                },
+            )
+        })
+        .collect();
+    let setters = Setters::from_policies(latest.iter().map(|(k, v)| (k.as_str(), v)));
+    let message_data = MessageData {
+        namespace: namespace.clone(),
+        name: auto.name_any(),
+        changes: Vec::new(),
+        policies: images,
+        values: auto
+            .spec
+            .git
+            .as_ref()
+            .and_then(|g| g.commit.message_template_values.clone())
+            .unwrap_or_default(),
+    };
+    let template = auto
+        .spec
+        .git
+        .as_ref()
+        .and_then(|g| g.commit.message_template.clone());
+    let url = repo.spec.url.clone();
+    let attempts = ctx.push_attempts;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let request = UpdateRequest {
+            url: &url,
+            checkout: &plan.checkout,
+            push_branch: &plan.push_branch,
+            refspec: plan.refspec.as_deref(),
+            push_options: &plan.push_options,
+            options: &options,
+            attempts,
+        };
+        let outcome = update_branch(&request, |tree| {
+            let changes = apply_setters(tree.dir, plan.path.as_deref(), &setters)?;
+            if changes.is_empty() {
+                return Ok((String::new(), None));
+            }
+            let base = std::path::Path::new(plan.path.as_deref().unwrap_or("."));
+            let mut paths: Vec<std::path::PathBuf> = if tree.dir.join(base).is_file() {
+                vec![base.to_path_buf()]
+            } else {
+                changes.iter().map(|c| base.join(&c.file)).collect()
+            };
+            paths.dedup();
+            let data = MessageData {
+                changes,
+                ..message_data.clone()
+            };
+            let message = render(template.as_deref(), &data).map_err(EditError::Template)?;
+            Ok::<_, EditError>((
+                message.clone(),
+                Some(CommitRequest {
+                    message,
+                    author: plan.author.clone(),
+                    paths,
+                }),
+            ))
+        });
+        (outcome, plan.push_branch, plan.checkout)
+    })
+    .await
+    .map_err(|e| ReconcileError::generic(reason::GIT_OPERATION_FAILED, e.to_string()))?;
+    let (outcome, branch, checkout) = outcome;
+    let label = checkout.branch.clone().or(checkout.tag.clone());
+    match outcome.map_err(update_failed)? {
+        UpdateOutcome::Unchanged { base, .. } => Ok(Run {
+            observed_policies,
+            source_revision: git::revision(label.as_deref(), &base),
+            pushed: None,
+        }),
+        UpdateOutcome::Pushed {
+            commit,
+            base,
+            edit: message,
+        } => Ok(Run {
+            observed_policies,
+            source_revision: git::revision(label.as_deref(), &base),
+            pushed: Some(Pushed {
+                commit,
+                branch,
+                message,
+            }),
+        }),
+    }
+}
+
+fn update_failed(err: PushError<EditError>) -> ReconcileError {
+    match err {
+        PushError::Git(GitError::Auth { .. }) => {
+            ReconcileError::generic(reason::AUTHENTICATION_FAILED, err.to_string())
+        }
+        PushError::Edit(EditError::Update(UpdateError::Path { .. }))
+        | PushError::Edit(EditError::Template(_)) => {
+            ReconcileError::stalling(reason::INVALID, err.to_string())
+        }
+        PushError::Edit(_) => ReconcileError::generic("UpdateFailed", err.to_string()),
+        PushError::Git(_) | PushError::Rejected { .. } => {
+            ReconcileError::generic(reason::GIT_OPERATION_FAILED, err.to_string())
+        }
+    }
+}
+
+/// The ImagePolicies of the automation's namespace selected by `policySelector` that have a
+/// latest image: `observedPolicies` (by name) and the images by setter key `NS:NAME`.
+async fn policies(
+    auto: &ImageUpdateAutomation,
+    ctx: &Context,
+) -> Result<(BTreeMap<String, ImageRef>, BTreeMap<String, PolicyImage>), ReconcileError> {
+    let namespace = auto.namespace().unwrap_or_default();
+    let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut params = ListParams::default();
+    if let Some(selector) = &auto.spec.policy_selector {
+        let selector = kube::core::Selector::try_from(selector.clone()).map_err(|e| {
+            ReconcileError::stalling(reason::INVALID, format!("invalid spec.policySelector: {e}"))
+        })?;
+        params = params.labels_from(&selector);
+    }
+    let list = api.list(&params).await.map_err(|e| {
+        ReconcileError::generic(
+            reason::RECONCILIATION_FAILED,
+            format!("cannot list ImagePolicies in '{namespace}': {e}"),
+        )
+    })?;
+    let mut observed = BTreeMap::new();
+    let mut images = BTreeMap::new();
+    for policy in list {
+        let Some(latest) = policy.status.as_ref().and_then(|s| s.latest_ref.clone()) else {
+            continue;
+        };
+        let name = policy.name_any();
+        images.insert(
+            format!("{namespace}:{name}"),
+            PolicyImage {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                image: latest.name.clone(),
+                tag: latest.tag.clone(),
+                digest: latest.digest.clone(),
+            },
+        );
+        observed.insert(name, latest);
+    }
+    Ok((observed, images))
+}
+
+/// Credentials from the GitRepository's `secretRef`: `username`/`password`, `bearerToken`,
+/// or `identity`/`known_hosts` for SSH.
+async fn git_auth(
+    client: &Client,
+    namespace: &str,
+    repo: &GitRepository,
+) -> Result<GitAuth, ReconcileError> {
+    let Some(secret_ref) = &repo.spec.secret_ref else {
+        return Ok(GitAuth::default());
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = secrets
+        .get_opt(&secret_ref.name)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ReconcileError::generic(
+                reason::AUTHENTICATION_FAILED,
+                format!("secret '{namespace}/{}' not found", secret_ref.name),
+            )
+        })?;
+    let data: BTreeMap<String, String> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
+    if let (Some(user), Some(password)) = (data.get("username"), data.get("password")) {
+        return Ok(GitAuth::basic(user, password));
+    }
+    if let Some(token) = data.get("bearerToken") {
+        return Ok(GitAuth::bearer(token));
+    }
+    if let Some(identity) = data.get("identity") {
+        return Ok(GitAuth {
+            ssh: Some(git::SshAuth {
+                user: "git".into(),
+                private_key: identity.clone(),
+                passphrase: data.get("password").cloned(),
+                known_hosts: data.get("known_hosts").cloned().unwrap_or_default(),
+            }),
+            ..GitAuth::default()
+        });
+    }
+    Ok(GitAuth::default())
+}
+
+fn summarize(
+    auto: &ImageUpdateAutomation,
+    result: Result<Run, ReconcileError>,
+) -> ImageUpdateAutomationStatus {
+    let mut status = auto.status.clone().unwrap_or_default();
+    let generation = auto.metadata.generation;
+    let mut conds = status.conditions.take().unwrap_or_default();
+    let at = now().0.to_string();
+    status.last_automation_run_time = Some(at.clone());
+    match result {
+        Ok(run) => {
+            let message = match &run.pushed {
+                Some(p) => format!("pushed commit '{}' to branch '{}'", p.commit, p.branch),
+                None => "repository up-to-date".to_string(),
+            };
+            set_ready(&mut conds, generation, Ok(("Succeeded", &message)));
+            if let Some(p) = run.pushed {
+                status.last_push_commit = Some(p.commit);
+                status.last_push_time = Some(at);
+            }
+            status.observed_policies = Some(run.observed_policies);
+            status.observed_source_revision = Some(run.source_revision);
+        }
+        Err(err) => set_ready(&mut conds, generation, Err(&err)),
+    }
+    status.conditions = Some(conds);
+    status.observed_generation = generation;
+    if let Some(requested) = auto.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflux_api::image::{
+        CommitSpec, CommitUser, CrossNamespaceSourceReference, GitSpec, PushSpec, SigningKey,
+        UpdateStrategy,
+    };
+    use ferroflux_api::meta::LocalObjectReference;
+
+    fn spec() -> ImageUpdateAutomationSpec {
+        ImageUpdateAutomationSpec {
+            source_ref: CrossNamespaceSourceReference {
+                kind: "GitRepository".into(),
+                name: "fleet".into(),
+                ..Default::default()
+            },
+            git: Some(GitSpec {
+                checkout: None,
+                commit: CommitSpec {
+                    author: CommitUser {
+                        name: Some("fluxbot".into()),
+                        email: "flux@example.com".into(),
+                    },
+                    ..Default::default()
+                },
+                push: Some(PushSpec {
+                    branch: Some("flux-image-updates".into()),
+                    ..Default::default()
+                }),
+            }),
+            interval: "1m".into(),
+            update: Some(UpdateStrategy {
+                path: Some("./apps".into()),
+                strategy: "Setters".into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plan_takes_the_source_ref_and_push_branch() {
+        let source_ref = ferroflux_api::source::GitRepositoryRef {
+            branch: Some("main".into()),
+            ..Default::default()
+        };
+        let planned = plan(&spec(), Some(&source_ref)).expect("valid");
+        assert_eq!(planned.checkout.branch.as_deref(), Some("main"));
+        assert_eq!(planned.push_branch, "flux-image-updates");
+        assert_eq!(planned.author.name, "fluxbot");
+        assert_eq!(planned.path.as_deref(), Some("./apps"));
+
+        let mut no_push = spec();
+        if let Some(g) = no_push.git.as_mut() {
+            g.push = None;
+        }
+        let plan_same = plan(&no_push, Some(&source_ref)).expect("valid");
+        assert_eq!(
+            plan_same.push_branch, "main",
+            "pushes to the checkout branch"
+        );
+        let tag_ref = ferroflux_api::source::GitRepositoryRef {
+            tag: Some("v1".into()),
+            ..Default::default()
+        };
+        let err = plan(&no_push, Some(&tag_ref)).expect_err("no branch to push to");
+        assert!(err.message.contains("push.branch"), "{}", err.message);
+    }
+
+    #[test]
+    fn runs_wait_for_the_interval_unless_policies_or_spec_changed() {
+        let mut auto = ImageUpdateAutomation::new("auto", spec());
+        auto.metadata.generation = Some(1);
+        let policies: BTreeMap<String, ImageRef> = [(
+            "app".to_string(),
+            ImageRef {
+                name: "r/app".into(),
+                tag: "1".into(),
+                digest: None,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().expect("time");
+        let interval = Duration::from_secs(60);
+        assert_eq!(
+            run_due(&auto, &policies, at("2026-01-01T00:00:10Z"), interval),
+            None
+        );
+        let mut conds = Vec::new();
+        set_ready(&mut conds, Some(1), Ok(("Succeeded", "ok")));
+        auto.status = Some(ImageUpdateAutomationStatus {
+            last_automation_run_time: Some("2026-01-01T00:00:00Z".into()),
+            observed_generation: Some(1),
+            observed_policies: Some(policies.clone()),
+            conditions: Some(conds),
+            ..Default::default()
+        });
+        assert_eq!(
+            run_due(&auto, &policies, at("2026-01-01T00:00:10Z"), interval),
+            Some(Duration::from_secs(50))
+        );
+        assert_eq!(
+            run_due(&auto, &policies, at("2026-01-01T00:01:10Z"), interval),
+            None
+        );
+        let mut newer = policies.clone();
+        if let Some(r) = newer.get_mut("app") {
+            r.tag = "2".into();
+        }
+        assert_eq!(
+            run_due(&auto, &newer, at("2026-01-01T00:00:10Z"), interval),
+            None
+        );
+        auto.metadata.generation = Some(2);
+        assert_eq!(
+            run_due(&auto, &policies, at("2026-01-01T00:00:10Z"), interval),
+            None
+        );
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused_clearly() {
+        let mut signed = spec();
+        if let Some(g) = signed.git.as_mut() {
+            g.commit.signing_key = Some(SigningKey {
+                secret_ref: LocalObjectReference { name: "gpg".into() },
+            });
+        }
+        let err = plan(&signed, None).expect_err("signing refused");
+        assert!(err.message.contains("signingKey"), "{}", err.message);
+        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
+
+        let mut strategy = spec();
+        strategy.update = Some(UpdateStrategy {
+            path: None,
+            strategy: "Other".into(),
+        });
+        assert!(plan(&strategy, None).is_err());
+        let mut no_git = spec();
+        no_git.git = None;
+        assert!(plan(&no_git, None).is_err());
+    }
+}

@@ -1,0 +1,242 @@
+//! Hard multi-tenancy end to end: a tenant Kustomization applies as its ServiceAccount, so a
+//! source that tries to make the tenant cluster-admin fails with the API server's 403 and
+//! nothing of it is applied; with `--default-service-account` a Kustomization without
+//! serviceAccountName applies as that (unprivileged) account, never as the controller.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
+use ferroflux_api::source::{GitRepository, GitRepositorySpec};
+use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
+use ferroflux_source::artifact::IgnoreRules;
+use ferroflux_source::storage::ObjectKey;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const ESCALATION: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: team-a-is-admin
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+  - kind: ServiceAccount
+    name: team-a
+    namespace: team-a
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: innocent
+  namespace: team-a
+data: {a: b}
+";
+
+async fn apply_yaml(client: &kube::Client, yaml: &str) {
+    for doc in serde_saphyr::from_multiple::<serde_json::Value>(yaml).expect("YAML") {
+        let manager = ferroflux_apply::manager::ResourceManager::new(client.clone(), "test");
+        manager
+            .apply_all(&[doc], &Default::default())
+            .await
+            .expect("setup applies");
+    }
+}
+
+async fn publish(
+    cluster: &common::Cluster,
+    namespace: &str,
+    tree: &std::path::Path,
+    revision: &str,
+) {
+    let artifact = cluster
+        .storage
+        .store_dir(
+            &ObjectKey::new("GitRepository", namespace, "tenant"),
+            revision,
+            tree,
+            &IgnoreRules::flux_defaults(),
+        )
+        .expect("packs");
+    let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), namespace);
+    let repo = GitRepository::new(
+        "tenant",
+        GitRepositorySpec {
+            url: "https://git.example/tenant".into(),
+            interval: "1m".into(),
+            ..Default::default()
+        },
+    );
+    api.create(&PostParams::default(), &repo)
+        .await
+        .expect("created");
+    let status = json!({"status": {"artifact": {"path": artifact.path, "url": artifact.url,
+        "revision": artifact.revision, "digest": artifact.digest, "size": artifact.size,
+        "lastUpdateTime": artifact.last_update_time.to_string()}}});
+    api.patch_status("tenant", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status");
+}
+
+async fn ready_false(api: &Api<Kustomization>, name: &str) -> String {
+    for _ in 0..150 {
+        if let Some(ks) = api.get_opt(name).await.expect("reads")
+            && let Some(ready) = ks
+                .status
+                .and_then(|s| s.conditions)
+                .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"))
+            && ready.status == "False"
+        {
+            return ready.message;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Kustomization {name} never became Ready=False");
+}
+
+const TENANT: &str = "apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: team-a, namespace: team-a}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: fluxcd-restricted, namespace: team-a}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: team-a-reconciler, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+subjects: [{kind: ServiceAccount, name: team-a, namespace: team-a}]
+";
+
+fn tenant_kustomization(service_account: Option<&str>) -> Kustomization {
+    let mut ks = Kustomization::new(
+        "tenant",
+        KustomizationSpec {
+            interval: "1m".into(),
+            prune: true,
+            service_account_name: service_account.map(str::to_string),
+            source_ref: CrossNamespaceSourceReference {
+                kind: "GitRepository".into(),
+                name: "tenant".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    ks.metadata.namespace = Some("team-a".into());
+    ks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_cannot_make_itself_cluster_admin() {
+    let cluster = common::cluster().await;
+    apply_yaml(&cluster.client, TENANT).await;
+    let tree = cluster.dir.path().join("tenant-repo");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    std::fs::write(tree.join("all.yaml"), ESCALATION).expect("write");
+    publish(
+        &cluster,
+        "team-a",
+        &tree,
+        "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    )
+    .await;
+    let context = Arc::new(Context::new(
+        cluster.client.clone(),
+        cluster.config.clone(),
+        Options::default(),
+    ));
+    tokio::spawn(reconciler::run(context, std::future::pending()));
+
+    let api: Api<Kustomization> = Api::namespaced(cluster.client.clone(), "team-a");
+    api.create(
+        &PostParams::default(),
+        &tenant_kustomization(Some("team-a")),
+    )
+    .await
+    .expect("created");
+    let message = ready_false(&api, "tenant").await;
+    assert!(
+        message.contains("is forbidden: User \"system:serviceaccount:team-a:team-a\""),
+        "{message}"
+    );
+    let bindings: Api<ClusterRoleBinding> = Api::all(cluster.client.clone());
+    assert!(
+        bindings
+            .get_opt("team-a-is-admin")
+            .await
+            .expect("reads")
+            .is_none(),
+        "no ClusterRoleBinding is created"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "team-a");
+    assert!(
+        config_maps
+            .get_opt("innocent")
+            .await
+            .expect("reads")
+            .is_none(),
+        "nothing of that revision is applied"
+    );
+    cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_service_account_replaces_the_controller_identity() {
+    let cluster = common::cluster().await;
+    apply_yaml(&cluster.client, TENANT).await;
+    let tree = cluster.dir.path().join("tenant-repo");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    std::fs::write(
+        tree.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: innocent, namespace: team-a}\n",
+    )
+    .expect("write");
+    publish(
+        &cluster,
+        "team-a",
+        &tree,
+        "main@sha1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    )
+    .await;
+    let options = Options {
+        default_service_account: Some("fluxcd-restricted".into()),
+        ..Options::default()
+    };
+    let context = Arc::new(Context::new(
+        cluster.client.clone(),
+        cluster.config.clone(),
+        options,
+    ));
+    tokio::spawn(reconciler::run(context, std::future::pending()));
+
+    let api: Api<Kustomization> = Api::namespaced(cluster.client.clone(), "team-a");
+    api.create(&PostParams::default(), &tenant_kustomization(None))
+        .await
+        .expect("created");
+    let message = ready_false(&api, "tenant").await;
+    assert!(
+        message.contains("User \"system:serviceaccount:team-a:fluxcd-restricted\" cannot"),
+        "{message}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "team-a");
+    assert!(
+        config_maps
+            .get_opt("innocent")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    cluster.server.shutdown().await;
+}
