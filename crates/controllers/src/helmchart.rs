@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -50,12 +49,8 @@ pub struct Context {
 impl Context {
     /// A context whose events are reported as `source-controller`.
     pub fn new(client: Client, storage: Arc<Storage>, http: reqwest::Client) -> Self {
-        let reporter = Reporter {
-            controller: "source-controller".into(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::runtime::recorder(&client, "source-controller"),
             client,
             storage,
             http,
@@ -74,30 +69,28 @@ pub async fn run(
         (controller.store(), controller.store(), controller.store());
     let client = &context.client;
     // A chart is rebuilt as soon as its source changes, not only on its interval.
-    controller
-        .watches(
-            Api::<HelmRepository>::all(client.clone()),
-            watcher::Config::default(),
-            move |source| charts_of(&for_index, "HelmRepository", &source),
-        )
-        .watches(
-            Api::<GitRepository>::all(client.clone()),
-            watcher::Config::default(),
-            move |source| charts_of(&for_git, "GitRepository", &source),
-        )
-        .watches(
-            Api::<Bucket>::all(client.clone()),
-            watcher::Config::default(),
-            move |source| charts_of(&for_bucket, "Bucket", &source),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                warn!(error = %err, "helmchart reconcile loop error");
-            }
-        })
-        .await;
+    crate::runtime::drive(
+        controller
+            .watches(
+                Api::<HelmRepository>::all(client.clone()),
+                watcher::Config::default(),
+                move |source| charts_of(&for_index, "HelmRepository", &source),
+            )
+            .watches(
+                Api::<GitRepository>::all(client.clone()),
+                watcher::Config::default(),
+                move |source| charts_of(&for_git, "GitRepository", &source),
+            )
+            .watches(
+                Api::<Bucket>::all(client.clone()),
+                watcher::Config::default(),
+                move |source| charts_of(&for_bucket, "Bucket", &source),
+            ),
+        reconcile,
+        context,
+        shutdown,
+    )
+    .await;
 }
 
 /// The charts in `store` whose `sourceRef` is `source` (of `kind`, same namespace).
@@ -118,15 +111,6 @@ fn charts_of<S: ResourceExt>(
         })
         .map(|c| kube::runtime::reflector::ObjectRef::from_obj(&*c))
         .collect()
-}
-
-fn error_policy(
-    _chart: Arc<HelmChart>,
-    error: &kube::runtime::finalizer::Error<kube::Error>,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, "reconciliation failed");
-    Action::requeue(Duration::from_secs(10))
 }
 
 async fn reconcile(

@@ -7,16 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use tracing::warn;
 
 use ferroflux_api::image::{
     ImagePolicy, ImagePolicySpec, ImagePolicyStatus, ImageRef, ImageRepository,
@@ -56,12 +54,8 @@ pub struct Context {
 impl Context {
     /// A context whose events are reported as `image-reflector-controller`.
     pub fn new(client: Client, store: Arc<TagStore>) -> Self {
-        let reporter = Reporter {
-            controller: "image-reflector-controller".into(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::runtime::recorder(&client, "image-reflector-controller"),
             client,
             store,
             no_cross_namespace_refs: false,
@@ -79,8 +73,8 @@ pub async fn run(
     let repos: Api<ImageRepository> = Api::all(context.client.clone());
     let controller = Controller::new(api, watcher::Config::default());
     let policies = controller.store();
-    controller
-        .watches(repos, watcher::Config::default(), move |repo| {
+    crate::runtime::drive(
+        controller.watches(repos, watcher::Config::default(), move |repo| {
             let namespace = repo.namespace().unwrap_or_default();
             let name = repo.name_any();
             policies
@@ -93,24 +87,12 @@ pub async fn run(
                 })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                warn!(error = %err, "imagepolicy reconcile loop error");
-            }
-        })
-        .await;
-}
-
-fn error_policy(
-    _policy: Arc<ImagePolicy>,
-    error: &kube::runtime::finalizer::Error<kube::Error>,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, "reconciliation failed");
-    Action::requeue(Duration::from_secs(10))
+        }),
+        reconcile,
+        context,
+        shutdown,
+    )
+    .await;
 }
 
 async fn reconcile(

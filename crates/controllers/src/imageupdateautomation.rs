@@ -11,16 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use tracing::warn;
 
 use ferroflux_api::image::{
     ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationSpec,
@@ -57,12 +55,8 @@ pub struct Context {
 impl Context {
     /// A context whose events are reported as `image-automation-controller`.
     pub fn new(client: Client) -> Self {
-        let reporter = Reporter {
-            controller: "image-automation-controller".into(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::runtime::recorder(&client, "image-automation-controller"),
             client,
             no_cross_namespace_refs: false,
             push_attempts: 3,
@@ -80,8 +74,8 @@ pub async fn run(
     let policies: Api<ImagePolicy> = Api::all(context.client.clone());
     let controller = Controller::new(api, watcher::Config::default());
     let automations = controller.store();
-    controller
-        .watches(policies, watcher::Config::default(), move |policy| {
+    crate::runtime::drive(
+        controller.watches(policies, watcher::Config::default(), move |policy| {
             let namespace = policy.namespace().unwrap_or_default();
             automations
                 .state()
@@ -89,24 +83,12 @@ pub async fn run(
                 .filter(|a| a.namespace().unwrap_or_default() == namespace)
                 .map(|a| ObjectRef::from_obj(&*a))
                 .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                warn!(error = %err, "imageupdateautomation reconcile loop error");
-            }
-        })
-        .await;
-}
-
-fn error_policy(
-    _auto: Arc<ImageUpdateAutomation>,
-    error: &kube::runtime::finalizer::Error<kube::Error>,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, "reconciliation failed");
-    Action::requeue(Duration::from_secs(10))
+        }),
+        reconcile,
+        context,
+        shutdown,
+    )
+    .await;
 }
 
 async fn reconcile(

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -48,12 +47,8 @@ pub struct Context {
 impl Context {
     /// A context whose events are reported as `source-controller`.
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
-        let reporter = Reporter {
-            controller: "source-controller".into(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::runtime::recorder(&client, "source-controller"),
             client,
             storage,
         }
@@ -66,24 +61,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<OCIRepository> = Api::all(context.client.clone());
-    Controller::new(api, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                warn!(error = %err, "ocirepository reconcile loop error");
-            }
-        })
-        .await;
-}
-
-fn error_policy(
-    _repo: Arc<OCIRepository>,
-    error: &kube::runtime::finalizer::Error<kube::Error>,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, "reconciliation failed");
-    Action::requeue(Duration::from_secs(10))
+    crate::runtime::drive(
+        Controller::new(api, watcher::Config::default()),
+        reconcile,
+        context,
+        shutdown,
+    )
+    .await;
 }
 
 async fn reconcile(

@@ -6,7 +6,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, finalizer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -109,6 +110,58 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         total += Duration::from_secs_f64(number * seconds);
     }
     Some(total)
+}
+
+/// An event recorder that reports as `controller` (e.g. `source-controller`).
+pub fn recorder(client: &kube::Client, controller: &str) -> Recorder {
+    let reporter = Reporter {
+        controller: controller.into(),
+        instance: None,
+    };
+    Recorder::new(client.clone(), reporter)
+}
+
+/// Runs a configured controller until `shutdown` resolves. A reconciliation that fails before
+/// it could write its status (the API server refused the status or the finalizer) is logged and
+/// retried after ten seconds; every other failure is reported in the status by the reconciler.
+pub async fn drive<K, Ctx, ReconcileFut>(
+    controller: Controller<K>,
+    reconcile: impl FnMut(std::sync::Arc<K>, std::sync::Arc<Ctx>) -> ReconcileFut,
+    context: std::sync::Arc<Ctx>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    Ctx: Send + Sync + 'static,
+    ReconcileFut:
+        futures::TryFuture<Ok = Action, Error = finalizer::Error<kube::Error>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let kind = K::kind(&()).to_string();
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(
+            reconcile,
+            |_, error, _| {
+                tracing::warn!(%error, "reconciliation failed");
+                Action::requeue(Duration::from_secs(10))
+            },
+            context,
+        )
+        .for_each(|result| {
+            let kind = kind.clone();
+            async move {
+                if let Err(error) = result {
+                    tracing::warn!(%error, %kind, "reconcile loop error");
+                }
+            }
+        })
+        .await;
 }
 
 /// Records a Kubernetes event about `object`: `Normal` or `Warning`, with a Flux reason and a

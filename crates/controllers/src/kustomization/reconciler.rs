@@ -7,11 +7,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as ReflectorRef;
 use kube::runtime::watcher;
@@ -91,12 +90,8 @@ pub struct Context {
 impl Context {
     /// A context whose events are reported as `kustomize-controller`.
     pub fn new(client: Client, config: kube::Config, options: Options) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::runtime::recorder(&client, FIELD_MANAGER),
             client,
             config,
             http: reqwest::Client::new(),
@@ -156,27 +151,15 @@ pub async fn run(
             },
         );
     }
-    controller
-        .with_config(
+    crate::runtime::drive(
+        controller.with_config(
             kube::runtime::controller::Config::default().concurrency(context.options.concurrent),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                warn!(error = %err, "kustomization reconcile loop error");
-            }
-        })
-        .await;
-}
-
-fn error_policy(
-    _ks: Arc<Kustomization>,
-    error: &kube::runtime::finalizer::Error<kube::Error>,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, "reconciliation failed");
-    Action::requeue(Duration::from_secs(10))
+        ),
+        reconcile,
+        context,
+        shutdown,
+    )
+    .await;
 }
 
 async fn reconcile(
