@@ -607,36 +607,8 @@ async fn verify_chart(
     digest: &str,
 ) -> Result<(), ReconcileError> {
     use ferroflux_source::oci::cosign;
-    if verify.provider != "cosign" {
-        return Err(ReconcileError::stalling(
-            reason::VERIFICATION_ERROR,
-            format!(
-                "verification provider '{}' is not supported; use 'cosign'",
-                verify.provider
-            ),
-        ));
-    }
-    let Some(secret_ref) = &verify.secret_ref else {
-        return Err(ReconcileError::stalling(
-            reason::VERIFICATION_ERROR,
-            "keyless cosign verification is not supported; set spec.verify.secretRef to a Secret with *.pub keys",
-        ));
-    };
     let namespace = chart.namespace().unwrap_or_default();
-    let data = secret_data(
-        &ctx.client,
-        &namespace,
-        &secret_ref.name,
-        reason::VERIFICATION_ERROR,
-    )
-    .await?;
-    let pems: Vec<(String, String)> = data
-        .iter()
-        .filter(|(k, _)| k.ends_with(".pub"))
-        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-        .collect();
-    let keys = cosign::PublicKeys::from_pems(pems.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ReconcileError::stalling(reason::VERIFICATION_ERROR, e.to_string()))?;
+    let keys = crate::ocirepository::cosign_keys(&ctx.client, &namespace, verify).await?;
     cosign::verify(client, url, digest, &keys)
         .await
         .map(|_| ())

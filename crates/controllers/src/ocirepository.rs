@@ -307,13 +307,13 @@ async fn client_options(
     })
 }
 
-/// The trusted keys: every `*.pub` entry of the verify `secretRef`.
-async fn cosign_keys(repo: &OCIRepository, ctx: &Context) -> Result<PublicKeys, ReconcileError> {
-    let verify = repo
-        .spec
-        .verify
-        .as_ref()
-        .expect("called only when spec.verify is set");
+/// The trusted keys of a `verify` spec: every `*.pub` entry of its `secretRef` in `namespace`.
+/// Shared by every source kind that verifies OCI artifacts (OCIRepository, HelmChart).
+pub(crate) async fn cosign_keys(
+    client: &kube::Client,
+    namespace: &str,
+    verify: &ferroflux_api::source::OCIRepositoryVerification,
+) -> Result<PublicKeys, ReconcileError> {
     if verify.provider != "cosign" {
         return Err(ReconcileError::stalling(
             reason::VERIFICATION_ERROR,
@@ -329,10 +329,9 @@ async fn cosign_keys(repo: &OCIRepository, ctx: &Context) -> Result<PublicKeys, 
             "keyless cosign verification is not supported; set spec.verify.secretRef to a Secret with *.pub keys",
         ));
     };
-    let namespace = repo.namespace().unwrap_or_default();
     let data = secret_data(
-        &ctx.client,
-        &namespace,
+        client,
+        namespace,
         &secret_ref.name,
         reason::VERIFICATION_ERROR,
     )
@@ -413,7 +412,7 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
 
     let current = is_current(repo, &resolved, &ctx.storage);
     let mut verified = false;
-    if repo.spec.verify.is_some() {
+    if let Some(verify) = &repo.spec.verify {
         let previously_verified = current.is_some()
             && repo
                 .status
@@ -425,7 +424,7 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
                     c.status == "True" && c.observed_generation == repo.metadata.generation
                 });
         if !previously_verified {
-            let keys = cosign_keys(repo, ctx)
+            let keys = cosign_keys(&ctx.client, &repo.namespace().unwrap_or_default(), verify)
                 .await
                 .map_err(|e| with_revision(Step::Verify, e))?;
             let verification = cosign::verify(&client, &repository, &resolved.digest, &keys)
