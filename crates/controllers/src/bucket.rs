@@ -13,15 +13,16 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
 use ferroflux_api::source::{Bucket, BucketStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::bucket::{self, BucketError, BucketSpec};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::conditions::{self, Wanted};
 use crate::ocirepository::secret_data;
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+};
 
 /// Flux's reason for failed bucket operations.
 const BUCKET_OPERATION_FAILED: &str = "BucketOperationFailed";
@@ -256,75 +257,15 @@ fn summarize(object: &Bucket, result: Result<Artifact, ReconcileError>, at: Time
     let mut status = object.status.clone().unwrap_or_default();
     let generation = object.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let set = |conds: &mut Vec<_>, type_: &str, status: &str, reason: &str, message: &str| {
-        conditions::set(
-            conds,
-            Wanted {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            generation,
-            at.clone(),
-        );
-    };
     match result {
         Ok(artifact) => {
             let message = format!("stored artifact: revision '{}'", artifact.revision);
-            set(
-                &mut conds,
-                condition_type::READY,
-                "True",
-                SUCCEEDED,
-                &message,
-            );
-            set(
-                &mut conds,
-                condition_type::ARTIFACT_IN_STORAGE,
-                "True",
-                SUCCEEDED,
-                &message,
-            );
-            for gone in [
-                condition_type::FETCH_FAILED,
-                condition_type::STALLED,
-                condition_type::RECONCILING,
-            ] {
-                conditions::delete(&mut conds, gone);
-            }
+            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
             status.url = Some(artifact.url.clone());
             status.artifact = Some(artifact);
             status.observed_ignore = object.spec.ignore.clone();
         }
-        Err(err) => {
-            set(
-                &mut conds,
-                condition_type::READY,
-                "False",
-                err.reason,
-                &err.message,
-            );
-            set(
-                &mut conds,
-                condition_type::FETCH_FAILED,
-                "True",
-                err.reason,
-                &err.message,
-            );
-            if err.retry == Retry::Stalling {
-                set(
-                    &mut conds,
-                    condition_type::STALLED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
-            }
-            conditions::delete(&mut conds, condition_type::RECONCILING);
-        }
+        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
     status.observed_generation = generation;
@@ -337,6 +278,8 @@ fn summarize(object: &Bucket, result: Result<Artifact, ReconcileError>, at: Time
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conditions;
+    use crate::runtime::Retry;
     use ferroflux_api::source::BucketSpec as Spec;
 
     fn object() -> Bucket {

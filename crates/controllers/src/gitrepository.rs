@@ -14,14 +14,15 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
 use ferroflux_api::source::{GitRepository, GitRepositoryStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::conditions::{self, Wanted};
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+};
 
 /// What the reconciler needs.
 pub struct Context {
@@ -256,65 +257,14 @@ fn summarize(
     let generation = repo.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
     let at = now();
-    conditions::delete(&mut conds, condition_type::RECONCILING);
     match result {
         Ok(artifact) => {
             let message = format!("stored artifact for revision '{}'", artifact.revision);
-            for type_ in [condition_type::READY, condition_type::ARTIFACT_IN_STORAGE] {
-                conditions::set(
-                    &mut conds,
-                    Wanted {
-                        type_,
-                        status: "True",
-                        reason: "Succeeded",
-                        message: &message,
-                    },
-                    generation,
-                    at.clone(),
-                );
-            }
-            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
-            conditions::delete(&mut conds, condition_type::STALLED);
+            set_source_conditions(&mut conds, Ok(("Succeeded", &message)), generation, &at);
             status.artifact = Some(artifact);
             status.observed_ignore = repo.spec.ignore.clone();
         }
-        Err(err) => {
-            conditions::set(
-                &mut conds,
-                Wanted {
-                    type_: condition_type::READY,
-                    status: "False",
-                    reason: err.reason,
-                    message: &err.message,
-                },
-                generation,
-                at.clone(),
-            );
-            conditions::set(
-                &mut conds,
-                Wanted {
-                    type_: condition_type::FETCH_FAILED,
-                    status: "True",
-                    reason: err.reason,
-                    message: &err.message,
-                },
-                generation,
-                at.clone(),
-            );
-            if err.retry == Retry::Stalling {
-                conditions::set(
-                    &mut conds,
-                    Wanted {
-                        type_: condition_type::STALLED,
-                        status: "True",
-                        reason: err.reason,
-                        message: &err.message,
-                    },
-                    generation,
-                    at,
-                );
-            }
-        }
+        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
     status.observed_generation = generation;

@@ -25,7 +25,9 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::conditions::{self, Wanted};
 use crate::ocirepository::secret_data;
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+};
 
 const CHART_PULL_ERROR: &str = "ChartPullError";
 const CHART_PACKAGE_ERROR: &str = "ChartPackageError";
@@ -721,7 +723,6 @@ fn summarize(
             at.clone(),
         );
     };
-    conditions::delete(&mut conds, condition_type::RECONCILING);
     match result {
         Ok(built) => {
             let message = success_message(&built);
@@ -730,7 +731,7 @@ fn summarize(
             } else {
                 CHART_PACKAGE_SUCCEEDED
             };
-            set(&mut conds, condition_type::READY, "True", why, &message);
+            set_source_conditions(&mut conds, Ok((why, &message)), generation, &at);
             if built.verified {
                 let verified = format!("verified signature of version {}", built.artifact.revision);
                 set(
@@ -743,15 +744,6 @@ fn summarize(
             } else {
                 conditions::delete(&mut conds, condition_type::SOURCE_VERIFIED);
             }
-            set(
-                &mut conds,
-                condition_type::ARTIFACT_IN_STORAGE,
-                "True",
-                why,
-                &message,
-            );
-            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
-            conditions::delete(&mut conds, condition_type::STALLED);
             status.url = Some(built.artifact.url.clone());
             status.artifact = Some(built.artifact);
             status.observed_chart_name = Some(built.chart_name);
@@ -759,13 +751,7 @@ fn summarize(
             status.observed_values_files = chart.spec.values_files.clone();
         }
         Err(err) => {
-            set(
-                &mut conds,
-                condition_type::READY,
-                "False",
-                err.reason,
-                &err.message,
-            );
+            set_source_conditions(&mut conds, Err(&err), generation, &at);
             if err.reason == reason::VERIFICATION_ERROR {
                 // The chart was fetched; its signature is what failed.
                 conditions::delete(&mut conds, condition_type::FETCH_FAILED);
@@ -776,25 +762,6 @@ fn summarize(
                     err.reason,
                     &err.message,
                 );
-            } else {
-                set(
-                    &mut conds,
-                    condition_type::FETCH_FAILED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                );
-            }
-            if err.retry == Retry::Stalling {
-                set(
-                    &mut conds,
-                    condition_type::STALLED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
             }
         }
     }

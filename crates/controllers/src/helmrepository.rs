@@ -14,14 +14,15 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
 use ferroflux_api::source::{HelmRepository, HelmRepositoryStatus};
 use ferroflux_source::helm_index::{self, HelmAuth, HelmIndexError};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::conditions::{self, Wanted};
 use crate::ocirepository::secret_data;
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+};
 
 /// Flux's reason when the index cannot be downloaded or parsed.
 const INDEXATION_FAILED: &str = "IndexationFailed";
@@ -277,69 +278,14 @@ fn summarize(
     let mut status = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let set = |conds: &mut Vec<_>, type_: &str, status: &str, reason: &str, message: &str| {
-        conditions::set(
-            conds,
-            Wanted {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            generation,
-            at.clone(),
-        );
-    };
-    conditions::delete(&mut conds, condition_type::RECONCILING);
     match result {
         Ok(artifact) => {
             let message = format!("stored artifact: revision '{}'", artifact.revision);
-            set(
-                &mut conds,
-                condition_type::READY,
-                "True",
-                SUCCEEDED,
-                &message,
-            );
-            set(
-                &mut conds,
-                condition_type::ARTIFACT_IN_STORAGE,
-                "True",
-                SUCCEEDED,
-                &message,
-            );
-            conditions::delete(&mut conds, condition_type::FETCH_FAILED);
-            conditions::delete(&mut conds, condition_type::STALLED);
+            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
             status.url = Some(artifact.url.clone());
             status.artifact = Some(artifact);
         }
-        Err(err) => {
-            set(
-                &mut conds,
-                condition_type::READY,
-                "False",
-                err.reason,
-                &err.message,
-            );
-            set(
-                &mut conds,
-                condition_type::FETCH_FAILED,
-                "True",
-                err.reason,
-                &err.message,
-            );
-            if err.retry == Retry::Stalling {
-                set(
-                    &mut conds,
-                    condition_type::STALLED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
-            }
-        }
+        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
     status.observed_generation = generation;
@@ -352,6 +298,8 @@ fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conditions;
+    use crate::runtime::Retry;
 
     #[test]
     fn unauthorized_is_an_authentication_failure_and_others_indexation() {

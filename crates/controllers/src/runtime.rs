@@ -193,6 +193,53 @@ pub async fn record(
     }
 }
 
+/// Flux's source conditions after one reconciliation. Success (`Ok((reason, message))`): Ready
+/// and ArtifactInStorage True; FetchFailed, Stalled and Reconciling removed. Failure: Ready False
+/// and FetchFailed True with the error's reason and message, Stalled True when the error stalls.
+pub fn set_source_conditions(
+    conds: &mut Vec<ferroflux_api::meta::Condition>,
+    outcome: Result<(&str, &str), &ReconcileError>,
+    generation: Option<i64>,
+    at: &Time,
+) {
+    use crate::conditions::{self, Wanted};
+    use ferroflux_api::meta::condition_type::{
+        ARTIFACT_IN_STORAGE, FETCH_FAILED, READY, RECONCILING, STALLED,
+    };
+    let mut set = |type_, status, reason, message| {
+        conditions::set(
+            conds,
+            Wanted {
+                type_,
+                status,
+                reason,
+                message,
+            },
+            generation,
+            at.clone(),
+        );
+    };
+    match outcome {
+        Ok((reason, message)) => {
+            set(READY, "True", reason, message);
+            set(ARTIFACT_IN_STORAGE, "True", reason, message);
+            for gone in [FETCH_FAILED, STALLED, RECONCILING] {
+                conditions::delete(conds, gone);
+            }
+        }
+        Err(err) => {
+            set(READY, "False", err.reason, &err.message);
+            set(FETCH_FAILED, "True", err.reason, &err.message);
+            if err.retry == Retry::Stalling {
+                set(STALLED, "True", err.reason, &err.message);
+            } else {
+                conditions::delete(conds, STALLED);
+            }
+            conditions::delete(conds, RECONCILING);
+        }
+    }
+}
+
 /// Writes `status` with a merge patch of the status subresource.
 pub async fn patch_status<K>(api: &Api<K>, name: &str, status: Value) -> Result<(), kube::Error>
 where
