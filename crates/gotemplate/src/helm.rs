@@ -45,8 +45,8 @@ fn yaml_into(text: &str, want_list: bool) -> Result<Value, String> {
             Value::map(Map::new())
         });
     }
-    let j: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
+    let j: serde_json::Value =
+        ferroflux_gocompat::yaml::from_str(text).map_err(crate::yaml::yaml_to_json_error)?;
     let target = if want_list {
         "[]interface {}"
     } else {
@@ -73,7 +73,7 @@ impl HostObject for Duration {
         "time.Duration".into()
     }
     fn display(&self) -> String {
-        crate::sprig::go_duration(self.0)
+        ferroflux_gocompat::duration::format(self.0)
     }
     fn to_plain(&self) -> Value {
         Value::Int(self.0)
@@ -136,7 +136,7 @@ fn as_duration(v: &Value) -> Result<i64, String> {
             if t.is_empty() {
                 return Err("empty duration".into());
             }
-            if let Some(d) = crate::sprig::parse_go_duration(t) {
+            if let Ok(d) = ferroflux_gocompat::duration::parse(t) {
                 return Ok(d);
             }
             if let Some(x) = crate::sprig::parse_go_float(t) {

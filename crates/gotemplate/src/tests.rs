@@ -364,6 +364,23 @@ fn from_yaml_reads_like_sigs_yaml() {
 }
 
 #[test]
+fn from_yaml_refuses_an_alias_bomb_quickly() {
+    let bomb = Value::from(include_str!("../../gocompat/testdata/alias-bomb.yaml"));
+    let start = std::time::Instant::now();
+    let out = render_helm("{{ fromYaml . }}|{{ fromYamlArray . }}", bomb).expect("renders");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        out,
+        "map[Error:error converting YAML to JSON: yaml: document contains excessive aliasing]|\
+         [error converting YAML to JSON: yaml: document contains excessive aliasing]"
+    );
+}
+
+#[test]
 fn injected_sources_make_random_and_clock_functions_deterministic() {
     let sources = Sources {
         random: Some(std::sync::Arc::new(|| 0x0123_4567_89ab_cdef)),

@@ -690,9 +690,20 @@ pub fn from_yaml(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Nil);
     }
-    let v: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
+    let v: serde_json::Value =
+        ferroflux_gocompat::yaml::from_str(text).map_err(yaml_to_json_error)?;
     Ok(crate::sprig::from_json_go(&v))
+}
+
+/// sigs.k8s.io/yaml's message for YAML it could not read. Budget errors already carry go-yaml's
+/// `yaml: ` prefix.
+pub(crate) fn yaml_to_json_error(e: ferroflux_gocompat::yaml::Error) -> String {
+    match e {
+        ferroflux_gocompat::yaml::Error::Budget(b) => format!("error converting YAML to JSON: {b}"),
+        ferroflux_gocompat::yaml::Error::Parse(p) => {
+            format!("error converting YAML to JSON: yaml: {p}")
+        }
+    }
 }
 
 #[cfg(test)]

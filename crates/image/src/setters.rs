@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use ferroflux_gocompat::yaml::{BudgetError, Guard, parser_options};
 use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,16 @@ pub enum SetterError {
         column: usize,
         /// The parser's description.
         message: String,
+    },
+    /// The file breaks the YAML budget every reader applies (size, depth, excessive aliasing).
+    #[error("{file}:{line}: cannot update image setters: {source}")]
+    Budget {
+        /// The file as named by the caller.
+        file: String,
+        /// 1-based line where the budget broke.
+        line: usize,
+        /// Which limit.
+        source: BudgetError,
     },
 }
 
@@ -216,7 +227,13 @@ pub fn rewrite(file: &str, text: &str, setters: &Setters) -> Result<Rewrite, Set
     let mut markers: Vec<Marker> = Vec::new();
     let mut objects: Vec<ObjectId> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    for next in Parser::new_from_str(text) {
+    let budget_error = |line, source| SetterError::Budget {
+        file: file.to_string(),
+        line,
+        source,
+    };
+    let mut guard = Guard::new(text.len()).map_err(|e| budget_error(1, e))?;
+    for next in Parser::new_from_str_with_options(text, parser_options()) {
         let (event, span) = next.map_err(|err| {
             let mark = err.marker();
             SetterError::Yaml {
@@ -226,6 +243,9 @@ pub fn rewrite(file: &str, text: &str, setters: &Setters) -> Result<Rewrite, Set
                 message: err.info(),
             }
         })?;
+        guard
+            .event(&event)
+            .map_err(|e| budget_error(span.start.line(), e))?;
         let Some(range) = span.byte_range() else {
             continue;
         };
@@ -412,8 +432,10 @@ fn parse_marker(comment: &str) -> Option<String> {
     let mut depth = 0usize;
     let mut key: Option<String> = None;
     let mut found = None;
-    for next in Parser::new_from_str(body) {
+    let mut guard = Guard::new(body.len()).ok()?;
+    for next in Parser::new_from_str_with_options(body, parser_options()) {
         let (event, span) = next.ok()?;
+        guard.event(&event).ok()?;
         // An implicit null (`{"$imagepolicy": }`) has an empty span; it names nothing.
         let empty = span.byte_range().is_none_or(|r| r.is_empty());
         match event {

@@ -17,7 +17,7 @@ fn fixtures_build_exactly_like_kubectl_kustomize() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: kubectl is not installed");
+        ferroflux_testpeers::skip("kubectl is not installed");
         return;
     }
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&fixtures)

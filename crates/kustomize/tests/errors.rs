@@ -34,6 +34,35 @@ fn invalid_yaml_names_the_file_and_line() {
 }
 
 #[test]
+fn alias_bomb_fails_fast_with_go_yamls_message() {
+    let bomb = include_str!("../../gocompat/testdata/alias-bomb.yaml");
+    let mut fs = MemFs::new();
+    fs.add("app/kustomization.yaml", "resources:\n- bomb.yaml\n")
+        .add("app/bomb.yaml", bomb);
+    let start = std::time::Instant::now();
+    let e = err_of(&fs, "/app");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(e.contains("/app/bomb.yaml"), "{e}");
+    assert!(
+        e.contains("yaml: document contains excessive aliasing"),
+        "{e}"
+    );
+
+    // The same bomb as the kustomization file itself.
+    let mut fs = MemFs::new();
+    fs.add("app/kustomization.yaml", bomb);
+    let e = err_of(&fs, "/app");
+    assert!(
+        e.contains("yaml: document contains excessive aliasing"),
+        "{e}"
+    );
+}
+
+#[test]
 fn invalid_kustomization_yaml_is_reported() {
     let mut fs = MemFs::new();
     fs.add("app/kustomization.yaml", "resources: [a\n");

@@ -18,7 +18,6 @@ use crate::{Exec, Func, FuncError, FuncMap};
 pub(crate) use convert::parse_go_float;
 
 pub(crate) use data::{from_json_go, json_encode, json_float, parse_json};
-pub(crate) use duration::{go_duration, parse_go_duration};
 
 /// Looks up an environment variable by name.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

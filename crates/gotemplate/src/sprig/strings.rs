@@ -6,12 +6,13 @@ use base64::Engine;
 use sha2::Digest;
 
 use super::convert::strval;
-use super::duration::{duration_round, go_duration};
+use super::duration::duration_round;
 use super::paths::{Url, path_base, path_clean, path_dir, path_ext, url_parse, url_string};
 use super::regexes::{quote_meta, regex, regex_split};
 use super::{Sources, arity, at_least, check_len, f, int, s, strs};
 use crate::value::{Map, Value};
 use crate::{FuncError, FuncMap, gofmt};
+use ferroflux_gocompat::duration::format as go_duration;
 
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

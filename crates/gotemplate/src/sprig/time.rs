@@ -569,18 +569,16 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
                         .into());
                     }
                 };
-                match super::duration::parse_go_duration(s(a, 0)?) {
-                    Some(d) => {
+                match ferroflux_gocompat::duration::parse(s(a, 0)?) {
+                    Ok(d) => {
                         let total = t.secs as i128 * 1_000_000_000 + t.nanos as i128 + d as i128;
                         Ok(time_value(GoTime::utc(
                             total.div_euclid(1_000_000_000) as i64,
                             total.rem_euclid(1_000_000_000) as u32,
                         )))
                     }
-                    None if name.starts_with("must") => {
-                        Err(format!("time: invalid duration {:?}", s(a, 0)?).into())
-                    }
-                    None => Ok(time_value(t)),
+                    Err(e) if name.starts_with("must") => Err(e.to_string().into()),
+                    Err(_) => Ok(time_value(t)),
                 }
             }),
         );
@@ -592,7 +590,7 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
             arity(a, 1)?;
             let t = as_time(&a[0], &src);
             let d = (now(&src).secs - t.secs).saturating_mul(1_000_000_000);
-            Ok(Value::from(super::duration::go_duration(d)))
+            Ok(Value::from(ferroflux_gocompat::duration::format(d)))
         }),
     );
 }

@@ -127,9 +127,24 @@ fn records_changes_with_their_object() {
 fn invalid_yaml_is_an_error_with_a_position() {
     let text = "a: [1, 2\nimage: x # {\"$imagepolicy\": \"ns:app\"}\n";
     let err = rewrite("bad.yaml", text, &setters()).expect_err("invalid YAML");
-    let SetterError::Yaml { file, line, .. } = &err;
+    let SetterError::Yaml { file, line, .. } = &err else {
+        panic!("a syntax error: {err}");
+    };
     assert_eq!(file, "bad.yaml");
     assert!(*line >= 1, "{err}");
+}
+
+#[test]
+fn alias_bomb_with_a_marker_is_refused_by_the_yaml_budget() {
+    let bomb = include_str!("../../../gocompat/testdata/alias-bomb.yaml");
+    let text = format!("{bomb}  image: reg.example/app:1.0 # {{\"$imagepolicy\": \"ns:app\"}}\n");
+    let start = std::time::Instant::now();
+    let err = rewrite("bomb.yaml", &text, &setters()).expect_err("excessive aliasing");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(
+        err.to_string(),
+        "bomb.yaml:10: cannot update image setters: yaml: document contains excessive aliasing"
+    );
 }
 
 #[test]

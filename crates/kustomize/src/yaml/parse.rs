@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use ferroflux_gocompat::yaml::{Guard, parser_options};
 use granit_parser::{Event, Parser, ScalarStyle};
 
 use super::value::{Map, Value};
@@ -48,12 +49,21 @@ fn parse_impl(
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     let mut current: Option<Value> = None;
-    for ev in Parser::new_from_str(src) {
+    // Aliases are cloned below, so the guard must see each event before it is built.
+    let mut guard = Guard::new(src.len()).map_err(|e| YamlError {
+        line: 1,
+        message: e.to_string(),
+    })?;
+    for ev in Parser::new_from_str_with_options(src, parser_options()) {
         let (ev, span) = ev.map_err(|e| YamlError {
             line: e.marker().line(),
             message: e.info(),
         })?;
         let line = span.start.line();
+        guard.event(&ev).map_err(|e| YamlError {
+            line,
+            message: e.to_string(),
+        })?;
         let node = match ev {
             Event::StreamStart | Event::StreamEnd => continue,
             Event::DocumentStart(..) => {
