@@ -101,20 +101,31 @@ fn check(app: &App, policy: &Policy, a: &Attributes) -> ApiResult<()> {
 /// the request then runs as the impersonated user. A ServiceAccount impersonated without
 /// groups gets its own groups, and every non-anonymous user `system:authenticated`.
 pub fn impersonate(app: &App, user: UserInfo, headers: &HeaderMap) -> ApiResult<UserInfo> {
-    let text = |v: &axum::http::HeaderValue| v.to_str().map(str::to_string).ok();
-    let name = headers.get("impersonate-user").and_then(text);
-    let groups: Vec<String> = headers
-        .get_all("impersonate-group")
-        .iter()
-        .filter_map(text)
-        .collect();
-    let uid = headers.get("impersonate-uid").and_then(text);
+    // A value that is not UTF-8 is refused: skipping it would run the request as the caller.
+    let text = |k: &axum::http::HeaderName, v: &axum::http::HeaderValue| {
+        std::str::from_utf8(v.as_bytes())
+            .map(str::to_string)
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid {} header: the value is not valid UTF-8",
+                    k.as_str()
+                ))
+            })
+    };
+    let mut name = None;
+    let mut groups = Vec::new();
+    let mut uid = None;
     let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (k, v) in headers {
-        if let Some(key) = k.as_str().strip_prefix("impersonate-extra-")
-            && let Some(v) = text(v)
-        {
-            extra.entry(unescape(key)).or_default().push(v);
+        match k.as_str() {
+            "impersonate-user" => name = Some(text(k, v)?),
+            "impersonate-group" => groups.push(text(k, v)?),
+            "impersonate-uid" => uid = Some(text(k, v)?),
+            other => {
+                if let Some(key) = other.strip_prefix("impersonate-extra-") {
+                    extra.entry(unescape(key)).or_default().push(text(k, v)?);
+                }
+            }
         }
     }
     let Some(name) = name else {
@@ -271,8 +282,35 @@ fn rules_of(obj: &Value) -> Vec<PolicyRule> {
     serde_json::from_value(obj["rules"].clone()).unwrap_or_default()
 }
 
-/// Escalation prevention on a write of a Role, ClusterRole or binding: `new` (with `old`
-/// on update) is allowed only if the user holds what it grants, or may `escalate` / `bind`.
+/// Whether an update changes only what the garbage collector writes (ownerReferences,
+/// finalizers) or bookkeeping (managedFields, resourceVersion): such updates of RBAC objects
+/// skip the escalation checks, as in kube-apiserver.
+fn only_gc_fields(new: &Value, old: &Value) -> bool {
+    let mut copied = new.clone();
+    for k in [
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+        "selfLink",
+        "resourceVersion",
+    ] {
+        match old["metadata"].get(k) {
+            Some(v) => copied["metadata"][k] = v.clone(),
+            None => {
+                if let Some(m) = copied["metadata"].as_object_mut() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+    copied == *old
+}
+
+/// Escalation prevention on every write (create, update, patch, apply) of a Role,
+/// ClusterRole or binding, as kube-apiserver's RBAC storage does: a role's rules must all be
+/// held by the user unless it may `escalate`, and an aggregationRule needs cluster-admin; a
+/// binding needs `bind` on its role or every rule the role grants. Only updates that touch
+/// nothing but garbage-collection fields pass unchecked.
 pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) -> ApiResult<()> {
     if ctx.res.group != RBAC_GROUP || !ctx.sub.is_empty() {
         return Ok(());
@@ -281,6 +319,9 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
         return Ok(());
     };
     if user.groups.iter().any(|g| g == MASTERS) {
+        return Ok(());
+    }
+    if old.is_some_and(|o| only_gc_fields(new, o)) {
         return Ok(());
     }
     let name = new["metadata"]["name"].as_str().unwrap_or("");
@@ -294,20 +335,25 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
     };
     match ctx.res.plural.as_str() {
         "roles" | "clusterroles" => {
-            if old.is_some_and(|o| {
-                rules_of(o) == rules_of(new) && o["aggregationRule"] == new["aggregationRule"]
-            }) {
-                return Ok(());
-            }
-            let escalate =
-                Attributes::resource(user, "escalate", RBAC_GROUP, &ctx.res.plural, ns, name);
+            // kube-apiserver asks about the request's own name (none on a create by POST).
+            let escalate = Attributes::resource(
+                user,
+                "escalate",
+                RBAC_GROUP,
+                &ctx.res.plural,
+                ns,
+                ctx.name(),
+            );
             if policy.authorize(&escalate).allowed {
                 return Ok(());
             }
             policy
                 .confirm_no_escalation(user, ns, &rules_of(new))
                 .map_err(deny)?;
-            if new["aggregationRule"].is_object() {
+            // An aggregationRule gathers anything (and keeps a role from being tightened).
+            if new["aggregationRule"].is_object()
+                || old.is_some_and(|o| o["aggregationRule"].is_object())
+            {
                 let full = [
                     PolicyRule::resource(&["*"], &["*"], &["*"]),
                     PolicyRule::non_resource(&["*"], &["*"]),
@@ -321,16 +367,13 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
         "rolebindings" | "clusterrolebindings" => {
             let role_ref: RoleRef =
                 serde_json::from_value(new["roleRef"].clone()).unwrap_or_default();
-            if old.is_some_and(|o| o["roleRef"] == new["roleRef"]) {
-                return Ok(());
-            }
-            let resource = if role_ref.kind == "Role" {
-                "roles"
-            } else {
-                "clusterroles"
+            let resource = match role_ref.kind.as_str() {
+                "Role" => "roles",
+                "ClusterRole" => "clusterroles",
+                _ => "",
             };
             let bind = Attributes::resource(user, "bind", RBAC_GROUP, resource, ns, &role_ref.name);
-            if policy.authorize(&bind).allowed {
+            if !resource.is_empty() && policy.authorize(&bind).allowed {
                 return Ok(());
             }
             let rules = policy.role_ref_rules(&role_ref, ns).map_err(deny)?.to_vec();
@@ -338,6 +381,16 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
         }
         _ => Ok(()),
     }
+}
+
+/// A server-side apply that creates the object needs `create` as well as `patch`, as in
+/// kube-apiserver.
+pub fn authorize_create_on_apply(app: &App, ctx: &Ctx) -> ApiResult<()> {
+    let Some(user) = ctx.user.as_deref() else {
+        return Ok(());
+    };
+    let a = resource_attributes(user, &Method::POST, ctx);
+    check(app, &app.policy.get(app), &a)
 }
 
 /// Whether a resource is one of the create-only review APIs (or TokenRequest).
@@ -520,6 +573,47 @@ pub fn serve_virtual(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     Ok(obj)
 }
 
+/// `spec.expirationSeconds` of a TokenRequest: one hour when unset, else an integer between
+/// 10 minutes and 2^32 seconds (kube-apiserver's bounds and messages).
+fn token_expiration(v: &Value) -> ApiResult<i64> {
+    if v.is_null() {
+        return Ok(3600);
+    }
+    let secs = v.as_i64().ok_or_else(|| {
+        // Go's encoding/json words: the number itself, or only the JSON type.
+        let what = match v {
+            Value::Number(n) => format!("number {n}"),
+            Value::String(_) => "string".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Array(_) => "array".into(),
+            _ => "object".into(),
+        };
+        ApiError::bad_request(format!(
+            "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: json: cannot unmarshal {what} into Go struct field TokenRequestSpec.spec.expirationSeconds of type int64"
+        ))
+    })?;
+    let why = if secs < 600 {
+        "may not specify a duration less than 10 minutes"
+    } else if secs > 1 << 32 {
+        "may not specify a duration larger than 2^32 seconds"
+    } else {
+        return Ok(secs);
+    };
+    Err(ApiError::invalid(
+        crate::status::Target {
+            resource: "tokenrequests",
+            group: "authentication.k8s.io",
+            name: "",
+            kind: "TokenRequest",
+        },
+        vec![crate::status::Cause::invalid(
+            "spec.expirationSeconds",
+            v,
+            why,
+        )],
+    ))
+}
+
 fn token_request(app: &App, ctx: &Ctx, mut obj: Value) -> ApiResult<Value> {
     let (ns, name) = (ctx.ns(), ctx.name());
     let uid = sa_uid(app, ns, name).ok_or_else(|| ApiError::not_found(ctx.target(name)))?;
@@ -529,12 +623,7 @@ fn token_request(app: &App, ctx: &Ctx, mut obj: Value) -> ApiResult<Value> {
         .flatten()
         .filter_map(|a| a.as_str().map(String::from))
         .collect();
-    let secs = obj["spec"]["expirationSeconds"].as_i64().unwrap_or(3600);
-    if secs < 600 {
-        return Err(ApiError::bad_request(
-            "spec.expirationSeconds: may not specify a duration less than 10 minutes",
-        ));
-    }
+    let secs = token_expiration(&obj["spec"]["expirationSeconds"])?;
     let t = app.auth.issue(ns, name, &uid, &audiences, Some(secs));
     obj["apiVersion"] = json!("authentication.k8s.io/v1");
     obj["kind"] = json!("TokenRequest");

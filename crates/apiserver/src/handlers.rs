@@ -304,6 +304,14 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
 }
 
 async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiResult<Response> {
+    // After authorization, as kube-apiserver's filters run before its routes: a subresource
+    // the kind does not have is not found, never the object under another name.
+    if !ctx.res.has_subresource(&ctx.sub) {
+        return Err(ApiError::no_route(&format!(
+            "{}/{}",
+            ctx.res.plural, ctx.sub
+        )));
+    }
     let collection = ctx.name.is_none();
     if crate::authz::is_virtual(ctx) {
         if method != Method::POST {
@@ -314,6 +322,9 @@ async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiR
         }
         let v = crate::authz::serve_virtual(&app, ctx, &body)?;
         return Ok(json_response(StatusCode::CREATED, &v));
+    }
+    if method == Method::GET {
+        ensure_fresh(&app, ctx).await?;
     }
     match (method, collection) {
         (Method::GET, true) => list(&app, ctx),
@@ -337,6 +348,31 @@ async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiR
             ctx.res.plural
         ))),
     }
+}
+
+/// A read with a `resourceVersion` newer than the store's waits for it (briefly), as
+/// kube-apiserver's watch cache does; an exact list of a future revision fails at once.
+async fn ensure_fresh(app: &App, ctx: &Ctx) -> ApiResult<()> {
+    let Some(want) = ctx
+        .query
+        .get("resourceVersion")
+        .and_then(|r| r.parse::<i64>().ok())
+        .filter(|r| *r > 0)
+    else {
+        return Ok(());
+    };
+    let current = app.store.revision();
+    if want <= current {
+        return Ok(());
+    }
+    if ctx
+        .query
+        .get("resourceVersionMatch")
+        .is_some_and(|m| m == "Exact")
+    {
+        return Err(ApiError::too_large_resource_version(want, current, 0));
+    }
+    crate::watch::wait_for_revision(&app.store, want, 1).await
 }
 
 /// The object as served in the requested version.

@@ -213,6 +213,35 @@ fn ensure_rbac(store: &Store, reg: &Registry) -> Result<(), store::StoreError> {
     Ok(())
 }
 
+/// Moves the objects of served CRDs from the keys older versions wrote
+/// (`/registry/<group>/<plural>/`) to the custom root, so a data dir keeps its custom objects.
+/// A legacy prefix that is a built-in kind's storage is left alone: those objects are not the
+/// CRD's.
+fn migrate_custom_keys(store: &Store, registry: &Registry) {
+    let all = registry.all();
+    let builtin: std::collections::HashSet<String> = all
+        .iter()
+        .filter(|r| !r.custom)
+        .map(|r| r.prefix())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for r in all.iter().filter(|r| r.custom) {
+        let legacy = format!("/registry/{}/{}/", r.group, r.plural);
+        if builtin.contains(&legacy) || !seen.insert(legacy.clone()) {
+            continue;
+        }
+        for (key, s) in store.list(&legacy).1 {
+            let moved = format!("{}{}", r.prefix(), &key[legacy.len()..]);
+            if let Err(e) = store
+                .put(&moved, s.obj(), true, None)
+                .and_then(|_| store.delete(&key, Some(s.rev)))
+            {
+                tracing::warn!(key = %key, error = %e, "custom object not moved to the custom root");
+            }
+        }
+    }
+}
+
 /// Builds the HTTP router over a store (no TLS, no listener): usable in-process, e.g. with
 /// `kube::Client::new(router, "default")`.
 pub fn router(store: Arc<Store>, token: String) -> Router {
@@ -243,6 +272,7 @@ fn app(
             tracing::warn!(error = %e, "stored CRD not served");
         }
     }
+    migrate_custom_keys(&store, &registry);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let app = Arc::new(App {
         store,

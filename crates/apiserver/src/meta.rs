@@ -21,6 +21,9 @@ fn is_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// kube-apiserver's explanation of an invalid DNS-1123 subdomain.
+pub const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
 /// A DNS-1123 subdomain: lowercase labels joined by dots, at most 253 characters.
 pub fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
@@ -49,7 +52,7 @@ pub fn name_error(res: &Resource, name: &str) -> Option<Cause> {
             Cause::invalid(
                 "metadata.name",
                 &v,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                SUBDOMAIN_MSG,
             )
         }),
     }
@@ -358,12 +361,6 @@ const IMMUTABLE: &[(&str, &str, &[&str])] = &[
             "spec.accessModes",
         ],
     ),
-    ("rbac.authorization.k8s.io", "RoleBinding", &["roleRef"]),
-    (
-        "rbac.authorization.k8s.io",
-        "ClusterRoleBinding",
-        &["roleRef"],
-    ),
 ];
 
 fn at<'v>(v: &'v Value, path: &str) -> &'v Value {
@@ -387,6 +384,25 @@ pub fn immutable_changes(old: &Value, new: &Value, res: &Resource) -> Vec<Cause>
                 out.push(Cause::invalid(*p, now, "field is immutable"));
             }
         }
+    }
+    if !res.custom
+        && res.group == crate::rbac::RBAC_GROUP
+        && matches!(res.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+        && old["roleRef"] != new["roleRef"]
+    {
+        // kube-apiserver prints the new reference as Go's %#v of rbac.RoleRef.
+        let r = &new["roleRef"];
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        out.push(Cause {
+            reason: "FieldValueInvalid",
+            message: format!(
+                "Invalid value: rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}: cannot change roleRef",
+                s("apiGroup"),
+                s("kind"),
+                s("name")
+            ),
+            field: "roleRef".into(),
+        });
     }
     if res.group.is_empty()
         && matches!(res.kind.as_str(), "ConfigMap" | "Secret")

@@ -5,6 +5,11 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
+use crate::status::Cause;
+
+/// The storage root of custom resources' objects (no built-in group is named `crd`).
+pub const CUSTOM_ROOT: &str = "/registry/crd/";
+
 /// One served resource in one version.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -50,6 +55,11 @@ impl Resource {
 
     /// The storage key prefix shared by all versions of this resource.
     pub fn prefix(&self) -> String {
+        // Custom resources live under their own root: whatever group and plural a CRD names,
+        // its objects can never share keys with a built-in kind (or be deleted with the CRD).
+        if self.custom {
+            return format!("{CUSTOM_ROOT}{}/{}/", self.group, self.plural);
+        }
         // events.k8s.io Events are stored as core Events (see `convert`).
         let g = if self.group.is_empty() || self.is_events_api() {
             "core"
@@ -57,6 +67,18 @@ impl Resource {
             &self.group
         };
         format!("/registry/{g}/{}/", self.plural)
+    }
+
+    /// Whether `sub` (empty: the object itself) is served for this kind: `status` and `scale`
+    /// where the kind defines them, `token` for ServiceAccounts (TokenRequest).
+    pub fn has_subresource(&self, sub: &str) -> bool {
+        match sub {
+            "" => true,
+            "status" => self.status,
+            "scale" => self.scale.is_some(),
+            "token" => !self.custom && self.group.is_empty() && self.plural == "serviceaccounts",
+            _ => false,
+        }
     }
 
     /// `events.k8s.io` Events, served by conversion from core Events.
@@ -609,6 +631,10 @@ impl Registry {
             .unwrap_or_default()
             .to_string();
         let resources = crd_resources(crd)?;
+        // A CRD stored before these rules were enforced (e.g. group `core`) is not served.
+        if let Some(c) = validate_crd(crd, Some(crd)).first() {
+            return Err(format!("{}: {}", c.field, c.message));
+        }
         if let Some(r) = resources.first()
             && self
                 .builtin
@@ -637,6 +663,143 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+const API_APPROVED: &str = "api-approved.kubernetes.io";
+
+/// Groups that belong to the Kubernetes project: their CRDs need an API review annotation.
+fn is_protected_group(group: &str) -> bool {
+    group == "k8s.io"
+        || group.ends_with(".k8s.io")
+        || group == "kubernetes.io"
+        || group.ends_with(".kubernetes.io")
+}
+
+#[derive(PartialEq)]
+enum Approval {
+    Missing,
+    Bypassed,
+    Approved,
+    Invalid,
+}
+
+/// The state of a CRD's `api-approved.kubernetes.io` annotation, with kube-apiserver's reason.
+fn approval(crd: &Value) -> (Approval, String) {
+    let value = crd["metadata"]["annotations"][API_APPROVED]
+        .as_str()
+        .unwrap_or("");
+    let is_url = value.split_once("://").is_some_and(|(scheme, rest)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.split('/').next().unwrap_or("").is_empty()
+    });
+    if value.is_empty() {
+        (
+            Approval::Missing,
+            format!(
+                "protected groups must have approval annotation {API_APPROVED:?}, see https://github.com/kubernetes/enhancements/pull/1111"
+            ),
+        )
+    } else if value.starts_with("unapproved") {
+        (Approval::Bypassed, String::new())
+    } else if is_url {
+        (Approval::Approved, String::new())
+    } else {
+        (
+            Approval::Invalid,
+            format!(
+                "protected groups must have approval annotation {API_APPROVED:?} with either a URL or a reason starting with \"unapproved\", see https://github.com/kubernetes/enhancements/pull/1111"
+            ),
+        )
+    }
+}
+
+/// A DNS-1035 label (what CRD plural names must be).
+fn is_dns1035_label(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+/// apiextensions-apiserver's rules on a CRD's identity (`old` on update): the group is a
+/// domain with a dot, Kubernetes-owned groups carry the API approval annotation, the plural
+/// is a DNS-1035 label, the name is `<plural>.<group>`, and group and plural never change.
+pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or("");
+    let plural = spec["names"]["plural"].as_str().unwrap_or("");
+    if group.is_empty() {
+        out.push(Cause::required("spec.group"));
+    } else if !crate::meta::is_subdomain(group) {
+        out.push(Cause::invalid(
+            "spec.group",
+            &json!(group),
+            crate::meta::SUBDOMAIN_MSG,
+        ));
+    } else if !group.contains('.') {
+        out.push(Cause::invalid(
+            "spec.group",
+            &json!(group),
+            "should be a domain with at least one dot",
+        ));
+    }
+    if !plural.is_empty() && !is_dns1035_label(plural) {
+        out.push(Cause::invalid(
+            "spec.names.plural",
+            &json!(plural),
+            DNS1035_MSG,
+        ));
+    }
+    let name = crd["metadata"]["name"].as_str().unwrap_or("");
+    if name != format!("{plural}.{group}") {
+        out.push(Cause::invalid(
+            "metadata.name",
+            &json!(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if let Some(old) = old {
+        for (field, now, was) in [
+            ("spec.group", &spec["group"], &old["spec"]["group"]),
+            (
+                "spec.names.plural",
+                &spec["names"]["plural"],
+                &old["spec"]["names"]["plural"],
+            ),
+        ] {
+            if now != was {
+                out.push(Cause::invalid(field, now, "field is immutable"));
+            }
+        }
+    }
+    if is_protected_group(group) {
+        let (state, reason) = approval(crd);
+        // As kube-apiserver: an update that leaves the approval state alone is never refused.
+        let unchanged = old.is_some_and(|o| approval(o).0 == state);
+        let field = format!("metadata.annotations[{API_APPROVED}]");
+        match state {
+            _ if unchanged => {}
+            Approval::Approved | Approval::Bypassed => {}
+            Approval::Missing => out.push(Cause {
+                reason: "FieldValueRequired",
+                message: format!("Required value: {reason}"),
+                field,
+            }),
+            Approval::Invalid => out.push(Cause::invalid(
+                field,
+                &crd["metadata"]["annotations"][API_APPROVED],
+                &reason,
+            )),
+        }
+    }
+    out
 }
 
 /// The served resources a CRD object defines.

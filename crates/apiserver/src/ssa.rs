@@ -184,6 +184,31 @@ pub fn value_at<'v>(obj: &'v Value, path: &[Step]) -> Option<&'v Value> {
     Some(cur)
 }
 
+/// Whether two field values are equal as structured-merge-diff compares them: numbers by value
+/// (`0` and `0.0` are the same, as a Go client and a Rust client write them), so that applying
+/// the same manifest from both never conflicts.
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (a, b) => a == b,
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// Removes the field at `path` (a map key or a list item); a no-op when absent.
 pub fn remove_at(obj: &mut Value, path: &[Step]) {
     let Some((last, parent)) = path.split_last() else {
@@ -501,7 +526,7 @@ pub fn apply(
         .filter(|m| !mine(m) && m.subresource == w.subresource)
     {
         for p in m.fields.intersection(&new_fields) {
-            if value_at(live, p) != value_at(config, p) {
+            if !same_value(value_at(live, p), value_at(config, p)) {
                 conflicts.push(Conflict {
                     manager: m.manager.clone(),
                     api_version: m.api_version.clone(),
@@ -522,7 +547,7 @@ pub fn apply(
                 .cloned()
                 .collect::<Vec<_>>()
         })
-        .filter(|p| value_at(live, p) != value_at(config, p))
+        .filter(|p| !same_value(value_at(live, p), value_at(config, p)))
         .collect();
     for m in managed.iter_mut().filter(|m| !mine(m)) {
         m.fields.retain(|p| !conflicting.contains(p));
@@ -634,6 +659,22 @@ mod tests {
         );
         assert!(v.get("f:apiVersion").is_none());
         assert_eq!(from_fields_v1(&v), f);
+    }
+
+    #[test]
+    fn an_integral_float_and_the_integer_are_the_same_value_not_a_conflict() {
+        let crd = |minimum: Value| json!({"metadata": {"name": "c"}, "spec": {"validation": {"minimum": minimum}}});
+        let live = apply(
+            &json!({"metadata": {"name": "c"}}),
+            &crd(json!(0.0)),
+            &writer("a"),
+            false,
+            NO,
+        )
+        .expect("create");
+        apply(&live, &crd(json!(0)), &writer("b"), false, NO).expect("same value, shared");
+        let err = apply(&live, &crd(json!(0.5)), &writer("b"), false, NO).expect_err("conflict");
+        assert_eq!(err.len(), 1);
     }
 
     #[test]

@@ -215,6 +215,22 @@ impl ApiError {
     pub fn gone(msg: impl Into<String>) -> ApiError {
         ApiError::new(410, "Expired", msg)
     }
+    /// 504 Timeout for a read that asks for a resourceVersion the store has not reached (within
+    /// the wait), in kube-apiserver's words; `retry_after` 0 leaves the hint out.
+    pub fn too_large_resource_version(want: i64, current: i64, retry_after: u32) -> ApiError {
+        let mut e = ApiError::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {want}, current: {current}"),
+        );
+        let mut details = json!({"causes": [{"reason": "ResourceVersionTooLarge",
+            "message": "Too large resource version"}]});
+        if retry_after > 0 {
+            details["retryAfterSeconds"] = json!(retry_after);
+        }
+        e.details = Some(details);
+        e
+    }
     /// 401 Unauthorized.
     pub fn unauthorized() -> ApiError {
         ApiError::new(401, "Unauthorized", "Unauthorized")

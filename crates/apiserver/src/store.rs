@@ -443,6 +443,11 @@ impl Store {
         Ok(Stored { rev, raw })
     }
 
+    /// A receiver of every write from now on (e.g. to wait for a revision).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.hub.subscribe()
+    }
+
     /// Starts a watch of keys under `prefix` after revision `from`: the events already in the log
     /// after `from`, and a receiver of every later write.
     ///

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::handlers::{App, Ctx, list_prefix, present, selectors, served_text};
 use crate::status::{ApiError, ApiResult};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -33,6 +33,38 @@ fn bookmark(ctx: &Ctx, rev: i64, initial_end: bool) -> Bytes {
     )
 }
 
+/// How long a read waits for a resourceVersion the store has not reached yet (kube-apiserver's
+/// watch cache waits as long).
+const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+/// Waits until the store reaches revision `want`, at most [`FRESHNESS_WAIT`].
+///
+/// Errors: kube-apiserver's `Too large resource version` timeout, with `retry_after`.
+pub async fn wait_for_revision(store: &Store, want: i64, retry_after: u32) -> ApiResult<()> {
+    // Subscribed before looking, so no write between the look and the wait is missed.
+    let mut rx = store.subscribe();
+    let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+    loop {
+        if store.revision() >= want {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                let current = store.revision();
+                if current >= want {
+                    return Ok(());
+                }
+                return Err(ApiError::too_large_resource_version(
+                    want,
+                    current,
+                    retry_after,
+                ));
+            }
+        }
+    }
+}
+
 /// Serves `GET ...?watch=true`.
 pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
     let (ls, fs) = selectors(&ctx)?;
@@ -45,6 +77,19 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
         .parse::<u64>()
         .unwrap_or(1800)
         .clamp(1, 3600);
+    // A watch that starts with the current state must see at least the revision asked for;
+    // as in kube-apiserver the failure arrives as an ERROR event of the watch.
+    if send_initial
+        && let Ok(want) = rv_param.parse::<i64>()
+        && let Err(e) = wait_for_revision(&app.store, want, 1).await
+    {
+        return Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            line("ERROR", &e.to_status()),
+        )
+            .into_response());
+    }
     let (initial, from) = if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (rev, items) = app.store.list(&prefix);
         (items, rev)
@@ -125,6 +170,7 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                 ))),
             }
         };
+    let store = app.store.clone();
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let mut last = from;
@@ -168,7 +214,13 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = tick.tick(), if bookmarks => bookmark(&ctx, last, false),
+                // A watch from a future revision gets no bookmark until the store is there.
+                _ = tick.tick(), if bookmarks => {
+                    if last > store.revision() {
+                        continue;
+                    }
+                    bookmark(&ctx, last, false)
+                }
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
             };

@@ -13,7 +13,7 @@ use crate::handlers::{
 };
 use crate::meta;
 use crate::patch::{self, PatchKind};
-use crate::registry::{Resource, crd_resources, crd_status};
+use crate::registry::{Resource, crd_resources, crd_status, validate_crd};
 use crate::schema;
 use crate::ssa;
 use crate::status::{ApiError, ApiResult, Cause, Target};
@@ -118,7 +118,7 @@ async fn commit_create(
         m.remove("status");
     }
     apply_schema(ctx, &mut obj, &name)?;
-    kind_hooks(ctx, &mut obj, &name, &now)?;
+    kind_hooks(ctx, &mut obj, None, &name, &now)?;
     crate::authz::check_rbac_write(app, ctx, &obj, None)?;
     admit(app, ctx, Operation::Create, &obj, None, &name).await?;
     crate::authz::fill_legacy_token(app, ctx, &mut obj);
@@ -175,24 +175,23 @@ fn apply_schema(ctx: &Ctx, obj: &mut Value, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn kind_hooks(ctx: &Ctx, obj: &mut Value, name: &str, now: &str) -> ApiResult<()> {
+fn kind_hooks(
+    ctx: &Ctx,
+    obj: &mut Value,
+    old: Option<&Value>,
+    name: &str,
+    now: &str,
+) -> ApiResult<()> {
     if ctx.res.kind == "CustomResourceDefinition" && ctx.res.group == "apiextensions.k8s.io" {
-        let rs = crd_resources(obj).map_err(|e| {
+        crd_resources(obj).map_err(|e| {
             ApiError::invalid(
                 ctx.target(name),
                 vec![Cause::invalid("spec", &Value::Null, &e)],
             )
         })?;
-        let want = format!("{}.{}", rs[0].plural, rs[0].group);
-        if name != want {
-            return Err(ApiError::invalid(
-                ctx.target(name),
-                vec![Cause::invalid(
-                    "metadata.name",
-                    &json!(name),
-                    &format!("must be spec.names.plural+\".\"+spec.group ({want})"),
-                )],
-            ));
+        let causes = validate_crd(obj, old);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(ctx.target(name), causes));
         }
         let old_conditions = obj["status"]["conditions"].clone();
         obj["status"] = crd_status(obj, now);
@@ -378,13 +377,14 @@ async fn commit_update(
     let now = meta::now();
     let old_obj = present(&old.obj(), &ctx.res);
     meta::prepare_update(&old_obj, &mut new, &ctx.res, &ctx.sub)?;
+    // As kube-apiserver's RBAC storage: the escalation check comes before validation.
+    crate::authz::check_rbac_write(app, ctx, &new, Some(&old_obj))?;
     let frozen = meta::immutable_changes(&old_obj, &new, &ctx.res);
     if !frozen.is_empty() {
         return Err(ApiError::invalid(ctx.target(&name), frozen));
     }
     apply_schema(ctx, &mut new, &name)?;
-    kind_hooks(ctx, &mut new, &name, &now)?;
-    crate::authz::check_rbac_write(app, ctx, &new, Some(&old_obj))?;
+    kind_hooks(ctx, &mut new, Some(&old_obj), &name, &now)?;
     admit(app, ctx, Operation::Update, &new, Some(&old_obj), &name).await?;
     if let Some(m) = manager {
         let av = ctx.res.api_version();
@@ -439,7 +439,7 @@ fn parse_apply_body(body: &[u8]) -> ApiResult<Value> {
         .map_err(|_| ApiError::bad_request("the apply body is not UTF-8"))?;
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => serde_saphyr::from_str(text)
+        Err(_) => ferroflux_gocompat::yaml::from_str(text)
             .map_err(|e| ApiError::bad_request(format!("the apply body is not valid YAML: {e}")))?,
     };
     if !v.is_object() {
@@ -526,6 +526,13 @@ async fn apply_patch(
             )
         })?;
     let force = ctx.query.get("force").is_some_and(|f| f == "true");
+    if old.is_none() {
+        // Apply creates only the object itself, and only for a user who may also create it.
+        if !ctx.sub.is_empty() {
+            return Err(ApiError::not_found(ctx.target(ctx.name())));
+        }
+        crate::authz::authorize_create_on_apply(app, ctx)?;
+    }
     let mut config = parse_apply_body(body)?;
     meta::check_type(&mut config, &ctx.res)?;
     meta::check_namespace(&mut config, &ctx.res, ctx.ns.as_deref())?;
@@ -736,8 +743,11 @@ fn after_delete(app: &App, ctx: &Ctx, obj: &Value, policy: &str) {
     crate::authz::after_cluster_role_change(app, ctx);
     if ctx.res.kind == "CustomResourceDefinition" && ctx.res.group == "apiextensions.k8s.io" {
         let name = obj["metadata"]["name"].as_str().unwrap_or("");
-        let rs = app.registry.remove_crd(name);
-        if let Some(r) = rs.first() {
+        let served = app.registry.remove_crd(name);
+        // Custom objects live under a root of their own, so this prefix holds exactly the
+        // CRD's objects (also for a CRD that was stored but never served).
+        let defined = crd_resources(obj).unwrap_or_default();
+        if let Some(r) = served.first().or(defined.first()) {
             let (_, items) = app.store.list(&r.prefix());
             for (key, _) in items {
                 let _ = app.store.delete(&key, None);
@@ -778,4 +788,22 @@ pub async fn delete_collection(app: &App, ctx: &Ctx) -> ApiResult<Response> {
     let v = json!({"kind": format!("{}List", ctx.res.kind), "apiVersion": ctx.res.api_version(),
         "metadata": {"resourceVersion": app.store.revision().to_string()}, "items": deleted});
     Ok(json_response(StatusCode::OK, &v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apply_body_with_an_alias_bomb_is_a_bad_request() {
+        let bomb = include_str!("../../gocompat/testdata/alias-bomb.yaml");
+        let start = std::time::Instant::now();
+        let err = parse_apply_body(bomb.as_bytes()).expect_err("bomb");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.code, 400);
+        assert_eq!(
+            err.message,
+            "the apply body is not valid YAML: yaml: document contains excessive aliasing"
+        );
+    }
 }

@@ -369,7 +369,10 @@ async fn dynamic_objects_through_discovery() {
         .expect_err("no longer served");
     assert_eq!(api_error(err).0, 404);
     assert_eq!(
-        server.store.count("/registry/test.ferroflux.io/gadgets/"),
+        server.store.count(&format!(
+            "{}test.ferroflux.io/gadgets/",
+            ferroflux_apiserver::registry::CUSTOM_ROOT
+        )),
         0
     );
     server.shutdown().await;

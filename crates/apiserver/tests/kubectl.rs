@@ -406,7 +406,7 @@ fn scenario(bin: &Path) {
 fn kubectl_suite() {
     let bins = kubectls();
     if bins.is_empty() {
-        eprintln!("skipping the kubectl suite: no kubectl on PATH");
+        ferroflux_testpeers::skip("the kubectl suite: no kubectl on PATH");
         return;
     }
     for bin in bins {

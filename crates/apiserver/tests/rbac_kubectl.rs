@@ -117,7 +117,7 @@ const SA: &str = "--as=system:serviceaccount:team-a:team-a";
 #[test]
 fn kubectl_auth_can_i_table() {
     if !have_kubectl() {
-        eprintln!("skipping: no kubectl on PATH");
+        ferroflux_testpeers::skip("no kubectl on PATH");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
