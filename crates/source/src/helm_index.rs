@@ -131,7 +131,7 @@ impl std::fmt::Debug for HelmAuth {
 /// # Errors
 /// [`HelmIndexError::Parse`].
 pub fn parse_index(bytes: &[u8], url: &str) -> Result<HelmIndex, HelmIndexError> {
-    serde_saphyr::from_slice(bytes).map_err(|e| HelmIndexError::Parse {
+    ferroflux_gocompat::yaml::from_slice(bytes).map_err(|e| HelmIndexError::Parse {
         url: url.to_string(),
         message: e.to_string(),
     })
@@ -347,6 +347,19 @@ generated: "2024-01-01T00:00:00Z"
         assert_eq!(
             chart_url("http://127.0.0.1:8080/helm/", v).expect("url"),
             "https://cdn.example.com/podinfo-1.0.0.tgz"
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_index_is_refused_quickly() {
+        let bomb = include_str!("../../gocompat/testdata/alias-bomb.yaml");
+        let start = std::time::Instant::now();
+        let err = parse_index(bomb.as_bytes(), "http://repo/index.yaml").expect_err("bomb");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert!(
+            err.to_string()
+                .ends_with("yaml: document contains excessive aliasing"),
+            "{err}"
         );
     }
 

@@ -7,6 +7,7 @@
 //! - [`bucket`]: S3-compatible buckets (Flux `provider: generic`) via object_store.
 //! - [`git`]: clone/fetch with git2 (basic auth, bearer token, SSH keys + known_hosts), refs
 //!   with Flux's precedence, revisions such as `main@sha1:<hash>`.
+//! - [`http`]: the one HTTP client builder (connect and overall timeouts, CA bundles).
 //! - [`helm_index`]: Helm HTTP repositories: `index.yaml`, semver chart selection, download.
 //! - [`oci`]: Flux OCI artifacts (push, pull, tag, list, diff, resolve), Helm charts in
 //!   OCI registries, and cosign keyed signatures (sign and verify).
@@ -29,6 +30,7 @@ pub mod bucket;
 mod digest;
 pub mod git;
 pub mod helm_index;
+pub mod http;
 pub mod oci;
 pub mod storage;
 mod version;

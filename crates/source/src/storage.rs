@@ -152,6 +152,19 @@ impl Storage {
         &self.root
     }
 
+    /// The URL an artifact at `path` (relative to the root) is served at, from this storage's
+    /// advertised address: sources recompute it on every reconcile, so a moved or restarted
+    /// source controller never leaves a stale URL in a status.
+    pub fn url_of(&self, path: &str) -> String {
+        format!("{}/{path}", self.base_url)
+    }
+
+    /// The URL of the artifact stored at `path` as this storage serves it now (see
+    /// [`Storage::url_of`]), or `None` when its file is gone.
+    pub fn stored_url(&self, path: &str) -> Option<String> {
+        self.root.join(path).is_file().then(|| self.url_of(path))
+    }
+
     /// Absolute path of a stored artifact.
     pub fn local_path(&self, artifact: &Artifact) -> PathBuf {
         self.root.join(&artifact.path)
@@ -226,7 +239,7 @@ impl Storage {
         })?;
         let path = format!("{rel_dir}/{file_name}");
         let artifact = Artifact {
-            url: format!("{}/{path}", self.base_url),
+            url: self.url_of(&path),
             path,
             revision: revision.to_string(),
             digest,
@@ -401,12 +414,10 @@ pub async fn fetch_artifact(
         .map_err(|e| http(e.without_url().to_string()))?
     {
         body.extend_from_slice(&chunk);
-        if let Some(max) = options.max_size
-            && body.len() as u64 > max
-        {
+        if body.len() as u64 > options.max_size {
             return Err(FetchError::TooLarge {
                 url: url.to_string(),
-                max,
+                max: options.max_size,
             });
         }
     }

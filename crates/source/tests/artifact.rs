@@ -91,34 +91,67 @@ fn absolute_entry_is_refused() {
     assert!(!target.exists(), "an absolute path was written");
 }
 
-#[test]
-fn symlink_out_of_root_is_refused_and_nothing_is_written_through_it() {
-    let err = refused(
-        &hostile(&[
-            (b"link", tar::EntryType::Symlink, b"../../..", b""),
-            (b"link/etc/evil", tar::EntryType::Regular, b"", b"pwned"),
-        ]),
-        &ExtractOptions::default(),
-    );
-    assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
-    let err = refused(
-        &hostile(&[(b"abs", tar::EntryType::Symlink, b"/etc", b"")]),
-        &ExtractOptions::default(),
-    );
-    assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
+/// Extracts `archive` into `<sandbox>/out` and returns the sandbox, after checking that the
+/// output holds no symlink and that nothing was written next to `out`.
+fn extracted(
+    archive: &[u8],
+) -> (
+    tempfile::TempDir,
+    ferroflux_source::artifact::ExtractSummary,
+) {
+    let sandbox = tempfile::tempdir().expect("tempdir");
+    let out = sandbox.path().join("out");
+    let summary = extract_tar_gz(archive, &out, &ExtractOptions::default()).expect("extract");
+    let left: Vec<_> = std::fs::read_dir(sandbox.path())
+        .expect("read sandbox")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["out"], "something was written next to the target");
+    assert_eq!(common::list_symlinks(&out), Vec::<String>::new());
+    (sandbox, summary)
 }
 
 #[test]
-fn write_through_an_in_root_symlink_is_refused() {
-    let err = refused(
-        &hostile(&[
-            (b"sub/", tar::EntryType::Directory, b"", b""),
-            (b"alias", tar::EntryType::Symlink, b"sub", b""),
-            (b"alias/x", tar::EntryType::Regular, b"", b"data"),
-        ]),
-        &ExtractOptions::default(),
+fn symlinks_are_dropped_and_entries_behind_them_stay_inside_the_root() {
+    // Flux's Untar skips symlinks (WithSkipSymlinks): a chain that passes a lexical check,
+    // absolute links and in-root links alike.
+    let (sandbox, summary) = extracted(&hostile(&[
+        (b"a/up", tar::EntryType::Symlink, b"..", b""),
+        (
+            b"a/b",
+            tar::EntryType::Symlink,
+            b"up/a/up/a/up/a/up/../../..",
+            b"",
+        ),
+        (b"abs", tar::EntryType::Symlink, b"/etc", b""),
+        (b"escape", tar::EntryType::Symlink, b"../../..", b""),
+        (b"a/target.yaml", tar::EntryType::Regular, b"", b"t"),
+        (b"a/link.yaml", tar::EntryType::Symlink, b"target.yaml", b""),
+        (
+            b"escape/etc/evil",
+            tar::EntryType::Regular,
+            b"",
+            b"contained",
+        ),
+    ]));
+    assert_eq!(summary.skipped_symlinks, 5);
+    let out = sandbox.path().join("out");
+    assert_eq!(
+        common::list_files(&out),
+        ["a/target.yaml", "escape/etc/evil"]
     );
+}
+
+#[test]
+fn write_through_a_symlink_already_in_the_target_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("alias")).expect("symlink");
+    let archive = hostile(&[(b"alias/x", tar::EntryType::Regular, b"", b"data")]);
+    let err =
+        extract_tar_gz(&archive[..], dir.path(), &ExtractOptions::default()).expect_err("refused");
     assert!(matches!(err, ExtractError::ThroughSymlink { .. }), "{err}");
+    assert!(!outside.path().join("x").exists());
 }
 
 #[test]
@@ -128,6 +161,28 @@ fn hard_link_to_outside_file_is_refused() {
         &ExtractOptions::default(),
     );
     assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
+    let err = refused(
+        &hostile(&[(b"passwd", tar::EntryType::Link, b"../../etc/passwd", b"")]),
+        &ExtractOptions::default(),
+    );
+    assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
+}
+
+#[test]
+fn hard_link_through_a_dropped_symlink_is_refused() {
+    let err = refused(
+        &hostile(&[
+            (b"etc", tar::EntryType::Symlink, b"/etc", b""),
+            (b"passwd", tar::EntryType::Link, b"etc/passwd", b""),
+        ]),
+        &ExtractOptions::default(),
+    );
+    assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not a regular file inside the extraction directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -157,13 +212,225 @@ fn archive_over_the_size_limit_is_refused() {
             (b"b", tar::EntryType::Regular, b"", &big),
         ]),
         &ExtractOptions {
-            max_size: Some(6000),
+            max_size: 6000,
+            ..ExtractOptions::default()
         },
     );
     assert!(
         matches!(err, ExtractError::TooLarge { max: 6000, .. }),
         "{err}"
     );
+    assert_eq!(
+        err.to_string(),
+        "artifact exceeds the size limit of 6000 bytes (at entry \"b\"); the unpacked content is too large"
+    );
+}
+
+/// A raw header block: `name`, type, the `size` it claims (true or not), valid checksum.
+fn header_block(name: &[u8], kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// Incompressible bytes, so that the compressed stream is as long as the data.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Counts the compressed bytes the extractor pulls from its input.
+struct Counting<'a> {
+    data: &'a [u8],
+    read: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.read(buf)?;
+        self.read.set(self.read.get() + n);
+        Ok(n)
+    }
+}
+
+/// Extracts `tar_bytes` (gzipped here) and returns the error and how many compressed bytes
+/// were read, checking that nothing was left behind.
+fn refused_after_reading(tar_bytes: Vec<u8>, options: &ExtractOptions) -> (ExtractError, usize) {
+    let archive = gz(tar_bytes);
+    assert!(
+        archive.len() > 4 << 20,
+        "the test needs a long compressed stream"
+    );
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let input = Counting {
+        data: &archive,
+        read: read.clone(),
+    };
+    let sandbox = tempfile::tempdir().expect("tempdir");
+    let out = sandbox.path().join("out");
+    let err = extract_tar_gz(input, &out, options).expect_err("hostile archive must be refused");
+    assert!(!out.exists(), "the partial extraction was not removed");
+    (err, read.get())
+}
+
+/// A header claiming 3 GiB followed by 5 MiB of real data: the extractor must refuse it
+/// from the header alone, without reading (let alone buffering) what follows.
+fn giant_record(kind: tar::EntryType) -> Vec<u8> {
+    let mut tar_bytes = header_block(b"././@LongLink", kind, 3 << 30);
+    tar_bytes.extend(noise(5 << 20));
+    tar_bytes
+}
+
+#[test]
+fn giant_gnu_long_name_header_is_refused_before_its_data_is_read() {
+    for kind in [tar::EntryType::GNULongName, tar::EntryType::GNULongLink] {
+        let (err, read) = refused_after_reading(giant_record(kind), &ExtractOptions::default());
+        assert!(
+            matches!(err, ExtractError::HeaderTooLarge { size, .. } if size == 3 << 30),
+            "{kind:?}: {err}"
+        );
+        assert!(read < 1 << 20, "{kind:?}: read {read} compressed bytes");
+    }
+    let (err, _) = refused_after_reading(
+        giant_record(tar::EntryType::GNULongName),
+        &ExtractOptions::default(),
+    );
+    assert_eq!(
+        err.to_string(),
+        "refused tarball: a GNU long name of 3221225472 bytes exceeds the limit of 8192 bytes; the artifact may be malicious"
+    );
+}
+
+#[test]
+fn giant_pax_header_is_refused_before_its_data_is_read() {
+    for kind in [tar::EntryType::XHeader, tar::EntryType::XGlobalHeader] {
+        let (err, read) = refused_after_reading(giant_record(kind), &ExtractOptions::default());
+        assert!(
+            matches!(err, ExtractError::HeaderTooLarge { max, .. } if max == 1 << 20),
+            "{kind:?}: {err}"
+        );
+        assert!(read < 1 << 20, "{kind:?}: read {read} compressed bytes");
+    }
+}
+
+#[test]
+fn long_name_over_its_cap_is_refused_even_when_the_data_is_there() {
+    // 2 MiB of real long-name data: within the size budget, over the header cap.
+    let size: u64 = 2 << 20;
+    let mut tar_bytes = header_block(b"././@LongLink", tar::EntryType::GNULongName, size);
+    tar_bytes.extend(vec![b'a'; 2 << 20]);
+    tar_bytes.extend(header_block(b"x", tar::EntryType::Regular, 0));
+    tar_bytes.extend([0; 1024]);
+    let err = refused(&gz(tar_bytes), &ExtractOptions::default());
+    assert!(matches!(err, ExtractError::HeaderTooLarge { .. }), "{err}");
+}
+
+/// A PAX extended header block plus its data, padded.
+fn pax_header(record: &str) -> Vec<u8> {
+    let mut out = header_block(b"PaxHeader", tar::EntryType::XHeader, record.len() as u64);
+    let mut data = record.as_bytes().to_vec();
+    data.resize(data.len().div_ceil(512) * 512, 0);
+    out.extend(data);
+    out
+}
+
+#[test]
+fn gnu_long_names_end_at_the_first_nul_and_pax_paths_are_honoured() {
+    let deep = format!("{}/app.yaml", "d".repeat(150));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    // The tar crate writes a GNU long-name record for paths over 100 bytes.
+    b.append_data(&mut h, &deep, &b"kind"[..]).expect("append");
+    let mut tar_bytes = b.into_inner().expect("finish");
+    tar_bytes.truncate(tar_bytes.len() - 1024);
+    let pax_path = format!("pax/{}.yaml", "p".repeat(120));
+    let record = format!("path={pax_path}\n");
+    tar_bytes.extend(pax_header(&format!("{} {record}", record.len() + 4)));
+    tar_bytes.extend(header_block(b"short-name", tar::EntryType::Regular, 3));
+    tar_bytes.extend(b"pax");
+    tar_bytes.extend([0; 509]);
+    // A GNU long name is a C string, as Go's archive/tar reads it: it ends at the first NUL.
+    let c_name = b"c-string.yaml\0\0left-over bytes";
+    tar_bytes.extend(header_block(
+        b"././@LongLink",
+        tar::EntryType::GNULongName,
+        c_name.len() as u64,
+    ));
+    let mut data = c_name.to_vec();
+    data.resize(512, 0);
+    tar_bytes.extend(data);
+    tar_bytes.extend(header_block(b"short", tar::EntryType::Regular, 0));
+    tar_bytes.extend([0; 1024]);
+    let out = tempfile::tempdir().expect("tempdir");
+    extract_tar_gz(&gz(tar_bytes)[..], out.path(), &ExtractOptions::default()).expect("extract");
+    assert_eq!(
+        common::list_files(out.path()),
+        ["c-string.yaml".to_string(), deep, pax_path]
+    );
+}
+
+#[test]
+fn pax_size_that_disagrees_with_the_header_is_refused() {
+    let mut tar_bytes = pax_header("16 size=1048576\n");
+    tar_bytes.extend(header_block(b"a.yaml", tar::EntryType::Regular, 0));
+    tar_bytes.extend([0; 1024]);
+    let err = refused(&gz(tar_bytes), &ExtractOptions::default());
+    assert!(matches!(err, ExtractError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("PAX size"), "{err}");
+}
+
+#[test]
+fn too_many_entries_are_refused() {
+    let names: Vec<String> = (0..11).map(|i| format!("d{i}/")).collect();
+    let entries: Vec<RawEntry<'_>> = names
+        .iter()
+        .map(|n| (n.as_bytes(), tar::EntryType::Directory, &b""[..], &b""[..]))
+        .collect();
+    let options = ExtractOptions {
+        max_entries: 10,
+        ..ExtractOptions::default()
+    };
+    let err = refused(&hostile(&entries), &options);
+    assert!(
+        matches!(err, ExtractError::TooManyEntries { max: 10 }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "artifact exceeds the limit of 10 tar entries"
+    );
+    let sandbox = tempfile::tempdir().expect("tempdir");
+    extract_tar_gz(&hostile(&entries[..10])[..], sandbox.path(), &options).expect("ten fit");
+}
+
+#[test]
+fn data_of_entries_that_are_not_files_counts_against_the_budget() {
+    // A directory (or a dropped symlink) claiming 3 GiB of data: the reader would have to
+    // decompress all of it to reach the next header.
+    for kind in [tar::EntryType::Directory, tar::EntryType::Symlink] {
+        let mut tar_bytes = header_block(b"dir/", kind, 3 << 30);
+        tar_bytes.extend(noise(5 << 20));
+        let (err, read) = refused_after_reading(tar_bytes, &ExtractOptions::default());
+        assert!(
+            matches!(err, ExtractError::TooLarge { max, .. } if max == 100 << 20),
+            "{kind:?}: {err}"
+        );
+        assert!(read < 1 << 20, "{kind:?}: read {read} compressed bytes");
+    }
 }
 
 #[test]
@@ -188,7 +455,7 @@ fn failed_extraction_keeps_what_was_already_in_the_target() {
 }
 
 #[test]
-fn pack_then_extract_round_trips_files_modes_and_in_root_symlinks() {
+fn pack_then_extract_round_trips_files_and_modes() {
     let src = tempfile::tempdir().expect("tempdir");
     common::write_tree(
         src.path(),
@@ -227,21 +494,13 @@ fn pack_then_extract_round_trips_files_modes_and_in_root_symlinks() {
         .mode();
     assert_eq!(mode & 0o777, 0o755);
 
-    let with_link = hostile(&[
-        (b"a/target.yaml", tar::EntryType::Regular, b"", b"t"),
-        (
-            b"a/b/link.yaml",
-            tar::EntryType::Symlink,
-            b"../target.yaml",
-            b"",
-        ),
-    ]);
-    let out = tempfile::tempdir().expect("tempdir");
-    extract_tar_gz(&with_link[..], out.path(), &ExtractOptions::default())
-        .expect("in-root link is fine");
+    let (sandbox, _) = extracted(&hostile(&[
+        (b"a.yaml", tar::EntryType::Regular, b"", b"kind: A"),
+        (b"sub/b.yaml", tar::EntryType::Link, b"a.yaml", b""),
+    ]));
     assert_eq!(
-        std::fs::read_to_string(out.path().join("a/b/link.yaml")).expect("read through link"),
-        "t"
+        std::fs::read_to_string(sandbox.path().join("out/sub/b.yaml")).expect("read"),
+        "kind: A"
     );
 }
 

@@ -20,7 +20,7 @@ fn shared_tool() -> Option<PathBuf> {
     if tool.is_file() {
         Some(tool)
     } else {
-        eprintln!("skipping: {} is absent (no ../shared)", tool.display());
+        ferroflux_testpeers::skip(format!("{} is absent (no ../shared)", tool.display()));
         None
     }
 }

@@ -5,7 +5,8 @@
 //! on the paths, contents and executable bits of the files kept (never on mtimes, owners,
 //! umask or directory listing order), and [`crate::storage::Storage`] stores it. Consumers
 //! download it and call [`extract_tar_gz`], which refuses anything that could write outside
-//! the target directory.
+//! the target directory, drops symlinks as Flux does, and reads at most one budget of
+//! decompressed bytes with every header capped (see [`ExtractOptions`]).
 
 mod extract;
 mod ignore;
@@ -16,7 +17,8 @@ use std::collections::BTreeMap;
 
 pub(crate) use extract::safe_relative;
 pub use extract::{
-    DEFAULT_MAX_UNTAR_SIZE, ExtractError, ExtractOptions, ExtractSummary, extract_tar_gz,
+    DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNTAR_SIZE, ExtractError, ExtractOptions, ExtractSummary,
+    MAX_LONG_NAME, MAX_PAX_HEADER, extract_tar_gz,
 };
 pub use ignore::{IgnoreError, IgnoreRules, KeyFilter, SOURCE_IGNORE_FILE};
 pub use include::{IncludeError, copy_include};

@@ -217,7 +217,9 @@ pub struct OciOptions {
     pub auth: OciAuth,
     /// Plain HTTP (Flux's `spec.insecure` / `--insecure-registry`).
     pub insecure: bool,
-    /// Refuse layers larger than this many bytes (`None`: no limit).
+    /// Refuse layers larger than this many bytes (`None`: the extraction budget,
+    /// [`DEFAULT_MAX_UNTAR_SIZE`](crate::artifact::DEFAULT_MAX_UNTAR_SIZE): a layer is
+    /// held in memory while it downloads, so there is always a cap).
     pub max_layer_size: Option<u64>,
     /// Extra CA certificates (PEM) to trust, e.g. `ca.crt` of Flux's `certSecretRef`.
     pub ca_certs: Vec<Vec<u8>>,
@@ -343,6 +345,10 @@ impl OciClient {
                     data: pem.clone(),
                 })
                 .collect(),
+            // Like every HTTP client of ferroflux (see `crate::http`): a registry that accepts
+            // and never answers fails instead of hanging the reconcile.
+            connect_timeout: Some(crate::http::DEFAULT_CONNECT_TIMEOUT),
+            read_timeout: Some(crate::http::DEFAULT_TIMEOUT),
             ..ClientConfig::default()
         };
         // `Client::new` would fall back to defaults on a bad certificate; fail instead.
@@ -641,9 +647,10 @@ impl OciClient {
         what: &str,
     ) -> Result<Vec<u8>, OciError> {
         let size = u64::try_from(desc.size).unwrap_or(u64::MAX);
-        if let Some(max) = self.max_layer_size
-            && size > max
-        {
+        let max = self
+            .max_layer_size
+            .unwrap_or(crate::artifact::DEFAULT_MAX_UNTAR_SIZE);
+        if size > max {
             return Err(OciError::TooLarge {
                 reference: reference.whole(),
                 size,
@@ -657,7 +664,7 @@ impl OciClient {
             .await
             .map_err(|e| self.err("pull blob of", reference, e))?;
         // The descriptor's size is the registry's word; cap what is actually received.
-        let cap = self.max_layer_size.map_or(size, |max| max.min(size));
+        let cap = max.min(size);
         let total = stream.content_length.or(Some(size));
         let mut out = Vec::new();
         while let Some(chunk) = stream.try_next().await.map_err(|e| OciError::Registry {

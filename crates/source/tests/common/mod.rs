@@ -42,3 +42,28 @@ pub fn list_files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Relative paths of the symlinks under `dir`, sorted.
+pub fn list_symlinks(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read_dir") {
+            let e = e.expect("entry");
+            let p = e.path();
+            let ft = e.file_type().expect("file type");
+            if ft.is_symlink() {
+                out.push(
+                    p.strip_prefix(base)
+                        .expect("under base")
+                        .display()
+                        .to_string(),
+                );
+            } else if ft.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
