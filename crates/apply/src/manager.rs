@@ -2,7 +2,7 @@
 //! field manager. Every write is preceded by a dry run so unchanged objects are not written
 //! again and the change set is known.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -68,7 +68,10 @@ pub enum ApplyError {
     #[error(transparent)]
     Object(#[from] ObjectError),
     /// The API server does not serve the object's kind.
-    #[error("{object}: no matches for kind {kind:?} in version {api_version:?}: {source}")]
+    #[error(
+        "{object}: no matches for kind {kind:?} in version {api_version:?}: {}",
+        api_message(source)
+    )]
     UnknownKind {
         /// The object.
         object: ObjectRef,
@@ -82,7 +85,7 @@ pub enum ApplyError {
     },
     /// The API server refused a request about an object; its message (e.g. a 403 naming the
     /// missing permission) is kept whole.
-    #[error("{object} {verb} failed: {source}")]
+    #[error("{object} {verb} failed: {}", api_message(source))]
     Api {
         /// The object.
         object: ObjectRef,
@@ -122,6 +125,15 @@ enum Plan {
 pub struct ApplyOptions {
     /// Recreate objects whose immutable fields changed (`spec.force`).
     pub force: bool,
+}
+
+/// How objects are deleted (prune and garbage collection on deletion).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Labels an object must carry, all of them, to be deleted (Flux's inclusions: the
+    /// `kustomize.toolkit.fluxcd.io/name` and `/namespace` of the deleting Kustomization), so
+    /// an object another owner has taken over is left alone. Empty: no label is required.
+    pub owner: BTreeMap<String, String>,
 }
 
 /// The resource manager: one client (one identity) and one field manager.
@@ -266,8 +278,11 @@ impl ResourceManager {
                 Some(_) => Plan::Write { created: false },
                 None => Plan::Write { created: true },
             }),
+            // Flux's force selector: `spec.force` for all objects, the annotation for one.
             Err(source)
-                if options.force && existing.is_some() && is_immutable_field_error(&source) =>
+                if (options.force || annotations[annotation::FORCE] == "enabled")
+                    && existing.is_some()
+                    && is_immutable_field_error(&source) =>
             {
                 Ok(Plan::Recreate)
             }
@@ -359,8 +374,13 @@ impl ResourceManager {
     }
 
     /// Deletes `objects` in the given order, skipping those annotated
-    /// `kustomize.toolkit.fluxcd.io/prune: disabled` or already gone.
-    pub async fn delete_all(&self, objects: &[ObjectRef]) -> Result<Vec<Change>, ApplyError> {
+    /// `kustomize.toolkit.fluxcd.io/prune: disabled`, those without every label of
+    /// `options.owner`, and those already gone.
+    pub async fn delete_all(
+        &self,
+        objects: &[ObjectRef],
+        options: &DeleteOptions,
+    ) -> Result<Vec<Change>, ApplyError> {
         let mut changes = Vec::with_capacity(objects.len());
         for object in objects {
             let api = match self.api_for(object).await {
@@ -378,13 +398,19 @@ impl ResourceManager {
                     source,
                 })?;
             let Some(existing) = existing else { continue };
-            if existing
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(annotation::PRUNE))
-                .map(String::as_str)
-                == Some("disabled")
+            let labels = existing.metadata.labels.as_ref();
+            let owned = options
+                .owner
+                .iter()
+                .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value));
+            if !owned
+                || existing
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(annotation::PRUNE))
+                    .map(String::as_str)
+                    == Some("disabled")
             {
                 changes.push(Change {
                     object: object.clone(),
@@ -466,6 +492,16 @@ fn comparable(object: &DynamicObject) -> Value {
         }
     }
     value
+}
+
+/// A client error as a person reads it: the API server's own message for a refused request
+/// (kube's `Display` of it appends a Rust `Debug` dump of the whole `Status`), else the error.
+pub fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        kube::Error::Api(status) => format!("{} ({})", status.reason, status.code),
+        other => other.to_string(),
+    }
 }
 
 fn is_immutable_field_error(error: &kube::Error) -> bool {

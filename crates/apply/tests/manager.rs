@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferroflux_apply::manager::{Action, ApplyOptions, ResourceManager};
+use ferroflux_apply::manager::{Action, ApplyOptions, DeleteOptions, ResourceManager};
 use ferroflux_apply::object::ObjectRef;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -189,7 +189,10 @@ async fn prune_deletes_unless_disabled_and_skips_what_is_gone() {
     let mut gone = refs[0].clone();
     gone.name = "never-existed".into();
     with_gone.push(gone);
-    let changes = manager.delete_all(&with_gone).await.expect("prunes");
+    let changes = manager
+        .delete_all(&with_gone, &DeleteOptions::default())
+        .await
+        .expect("prunes");
     assert_eq!(
         actions(&changes),
         [
@@ -258,8 +261,12 @@ async fn a_refused_object_means_nothing_of_its_stage_is_written() {
         .expect_err("the widget is invalid");
     let message = err.to_string();
     assert!(
-        message.starts_with("Widget/team-a/w dry-run failed"),
+        message.starts_with("Widget/team-a/w dry-run failed: "),
         "{message}"
+    );
+    assert!(
+        !message.contains("Status {") && !message.contains("ApiError"),
+        "the API server's message, not a Rust dump: {message}"
     );
     let settings = ObjectRef::of(&objects[2], 2).expect("identifies");
     assert!(
@@ -270,6 +277,95 @@ async fn a_refused_object_means_nothing_of_its_stage_is_written() {
     assert!(
         manager.get(&ns).await.expect("reads").is_some(),
         "earlier stages are applied"
+    );
+    cluster.server.shutdown().await;
+}
+
+fn job(image: &str, annotations: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "team-a", "annotations": annotations},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "migrate", "image": image}]}}}})
+}
+
+#[tokio::test]
+async fn the_force_annotation_recreates_an_object_whose_immutable_field_changed() {
+    let cluster = cluster().await;
+    let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
+    let force = json!({"kustomize.toolkit.fluxcd.io/force": "enabled"});
+    manager
+        .apply_all(
+            &[namespace("team-a"), job("migrate:1", json!({}))],
+            &ApplyOptions::default(),
+        )
+        .await
+        .expect("applies");
+    let refused = manager
+        .apply_all(&[job("migrate:2", json!({}))], &ApplyOptions::default())
+        .await
+        .expect_err("spec.template of a Job is immutable");
+    assert!(refused.to_string().contains("immutable"), "{refused}");
+
+    let changes = manager
+        .apply_all(&[job("migrate:2", force)], &ApplyOptions::default())
+        .await
+        .expect("the annotation recreates the Job");
+    assert_eq!(actions(&changes), ["Job/team-a/migrate configured"]);
+    let job_ref = ObjectRef::of(&job("migrate:2", json!({})), 0).expect("identifies");
+    let live = manager.get(&job_ref).await.expect("reads").expect("exists");
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "migrate:2"
+    );
+    cluster.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deletion_skips_objects_whose_labels_name_another_owner() {
+    let cluster = cluster().await;
+    let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
+    let owned_by = |owner: &str, name: &str| {
+        let mut object = config_map(name, json!({}));
+        object["metadata"]["labels"] = json!({
+            "kustomize.toolkit.fluxcd.io/name": owner,
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system"});
+        object
+    };
+    let objects = vec![
+        namespace("team-a"),
+        owned_by("first", "mine"),
+        owned_by("second", "taken-over"),
+    ];
+    manager
+        .apply_all(&objects, &ApplyOptions::default())
+        .await
+        .expect("applies");
+    let refs: Vec<ObjectRef> = objects[1..]
+        .iter()
+        .map(|o| ObjectRef::of(o, 0).expect("identifies"))
+        .collect();
+    let owner = [
+        ("kustomize.toolkit.fluxcd.io/name", "first"),
+        ("kustomize.toolkit.fluxcd.io/namespace", "flux-system"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let changes = manager
+        .delete_all(&refs, &DeleteOptions { owner })
+        .await
+        .expect("deletes");
+    assert_eq!(
+        actions(&changes),
+        [
+            "ConfigMap/team-a/mine deleted",
+            "ConfigMap/team-a/taken-over skipped"
+        ]
+    );
+    assert!(manager.get(&refs[0]).await.expect("reads").is_none());
+    assert!(
+        manager.get(&refs[1]).await.expect("reads").is_some(),
+        "another Kustomization's object is kept"
     );
     cluster.server.shutdown().await;
 }

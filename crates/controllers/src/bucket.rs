@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -21,7 +21,8 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::ocirepository::secret_data;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+    FINALIZER, ReconcileError, go_duration, now, optional_spec_duration, patch_status, record,
+    set_source_conditions, spec_duration,
 };
 
 /// Flux's reason for failed bucket operations.
@@ -37,6 +38,7 @@ pub struct Context {
     /// Where artifacts are kept and served from.
     pub storage: Arc<Storage>,
     recorder: Recorder,
+    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
@@ -44,6 +46,7 @@ impl Context {
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
         Context {
             recorder: crate::runtime::recorder(&client, "source-controller"),
+            backoff: crate::runtime::Backoff::default(),
             client,
             storage,
         }
@@ -57,7 +60,7 @@ pub async fn run(
 ) {
     let api: Api<Bucket> = Api::all(context.client.clone());
     crate::runtime::drive(
-        Controller::new(api, watcher::Config::default()),
+        crate::runtime::controller(api, watcher::Config::default()),
         reconcile,
         context,
         shutdown,
@@ -94,13 +97,18 @@ async fn reconcile_apply(
     if object.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(60));
+    let interval = spec_duration("spec.interval", &object.spec.interval);
     let previous = object
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone());
-    let result = reconcile_artifact(object, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_artifact(object, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let reference = object.object_ref(&());
     match &result {
         Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
@@ -110,10 +118,12 @@ async fn reconcile_apply(
         Ok(_) => {}
         Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
     }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
+    let key = format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    );
+    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
     let status = summarize(object, result, now());
     patch_status(
         api,
@@ -193,18 +203,18 @@ fn ignore_rules(object: &Bucket) -> IgnoreRules {
 /// Owns `FetchFailed` and the artifact: a new one only when the listing's revision or the
 /// ignore rules changed, or the stored file is gone.
 async fn reconcile_artifact(object: &Bucket, ctx: &Context) -> Result<Artifact, ReconcileError> {
-    let timeout = object
-        .spec
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(60));
+    let timeout = optional_spec_duration(
+        "spec.timeout",
+        object.spec.timeout.as_deref(),
+        Duration::from_secs(60),
+    )?;
     match tokio::time::timeout(timeout, fetch_and_store(object, ctx)).await {
         Ok(result) => result,
         Err(_) => Err(ReconcileError::generic(
             BUCKET_OPERATION_FAILED,
             format!(
-                "bucket operations did not finish within the timeout of {timeout:?}; raise spec.timeout"
+                "bucket operations did not finish within the timeout of {}; raise spec.timeout",
+                go_duration(timeout)
             ),
         )),
     }
@@ -219,9 +229,12 @@ async fn fetch_and_store(object: &Bucket, ctx: &Context) -> Result<Artifact, Rec
     if let Some(current) = &status.artifact
         && current.revision == index.revision
         && status.observed_ignore == object.spec.ignore
-        && ctx.storage.root().join(&current.path).is_file()
+        && let Some(url) = ctx.storage.stored_url(&current.path)
     {
-        return Ok(current.clone());
+        return Ok(Artifact {
+            url,
+            ..current.clone()
+        });
     }
     let workdir = tempfile::tempdir().map_err(|e| {
         ReconcileError::generic(STORAGE_FAILED, format!("temporary directory: {e}"))

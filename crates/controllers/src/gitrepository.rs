@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -21,7 +21,8 @@ use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record,
+    set_source_conditions, spec_duration,
 };
 
 /// What the reconciler needs.
@@ -31,6 +32,7 @@ pub struct Context {
     /// Where artifacts are kept and served from.
     pub storage: Arc<Storage>,
     recorder: Recorder,
+    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
@@ -38,6 +40,7 @@ impl Context {
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
         Context {
             recorder: crate::runtime::recorder(&client, "source-controller"),
+            backoff: crate::runtime::Backoff::default(),
             client,
             storage,
         }
@@ -51,7 +54,7 @@ pub async fn run(
 ) {
     let api: Api<GitRepository> = Api::all(context.client.clone());
     crate::runtime::drive(
-        Controller::new(api, watcher::Config::default()),
+        crate::runtime::controller(api, watcher::Config::default()),
         reconcile,
         context,
         shutdown,
@@ -88,13 +91,18 @@ async fn reconcile_apply(
     if repo.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&repo.spec.interval).unwrap_or(Duration::from_secs(60));
+    let interval = spec_duration("spec.interval", &repo.spec.interval);
     let previous = repo
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone());
-    let result = reconcile_artifact(repo, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_artifact(repo, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let object = repo.object_ref(&());
     match &result {
         Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
@@ -104,10 +112,12 @@ async fn reconcile_apply(
         Ok(_) => {}
         Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
     }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
+    let key = format!(
+        "{}/{}",
+        repo.namespace().unwrap_or_default(),
+        repo.name_any()
+    );
+    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
     let status = summarize(repo, result);
     patch_status(
         api,
@@ -191,13 +201,11 @@ async fn reconcile_artifact(
 ) -> Result<Artifact, ReconcileError> {
     let options = CloneOptions {
         auth: auth(repo, ctx).await?,
-        timeout: Some(
-            repo.spec
-                .timeout
-                .as_deref()
-                .and_then(parse_duration)
-                .unwrap_or(Duration::from_secs(60)),
-        ),
+        timeout: Some(optional_spec_duration(
+            "spec.timeout",
+            repo.spec.timeout.as_deref(),
+            Duration::from_secs(60),
+        )?),
         recurse_submodules: repo.spec.recurse_submodules == Some(true),
         ..CloneOptions::default()
     };
@@ -212,9 +220,12 @@ async fn reconcile_artifact(
     if let Some(current) = &status.artifact
         && current.revision == remote_revision
         && status.observed_ignore == repo.spec.ignore
-        && ctx.storage.root().join(&current.path).is_file()
+        && let Some(url) = ctx.storage.stored_url(&current.path)
     {
-        return Ok(current.clone());
+        return Ok(Artifact {
+            url,
+            ..current.clone()
+        });
     }
     let workdir = tempfile::tempdir()
         .map_err(|e| ReconcileError::generic(reason::GIT_OPERATION_FAILED, e.to_string()))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -26,7 +26,7 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 use crate::conditions::{self, Wanted};
 use crate::ocirepository::secret_data;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+    FINALIZER, ReconcileError, now, patch_status, record, set_source_conditions, spec_duration,
 };
 
 const CHART_PULL_ERROR: &str = "ChartPullError";
@@ -46,6 +46,7 @@ pub struct Context {
     /// Downloads charts and source artifacts.
     pub http: reqwest::Client,
     recorder: Recorder,
+    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
@@ -53,6 +54,7 @@ impl Context {
     pub fn new(client: Client, storage: Arc<Storage>, http: reqwest::Client) -> Self {
         Context {
             recorder: crate::runtime::recorder(&client, "source-controller"),
+            backoff: crate::runtime::Backoff::default(),
             client,
             storage,
             http,
@@ -66,7 +68,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<HelmChart> = Api::all(context.client.clone());
-    let controller = Controller::new(api, watcher::Config::default());
+    let controller = crate::runtime::controller(api, watcher::Config::default());
     let (for_index, for_git, for_bucket) =
         (controller.store(), controller.store(), controller.store());
     let client = &context.client;
@@ -156,13 +158,18 @@ async fn reconcile_apply(
     if chart.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&chart.spec.interval).unwrap_or(Duration::from_secs(60));
+    let interval = spec_duration("spec.interval", &chart.spec.interval);
     let previous = chart
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone());
-    let result = reconcile_chart(chart, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_chart(chart, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let reference = chart.object_ref(&());
     match &result {
         Ok(built) if previous.as_deref() != Some(built.artifact.revision.as_str()) => {
@@ -172,10 +179,12 @@ async fn reconcile_apply(
         Ok(_) => {}
         Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
     }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
+    let key = format!(
+        "{}/{}",
+        chart.namespace().unwrap_or_default(),
+        chart.name_any()
+    );
+    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
     let status = summarize(chart, result, now());
     patch_status(
         api,
@@ -293,9 +302,13 @@ fn is_current(
     let current = status.artifact.as_ref()?;
     (current.revision == revision
         && status.observed_chart_name.as_deref() == Some(name)
-        && status.observed_values_files == chart.spec.values_files
-        && storage.root().join(&current.path).is_file())
-    .then(|| current.clone())
+        && status.observed_values_files == chart.spec.values_files)
+        .then(|| storage.stored_url(&current.path))
+        .flatten()
+        .map(|url| Artifact {
+            url,
+            ..current.clone()
+        })
 }
 
 /// Owns `FetchFailed` and the artifact.
@@ -635,7 +648,7 @@ fn chart_metadata(dir: &Path) -> Result<(String, String), ReconcileError> {
     };
     let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
     let meta: ChartYaml =
-        serde_saphyr::from_str(&text).map_err(|e| bad(format!("not a chart: {e}")))?;
+        ferroflux_gocompat::yaml::from_str(&text).map_err(|e| bad(format!("not a chart: {e}")))?;
     if meta.name.is_empty() || meta.name.contains(['/', '\\']) || meta.name.starts_with('.') {
         return Err(bad(format!("invalid chart name '{}'", meta.name)));
     }
@@ -648,6 +661,9 @@ fn merge_values_files(
     ignore_missing: bool,
 ) -> Result<(), ReconcileError> {
     let fail = |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, why);
+    // Values files are artifact content: read without following any symlink.
+    let fs = crate::kustomization::rootfs::RootedFs::new(chart_dir)
+        .map_err(|e| fail(format!("chart directory: {e}")))?;
     let mut merged = Value::Object(Default::default());
     for file in files {
         let Some(path) = inside(chart_dir, file.trim_start_matches("./")) else {
@@ -655,7 +671,9 @@ fn merge_values_files(
                 "values file '{file}' is not a path inside the chart"
             )));
         };
-        let text = match std::fs::read_to_string(&path) {
+        let read = ferroflux_kustomize::fs::FileSystem::read(&fs, &path)
+            .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other));
+        let text = match read {
             Ok(text) => text,
             Err(_) if ignore_missing => continue,
             Err(e) => {
@@ -667,13 +685,13 @@ fn merge_values_files(
         let values: Value = if text.trim().is_empty() {
             Value::Object(Default::default())
         } else {
-            serde_saphyr::from_str(&text)
+            ferroflux_gocompat::yaml::from_str(&text)
                 .map_err(|e| fail(format!("values file '{file}' is not YAML: {e}")))?
         };
         merge_values(&mut merged, values);
     }
     let yaml = serde_saphyr::to_string(&merged).map_err(|e| fail(format!("merged values: {e}")))?;
-    std::fs::write(chart_dir.join("values.yaml"), yaml)
+    fs.write(&chart_dir.join("values.yaml"), yaml.as_bytes())
         .map_err(|e| fail(format!("writing values.yaml: {e}")))
 }
 
@@ -819,6 +837,45 @@ mod tests {
         );
         assert_eq!(inside(root, "../secrets.yaml"), None);
         assert_eq!(inside(root, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn an_alias_bomb_values_file_stalls_quickly() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("values-bomb.yaml"),
+            include_str!("../../gocompat/testdata/alias-bomb.yaml"),
+        )
+        .expect("write");
+        let start = std::time::Instant::now();
+        let err =
+            merge_values_files(dir.path(), &["values-bomb.yaml".into()], false).expect_err("bomb");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
+        assert_eq!(
+            err.message,
+            "values file 'values-bomb.yaml' is not YAML: yaml: document contains excessive aliasing"
+        );
+    }
+
+    #[test]
+    fn values_files_behind_symlinks_are_neither_read_nor_written_through() {
+        let host = tempfile::tempdir().expect("temp dir");
+        let chart = host.path().join("chart");
+        std::fs::create_dir(&chart).expect("mkdir");
+        let secret = host.path().join("host-secret.yaml");
+        std::fs::write(&secret, "token: hunter2\n").expect("write");
+        std::os::unix::fs::symlink(&secret, chart.join("values-prod.yaml")).expect("symlink");
+        let err = merge_values_files(&chart, &["values-prod.yaml".into()], false)
+            .expect_err("symlink refused");
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
+        std::os::unix::fs::symlink(&secret, chart.join("values.yaml")).expect("symlink");
+        std::fs::write(chart.join("extra.yaml"), "replicas: 2\n").expect("write");
+        merge_values_files(&chart, &["extra.yaml".into()], false).expect_err("no write-through");
+        assert_eq!(
+            std::fs::read_to_string(&secret).expect("read"),
+            "token: hunter2\n"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -21,7 +21,8 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::ocirepository::secret_data;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, parse_duration, patch_status, record, set_source_conditions,
+    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record,
+    set_source_conditions,
 };
 
 /// Flux's reason when the index cannot be downloaded or parsed.
@@ -38,6 +39,7 @@ pub struct Context {
     /// Where artifacts are kept and served from.
     pub storage: Arc<Storage>,
     recorder: Recorder,
+    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
         Context {
             recorder: crate::runtime::recorder(&client, "source-controller"),
+            backoff: crate::runtime::Backoff::default(),
             client,
             storage,
         }
@@ -58,7 +61,7 @@ pub async fn run(
 ) {
     let api: Api<HelmRepository> = Api::all(context.client.clone());
     crate::runtime::drive(
-        Controller::new(api, watcher::Config::default()),
+        crate::runtime::controller(api, watcher::Config::default()),
         reconcile,
         context,
         shutdown,
@@ -103,18 +106,22 @@ async fn reconcile_apply(
     if repo.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = repo
-        .spec
-        .interval
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(60));
+    let interval = optional_spec_duration(
+        "spec.interval",
+        repo.spec.interval.as_deref(),
+        Duration::from_secs(60),
+    );
     let previous = repo
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone());
-    let result = reconcile_artifact(repo, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_artifact(repo, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let reference = repo.object_ref(&());
     match &result {
         Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
@@ -127,10 +134,12 @@ async fn reconcile_apply(
         Ok(_) => {}
         Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
     }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
+    let key = format!(
+        "{}/{}",
+        repo.namespace().unwrap_or_default(),
+        repo.name_any()
+    );
+    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
     let status = summarize(repo, result, now());
     patch_status(
         api,
@@ -158,13 +167,12 @@ async fn client_and_auth(
     ctx: &Context,
 ) -> Result<(reqwest::Client, Option<HelmAuth>), ReconcileError> {
     let namespace = repo.namespace().unwrap_or_default();
-    let timeout = repo
-        .spec
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(60));
-    let mut builder = reqwest::Client::builder().timeout(timeout);
+    let timeout = optional_spec_duration(
+        "spec.timeout",
+        repo.spec.timeout.as_deref(),
+        Duration::from_secs(60),
+    )?;
+    let mut http = ferroflux_source::http::HttpOptions::default().with_timeout(timeout);
     if let Some(cert_ref) = &repo.spec.cert_secret_ref {
         let data = secret_data(
             &ctx.client,
@@ -174,23 +182,20 @@ async fn client_and_auth(
         )
         .await?;
         if let Some(pem) = data.get("ca.crt").or_else(|| data.get("caFile")) {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ReconcileError::stalling(
-                    reason::AUTHENTICATION_FAILED,
-                    format!(
-                        "secret '{namespace}/{}': ca.crt is not PEM: {e}",
-                        cert_ref.name
-                    ),
-                )
-            })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
+            http.ca_pem.push(pem.clone());
         }
     }
-    let client = builder
-        .build()
-        .map_err(|e| ReconcileError::generic(INDEXATION_FAILED, format!("HTTP client: {e}")))?;
+    let client = http.client().map_err(|e| {
+        let secret = repo
+            .spec
+            .cert_secret_ref
+            .as_ref()
+            .map_or("", |r| r.name.as_str());
+        ReconcileError::stalling(
+            reason::AUTHENTICATION_FAILED,
+            format!("secret '{namespace}/{secret}': ca.crt: {e}"),
+        )
+    })?;
     let mut auth = None;
     if let Some(secret_ref) = &repo.spec.secret_ref {
         let data = secret_data(
@@ -243,9 +248,12 @@ async fn reconcile_artifact(
     let revision = ferroflux_source::sha256_digest(&bytes);
     if let Some(current) = repo.status.as_ref().and_then(|s| s.artifact.as_ref())
         && current.revision == revision
-        && ctx.storage.root().join(&current.path).is_file()
+        && let Some(url) = ctx.storage.stored_url(&current.path)
     {
-        return Ok(current.clone());
+        return Ok(Artifact {
+            url,
+            ..current.clone()
+        });
     }
     let key = ObjectKey::new(
         KIND,

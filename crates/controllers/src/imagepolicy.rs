@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -27,7 +27,7 @@ use crate::conditions;
 use crate::imagerepository::{
     CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth, set_ready,
 };
-use crate::runtime::{FINALIZER, ReconcileError, parse_duration, patch_status, record};
+use crate::runtime::{FINALIZER, ReconcileError, optional_spec_duration, patch_status, record};
 
 /// Reason: the spec's policy or filter is invalid.
 pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
@@ -71,7 +71,7 @@ pub async fn run(
 ) {
     let api: Api<ImagePolicy> = Api::all(context.client.clone());
     let repos: Api<ImageRepository> = Api::all(context.client.clone());
-    let controller = Controller::new(api, watcher::Config::default());
+    let controller = crate::runtime::controller(api, watcher::Config::default());
     let policies = controller.store();
     crate::runtime::drive(
         controller.watches(repos, watcher::Config::default(), move |repo| {
@@ -118,7 +118,17 @@ async fn reconcile_apply(
     if policy.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let result = reconcile_latest(policy, ctx).await;
+    let interval = optional_spec_duration(
+        "spec.interval",
+        policy.spec.interval.as_deref(),
+        Duration::from_secs(600),
+    );
+    let result = match &interval {
+        Ok(_) => reconcile_latest(policy, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let previous = policy.status.as_ref().and_then(|s| s.latest_ref.clone());
     let object = policy.object_ref(&());
     match &result {
@@ -141,14 +151,7 @@ async fn reconcile_apply(
     let action = match &result {
         // Only `Always` needs a timer: new tags arrive through the ImageRepository watch.
         Ok(_) if policy.spec.digest_reflection_policy.as_deref() == Some("Always") => {
-            Action::requeue(
-                policy
-                    .spec
-                    .interval
-                    .as_deref()
-                    .and_then(parse_duration)
-                    .unwrap_or(Duration::from_secs(600)),
-            )
+            Action::requeue(interval)
         }
         Ok(_) => Action::await_change(),
         Err(err) => err.action(DEPENDENCY_WAIT),

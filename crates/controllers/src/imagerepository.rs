@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -27,7 +27,10 @@ use ferroflux_api::meta::{Condition, RECONCILE_REQUEST_ANNOTATION, condition_typ
 use ferroflux_source::oci::{OciAuth, OciClient, OciError, OciOptions, auth_from_dockerconfigjson};
 
 use crate::conditions::{self, Wanted};
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
+    record, spec_duration,
+};
 
 /// How many tags `lastScanResult.latestTags` shows.
 pub const LATEST_TAGS: usize = 10;
@@ -62,7 +65,7 @@ pub async fn run(
 ) {
     let api: Api<ImageRepository> = Api::all(context.client.clone());
     crate::runtime::drive(
-        Controller::new(api, watcher::Config::default()),
+        crate::runtime::controller(api, watcher::Config::default()),
         reconcile,
         context,
         shutdown,
@@ -98,14 +101,21 @@ async fn reconcile_apply(
     if repo.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&repo.spec.interval).unwrap_or(Duration::from_secs(60));
-    let namespace = repo.namespace().unwrap_or_default();
-    let stored = ctx.store.load(&namespace, &repo.name_any()).ok().flatten();
-    let due = scan_due(repo, stored.as_ref(), jiff::Timestamp::now(), interval);
-    if let Some(wait) = due.wait {
-        return Ok(Action::requeue(wait));
+    let interval = spec_duration("spec.interval", &repo.spec.interval);
+    if let Ok(interval) = interval {
+        let namespace = repo.namespace().unwrap_or_default();
+        let stored = ctx.store.load(&namespace, &repo.name_any()).ok().flatten();
+        let due = scan_due(repo, stored.as_ref(), jiff::Timestamp::now(), interval);
+        if let Some(wait) = due.wait {
+            return Ok(Action::requeue(wait));
+        }
     }
-    let result = reconcile_scan(repo, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_scan(repo, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let object = repo.object_ref(&());
     match &result {
         Ok(scan) => {
@@ -170,13 +180,11 @@ async fn reconcile_scan(repo: &ImageRepository, ctx: &Context) -> Result<Scanned
     };
     let client = OciClient::new(&options)
         .map_err(|e| ReconcileError::stalling(reason::INVALID, e.to_string()))?;
-    let timeout = repo
-        .spec
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .or_else(|| parse_duration(&repo.spec.interval))
-        .unwrap_or(Duration::from_secs(60));
+    let timeout = optional_spec_duration(
+        "spec.timeout",
+        repo.spec.timeout.as_deref(),
+        spec_duration("spec.interval", &repo.spec.interval)?,
+    )?;
     let url = format!("oci://{}", image.name());
     let tags = tokio::time::timeout(timeout, client.list_tags(&url))
         .await
@@ -184,8 +192,9 @@ async fn reconcile_scan(repo: &ImageRepository, ctx: &Context) -> Result<Scanned
             ReconcileError::generic(
                 "ReadOperationFailed",
                 format!(
-                    "listing the tags of {} timed out after {timeout:?}; raise spec.timeout",
-                    image.name()
+                    "listing the tags of {} timed out after {}; raise spec.timeout",
+                    image.name(),
+                    go_duration(timeout)
                 ),
             )
         })?

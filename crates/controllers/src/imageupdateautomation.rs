@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -36,7 +36,9 @@ pub use message::{DEFAULT_MESSAGE_TEMPLATE, MessageData, PolicyImage, render};
 pub use update::{UpdateError, apply_setters};
 
 use crate::imagerepository::set_ready;
-use crate::runtime::{FINALIZER, ReconcileError, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record, spec_duration,
+};
 
 /// How long to wait for a GitRepository that does not exist yet.
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
@@ -72,7 +74,7 @@ pub async fn run(
 ) {
     let api: Api<ImageUpdateAutomation> = Api::all(context.client.clone());
     let policies: Api<ImagePolicy> = Api::all(context.client.clone());
-    let controller = Controller::new(api, watcher::Config::default());
+    let controller = crate::runtime::controller(api, watcher::Config::default());
     let automations = controller.store();
     crate::runtime::drive(
         controller.watches(policies, watcher::Config::default(), move |policy| {
@@ -129,14 +131,20 @@ async fn reconcile_apply(
     if auto.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&auto.spec.interval).unwrap_or(Duration::from_secs(60));
+    let interval = spec_duration("spec.interval", &auto.spec.interval);
     // Our own status writes wake the controller too: without a reason to run, wait.
-    if let Ok((current, _)) = policies(auto, ctx).await
+    if let Ok(interval) = interval
+        && let Ok((current, _)) = policies(auto, ctx).await
         && let Some(wait) = run_due(auto, &current, jiff::Timestamp::now(), interval)
     {
         return Ok(Action::requeue(wait));
     }
-    let result = reconcile_update(auto, ctx).await;
+    let result = match &interval {
+        Ok(_) => reconcile_update(auto, ctx).await,
+        Err(err) => Err(err.clone()),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let object = auto.object_ref(&());
     match &result {
         Ok(Run {
@@ -321,7 +329,7 @@ async fn reconcile_update(
         return Err(ReconcileError::stalling(
             reason::ACCESS_DENIED,
             format!(
-                "cannot access GitRepository '{source_ns}/{}': cross-namespace references are disabled",
+                "can't access 'GitRepository/{source_ns}/{}', cross-namespace references have been blocked",
                 source.name
             ),
         ));
@@ -342,13 +350,11 @@ async fn reconcile_update(
     let plan = plan(&auto.spec, repo.spec.reference.as_ref())?;
     let options = CloneOptions {
         auth: git_auth(&ctx.client, &source_ns, &repo).await?,
-        timeout: Some(
-            repo.spec
-                .timeout
-                .as_deref()
-                .and_then(parse_duration)
-                .unwrap_or(Duration::from_secs(60)),
-        ),
+        timeout: Some(optional_spec_duration(
+            "spec.timeout",
+            repo.spec.timeout.as_deref(),
+            Duration::from_secs(60),
+        )?),
         ..CloneOptions::default()
     };
     let (observed_policies, images) = policies(auto, ctx).await?;
@@ -483,7 +489,10 @@ async fn policies(
     let list = api.list(&params).await.map_err(|e| {
         ReconcileError::generic(
             reason::RECONCILIATION_FAILED,
-            format!("cannot list ImagePolicies in '{namespace}': {e}"),
+            format!(
+                "cannot list ImagePolicies in '{namespace}': {}",
+                ferroflux_apply::manager::api_message(&e)
+            ),
         )
     })?;
     let mut observed = BTreeMap::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
@@ -24,7 +24,10 @@ use ferroflux_source::oci::{self, OciAuth, OciClient, OciError, OciOptions, OciR
 use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::conditions::{self, Wanted};
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
+    record, spec_duration,
+};
 
 /// Flux's reason for an unparsable `spec.url`.
 const URL_INVALID: &str = "URLInvalid";
@@ -42,6 +45,7 @@ pub struct Context {
     /// Where artifacts are kept and served from.
     pub storage: Arc<Storage>,
     recorder: Recorder,
+    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
@@ -49,6 +53,7 @@ impl Context {
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
         Context {
             recorder: crate::runtime::recorder(&client, "source-controller"),
+            backoff: crate::runtime::Backoff::default(),
             client,
             storage,
         }
@@ -62,7 +67,7 @@ pub async fn run(
 ) {
     let api: Api<OCIRepository> = Api::all(context.client.clone());
     crate::runtime::drive(
-        Controller::new(api, watcher::Config::default()),
+        crate::runtime::controller(api, watcher::Config::default()),
         reconcile,
         context,
         shutdown,
@@ -99,13 +104,18 @@ async fn reconcile_apply(
     if repo.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let interval = parse_duration(&repo.spec.interval).unwrap_or(Duration::from_secs(60));
+    let interval = spec_duration("spec.interval", &repo.spec.interval);
     let previous = repo
         .status
         .as_ref()
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone());
-    let outcome = reconcile_source(repo, ctx).await;
+    let outcome = match &interval {
+        Ok(_) => reconcile_source(repo, ctx).await,
+        Err(err) => Err(fetch_failed(err.clone())),
+    };
+    // An invalid interval stalls, so the fallback is never used for a requeue.
+    let interval = interval.unwrap_or_default();
     let object = repo.object_ref(&());
     match &outcome {
         Ok(stored) if previous.as_deref() != Some(stored.artifact.revision.as_str()) => {
@@ -121,10 +131,15 @@ async fn reconcile_apply(
             record(&ctx.recorder, &object, true, error.reason, &error.message).await;
         }
     }
-    let action = match &outcome {
-        Ok(_) => Action::requeue(interval),
-        Err(failed) => failed.error.action(interval),
-    };
+    let key = format!(
+        "{}/{}",
+        repo.namespace().unwrap_or_default(),
+        repo.name_any()
+    );
+    let action = ctx.backoff.action(
+        &key,
+        outcome.as_ref().map(|_| interval).map_err(|f| &f.error),
+    );
     let status = summarize(repo, &outcome, now());
     patch_status(
         api,
@@ -206,7 +221,10 @@ pub(crate) async fn secret_data(
         )),
         Err(err) => Err(ReconcileError::generic(
             why,
-            format!("reading secret '{namespace}/{name}': {err}"),
+            format!(
+                "reading secret '{namespace}/{name}': {}",
+                ferroflux_apply::manager::api_message(&err)
+            ),
         )),
     }
 }
@@ -365,26 +383,31 @@ fn is_current(repo: &OCIRepository, resolved: &Resolved, storage: &Storage) -> O
     let current = status.artifact.as_ref()?;
     (current.revision == resolved.revision
         && status.observed_ignore == repo.spec.ignore
-        && status.observed_layer_selector == repo.spec.layer_selector
-        && storage.root().join(&current.path).is_file())
-    .then(|| current.clone())
+        && status.observed_layer_selector == repo.spec.layer_selector)
+        .then(|| storage.stored_url(&current.path))
+        .flatten()
+        .map(|url| Artifact {
+            url,
+            ..current.clone()
+        })
 }
 
 /// Owns `FetchFailed`, `SourceVerified` and the artifact. Requeues on the interval; registry
 /// errors retry, spec errors stall.
 async fn reconcile_source(repo: &OCIRepository, ctx: &Context) -> Outcome {
-    let timeout = repo
-        .spec
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(60));
+    let timeout = optional_spec_duration(
+        "spec.timeout",
+        repo.spec.timeout.as_deref(),
+        Duration::from_secs(60),
+    )
+    .map_err(fetch_failed)?;
     match tokio::time::timeout(timeout, reconcile_source_inner(repo, ctx)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(fetch_failed(ReconcileError::generic(
             reason::OCI_PULL_FAILED,
             format!(
-                "registry operations did not finish within the timeout of {timeout:?}; raise spec.timeout if the artifact is large"
+                "registry operations did not finish within the timeout of {}; raise spec.timeout if the artifact is large",
+                go_duration(timeout)
             ),
         ))),
     }

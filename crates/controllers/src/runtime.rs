@@ -77,39 +77,123 @@ impl ReconcileError {
     }
 }
 
+/// Flux's requeue of source objects (controller-runtime's per-object exponential failure
+/// backoff with Flux's `--min-retry-delay` and `--max-retry-delay`): after a generic error the
+/// delay doubles with every failure in a row, from [`Backoff::MIN`] up to [`Backoff::MAX`]; a
+/// success resets it and requeues at the interval.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// The first retry delay.
+    pub const MIN: Duration = Duration::from_millis(750);
+    /// The longest retry delay.
+    pub const MAX: Duration = Duration::from_secs(15 * 60);
+    /// Objects tracked at once; past it the counts start over (bounds memory when objects
+    /// are deleted while failing).
+    const TRACKED: usize = 10_000;
+
+    /// The action after one reconcile of `key` (`namespace/name`): `Ok(interval)` on success,
+    /// else the error's own requeue, a generic error retried after the backoff delay.
+    pub fn action(&self, key: &str, outcome: Result<Duration, &ReconcileError>) -> Action {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match outcome {
+            Ok(interval) => {
+                failures.remove(key);
+                Action::requeue(interval)
+            }
+            Err(err) => {
+                if failures.len() >= Self::TRACKED && !failures.contains_key(key) {
+                    failures.clear();
+                }
+                let count = failures.entry(key.to_string()).or_insert(0);
+                let delay = Self::MIN
+                    .checked_mul(2u32.saturating_pow(*count))
+                    .map_or(Self::MAX, |d| d.min(Self::MAX));
+                *count = count.saturating_add(1);
+                err.action(delay)
+            }
+        }
+    }
+}
+
 /// The current time as Kubernetes writes it (whole seconds).
 pub fn now() -> Time {
     let seconds = jiff::Timestamp::now().as_second();
     Time(jiff::Timestamp::from_second(seconds).expect("the current time is in range"))
 }
 
-/// Parses a Go duration as Flux writes them (`1h30m`, `5m`, `30s`, `500ms`).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += Duration::from_secs_f64(number * seconds);
-    }
-    Some(total)
+/// A duration as Go's `time.Duration.String` prints it (`1m30s`, `1.5s`, `500ms`), the way
+/// Flux's messages show timeouts.
+pub fn go_duration(duration: Duration) -> String {
+    ferroflux_gocompat::duration::format(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A duration of the spec (`spec.interval`, `spec.timeout`, ...). One that does not parse or
+/// does not fit is the user's to fix: a Stalling `InvalidSpec` error naming the field, worded
+/// as Go's `time.ParseDuration` refuses it.
+pub fn spec_duration(field: &str, text: &str) -> Result<Duration, ReconcileError> {
+    ferroflux_gocompat::duration::parse_std(text).map_err(|e| {
+        ReconcileError::stalling(
+            ferroflux_api::meta::reason::INVALID,
+            format!("invalid {field}: {e}"),
+        )
+    })
+}
+
+/// [`spec_duration`] of an optional field: `default` when it is unset.
+pub fn optional_spec_duration(
+    field: &str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ReconcileError> {
+    text.map_or(Ok(default), |text| spec_duration(field, text))
+}
+
+/// The hash of what asks a controller to reconcile its own object, as Flux's watch predicates
+/// (`GenerationChangedPredicate` or `ReconcileRequestedPredicate`): the generation and the
+/// reconcile-request annotation. Status writes, the controller's own above all, leave it
+/// unchanged and so never trigger a reconcile. Finalizers and the deletion timestamp are in it
+/// because the finalizer step waits for the watch to show them.
+pub fn reconcile_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = object.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION))
+        .hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// A controller of `K` that is triggered by [`reconcile_trigger`] changes (and its own
+/// requeues), never by status updates.
+pub fn controller<K>(api: Api<K>, config: kube::runtime::watcher::Config) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use kube::runtime::WatchStreamExt;
+    let (reader, writer) = kube::runtime::reflector::store();
+    let trigger = kube::runtime::watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(reconcile_trigger, Default::default());
+    Controller::for_stream(trigger, reader)
 }
 
 /// An event recorder that reports as `controller` (e.g. `source-controller`).
@@ -256,14 +340,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration("m"), None);
+    fn durations_print_as_go_does() {
+        for (duration, go) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(300), "5m0s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_micros(1), "1µs"),
+        ] {
+            assert_eq!(go_duration(duration), go);
+        }
+    }
+
+    #[test]
+    fn an_unparsable_or_overflowing_spec_duration_stalls() {
+        let err =
+            spec_duration("spec.interval", "99999999999999999999h").expect_err("does not fit");
+        assert_eq!(err.retry, Retry::Stalling);
+        assert_eq!(err.reason, "InvalidSpec");
+        assert_eq!(
+            err.message,
+            "invalid spec.interval: time: invalid duration \"99999999999999999999h\""
+        );
+        assert_eq!(
+            optional_spec_duration("spec.timeout", None, Duration::from_secs(7)),
+            Ok(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn generic_errors_back_off_exponentially_until_a_success() {
+        let backoff = Backoff::default();
+        let failed = ReconcileError::generic("AuthenticationFailed", "denied");
+        let delays: Vec<Action> = (0..3)
+            .map(|_| backoff.action("ns/a", Err(&failed)))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                Action::requeue(Duration::from_millis(750)),
+                Action::requeue(Duration::from_millis(1500)),
+                Action::requeue(Duration::from_millis(3000)),
+            ]
+        );
+        assert_eq!(
+            backoff.action("ns/b", Err(&failed)),
+            Action::requeue(Duration::from_millis(750)),
+            "per object"
+        );
+        let interval = Duration::from_secs(60);
+        assert_eq!(
+            backoff.action("ns/a", Ok(interval)),
+            Action::requeue(interval)
+        );
+        assert_eq!(
+            backoff.action("ns/a", Err(&failed)),
+            Action::requeue(Duration::from_millis(750)),
+            "a success resets it"
+        );
+        let stalled = ReconcileError::stalling("InvalidSpec", "bad");
+        assert_eq!(
+            backoff.action("ns/c", Err(&stalled)),
+            Action::await_change()
+        );
+        for _ in 0..40 {
+            backoff.action("ns/d", Err(&failed));
+        }
+        assert_eq!(
+            backoff.action("ns/d", Err(&failed)),
+            Action::requeue(Backoff::MAX)
+        );
     }
 
     #[test]
@@ -282,5 +430,223 @@ mod tests {
             ReconcileError::generic("BuildFailed", "x").action(retry),
             Action::requeue(retry)
         );
+    }
+}
+
+/// When a supervised controller is restarted, and when its supervisor gives up.
+///
+/// The default gives up on the sixth death within five minutes: a controller that dies on
+/// every start (a poison object it cannot get past) then fails its process after about half a
+/// minute of backoff (1 s, 2 s, 4 s, 8 s, 16 s) instead of hiding behind a stale status, while a
+/// controller that dies once an hour is restarted for ever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Restarts allowed within `window`; one more death within it gives up.
+    pub max_restarts: usize,
+    /// How long a death counts against `max_restarts`.
+    pub window: Duration,
+    /// Wait before the first restart; doubled for every further death within `window`.
+    pub initial_backoff: Duration,
+    /// The longest wait before a restart.
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 5,
+            window: Duration::from_secs(300),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A supervised controller died more often than its [`RestartPolicy`] allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {controller} controller stopped {deaths} times within {}s; giving up (last: {last})",
+    window.as_secs()
+)]
+pub struct SupervisionError {
+    /// The controller's name, as given to [`supervise`].
+    pub controller: String,
+    /// Deaths within the policy's window.
+    pub deaths: usize,
+    /// The policy's window.
+    pub window: Duration,
+    /// How it died the last time, e.g. `panicked: ...`.
+    pub last: String,
+}
+
+/// Runs the future `start` returns as a task and starts it again whenever it ends before
+/// `shutdown` resolves, whether it returned or panicked.
+///
+/// Expected flow: `start` builds the controller's future with its own shutdown signal (one that
+/// resolves together with `shutdown`), e.g. `|| gitrepository::run(ctx.clone(), stop())`.
+///
+/// Guarantees: every death is logged at error level, naming `controller` and the panic
+/// message, before a restart after an exponential backoff. On `shutdown` the running task is
+/// awaited (it stops on its own signal) and `Ok(())` is returned.
+///
+/// Errors: [`SupervisionError`] once the task died more than `policy.max_restarts` times
+/// within `policy.window`; the task is not started again.
+pub async fn supervise<Start, Fut>(
+    controller: &str,
+    policy: &RestartPolicy,
+    shutdown: impl Future<Output = ()>,
+    mut start: Start,
+) -> Result<(), SupervisionError>
+where
+    Start: FnMut() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut deaths: std::collections::VecDeque<tokio::time::Instant> =
+        std::collections::VecDeque::new();
+    loop {
+        let mut task = tokio::spawn(start());
+        let ended = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                let _ = task.await;
+                return Ok(());
+            }
+            ended = &mut task => ended,
+        };
+        let how = match ended {
+            Ok(()) => "ended unexpectedly".to_string(),
+            Err(err) if err.is_panic() => match panic_message(err.into_panic()) {
+                Some(message) => format!("panicked: {message}"),
+                None => "panicked".to_string(),
+            },
+            Err(_) => "was cancelled".to_string(),
+        };
+        let now = tokio::time::Instant::now();
+        deaths.push_back(now);
+        while deaths
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > policy.window)
+        {
+            deaths.pop_front();
+        }
+        if deaths.len() > policy.max_restarts {
+            let error = SupervisionError {
+                controller: controller.to_string(),
+                deaths: deaths.len(),
+                window: policy.window,
+                last: how,
+            };
+            tracing::error!("{error}");
+            return Err(error);
+        }
+        let doublings = u32::try_from(deaths.len() - 1).unwrap_or(u32::MAX);
+        let backoff = policy
+            .initial_backoff
+            .checked_mul(2u32.saturating_pow(doublings))
+            .unwrap_or(policy.max_backoff)
+            .min(policy.max_backoff);
+        tracing::error!(
+            "the {controller} controller {how}; restarting in {}ms ({} of {} restarts within {}s)",
+            backoff.as_millis(),
+            deaths.len(),
+            policy.max_restarts,
+            policy.window.as_secs()
+        );
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+    }
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Option<String> {
+    match payload.downcast::<String>() {
+        Ok(text) => Some(*text),
+        Err(payload) => payload.downcast_ref::<&str>().map(|text| text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod supervise_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn quick(max_restarts: usize) -> RestartPolicy {
+        RestartPolicy {
+            max_restarts,
+            window: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_controller_is_restarted_then_given_up_with_its_name_and_panic() {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counter = starts.clone();
+        let result = supervise(
+            "GitRepository",
+            &quick(3),
+            std::future::pending::<()>(),
+            move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    panic!("interval out of range");
+                }
+            },
+        )
+        .await;
+        assert_eq!(starts.load(Ordering::SeqCst), 4, "one start and 3 restarts");
+        let error = result.expect_err("gives up");
+        assert_eq!(
+            error.to_string(),
+            "the GitRepository controller stopped 4 times within 60s; giving up \
+             (last: panicked: interval out of range)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_controller_that_recovers_after_a_panic_runs_until_shutdown() {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counter = starts.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let supervisor = tokio::spawn({
+            let signal = signal.clone();
+            async move {
+                supervise("Kustomization", &quick(1), signal(), move || {
+                    let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+                    let stopped = signal();
+                    async move {
+                        if first {
+                            panic!("once");
+                        }
+                        stopped.await;
+                    }
+                })
+                .await
+            }
+        });
+        while starts.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stop.send(true).expect("the supervisor listens");
+        let result = tokio::time::timeout(Duration::from_secs(5), supervisor)
+            .await
+            .expect("the supervisor returns on shutdown")
+            .expect("the supervisor does not panic");
+        assert_eq!(result, Ok(()));
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
     }
 }

@@ -200,3 +200,72 @@ async fn objects_under_the_prefix_become_the_artifact_and_changes_a_new_revision
     assert!(denied.status.and_then(|s| s.artifact).is_none());
     cluster.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_write_a_stable_status_without_a_hot_loop() {
+    let signed = require!(S3Server::start(true));
+    signed
+        .put_objects("fleet", &[("app.yaml", b"kind: ConfigMap\n")])
+        .expect("seed bucket");
+    let cluster = common::cluster().await;
+    let (_stop, stopped) = common::shutdown();
+    let context = Arc::new(Context::new(
+        cluster.client.clone(),
+        cluster.storage.clone(),
+    ));
+    tokio::spawn(bucket::run(context, stopped));
+    let (access, secret) = signed
+        .access_key()
+        .expect("a signature-checking server has a key");
+    create_secret(
+        &cluster.client,
+        "bad",
+        [
+            ("accesskey".to_string(), access.to_string()),
+            ("secretkey".to_string(), format!("{secret}-wrong")),
+        ]
+        .into(),
+    )
+    .await;
+    let api: Api<Bucket> = Api::namespaced(cluster.client.clone(), NS);
+    let mut object = bucket("denied", &signed.endpoint(), None, "bad");
+    object.spec.interval = "1m".into();
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("created");
+    let denied = wait_until(&api, "denied", "Ready=False", |o| {
+        condition(o, "Ready").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    let first = condition(&denied, "Ready").expect("Ready").message.clone();
+
+    let mut versions = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let object = api.get("denied").await.expect("reads");
+        versions.insert(object.metadata.resource_version.clone().expect("rv"));
+        assert_eq!(
+            condition(&object, "Ready").expect("Ready").message,
+            first,
+            "the message is the same for the same failure"
+        );
+    }
+    assert!(
+        versions.len() <= 3,
+        "the status was written {} times in 5 s",
+        versions.len()
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), NS);
+    let recorded: i32 = events
+        .list(&Default::default())
+        .await
+        .expect("events list")
+        .items
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum();
+    assert!(recorded <= 5, "{recorded} warning events in 5 s");
+    cluster.server.shutdown().await;
+}

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
 use ferroflux_api::meta::LocalObjectReference;
 use ferroflux_api::source::{GitRepository, GitRepositoryRef, GitRepositorySpec};
 use ferroflux_controllers::gitrepository::{self, Context};
+use ferroflux_controllers::kustomization::reconciler;
+use ferroflux_source::storage::Storage;
 use ferroflux_testpeers::{Credentials, GitHttp, GitWork, require};
 use kube::api::{Api, PostParams};
 
@@ -173,5 +176,165 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
         "the password leaked: {message}"
     );
     assert_eq!(condition(&repo, "Ready").map(|c| c.0), Some("False".into()));
+    cluster.server.shutdown().await;
+}
+
+/// Serves `root` as artifact storage on a fresh loopback port; aborting the task stops it.
+async fn serve_storage(
+    root: &std::path::Path,
+) -> (Arc<Storage>, String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let storage = Arc::new(Storage::new(root, &address).expect("storage"));
+    let router = storage.router();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (storage, address, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_source_controller_advertises_its_new_address_and_kustomizations_follow() {
+    let server = require!(GitHttp::start(None));
+    let bare = server.repos().create("fleet").expect("bare repository");
+    let work = GitWork::new(&bare).expect("work tree");
+    work.write(
+        "apps/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: moved, namespace: flux-system}\n",
+    )
+    .expect("write");
+    work.commit("first").expect("commit");
+    work.push().expect("push");
+    let cluster = common::cluster().await;
+    let root = cluster.dir.path().join("moving-storage");
+    let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), common::NS);
+    let mut repo = repository(&server.url("fleet"), "none");
+    repo.spec.secret_ref = None;
+    repo.spec.interval = "10m".into();
+    api.create(&PostParams::default(), &repo)
+        .await
+        .expect("created");
+    let url_at = |address: String| {
+        move |r: &GitRepository| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.artifact.as_ref())
+                .is_some_and(|a| a.url.starts_with(&address))
+        }
+    };
+
+    let (storage, first_address, first_server) = serve_storage(&root).await;
+    let (stop, stopped) = common::shutdown();
+    let first = tokio::spawn(gitrepository::run(
+        Arc::new(Context::new(cluster.client.clone(), storage)),
+        stopped,
+    ));
+    wait_for(&api, url_at(first_address)).await;
+    drop(stop);
+    first.await.expect("the controller stops");
+    first_server.abort();
+
+    let (storage, second_address, _second_server) = serve_storage(&root).await;
+    tokio::spawn(gitrepository::run(
+        Arc::new(Context::new(cluster.client.clone(), storage)),
+        std::future::pending(),
+    ));
+    wait_for(&api, url_at(second_address)).await;
+
+    let context = Arc::new(reconciler::Context::new(
+        cluster.client.clone(),
+        cluster.config.clone(),
+        reconciler::Options::default(),
+    ));
+    tokio::spawn(reconciler::run(context, std::future::pending()));
+    let kustomizations: Api<Kustomization> = Api::namespaced(cluster.client.clone(), common::NS);
+    let mut ks = Kustomization::new(
+        "apps",
+        KustomizationSpec {
+            interval: "10m".into(),
+            path: Some("./apps".into()),
+            source_ref: CrossNamespaceSourceReference {
+                kind: "GitRepository".into(),
+                name: "fleet".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    ks.metadata.namespace = Some(common::NS.into());
+    kustomizations
+        .create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    let mut ready = None;
+    for _ in 0..150 {
+        let ks = kustomizations.get("apps").await.expect("reads");
+        ready = ks
+            .status
+            .and_then(|s| s.conditions)
+            .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"));
+        if ready.as_ref().is_some_and(|c| c.status == "True") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = ready.expect("Ready is set");
+    assert_eq!(ready.status, "True", "{}", ready.message);
+    cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_interval_stalls_and_the_controller_keeps_reconciling() {
+    let server = require!(GitHttp::start(None));
+    let bare = server.repos().create("fleet").expect("bare repository");
+    let work = GitWork::new(&bare).expect("work tree");
+    work.write("apps/app.yaml", "kind: ConfigMap\n")
+        .expect("write");
+    work.commit("first").expect("commit");
+    work.push().expect("push");
+    let cluster = common::cluster().await;
+    tokio::spawn(gitrepository::run(
+        Arc::new(Context::new(
+            cluster.client.clone(),
+            cluster.storage.clone(),
+        )),
+        std::future::pending(),
+    ));
+    let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), common::NS);
+    let mut broken = repository(&server.url("fleet"), "none");
+    broken.metadata.name = Some("broken".into());
+    broken.spec.secret_ref = None;
+    broken.spec.interval = "99999999999999999999h".into();
+    api.create(&PostParams::default(), &broken)
+        .await
+        .expect("the pattern admits it");
+    let mut stalled = None;
+    for _ in 0..100 {
+        let repo = api.get("broken").await.expect("reads");
+        stalled = condition(&repo, "Stalled");
+        if stalled.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, reason, message) = stalled.expect("Stalled is set");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "InvalidSpec"));
+    assert_eq!(
+        message,
+        "invalid spec.interval: time: invalid duration \"99999999999999999999h\""
+    );
+
+    let mut fresh = repository(&server.url("fleet"), "none");
+    fresh.spec.secret_ref = None;
+    api.create(&PostParams::default(), &fresh)
+        .await
+        .expect("created");
+    let repo = wait_for(&api, |r| {
+        condition(r, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(repo.status.and_then(|s| s.artifact).is_some());
     cluster.server.shutdown().await;
 }

@@ -709,3 +709,56 @@ async fn a_policy_in_another_namespace_needs_the_repositorys_access_from() {
     );
     drop(env.cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_in_another_namespace_is_refused_without_cross_namespace_refs() {
+    let cluster = common::cluster().await;
+    let client = cluster.client.clone();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let object = serde_json::from_value(json!({"metadata": {"name": TEAM}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("namespace created");
+    let mut context = imageupdateautomation::Context::new(client.clone());
+    context.no_cross_namespace_refs = true;
+    let (_stop, stopped) = common::shutdown();
+    tokio::spawn(imageupdateautomation::run(Arc::new(context), stopped));
+
+    let (git, _, _, mut automation) = seed_objects("127.0.0.1:1", "http://127.0.0.1:1/fleet");
+    let mut git = git;
+    git.metadata.namespace = Some(common::NS.into());
+    Api::<GitRepository>::namespaced(client.clone(), common::NS)
+        .create(&PostParams::default(), &git)
+        .await
+        .expect("created");
+    automation.spec.source_ref.namespace = Some(common::NS.into());
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), TEAM);
+    automations
+        .create(&PostParams::default(), &automation)
+        .await
+        .expect("created");
+    let refused = wait_until(&automations, "podinfo-auto", "Stalled", |a| {
+        condition(
+            a.status.as_ref().and_then(|s| s.conditions.as_ref()),
+            "Stalled",
+        )
+        .is_some()
+    })
+    .await;
+    let conditions = refused.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let stalled = condition(conditions, "Stalled").expect("Stalled");
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "AccessDenied")
+    );
+    assert_eq!(
+        stalled.message,
+        "can't access 'GitRepository/flux-system/fleet', cross-namespace references have been blocked"
+    );
+    assert_eq!(
+        condition(conditions, "Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+    cluster.server.shutdown().await;
+}

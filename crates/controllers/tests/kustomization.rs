@@ -568,3 +568,193 @@ async fn health_gating_fails_on_a_broken_image_and_recovers_when_git_fixes_it() 
     let _ = stop_sim.send(true);
     env.cluster.server.shutdown().await;
 }
+
+fn named(name: &str, mut ks: Kustomization) -> Kustomization {
+    ks.metadata.name = Some(name.into());
+    ks
+}
+
+fn condition_of(ks: &Kustomization, type_: &str) -> Option<ferroflux_api::meta::Condition> {
+    ks.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_durations_stall_and_a_fresh_kustomization_is_still_reconciled() {
+    let env = env().await;
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:6666666666666666666666666666666666666666",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut huge_interval = named("huge-interval", kustomization("flux-system", None));
+    huge_interval.spec.interval = "99999999999999999999h".into();
+    let mut huge_timeout = named("huge-timeout", kustomization("flux-system", None));
+    huge_timeout.spec.timeout = Some("99999999999999999999h".into());
+    for ks in [&huge_interval, &huge_timeout] {
+        api.create(&PostParams::default(), ks)
+            .await
+            .expect("the pattern admits it");
+    }
+    for (name, field) in [
+        ("huge-interval", "spec.interval"),
+        ("huge-timeout", "spec.timeout"),
+    ] {
+        let ks = wait_for_ready(&api, name, "False").await;
+        let stalled = condition_of(&ks, "Stalled").expect("Stalled");
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "InvalidSpec")
+        );
+        assert_eq!(
+            stalled.message,
+            format!("invalid {field}: time: invalid duration \"99999999999999999999h\"")
+        );
+    }
+    api.create(&PostParams::default(), &kustomization("flux-system", None))
+        .await
+        .expect("created");
+    wait_for_ready(&api, "apps", "True").await;
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_manifest_fails_with_a_stable_status_and_no_hot_loop() {
+    let env = env().await;
+    std::fs::write(
+        env.source_tree.join("apps/broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: broken\ndata: [\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:7777777777777777777777777777777777777777",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    api.create(&PostParams::default(), &kustomization("flux-system", None))
+        .await
+        .expect("created");
+    let ks = wait_for_ready(&api, "apps", "False").await;
+    let ready = condition_of(&ks, "Ready").expect("Ready");
+    assert_eq!(ready.reason, "BuildFailed", "{}", ready.message);
+    assert!(
+        !ready
+            .message
+            .contains(&*std::env::temp_dir().to_string_lossy()),
+        "no temp path in the message: {}",
+        ready.message
+    );
+    let mut versions = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ks = api.get("apps").await.expect("reads");
+        versions.insert(ks.metadata.resource_version.expect("resourceVersion"));
+    }
+    assert!(
+        versions.len() <= 2,
+        "the status is written {} times in 4 s",
+        versions.len()
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(env.client.clone(), "flux-system");
+    let failures: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .expect("events list")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("BuildFailed"))
+        .collect();
+    let recorded: i32 = failures
+        .iter()
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum();
+    assert!(
+        recorded <= 3,
+        "{recorded} BuildFailed events recorded in {} objects",
+        failures.len()
+    );
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_kustomization_keeps_the_objects_another_one_took_over() {
+    let env = env().await;
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:8888888888888888888888888888888888888888",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    api.create(
+        &PostParams::default(),
+        &named("first", kustomization("flux-system", None)),
+    )
+    .await
+    .expect("created");
+    wait_for_ready(&api, "first", "True").await;
+    api.create(
+        &PostParams::default(),
+        &named("second", kustomization("flux-system", None)),
+    )
+    .await
+    .expect("created");
+    wait_for_ready(&api, "second", "True").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "team-a");
+    let owner = config_maps
+        .get("settings")
+        .await
+        .expect("applied")
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        owner
+            .get("kustomize.toolkit.fluxcd.io/name")
+            .map(String::as_str),
+        Some("second")
+    );
+
+    api.delete("first", &Default::default())
+        .await
+        .expect("deleted");
+    for _ in 0..100 {
+        if api.get_opt("first").await.expect("reads").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        api.get_opt("first").await.expect("reads").is_none(),
+        "the finalizer ran"
+    );
+    assert!(
+        config_maps
+            .get_opt("settings")
+            .await
+            .expect("reads")
+            .is_some(),
+        "the object the second Kustomization took over is kept"
+    );
+    env.cluster.server.shutdown().await;
+}

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use ferroflux_api::kustomize::KustomizationSpec;
+use ferroflux_kustomize::fs::FileSystem;
 use serde_json::{Map, Value, json};
+
+use super::rootfs::RootedFs;
 
 /// File names kustomize recognises as a kustomization, in its order of preference.
 pub const KUSTOMIZATION_FILE_NAMES: &[&str] =
@@ -42,56 +45,72 @@ pub enum GeneratorError {
     },
 }
 
-/// The kustomization file directly in `dir`, if any.
-pub fn find_kustomization(dir: &Path) -> Option<PathBuf> {
+/// The kustomization file directly in `dir`, if any (a symlink never counts).
+pub fn find_kustomization(fs: &RootedFs, dir: &Path) -> Option<PathBuf> {
     KUSTOMIZATION_FILE_NAMES
         .iter()
         .map(|name| dir.join(name))
-        .find(|path| path.is_file())
+        .find(|path| fs.is_file(path))
 }
 
 /// Every resource below `dir` as kustomize paths (`./apps/deploy.yaml`), as Flux generates
 /// them: YAML manifests in lexical walk order; a sub-directory that holds its own
-/// kustomization is listed as a directory and not descended into.
-pub fn discover_resources(dir: &Path) -> Result<Vec<String>, GeneratorError> {
+/// kustomization is listed as a directory and not descended into. Symlinks are skipped, as
+/// Flux drops them from artifacts.
+pub fn discover_resources(fs: &RootedFs, dir: &Path) -> Result<Vec<String>, GeneratorError> {
     let mut found = Vec::new();
-    walk(dir, dir, &mut found)?;
+    walk(fs, dir, dir, 0, &mut found)?;
     Ok(found)
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) -> Result<(), GeneratorError> {
+/// Deepest directory nesting walked; an artifact's directories are bounded by its entry
+/// count, this keeps the recursion bounded too.
+const MAX_DEPTH: usize = 256;
+
+fn walk(
+    fs: &RootedFs,
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    found: &mut Vec<String>,
+) -> Result<(), GeneratorError> {
+    let relative = |path: &Path| {
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        format!("./{}", rel.to_string_lossy())
+    };
     let read = |path: &Path, source| GeneratorError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| read(dir, e))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| read(dir, e))?;
-    entries.sort();
-    for path in entries {
-        let relative = || {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            format!("./{}", rel.to_string_lossy())
-        };
-        if path.is_dir() {
-            if find_kustomization(&path).is_some() {
-                found.push(relative());
+    if depth > MAX_DEPTH {
+        return Err(read(
+            dir,
+            std::io::Error::other(format!("directories nest deeper than {MAX_DEPTH} levels")),
+        ));
+    }
+    for (name, kind) in fs.read_dir(dir).map_err(|e| read(dir, e))? {
+        let path = dir.join(name);
+        if kind.is_dir() {
+            if find_kustomization(fs, &path).is_some() {
+                found.push(relative(&path));
             } else {
-                walk(root, &path, found)?;
+                walk(fs, root, &path, depth + 1, found)?;
             }
             continue;
         }
         let is_yaml = path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml");
-        if !is_yaml {
+        if !kind.is_file() || !is_yaml {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| read(&path, e))?;
+        let bytes = fs.read(&path).map_err(|e| read(&path, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| GeneratorError::NotKubernetesYaml {
+            path: path.clone(),
+            reason: "the file is not UTF-8".into(),
+        })?;
         check_manifests(&path, &text)?;
-        found.push(relative());
+        found.push(relative(&path));
     }
     Ok(())
 }
@@ -101,7 +120,8 @@ fn check_manifests(path: &Path, text: &str) -> Result<(), GeneratorError> {
         path: path.to_path_buf(),
         reason,
     };
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| bad(e.to_string()))?;
+    let docs: Vec<Value> =
+        ferroflux_gocompat::yaml::from_multiple(text).map_err(|e| bad(e.to_string()))?;
     for doc in docs.iter().filter(|d| !d.is_null()) {
         if doc["apiVersion"].as_str().is_none() || doc["kind"].as_str().is_none() {
             return Err(bad("a document has no apiVersion or kind".into()));

@@ -91,7 +91,7 @@ pub fn substitute(
             source,
         }
     })?;
-    serde_saphyr::from_str(&substituted).map_err(|e| PostBuildError::InvalidResult {
+    ferroflux_gocompat::yaml::from_str(&substituted).map_err(|e| PostBuildError::InvalidResult {
         object: describe(object),
         reason: e.to_string(),
     })
@@ -133,6 +133,33 @@ mod tests {
         assert_eq!(
             container["args"],
             json!(["--msg=${not_a_var}", "echo $HOME"])
+        );
+    }
+
+    #[test]
+    fn variables_that_build_an_alias_bomb_are_refused_quickly() {
+        let levels = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut data = serde_json::Map::new();
+        let mut values = vec![(
+            "a".to_string(),
+            "&a [lol,lol,lol,lol,lol,lol,lol,lol,lol]".to_string(),
+        )];
+        for pair in levels.windows(2) {
+            let refs = vec![format!("*{}", pair[0]); 9].join(",");
+            values.push((pair[1].to_string(), format!("&{} [{refs}]", pair[1])));
+        }
+        for level in levels {
+            data.insert(level.to_string(), json!(format!("${{{level}}}")));
+        }
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "bomb", "namespace": "apps"}, "data": data});
+        let start = std::time::Instant::now();
+        let err = substitute(&cm, &values.into_iter().collect(), false).expect_err("bomb");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert!(
+            err.to_string()
+                .ends_with("yaml: document contains excessive aliasing"),
+            "{err}"
         );
     }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as ReflectorRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -24,13 +24,16 @@ use ferroflux_api::meta::{
 };
 use ferroflux_apply::identity;
 use ferroflux_apply::inventory::{inventory_of, stale_objects};
-use ferroflux_apply::manager::{ApplyOptions, Change, ResourceManager};
+use ferroflux_apply::manager::{ApplyOptions, Change, DeleteOptions, ResourceManager, api_message};
 use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions::{self, Wanted};
 use crate::kustomization::{generator, postbuild, rootfs::RootedFs};
 use crate::metrics::Metrics;
-use crate::runtime::{FINALIZER, ReconcileError, Retry, now, parse_duration, patch_status, record};
+use crate::runtime::{
+    FINALIZER, ReconcileError, Retry, now, optional_spec_duration, patch_status, record,
+    spec_duration,
+};
 
 /// The field manager of everything the controller applies.
 pub const FIELD_MANAGER: &str = "kustomize-controller";
@@ -51,7 +54,7 @@ pub struct Options {
     /// Unset variables are errors (`StrictPostBuildSubstitutions`).
     pub strict_substitution: bool,
     /// Largest artifact accepted, in bytes.
-    pub artifact_max_size: Option<u64>,
+    pub artifact_max_size: u64,
     /// Only Kustomizations matching this label selector (`--watch-label-selector`).
     pub watch_label_selector: Option<String>,
     /// Reconciliations run at once (`--concurrent`).
@@ -65,7 +68,7 @@ impl Default for Options {
             no_cross_namespace_refs: false,
             requeue_dependency: Duration::from_secs(30),
             strict_substitution: false,
-            artifact_max_size: Some(ferroflux_source::artifact::DEFAULT_MAX_UNTAR_SIZE),
+            artifact_max_size: ferroflux_source::artifact::DEFAULT_MAX_UNTAR_SIZE,
             watch_label_selector: None,
             concurrent: 4,
         }
@@ -94,7 +97,7 @@ impl Context {
             recorder: crate::runtime::recorder(&client, FIELD_MANAGER),
             client,
             config,
-            http: reqwest::Client::new(),
+            http: ferroflux_source::http::default_client(),
             options,
             metrics: None,
         }
@@ -117,7 +120,7 @@ pub async fn run(
     if let Some(selector) = &context.options.watch_label_selector {
         config = config.labels(selector);
     }
-    let controller = Controller::new(api, config.clone());
+    let controller = crate::runtime::controller(api, config.clone());
     let store = controller.store();
     let mut controller = controller;
     for kind in ["GitRepository", "OCIRepository", "Bucket"] {
@@ -128,10 +131,14 @@ pub async fn run(
         ));
         let sources: Api<DynamicObject> = Api::all_with(context.client.clone(), &resource);
         let store = store.clone();
-        controller = controller.watches_with(
+        // Like Flux's SourceRevisionChangePredicate: only a new artifact (revision, URL)
+        // concerns the Kustomizations; other status writes of a source do not.
+        let sources = watcher::watcher(sources, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .predicate_filter(source_artifact, Default::default());
+        controller = controller.watches_stream_with(
             sources,
-            resource,
-            watcher::Config::default(),
             move |source: DynamicObject| {
                 let source_ns = source.namespace().unwrap_or_default();
                 let source_name = source.name_any();
@@ -149,6 +156,7 @@ pub async fn run(
                     .map(|ks| ReflectorRef::from_obj(&*ks))
                     .collect::<Vec<_>>()
             },
+            resource,
         );
     }
     crate::runtime::drive(
@@ -160,6 +168,16 @@ pub async fn run(
         shutdown,
     )
     .await;
+}
+
+/// The hash of a source's artifact, which is all a Kustomization reads of it.
+fn source_artifact(source: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.data["status"]["artifact"]
+        .to_string()
+        .hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 async fn reconcile(
@@ -185,26 +203,61 @@ struct Outcome {
     healthy: Option<bool>,
 }
 
+impl Outcome {
+    fn failed(err: ReconcileError) -> Self {
+        Outcome {
+            revision: None,
+            inventory: None,
+            result: Err(err),
+            healthy: None,
+        }
+    }
+}
+
+/// The spec's durations, checked before anything else: one that does not parse stalls.
+struct Intervals {
+    interval: Duration,
+    retry: Duration,
+    timeout: Duration,
+}
+
+impl Intervals {
+    fn of(ks: &Kustomization) -> Result<Self, ReconcileError> {
+        let interval = spec_duration("spec.interval", &ks.spec.interval)?;
+        Ok(Intervals {
+            interval,
+            retry: optional_spec_duration(
+                "spec.retryInterval",
+                ks.spec.retry_interval.as_deref(),
+                interval,
+            )?,
+            timeout: optional_spec_duration("spec.timeout", ks.spec.timeout.as_deref(), interval)?,
+        })
+    }
+}
+
 async fn reconcile_apply(
     api: &Api<Kustomization>,
     ks: &Kustomization,
     ctx: &Context,
 ) -> Result<Action, kube::Error> {
-    let interval = parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(600));
     if ks.spec.suspend == Some(true) {
         return Ok(Action::await_change());
     }
-    let retry_interval = ks
-        .spec
-        .retry_interval
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(interval);
     let started = std::time::Instant::now();
-    let outcome = attempt(ks, ctx).await;
-    let action = match &outcome.result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(retry_interval),
+    let (outcome, action) = match Intervals::of(ks) {
+        Ok(intervals) => {
+            let outcome = attempt(ks, ctx, &intervals).await;
+            let action = match &outcome.result {
+                Ok(_) => Action::requeue(intervals.interval),
+                Err(err) => err.action(intervals.retry),
+            };
+            (outcome, action)
+        }
+        Err(err) => {
+            let action = err.action(Duration::ZERO);
+            (Outcome::failed(err), action)
+        }
     };
     record_event(ks, ctx, &outcome).await;
     let status = summarize(ks, outcome);
@@ -253,7 +306,7 @@ async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
 }
 
 /// Runs the chain; every step's failure carries the reason it is reported under.
-async fn attempt(ks: &Kustomization, ctx: &Context) -> Outcome {
+async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Outcome {
     let mut outcome = Outcome {
         revision: None,
         inventory: None,
@@ -311,9 +364,15 @@ async fn attempt(ks: &Kustomization, ctx: &Context) -> Outcome {
         let pruned = stale_objects(&old, &inventory)
             .map_err(|e| ReconcileError::generic(reason::RECONCILIATION_FAILED, e.to_string()));
         let pruned = match pruned {
-            Ok(stale) => manager.delete_all(&stale).await.map_err(|e| {
-                ReconcileError::generic(reason::RECONCILIATION_FAILED, format!("prune failed: {e}"))
-            }),
+            Ok(stale) => manager
+                .delete_all(&stale, &owned_by(ks))
+                .await
+                .map_err(|e| {
+                    ReconcileError::generic(
+                        reason::RECONCILIATION_FAILED,
+                        format!("prune failed: {e}"),
+                    )
+                }),
             Err(err) => Err(err),
         };
         match pruned {
@@ -326,19 +385,15 @@ async fn attempt(ks: &Kustomization, ctx: &Context) -> Outcome {
     }
     let checks = health_checks(ks, &refs);
     if !checks.is_empty() {
-        let timeout = ks
-            .spec
-            .timeout
-            .as_deref()
-            .and_then(parse_duration)
-            .unwrap_or_else(|| {
-                parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(300))
-            });
+        let timeout = intervals.timeout;
         if let Err(err) = manager.wait_healthy(&checks, timeout, true).await {
             outcome.healthy = Some(false);
             outcome.result = Err(ReconcileError::generic(
                 reason::HEALTH_CHECK_FAILED,
-                format!("health check failed after {timeout:?}: {err}"),
+                format!(
+                    "health check failed after {}: {err}",
+                    crate::runtime::go_duration(timeout)
+                ),
             ));
             return outcome;
         }
@@ -411,7 +466,7 @@ async fn reconcile_source(ks: &Kustomization, ctx: &Context) -> Result<Artifact,
     let object = api.get_opt(&source.name).await.map_err(|e| {
         ReconcileError::waiting(
             reason::ARTIFACT_FAILED,
-            format!("failed to get source '{source_id}': {e}"),
+            format!("failed to get source '{source_id}': {}", api_message(&e)),
             wait,
         )
     })?;
@@ -477,35 +532,57 @@ async fn reconcile_build(
             format!("cannot make a work directory: {e}"),
         )
     })?;
+    build(ks, ctx, artifact, workdir.path())
+        .await
+        .map_err(|mut err| {
+            err.message = without_root(workdir.path(), &err.message);
+            err
+        })
+}
+
+/// `message` with the paths under `root` written relative to it: the work directory's name
+/// is random, and a message must be the same for the same failure.
+fn without_root(root: &Path, message: &str) -> String {
+    let mut message = message.to_string();
+    let canonical = root.canonicalize().ok();
+    for root in std::iter::once(root).chain(canonical.as_deref()) {
+        let root = root.display().to_string();
+        message = message.replace(&format!("{root}/"), "").replace(&root, ".");
+    }
+    message
+}
+
+/// Downloads the artifact into `workdir` and builds it.
+async fn build(
+    ks: &Kustomization,
+    ctx: &Context,
+    artifact: &Artifact,
+    workdir: &Path,
+) -> Result<Vec<Value>, ReconcileError> {
     let options = ferroflux_source::artifact::ExtractOptions {
         max_size: ctx.options.artifact_max_size,
+        ..Default::default()
     };
     let digest = artifact.digest.clone().unwrap_or_default();
-    ferroflux_source::storage::fetch_artifact(
-        &ctx.http,
-        &artifact.url,
-        &digest,
-        workdir.path(),
-        &options,
-    )
-    .await
-    .map_err(|e| {
-        ReconcileError::generic(
-            reason::ARTIFACT_FAILED,
-            format!("failed to download artifact: {e}"),
-        )
-    })?;
+    ferroflux_source::storage::fetch_artifact(&ctx.http, &artifact.url, &digest, workdir, &options)
+        .await
+        .map_err(|e| {
+            ReconcileError::generic(
+                reason::ARTIFACT_FAILED,
+                format!("failed to download artifact: {e}"),
+            )
+        })?;
     let build_failed = |message: String| ReconcileError::generic(reason::BUILD_FAILED, message);
     let path = ks.spec.path.clone().unwrap_or_default();
-    let dir = confined_path(workdir.path(), &path)
+    let dir = confined_path(workdir, &path)
         .ok_or_else(|| build_failed(format!("path '{path}' leaves the source artifact")))?;
-    if !dir.is_dir() {
+    let fs = RootedFs::new(workdir).map_err(|e| build_failed(e.to_string()))?;
+    if !ferroflux_kustomize::fs::FileSystem::is_dir(&fs, &dir) {
         return Err(build_failed(format!(
             "kustomization path not found: {path}"
         )));
     }
-    write_overlay(ks, &dir).map_err(build_failed)?;
-    let fs = RootedFs::new(workdir.path()).map_err(|e| build_failed(e.to_string()))?;
+    write_overlay(&fs, ks, &dir).map_err(build_failed)?;
     let build_options = ferroflux_kustomize::Options {
         reorder: ferroflux_kustomize::Reorder::Legacy,
         load_restrictor: ferroflux_kustomize::LoadRestrictor::None,
@@ -547,18 +624,19 @@ fn confined_path(root: &Path, path: &str) -> Option<PathBuf> {
     out.starts_with(root).then_some(out)
 }
 
-fn write_overlay(ks: &Kustomization, dir: &Path) -> Result<(), String> {
-    let existing = generator::find_kustomization(dir);
+fn write_overlay(fs: &RootedFs, ks: &Kustomization, dir: &Path) -> Result<(), String> {
+    let existing = generator::find_kustomization(fs, dir);
     let (base, discovered, target) = match &existing {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
+            let text = ferroflux_kustomize::fs::FileSystem::read(fs, file)
+                .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other))
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let value: Value =
-                serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let value: Value = ferroflux_gocompat::yaml::from_str(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             (Some(value), Vec::new(), file.clone())
         }
         None => {
-            let found = generator::discover_resources(dir).map_err(|e| e.to_string())?;
+            let found = generator::discover_resources(fs, dir).map_err(|e| e.to_string())?;
             (
                 None,
                 found,
@@ -569,7 +647,8 @@ fn write_overlay(ks: &Kustomization, dir: &Path) -> Result<(), String> {
     let overlay = generator::overlay(base, &discovered, &ks.spec)
         .map_err(|e| format!("{}: {e}", target.display()))?;
     let text = serde_saphyr::to_string(&overlay).map_err(|e| e.to_string())?;
-    std::fs::write(&target, text).map_err(|e| format!("cannot write {}: {e}", target.display()))
+    fs.write(&target, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", target.display()))
 }
 
 /// Variables of `postBuild`, or `None` when the Kustomization has none.
@@ -589,7 +668,12 @@ async fn substitution_variables(
         let found = api.get_opt(&from.name).await.map_err(|e| {
             ReconcileError::generic(
                 reason::BUILD_FAILED,
-                format!("substitute from '{}/{}': {e}", from.kind, from.name),
+                format!(
+                    "substitute from '{}/{}': {}",
+                    from.kind,
+                    from.name,
+                    api_message(&e)
+                ),
             )
         })?;
         let Some(object) = found else {
@@ -656,6 +740,21 @@ fn label(object: &mut Value, ks: &Kustomization, name: &str, namespace: &str) {
         for (key, value) in values {
             map[key] = Value::String(value);
         }
+    }
+}
+
+/// Flux deletes (prune, and garbage collection on deletion) only objects whose ownership
+/// labels still name this Kustomization: one another Kustomization took over is kept.
+fn owned_by(ks: &Kustomization) -> DeleteOptions {
+    DeleteOptions {
+        owner: [
+            (NAME_LABEL.to_string(), ks.name_any()),
+            (
+                NAMESPACE_LABEL.to_string(),
+                ks.namespace().unwrap_or_default(),
+            ),
+        ]
+        .into(),
     }
 }
 
@@ -797,7 +896,7 @@ async fn finalize(ks: &Kustomization, ctx: &Context) -> Result<Action, kube::Err
             applier(ks, ctx),
         ) {
             (Ok(objects), Ok(manager)) => {
-                if let Err(err) = manager.delete_all(&objects).await {
+                if let Err(err) = manager.delete_all(&objects, &owned_by(ks)).await {
                     warn!(%err, "garbage collection on deletion failed");
                 }
             }

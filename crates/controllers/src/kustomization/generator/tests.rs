@@ -3,6 +3,7 @@ use ferroflux_api::meta::{Image, Patch, Selector};
 use serde_json::json;
 
 use super::*;
+use crate::kustomization::rootfs::RootedFs;
 
 fn spec() -> KustomizationSpec {
     KustomizationSpec {
@@ -37,8 +38,9 @@ fn a_missing_kustomization_is_generated_from_the_discovered_files() {
     )
     .expect("write");
 
-    assert!(find_kustomization(root).is_none());
-    let resources = discover_resources(root).expect("scans");
+    let fs = RootedFs::new(root).expect("root exists");
+    assert!(find_kustomization(&fs, root).is_none());
+    let resources = discover_resources(&fs, root).expect("scans");
     assert_eq!(resources, ["./a.yml", "./apps/base", "./infra/ns.yaml"]);
 
     let generated = overlay(None, &resources, &spec()).expect("overlays");
@@ -53,13 +55,34 @@ fn a_missing_kustomization_is_generated_from_the_discovered_files() {
 fn a_yaml_file_that_is_not_a_manifest_is_an_error_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("values.yaml"), "replicas: 3\n").expect("write");
-    let err = discover_resources(dir.path()).expect_err("not a manifest");
+    let fs = RootedFs::new(dir.path()).expect("root exists");
+    let err = discover_resources(&fs, dir.path()).expect_err("not a manifest");
     assert!(err.to_string().contains("values.yaml"), "{err}");
     std::fs::write(dir.path().join("values.yaml"), "a: [unclosed\n").expect("write");
-    let err = discover_resources(dir.path()).expect_err("not YAML");
+    let err = discover_resources(&fs, dir.path()).expect_err("not YAML");
     assert!(
         err.to_string()
             .starts_with("failed to decode Kubernetes YAML from"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_alias_bomb_in_a_discovered_file_is_refused_quickly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("bomb.yaml"),
+        include_str!("../../../../gocompat/testdata/alias-bomb.yaml"),
+    )
+    .expect("write");
+    let fs = RootedFs::new(dir.path()).expect("root exists");
+    let start = std::time::Instant::now();
+    let err = discover_resources(&fs, dir.path()).expect_err("bomb");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert!(err.to_string().contains("bomb.yaml"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("yaml: document contains excessive aliasing"),
         "{err}"
     );
 }
@@ -105,4 +128,52 @@ fn spec_settings_are_laid_over_an_existing_kustomization() {
 #[test]
 fn a_kustomization_that_is_not_a_map_is_refused() {
     assert!(overlay(Some(json!(["a"])), &[], &spec()).is_err());
+}
+
+#[test]
+fn symlinks_out_of_the_root_are_neither_walked_nor_read() {
+    // The pen test's chain: `a/up -> ..` and `a/b -> up/a/up/a/up/a/up/../../..` pass a
+    // lexical check; followed, `a/b` is the directory above the artifact root.
+    let host = tempfile::tempdir().expect("temp dir");
+    let root = host.path().join("artifact");
+    std::fs::create_dir_all(root.join("a")).expect("mkdir");
+    std::fs::write(
+        host.path().join("host-secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: host}\nstringData: {token: hunter2}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        root.join("a/app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n",
+    )
+    .expect("write");
+    std::os::unix::fs::symlink("..", root.join("a/up")).expect("symlink");
+    std::os::unix::fs::symlink("up/a/up/a/up/a/up/../../..", root.join("a/b")).expect("symlink");
+    std::os::unix::fs::symlink(host.path().join("host-secret.yaml"), root.join("abs.yaml"))
+        .expect("symlink");
+    let fs = RootedFs::new(&root).expect("root exists");
+    let resources = discover_resources(&fs, &root).expect("scans");
+    assert_eq!(resources, ["./a/app.yaml"]);
+    for path in ["a/b/host-secret.yaml", "abs.yaml", "a/up/a/app.yaml"] {
+        assert!(fs.read(&root.join(path)).is_err(), "{path} was read");
+    }
+}
+
+#[test]
+fn a_symlinked_kustomization_file_is_not_used() {
+    let host = tempfile::tempdir().expect("temp dir");
+    let root = host.path().join("artifact");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(
+        host.path().join("outside.yaml"),
+        "resources: [/etc/passwd]\n",
+    )
+    .expect("write");
+    std::os::unix::fs::symlink(
+        host.path().join("outside.yaml"),
+        root.join("kustomization.yaml"),
+    )
+    .expect("symlink");
+    let fs = RootedFs::new(&root).expect("root exists");
+    assert!(find_kustomization(&fs, &root).is_none());
 }
