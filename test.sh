@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Debian packages: the real peers the tests start on loopback (OCI registry, git over HTTP and
 # SSH, skopeo as a reference OCI client), git2's OpenSSL, and kubectl's peers.
-packages=(pkg-config libssl-dev git docker-registry lighttpd openssh-server openssh-client skopeo openssl)
+packages=(pkg-config libssl-dev git docker-registry lighttpd openssh-server openssh-client skopeo openssl curl gzip)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

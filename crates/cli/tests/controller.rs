@@ -2,47 +2,17 @@
 //! runs it: it reconciles what `kubectl` creates and serves Flux's metrics.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
-}
+mod common;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Killed, free_port};
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write stdin");
-    }
-    let output = child.wait_with_output().expect("kubectl finishes");
+    let output = common::kubectl(kubeconfig, args, stdin);
     assert!(
         output.status.success(),
         "kubectl {args:?}: {}",
@@ -72,29 +42,7 @@ fn the_kustomize_controller_reconciles_and_exports_metrics() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let api_port = free_port();
-    let _apiserver = Killed(
-        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-            .args(["apiserver", "--data-dir"])
-            .arg(dir.path().join("api"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{api_port}"),
-                "--kubeconfig-out",
-            ])
-            .arg(&kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apiserver starts"),
-    );
-    for _ in 0..100 {
-        if kubeconfig.is_file() && TcpStream::connect(("127.0.0.1", api_port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
     let manifests = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
         .args(["install", "--export"])
         .output()

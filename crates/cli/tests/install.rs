@@ -8,6 +8,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use serde_json::Value;
 
+mod common;
+
 fn export(args: &[&str]) -> Vec<Value> {
     let output = Command::cargo_bin("ferroflux")
         .expect("the ferroflux binary is built")
@@ -42,13 +44,18 @@ fn assert_structural(schema: &JSONSchemaProps, path: &str) {
 
 #[test]
 fn every_crd_parses_and_every_schema_is_structural() {
-    let docs = export(&[]);
+    let docs =
+        export(&["--components-extra=image-reflector-controller,image-automation-controller"]);
     let crds: Vec<CustomResourceDefinition> = docs
         .iter()
         .filter(|d| d["kind"] == "CustomResourceDefinition")
         .map(|d| serde_json::from_value(d.clone()).expect("a CustomResourceDefinition"))
         .collect();
-    assert_eq!(crds.len(), 16, "one CRD per served kind");
+    assert_eq!(
+        crds.len(),
+        10,
+        "one CRD per kind of an installed controller"
+    );
     for crd in &crds {
         for version in &crd.spec.versions {
             let schema = version
@@ -73,10 +80,8 @@ fn every_crd_parses_and_every_schema_is_structural() {
     for wanted in [
         "gitrepositories.source.toolkit.fluxcd.io",
         "kustomizations.kustomize.toolkit.fluxcd.io",
-        "helmreleases.helm.toolkit.fluxcd.io",
+        "imagepolicies.image.toolkit.fluxcd.io",
         "imageupdateautomations.image.toolkit.fluxcd.io",
-        "canaries.flagger.app",
-        "clusterpolicies.kyverno.io",
     ] {
         assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
     }
@@ -114,8 +119,6 @@ fn one_deployment_per_controller_runs_ferroflux_controller() {
         [
             "source-controller",
             "kustomize-controller",
-            "helm-controller",
-            "notification-controller",
             "image-reflector-controller",
             "image-automation-controller"
         ]
@@ -172,5 +175,128 @@ fn an_unknown_component_is_refused_with_the_known_ones() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown component \"flagger\""), "{stderr}");
-    assert!(stderr.contains("canary-controller"), "{stderr}");
+    assert!(stderr.contains("image-automation-controller"), "{stderr}");
+}
+
+#[test]
+fn only_controllers_that_exist_are_installed_or_runnable() {
+    let docs = export(&[]);
+    let names: Vec<String> = deployments(&docs)
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["source-controller", "kustomize-controller"]);
+    let text = serde_json::to_string(&docs).expect("JSON");
+    for absent in [
+        "helm-controller",
+        "notification-controller",
+        "webhook-receiver",
+        "helmreleases",
+        "canaries",
+    ] {
+        assert!(!text.contains(absent), "{absent} is advertised");
+    }
+    let reconciler = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ClusterRoleBinding" && d["metadata"]["name"] == "cluster-reconciler"
+        })
+        .expect("the applier is bound to cluster-admin");
+    assert_eq!(reconciler["roleRef"]["name"], "cluster-admin");
+    assert_eq!(
+        reconciler["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": "flux-system"}])
+    );
+    for missing in [
+        "helm-controller",
+        "notification-controller",
+        "canary-controller",
+    ] {
+        let output = Command::cargo_bin("ferroflux")
+            .expect("binary")
+            .args([
+                "install",
+                "--export",
+                &format!("--components-extra={missing}"),
+            ])
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{missing} is installable");
+        let controller = missing.trim_end_matches("-controller");
+        let output = Command::cargo_bin("ferroflux")
+            .expect("binary")
+            .args(["controller", controller])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "`controller {controller}` is offered"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid value"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_export_reapplies_server_side_over_up_without_conflicts() {
+    if !common::require("git", &["--version"]) || !common::require_kubectl() {
+        return;
+    }
+    // `ferroflux up` installs the CRDs as its own field manager, like `flux install`; the
+    // user then applies the export with kubectl's, twice, and with yet another manager.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let _up = common::Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["up", "--no-simulator", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ferroflux up starts"),
+    );
+    let kubeconfig = data_dir.join("apiserver/kubeconfig");
+    let bootstrapped = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        kubeconfig.is_file()
+            && common::kubectl(
+                &kubeconfig,
+                &["get", "kustomization", "flux-system", "-n", "flux-system"],
+                None,
+            )
+            .status
+            .success()
+    });
+    assert!(bootstrapped, "ferroflux up did not bootstrap within 60s");
+    let manifests = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .args([
+            "install",
+            "--export",
+            "--components-extra=image-reflector-controller,image-automation-controller",
+        ])
+        .output()
+        .expect("install --export");
+    assert!(manifests.status.success());
+    for manager in ["kubectl", "kubectl", "platform-team"] {
+        let output = common::kubectl(
+            &kubeconfig,
+            &[
+                "apply",
+                "--server-side",
+                &format!("--field-manager={manager}"),
+                "-f",
+                "-",
+            ],
+            Some(&manifests.stdout),
+        );
+        assert!(
+            output.status.success(),
+            "apply as {manager}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -39,3 +39,34 @@ fn builds_a_kustomization_and_reports_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cm.yaml"), "{err}");
 }
+
+#[test]
+fn an_alias_bomb_fails_fast_with_go_yamls_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources:\n- bomb.yaml\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("bomb.yaml"),
+        include_str!("../../gocompat/testdata/alias-bomb.yaml"),
+    )
+    .expect("write");
+    let start = std::time::Instant::now();
+    let out = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .args(["kustomize", "build"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("runs");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bomb.yaml"), "{err}");
+    assert!(
+        err.contains("yaml: document contains excessive aliasing"),
+        "{err}"
+    );
+}

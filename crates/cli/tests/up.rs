@@ -2,19 +2,12 @@
 //! server, every Kustomization becomes Ready, the tenants' apps land in their namespaces, and a
 //! second start on the same data dir rewrites nothing.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
-}
+mod common;
 
 fn kubectl_available() -> bool {
     Command::new("kubectl")
@@ -81,7 +74,7 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", common::free_port());
     let up = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ferroflux"))
             .args(["up", "--data-dir"])
@@ -156,4 +149,146 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
         .status();
     let _ = second.wait();
     assert_eq!(before, after, "a second run rewrote objects");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// namespace/name -> (Ready status, Ready message) of every Kustomization.
+fn readiness(kubeconfig: &std::path::Path) -> Option<Vec<(String, String, String)>> {
+    let output = common::kubectl(
+        kubeconfig,
+        &["get", "kustomizations", "-A", "-o", "json"],
+        None,
+    );
+    if !output.status.success() {
+        return None;
+    }
+    let list: Value = serde_json::from_slice(&output.stdout).ok()?;
+    Some(
+        list["items"]
+            .as_array()?
+            .iter()
+            .map(|ks| {
+                let ready = ks["status"]["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "{}/{}",
+                        ks["metadata"]["namespace"].as_str().unwrap_or_default(),
+                        ks["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                    ready["status"].as_str().unwrap_or_default().to_string(),
+                    ready["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn under_lockdown_the_platform_is_ready_and_a_tenant_without_an_account_applies_nothing() {
+    if !common::require("git", &["--version"]) || !common::require_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fleet = dir.path().join("fleet");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet-infra"),
+        &fleet,
+    );
+    // team-b forgets its serviceAccountName: under lockdown its Kustomization impersonates
+    // team-b's `default` ServiceAccount, which may do nothing.
+    let sync = fleet.join("tenants/base/team-b/sync.yaml");
+    let text = std::fs::read_to_string(&sync).expect("read sync.yaml");
+    assert!(text.contains("  serviceAccountName: team-b\n"), "{text}");
+    std::fs::write(&sync, text.replace("  serviceAccountName: team-b\n", "")).expect("write");
+
+    let data_dir = dir.path().join("data");
+    let log = std::fs::File::create(dir.path().join("up.log")).expect("log file");
+    let _up = common::Killed(
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["up", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+            .arg("--fleet")
+            .arg(&fleet)
+            .args([
+                "--default-service-account=default",
+                "--no-cross-namespace-refs",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ferroflux up starts"),
+    );
+    let kubeconfig = data_dir.join("apiserver/kubeconfig");
+    let wanted = |all: &[(String, String, String)], name: &str, status: &str| {
+        all.iter().any(|(n, s, _)| n == name && s == status)
+    };
+    let mut last = Vec::new();
+    for _ in 0..360 {
+        std::thread::sleep(Duration::from_millis(500));
+        let Some(all) = readiness(&kubeconfig) else {
+            continue;
+        };
+        last = all;
+        if wanted(&last, "flux-system/flux-system", "True")
+            && wanted(&last, "flux-system/tenants", "True")
+            && wanted(&last, "team-a/team-a", "True")
+            && wanted(&last, "team-b/team-b", "False")
+        {
+            break;
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
+    for (name, status) in [
+        ("flux-system/flux-system", "True"),
+        ("flux-system/tenants", "True"),
+        ("team-a/team-a", "True"),
+        ("team-b/team-b", "False"),
+    ] {
+        assert!(
+            wanted(&last, name, status),
+            "{name} is not Ready={status}: {last:#?}\n{log}"
+        );
+    }
+    let (_, _, message) = last
+        .iter()
+        .find(|(n, _, _)| n == "team-b/team-b")
+        .expect("team-b is listed");
+    assert!(
+        message.contains("system:serviceaccount:team-b:default"),
+        "{message}"
+    );
+    let team_a = common::kubectl(
+        &kubeconfig,
+        &["get", "deployment", "podinfo", "-n", "team-a"],
+        None,
+    );
+    assert!(team_a.status.success(), "team-a's app is applied");
+    let team_b = common::kubectl(
+        &kubeconfig,
+        &["get", "deployments,services", "-n", "team-b", "-o", "name"],
+        None,
+    );
+    assert!(team_b.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&team_b.stdout),
+        "",
+        "team-b's app was applied"
+    );
 }

@@ -77,6 +77,30 @@ fn malformed_yaml_is_reported_with_the_file() {
 }
 
 #[test]
+fn an_alias_bomb_is_refused_with_go_yamls_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("bomb.yaml");
+    std::fs::write(
+        &file,
+        include_str!("../../gocompat/testdata/alias-bomb.yaml"),
+    )
+    .expect("write");
+    let output = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .arg("validate")
+        .arg(&file)
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("bomb.yaml: not valid YAML: yaml: document contains excessive aliasing"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn version_prints_the_client_version() {
     let output = Command::cargo_bin("ferroflux")
         .expect("binary")

@@ -40,13 +40,14 @@ pub struct ApiserverArgs {
 
 pub fn run(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
-    use ferroflux_controllers::{runtime::parse_duration, simulator};
-    let delay = parse_duration(&args.simulator_delay).with_context(|| {
-        format!(
-            "--simulator-delay {:?} is not a duration",
-            args.simulator_delay
-        )
-    })?;
+    use ferroflux_controllers::simulator;
+    let delay =
+        ferroflux_gocompat::duration::parse_std(&args.simulator_delay).with_context(|| {
+            format!(
+                "--simulator-delay {:?} is not a duration",
+                args.simulator_delay
+            )
+        })?;
     let options =
         simulator::Options::new(delay, args.simulate_failure.as_deref()).with_context(|| {
             format!(
@@ -61,8 +62,9 @@ pub fn run(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
     config.tls_sans = args.tls_sans;
     config.token_file = args.token_file;
     ferroflux_apiserver::run_until_signal(config, |s| {
-        println!("► serving the Kubernetes API on {}", s.url);
-        println!("✔ kubeconfig written to {}", s.kubeconfig_path.display());
+        // A closed stdout must not stop the server: these lines are only informative.
+        let _ = outln!("► serving the Kubernetes API on {}", s.url);
+        let _ = outln!("✔ kubeconfig written to {}", s.kubeconfig_path.display());
         if simulate {
             let kubeconfig = s.kubeconfig.clone();
             tokio::spawn(async move {

@@ -140,7 +140,7 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        print!("{}", render(shown, &objects, args.all_namespaces));
+        out!("{}", render(shown, &objects, args.all_namespaces))?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -16,7 +16,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-/// The controllers `ferroflux controller NAME` runs, with the flags each gets by default.
+/// The controllers `ferroflux controller NAME` runs, with the flags each gets by default. Only
+/// controllers that exist are offered: Flux's helm-controller and notification-controller have
+/// no ferroflux counterpart yet, and a Deployment for them would advertise what does not run.
 const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "source-controller",
@@ -34,18 +36,6 @@ const CONTROLLERS: &[Controller] = &[
         extra_flags: &[],
     },
     Controller {
-        name: "helm-controller",
-        command: "helm",
-        http_port: None,
-        extra_flags: &[],
-    },
-    Controller {
-        name: "notification-controller",
-        command: "notification",
-        http_port: Some(9090),
-        extra_flags: &["--receiverAddr=:9292"],
-    },
-    Controller {
         name: "image-reflector-controller",
         command: "image-reflector",
         http_port: None,
@@ -54,12 +44,6 @@ const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "image-automation-controller",
         command: "image-automation",
-        http_port: None,
-        extra_flags: &[],
-    },
-    Controller {
-        name: "canary-controller",
-        command: "canary",
         http_port: None,
         extra_flags: &[],
     },
@@ -88,7 +72,7 @@ pub struct InstallArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "source-controller,kustomize-controller,helm-controller,notification-controller"
+        default_value = "source-controller,kustomize-controller"
     )]
     components: Vec<String>,
     /// Controllers to install besides --components.
@@ -111,21 +95,12 @@ pub struct InstallArgs {
         visible_alias = "kustomization-controller-extra-args"
     )]
     kustomize_controller_extra_args: Vec<String>,
-    /// Extra flags of helm-controller.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    helm_controller_extra_args: Vec<String>,
-    /// Extra flags of notification-controller.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    notification_controller_extra_args: Vec<String>,
     /// Extra flags of image-reflector-controller.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     image_reflector_controller_extra_args: Vec<String>,
     /// Extra flags of image-automation-controller.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     image_automation_controller_extra_args: Vec<String>,
-    /// Extra flags of canary-controller.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    canary_controller_extra_args: Vec<String>,
 }
 
 impl InstallArgs {
@@ -133,11 +108,8 @@ impl InstallArgs {
         match controller {
             "source-controller" => &self.source_controller_extra_args,
             "kustomize-controller" => &self.kustomize_controller_extra_args,
-            "helm-controller" => &self.helm_controller_extra_args,
-            "notification-controller" => &self.notification_controller_extra_args,
             "image-reflector-controller" => &self.image_reflector_controller_extra_args,
-            "image-automation-controller" => &self.image_automation_controller_extra_args,
-            _ => &self.canary_controller_extra_args,
+            _ => &self.image_automation_controller_extra_args,
         }
     }
 }
@@ -152,30 +124,25 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let selected = selected_controllers(&args)?;
     let mut docs: Vec<String> = Vec::new();
     docs.push(to_yaml(&namespace(&args.namespace))?);
-    for crd in ferroflux_api::crds::all() {
-        docs.push(to_yaml(&crd)?);
+    let service_accounts: Vec<&str> = selected.iter().map(|c| c.name).collect();
+    // Like `flux install --components`, the CRDs of the installed controllers only: a kind
+    // nothing reconciles (HelmRelease, Alert, ...) is refused by the cluster instead of waiting
+    // for ever.
+    for kind in ferroflux_api::crds::SERVED_KINDS
+        .iter()
+        .filter(|kind| service_accounts.contains(&kind.component))
+    {
+        docs.push(to_yaml(&kind.definition())?);
     }
     docs.push(to_yaml(&crd_controller_role())?);
-    let service_accounts: Vec<&str> = selected.iter().map(|c| c.name).collect();
     docs.push(to_yaml(&binding(
         "crd-controller",
         "crd-controller",
         &args.namespace,
         &service_accounts,
     ))?);
-    // Like Flux, the appliers are cluster-admin; tenants are confined by impersonation.
-    let appliers: Vec<&str> = service_accounts
-        .iter()
-        .copied()
-        .filter(|name| matches!(*name, "kustomize-controller" | "helm-controller"))
-        .collect();
-    if !appliers.is_empty() {
-        docs.push(to_yaml(&binding(
-            "cluster-reconciler",
-            "cluster-admin",
-            &args.namespace,
-            &appliers,
-        ))?);
+    if service_accounts.contains(&APPLIER) {
+        docs.push(to_yaml(&cluster_reconciler(&args.namespace))?);
     }
     for controller in &selected {
         docs.push(to_yaml(&service_account(controller.name, &args.namespace))?);
@@ -187,17 +154,9 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
                 port,
             ))?);
         }
-        if controller.name == "notification-controller" {
-            docs.push(to_yaml(&service(
-                "webhook-receiver",
-                &args.namespace,
-                80,
-                9292,
-            ))?);
-        }
         docs.push(to_yaml(&deployment(controller, &args))?);
     }
-    print!("{}", docs.join("---\n"));
+    out!("{}", docs.join("---\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -290,6 +249,17 @@ fn crd_controller_role() -> ClusterRole {
     }
 }
 
+/// The ServiceAccount of the controller that applies manifests (Flux's helm-controller, the
+/// other applier, has no ferroflux counterpart).
+pub(crate) const APPLIER: &str = "kustomize-controller";
+
+/// Flux's `cluster-reconciler` binding: like Flux, the applier is cluster-admin and tenants are
+/// confined by impersonation. Under lockdown (`--default-service-account`) the platform's own
+/// Kustomizations name this account in `spec.serviceAccountName`.
+pub(crate) fn cluster_reconciler(namespace: &str) -> ClusterRoleBinding {
+    binding("cluster-reconciler", "cluster-admin", namespace, &[APPLIER])
+}
+
 fn binding(
     name: &str,
     role: &str,
@@ -317,7 +287,7 @@ fn binding(
     }
 }
 
-fn service_account(name: &str, namespace: &str) -> ServiceAccount {
+pub(crate) fn service_account(name: &str, namespace: &str) -> ServiceAccount {
     ServiceAccount {
         metadata: meta(name, Some(namespace), name),
         ..ServiceAccount::default()
@@ -329,10 +299,7 @@ fn service(name: &str, namespace: &str, port: i32, target: i32) -> Service {
         metadata: meta(name, Some(namespace), name),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
-            selector: Some(BTreeMap::from([(
-                "app".to_string(),
-                name.replace("webhook-receiver", "notification-controller"),
-            )])),
+            selector: Some(BTreeMap::from([("app".to_string(), name.to_string())])),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
                 port,
@@ -357,12 +324,6 @@ fn controller_args(controller: &Controller, args: &InstallArgs) -> Vec<String> {
         "--log-encoding=json".into(),
         "--enable-leader-election".into(),
     ];
-    if controller.name != "notification-controller" {
-        flags.push(format!(
-            "--events-addr=http://notification-controller.{}.svc.cluster.local./",
-            args.namespace
-        ));
-    }
     flags.extend(controller.extra_flags.iter().map(|f| f.to_string()));
     for extra in args.extra_args(controller.name) {
         let name = flag_name(extra);
@@ -462,7 +423,7 @@ mod tests {
             "ferroflux",
             "install",
             "--export",
-            "--components-extra=image-reflector-controller,image-automation-controller,canary-controller",
+            "--components-extra=image-reflector-controller,image-automation-controller",
             "--kustomize-controller-extra-args=--no-cross-namespace-refs=true,--default-service-account=default",
         ])
         .expect("install flags parse");

@@ -60,6 +60,6 @@ pub fn run(args: KustomizeArgs) -> anyhow::Result<ExitCode> {
     };
     let out = ferroflux_kustomize::build(&DiskFs, &b.dir, opts)
         .map_err(|e| anyhow::anyhow!("kustomize build {}: {e}", b.dir.display()))?;
-    print!("{out}");
+    out!("{out}")?;
     Ok(ExitCode::SUCCESS)
 }

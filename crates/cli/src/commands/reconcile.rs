@@ -63,8 +63,8 @@ enum SourceKind {
 
 pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let timeout = ferroflux_controllers::runtime::parse_duration(&args.timeout)
-        .ok_or_else(|| anyhow::anyhow!("--timeout {:?} is not a duration", args.timeout))?;
+    let timeout = ferroflux_gocompat::duration::parse_std(&args.timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout {:?} is not a duration: {e}", args.timeout))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -145,16 +145,16 @@ async fn reconcile(
     if object.data["spec"]["suspend"] == true {
         bail!("resource is suspended");
     }
-    println!(
+    outln!(
         "► annotating {} {name} in {namespace} namespace",
         shown.kind
-    );
+    )?;
     let requested = jiff::Timestamp::now().to_string();
     let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: requested}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    println!("✔ {} annotated", shown.kind);
-    println!("◎ waiting for {} reconciliation", shown.kind);
+    outln!("✔ {} annotated", shown.kind)?;
+    outln!("◎ waiting for {} reconciliation", shown.kind)?;
     let started = Instant::now();
     loop {
         let object = serde_json::to_value(api.get(name).await?)?;
@@ -166,19 +166,19 @@ async fn reconcile(
                 } else {
                     "fetched"
                 };
-                println!("✔ {verb} revision {}", shown.revision_of(&object));
+                outln!("✔ {verb} revision {}", shown.revision_of(&object))?;
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(ready) = ready.filter(|c| c["status"] == "False") {
-                println!("✗ {}", ready["message"].as_str().unwrap_or_default());
+                outln!("✗ {}", ready["message"].as_str().unwrap_or_default())?;
                 return Ok(ExitCode::FAILURE);
             }
         }
         if started.elapsed() > timeout {
-            println!(
+            outln!(
                 "✗ timeout waiting for {} {namespace}/{name} to be reconciled",
                 shown.kind
-            );
+            )?;
             return Ok(ExitCode::FAILURE);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use futures::FutureExt as _;
 use serde_json::{Value, json};
 
 use ferroflux_apply::manager::{ApplyOptions, ResourceManager};
 use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::{
-    bucket, gitrepository, helmchart, helmrepository, imagepolicy, imagerepository,
-    imageupdateautomation, ocirepository, runtime::parse_duration, simulator,
-};
+use ferroflux_controllers::{imagerepository, simulator};
+use ferroflux_gocompat::duration::parse_std as parse_duration;
 use ferroflux_source::storage::Storage;
+
+use super::controller;
 
 /// Run the embedded control plane with a fleet repository.
 #[derive(Debug, Args)]
@@ -51,10 +52,12 @@ pub struct UpArgs {
     /// With --exit-when-ready: how long to wait.
     #[arg(long, default_value = "5m")]
     timeout: String,
-    /// `--default-service-account` of the kustomize controller.
-    #[arg(long)]
+    /// Lockdown: the ServiceAccount that Kustomizations without `serviceAccountName`
+    /// impersonate (the flux-system ones name `kustomize-controller`, as in Flux's guide).
+    #[arg(long, value_name = "NAME")]
     default_service_account: Option<String>,
-    /// `--no-cross-namespace-refs` of the kustomize controller.
+    /// Lockdown: refuse references to objects in other namespaces (Kustomization sources,
+    /// ImagePolicy repositories, ImageUpdateAutomation sources).
     #[arg(long)]
     no_cross_namespace_refs: bool,
     /// Workloads whose image matches this glob never become available (to test health
@@ -78,6 +81,13 @@ struct Ports {
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Errors only (a controller that died, ...): stdout is the status table. RUST_LOG widens it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -129,18 +139,18 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         })?;
     let timeout = parse_duration(&args.timeout)
         .with_context(|| format!("--timeout {:?} is not a duration", args.timeout))?;
-    println!("► starting the API server");
+    outln!("► starting the API server")?;
     let mut config = ferroflux_apiserver::Config::new(args.data_dir.join("apiserver"));
     config.listen = args.listen;
     config.kubeconfig_out = args.kubeconfig_out.clone();
     let server = ferroflux_apiserver::serve(config)
         .await
         .context("the API server did not start")?;
-    println!(
+    outln!(
         "✔ API server at {} (kubeconfig: {})",
         server.url,
         server.kubeconfig_path.display()
-    );
+    )?;
 
     let (artifact_listener, git_listener) = bind_persisted(&args.data_dir).await?;
     let artifact_url = format!("http://{}", artifact_listener.local_addr()?);
@@ -175,7 +185,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     )?;
     fleet::ensure_repository(&git_root, "tenant-apps", &apps_files, "Add tenant apps")?;
     if created {
-        println!("✔ fleet repository created at {fleet_url}");
+        outln!("✔ fleet repository created at {fleet_url}")?;
     }
 
     let kube_config = kube::Config::from_custom_kubeconfig(
@@ -184,73 +194,60 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let client = kube::Client::try_from(kube_config.clone())?;
-    println!(
+    outln!(
         "► installing components and bootstrapping clusters/{}",
         args.cluster
-    );
+    )?;
     bootstrap(&client, &args.cluster, &fleet_url, &git_url).await?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let shutdown = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
-    };
-    let source_ctx = Arc::new(gitrepository::Context::new(client.clone(), storage.clone()));
-    tokio::spawn(gitrepository::run(source_ctx, shutdown()));
-    let oci_ctx = Arc::new(ocirepository::Context::new(client.clone(), storage.clone()));
-    tokio::spawn(ocirepository::run(oci_ctx, shutdown()));
-    let helm_ctx = Arc::new(helmrepository::Context::new(
-        client.clone(),
-        storage.clone(),
-    ));
-    tokio::spawn(helmrepository::run(helm_ctx, shutdown()));
-    let bucket_ctx = Arc::new(bucket::Context::new(client.clone(), storage.clone()));
-    tokio::spawn(bucket::run(bucket_ctx, shutdown()));
-    let chart_ctx = Arc::new(helmchart::Context::new(
-        client.clone(),
-        storage.clone(),
-        reqwest::Client::new(),
-    ));
-    tokio::spawn(helmchart::run(chart_ctx, shutdown()));
+    let shutdown = async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+    .boxed()
+    .shared();
     let tags = Arc::new(imagerepository::TagStore::new(
         args.data_dir.join("image-tags"),
     )?);
-    let scan_ctx = Arc::new(imagerepository::Context::new(client.clone(), tags.clone()));
-    tokio::spawn(imagerepository::run(scan_ctx, shutdown()));
-    let policy_ctx = Arc::new(imagepolicy::Context::new(client.clone(), tags));
-    tokio::spawn(imagepolicy::run(policy_ctx, shutdown()));
-    let automation_ctx = Arc::new(imageupdateautomation::Context::new(client.clone()));
-    tokio::spawn(imageupdateautomation::run(automation_ctx, shutdown()));
     let ks_options = kustomization::Options {
         default_service_account: args.default_service_account.clone(),
         no_cross_namespace_refs: args.no_cross_namespace_refs,
         ..Default::default()
     };
-    let ks_ctx = Arc::new(kustomization::Context::new(
-        client.clone(),
-        kube_config,
-        ks_options,
+    // The lockdown flags reach every controller that follows a reference or applies.
+    let mut controllers = controller::source_controllers(&client, &storage, &shutdown);
+    controllers.extend(controller::image_reflector_controllers(
+        &client,
+        tags,
+        args.no_cross_namespace_refs,
+        &shutdown,
     ));
-    tokio::spawn(kustomization::run(ks_ctx, shutdown()));
+    controllers.push(controller::image_automation_controller(
+        &client,
+        args.no_cross_namespace_refs,
+        &shutdown,
+    ));
+    controllers.push(controller::kustomize_controller(
+        kustomization::Context::new(client.clone(), kube_config, ks_options),
+        &shutdown,
+    ));
     if !args.no_simulator {
-        tokio::spawn(simulator::run(
-            client.clone(),
-            simulator,
-            futures::FutureExt::shared(Box::pin(shutdown())),
+        controllers.push(controller::workload_simulator(
+            &client, simulator, &shutdown,
         ));
     }
+    let mut supervisors = tokio::spawn(controller::supervise_all(controllers, shutdown));
 
-    let code = watch_status(&client, args.exit_when_ready, timeout).await?;
+    let code = watch_status(&client, args.exit_when_ready, timeout, &mut supervisors).await?;
     let _ = stop.send(true);
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.shutdown().await;
     Ok(code)
 }
 
-/// Installs the CRDs and the flux-system namespace, the `cluster-vars` the fleet substitutes,
-/// and the bootstrap GitRepository + Kustomization. Server-side apply with a dry run first, so
+/// Installs the CRDs and the flux-system namespace, the applier's ServiceAccount and binding,
+/// the `cluster-vars` the fleet substitutes, and the bootstrap GitRepository + Kustomization. Server-side apply with a dry run first, so
 /// a second start writes nothing.
 async fn bootstrap(
     client: &kube::Client,
@@ -271,6 +268,13 @@ async fn bootstrap(
     objects.push(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
     );
+    // What `flux install` creates for the applier: its ServiceAccount, bound to cluster-admin
+    // by `cluster-reconciler`; the flux-system Kustomizations impersonate it.
+    let applier = super::install::service_account(super::install::APPLIER, "flux-system");
+    objects.push(serde_json::to_value(applier)?);
+    objects.push(serde_json::to_value(super::install::cluster_reconciler(
+        "flux-system",
+    ))?);
     objects.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
         "data": {"git_server": git_url, "cluster_name": cluster}}));
@@ -279,7 +283,7 @@ async fn bootstrap(
         .take(1)
     {
         let text = String::from_utf8(content).expect("bootstrap files are text");
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text)?;
+        let docs: Vec<Value> = ferroflux_gocompat::yaml::from_multiple(&text)?;
         objects.extend(docs);
     }
     let changes = manager
@@ -289,19 +293,21 @@ async fn bootstrap(
         .iter()
         .filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
         .count();
-    println!(
+    outln!(
         "✔ bootstrap: {changed} object(s) created or configured, {} unchanged",
         changes.len() - changed
-    );
+    )?;
     Ok(())
 }
 
 /// Prints the Kustomizations whenever they change; with `exit_when_ready` returns 0 once all
-/// are Ready, 1 when one is Stalled or the timeout passes. Otherwise runs until Ctrl-C.
+/// are Ready, 1 when one is Stalled or the timeout passes. Otherwise runs until Ctrl-C. Fails
+/// when a controller keeps dying (its supervisor gave up).
 async fn watch_status(
     client: &kube::Client,
     exit_when_ready: bool,
     timeout: Duration,
+    supervisors: &mut tokio::task::JoinHandle<anyhow::Result<()>>,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last = String::new();
@@ -324,27 +330,33 @@ async fn watch_status(
         });
         let rendered = super::get::render(super::get::KUSTOMIZATIONS, &list, true);
         if rendered != last {
-            println!("{rendered}");
+            outln!("{rendered}")?;
             last = rendered;
         }
         if exit_when_ready {
             if all_ready {
-                println!("✔ all Kustomizations are Ready");
+                outln!("✔ all Kustomizations are Ready")?;
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(name) = stalled {
-                println!("✗ Kustomization {name} is stalled");
+                outln!("✗ Kustomization {name} is stalled")?;
                 return Ok(ExitCode::FAILURE);
             }
             if started.elapsed() > timeout {
-                println!("✗ timeout after {timeout:?} waiting for the Kustomizations to be Ready");
+                outln!("✗ timeout after {timeout:?} waiting for the Kustomizations to be Ready")?;
                 return Ok(ExitCode::FAILURE);
             }
         }
         tokio::select! {
             _ = &mut ctrl_c => {
-                println!("► shutting down");
+                outln!("► shutting down")?;
                 return Ok(ExitCode::SUCCESS);
+            }
+            // The supervisors end before shutdown only when a controller keeps dying: the
+            // statuses printed would then be stale, so `up` fails.
+            ended = &mut *supervisors => {
+                ended.context("the controllers' supervisor failed")??;
+                anyhow::bail!("the controllers stopped");
             }
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

@@ -25,11 +25,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     for file in &files {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let docs: Vec<Value> = match serde_saphyr::from_multiple(&text) {
+        let docs: Vec<Value> = match ferroflux_gocompat::yaml::from_multiple(&text) {
             Ok(docs) => docs,
             Err(err) => {
                 problems += 1;
-                println!("✗ {}: not valid YAML: {err}", file.display());
+                outln!("✗ {}: not valid YAML: {err}", file.display())?;
                 continue;
             }
         };
@@ -48,20 +48,20 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             if let Err(errors) = ferroflux_api::strict::check(doc) {
                 for error in errors {
                     problems += 1;
-                    println!(
+                    outln!(
                         "✗ {} (document {}, {kind} {name}): {error}",
                         file.display(),
                         index + 1
-                    );
+                    )?;
                 }
             }
         }
     }
     if problems > 0 {
-        println!("✗ {problems} problem(s) in {checked} object(s)");
+        outln!("✗ {problems} problem(s) in {checked} object(s)")?;
         return Ok(ExitCode::FAILURE);
     }
-    println!("✔ {checked} object(s) valid");
+    outln!("✔ {checked} object(s) valid")?;
     Ok(ExitCode::SUCCESS)
 }
 

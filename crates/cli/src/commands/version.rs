@@ -26,9 +26,9 @@ pub fn run(args: VersionArgs) -> anyhow::Result<ExitCode> {
     let _ = args.client;
     let version = format!("v{}", env!("CARGO_PKG_VERSION"));
     match args.output {
-        Output::Text => println!("ferroflux: {version}"),
-        Output::Yaml => println!("ferroflux: {version}"),
-        Output::Json => println!("{}", serde_json::json!({ "ferroflux": version })),
+        Output::Text => outln!("ferroflux: {version}")?,
+        Output::Yaml => outln!("ferroflux: {version}")?,
+        Output::Json => outln!("{}", serde_json::json!({ "ferroflux": version }))?,
     }
     Ok(ExitCode::SUCCESS)
 }

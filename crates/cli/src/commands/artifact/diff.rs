@@ -69,7 +69,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for entry in &entries {
-        println!("{}", line(entry));
+        outln!("{}", line(entry))?;
     }
     eprintln!("✗ the remote artifact contents differs from the local one");
     Ok(ExitCode::FAILURE)

@@ -77,10 +77,10 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
             annotation(ANNOTATION_REVISION),
         ]);
     }
-    print!(
+    out!(
         "{}",
         crate::table::render(&["ARTIFACT", "DIGEST", "SOURCE", "REVISION"], &rows)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -134,8 +134,8 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
         digest: pushed.digest.clone(),
     };
     match args.output {
-        Some(Output::Json) => println!("{}", serde_json::to_string_pretty(&info)?),
-        Some(Output::Yaml) => print!("{}", serde_saphyr::to_string(&info)?),
+        Some(Output::Json) => outln!("{}", serde_json::to_string_pretty(&info)?)?,
+        Some(Output::Yaml) => out!("{}", serde_saphyr::to_string(&info)?)?,
         None => success(format!(
             "artifact successfully pushed to {}",
             pushed.reference

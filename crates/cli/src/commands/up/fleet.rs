@@ -69,8 +69,11 @@ pub fn disk_files(root: &Path) -> anyhow::Result<Files> {
 }
 
 /// The bootstrap files `flux bootstrap` commits under `clusters/<cluster>/flux-system`: the
-/// GitRepository and Kustomization that sync the fleet itself.
+/// GitRepository and Kustomization that sync the fleet itself. The Kustomization names the
+/// kustomize-controller ServiceAccount, as Flux's multi-tenancy lockdown patches it, so that it
+/// keeps its cluster-admin rights under `--default-service-account`.
 pub fn bootstrap_files(cluster: &str, fleet_url: &str) -> Files {
+    let applier = crate::commands::install::APPLIER;
     let sync = format!(
         "apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
@@ -92,6 +95,7 @@ spec:
   interval: 10m0s
   path: ./clusters/{cluster}
   prune: true
+  serviceAccountName: {applier}
   sourceRef:
     kind: GitRepository
     name: flux-system

@@ -1,0 +1,90 @@
+//! Helpers shared by the CLI's end-to-end tests: free ports, child processes that are killed
+//! with the test, the real tools (`kubectl`, `git`) and a running `ferroflux apiserver`.
+
+#![allow(dead_code)] // each test binary uses a part of it
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `tool --version`-like `probe` runs. Missing, the test is skipped with a message,
+/// except under `CI=true` where a missing tool fails it.
+pub fn require(tool: &str, probe: &[&str]) -> bool {
+    if Command::new(tool)
+        .args(probe)
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return true;
+    }
+    ferroflux_testpeers::skip(format!("{tool} is not installed"));
+    false
+}
+
+pub fn require_kubectl() -> bool {
+    require("kubectl", &["version", "--client"])
+}
+
+/// Runs kubectl against `kubeconfig`, with `stdin` as its input.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+/// `ferroflux apiserver` on a free port with its data under `dir`; returns the process and
+/// the kubeconfig once it serves.
+pub fn start_apiserver(dir: &Path) -> (Killed, PathBuf) {
+    let kubeconfig = dir.join("kubeconfig");
+    let port = free_port();
+    let server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["apiserver", "--data-dir"])
+            .arg(dir.join("api"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apiserver starts"),
+    );
+    for _ in 0..200 {
+        if kubeconfig.is_file() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (server, kubeconfig);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("ferroflux apiserver did not serve on 127.0.0.1:{port} within 20s");
+}
