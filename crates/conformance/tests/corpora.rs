@@ -21,14 +21,14 @@ fn shared_conformance() -> Option<PathBuf> {
 #[test]
 fn public_corpora_meet_their_bar() {
     let Some(root) = shared_conformance() else {
-        eprintln!("skipped: ../shared/conformance is absent, no corpus to run");
+        ferroflux_testpeers::skip("../shared/conformance is absent, no corpus to run");
         return;
     };
     let mut shortfalls = Vec::new();
     for (corpus, bar) in CORPORA {
         let cases = root.join(corpus).join("cases.json");
         if !cases.is_file() {
-            eprintln!("skipped {corpus}: {} is absent", cases.display());
+            ferroflux_testpeers::skip(format!("{corpus}: {} is absent", cases.display()));
             continue;
         }
         let output = Command::new(env!("CARGO_BIN_EXE_ferroflux-conformance"))

@@ -12,8 +12,8 @@
 //! | [`S3Server`] | moto's S3 server, optionally checking SigV4 | PyPI `moto[s3]`, `flask`, `flask-cors`, `boto3` |
 //!
 //! When a program is missing, `start` returns [`PeerError::Missing`]; [`require!`] turns that
-//! into an `eprintln!` and an early `return` so a test skips with a clear message instead of
-//! failing on a machine without the package. CI installs the packages, so there they run.
+//! into an early `return` with a clear message on a developer's machine, and into a failure
+//! under `CI=true` (see [`skip`]): CI installs the packages, so there a missing one is a bug.
 //!
 //! ```no_run
 //! # fn demo() {
@@ -45,7 +45,7 @@ pub use ssh::GitSsh;
 pub enum PeerError {
     /// The peer's program is not installed; the test should skip.
     #[error(
-        "skipping: `{program}` is not installed (install the Debian package `{package}`, as .ci/run does)"
+        "`{program}` is not installed (install the Debian package `{package}`, as .ci/run does)"
     )]
     Missing {
         /// The program looked up on `PATH`.
@@ -97,15 +97,31 @@ impl PeerError {
     }
 }
 
-/// Unwraps a peer start result; on [`PeerError::Missing`] prints the reason and returns
-/// from the calling test; any other error panics with the peer's log.
+/// True when the tests run in CI (`CI=true`), where every peer, tool and `../shared` file the
+/// tests need is installed: a missing one is then a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports that a test cannot run here because `reason` (a missing program or file). Locally
+/// it prints the reason and the caller returns (a skip); under `CI=true` it panics, so a
+/// machine that lost a peer turns CI red instead of quietly running fewer tests.
+pub fn skip(reason: impl std::fmt::Display) {
+    if in_ci() {
+        panic!("CI=true and this test cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// Unwraps a peer start result; on [`PeerError::Missing`] skips the calling test through
+/// [`skip`] (a failure under `CI=true`); any other error panics with the peer's log.
 #[macro_export]
 macro_rules! require {
     ($start:expr) => {
         match $start {
             Ok(peer) => peer,
             Err(err) if err.is_skip() => {
-                eprintln!("{err}");
+                $crate::skip(err);
                 return;
             }
             Err(err) => panic!("starting a test peer failed: {err}"),
