@@ -642,11 +642,15 @@ struct ChartYaml {
 }
 
 fn chart_metadata(dir: &Path) -> Result<(String, String), ReconcileError> {
-    let path = dir.join("Chart.yaml");
-    let bad = |why: String| {
-        ReconcileError::stalling(CHART_PACKAGE_ERROR, format!("{}: {why}", path.display()))
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    // Named relative to the chart: the directory is a temp dir, and a message must not change
+    // from one reconcile to the next.
+    let bad =
+        |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, format!("Chart.yaml: {why}"));
+    // Chart content is untrusted: read without following any symlink.
+    let fs = crate::rootfs::RootedFs::new(dir).map_err(|e| bad(e.to_string()))?;
+    let text = ferroflux_kustomize::fs::FileSystem::read(&fs, Path::new("Chart.yaml"))
+        .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other))
+        .map_err(|e| bad(e.to_string()))?;
     let meta: ChartYaml =
         ferroflux_gocompat::yaml::from_str(&text).map_err(|e| bad(format!("not a chart: {e}")))?;
     if meta.name.is_empty() || meta.name.contains(['/', '\\']) || meta.name.starts_with('.') {
@@ -662,7 +666,7 @@ fn merge_values_files(
 ) -> Result<(), ReconcileError> {
     let fail = |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, why);
     // Values files are artifact content: read without following any symlink.
-    let fs = crate::kustomization::rootfs::RootedFs::new(chart_dir)
+    let fs = crate::rootfs::RootedFs::new(chart_dir)
         .map_err(|e| fail(format!("chart directory: {e}")))?;
     let mut merged = Value::Object(Default::default());
     for file in files {

@@ -14,5 +14,6 @@ pub mod kustomization;
 pub mod leader;
 pub mod metrics;
 pub mod ocirepository;
+pub mod rootfs;
 pub mod runtime;
 pub mod simulator;

@@ -4,6 +4,9 @@
 use std::path::{Component, Path, PathBuf};
 
 use ferroflux_image::setters::{Change, SetterError, Setters, may_have_markers, rewrite};
+use ferroflux_kustomize::fs::FileSystem as _;
+
+use crate::rootfs::RootedFs;
 
 /// Why the update could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -55,25 +58,31 @@ pub fn apply_setters(
             why: "must be a relative path inside the repository (no `..`, not absolute)".into(),
         });
     }
-    let base = root.join(rel_path);
-    let meta = std::fs::symlink_metadata(&base).map_err(|_| UpdateError::Path {
-        path: rel.into(),
-        why: "does not exist in the checked-out revision".into(),
+    // The checkout is the tenant's content: walk, read and write it without following any
+    // symlink, so a link anywhere on the path cannot lead a rewrite out of the repository.
+    let fs = RootedFs::new(root).map_err(|source| UpdateError::Io {
+        path: ".".into(),
+        source,
     })?;
     let mut files = Vec::new();
-    if meta.is_dir() {
-        collect_yaml(&base, &mut files).map_err(|source| UpdateError::Io {
+    if fs.is_dir(rel_path) {
+        collect_yaml(&fs, rel_path, &mut files).map_err(|source| UpdateError::Io {
             path: rel.into(),
             source,
         })?;
-    } else if meta.is_file() {
-        files.push(base.clone());
+    } else if fs.is_file(rel_path) {
+        files.push(rel_path.to_path_buf());
+    } else {
+        return Err(UpdateError::Path {
+            path: rel.into(),
+            why: "does not exist in the checked-out revision".into(),
+        });
     }
     files.sort();
     let mut changes = Vec::new();
     for file in files {
         let name = file
-            .strip_prefix(&base)
+            .strip_prefix(rel_path)
             .ok()
             .filter(|p| !p.as_os_str().is_empty())
             .or_else(|| file.file_name().map(Path::new))
@@ -84,7 +93,7 @@ pub fn apply_setters(
             path: name.clone(),
             source,
         };
-        let Ok(text) = String::from_utf8(std::fs::read(&file).map_err(io)?) else {
+        let Ok(text) = String::from_utf8(fs.read(&file).map_err(io)?) else {
             continue;
         };
         if !may_have_markers(&text) {
@@ -92,24 +101,25 @@ pub fn apply_setters(
         }
         let result = rewrite(&name, &text, setters)?;
         if !result.changes.is_empty() {
-            std::fs::write(&file, result.text).map_err(|source| UpdateError::Io {
-                path: name.clone(),
-                source,
-            })?;
+            fs.write(&file, result.text.as_bytes())
+                .map_err(|source| UpdateError::Io {
+                    path: name.clone(),
+                    source,
+                })?;
             changes.extend(result.changes);
         }
     }
     Ok(changes)
 }
 
-fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let path = entry.path();
+/// The `.yaml`/`.yml` files under `dir` (relative to the root), skipping `.git` and every
+/// symlink.
+fn collect_yaml(fs: &RootedFs, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for (name, kind) in fs.read_dir(dir)? {
+        let path = dir.join(&name);
         if kind.is_dir() {
-            if entry.file_name() != ".git" {
-                collect_yaml(&path, out)?;
+            if name != ".git" {
+                collect_yaml(fs, &path, out)?;
             }
         } else if kind.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
@@ -161,6 +171,27 @@ mod tests {
         }
         let again = apply_setters(root, Some("apps"), &setters()).expect("idempotent");
         assert!(again.is_empty());
+    }
+
+    #[test]
+    fn symlinks_never_lead_a_rewrite_out_of_the_checkout() {
+        let marked = "image: reg/app:1.0.0 # {\"$imagepolicy\": \"ns:app\"}\n";
+        let outside = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(outside.path().join("b")).expect("mkdir");
+        let victim = outside.path().join("b/deploy.yaml");
+        std::fs::write(&victim, marked).expect("write");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::os::unix::fs::symlink(outside.path(), root.join("a")).expect("symlink");
+        std::fs::create_dir(root.join("apps")).expect("mkdir");
+        std::os::unix::fs::symlink(&victim, root.join("apps/link.yaml")).expect("symlink");
+        // The path goes through a link that leaves the checkout: as if it did not exist.
+        let err = apply_setters(root, Some("a/b"), &setters()).expect_err("through a link");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        // A link met while walking is skipped.
+        let changes = apply_setters(root, Some("apps"), &setters()).expect("walks");
+        assert!(changes.is_empty());
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), marked);
     }
 
     #[test]

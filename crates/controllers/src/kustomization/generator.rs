@@ -9,7 +9,7 @@ use ferroflux_api::kustomize::KustomizationSpec;
 use ferroflux_kustomize::fs::FileSystem;
 use serde_json::{Map, Value, json};
 
-use super::rootfs::RootedFs;
+use crate::rootfs::RootedFs;
 
 /// File names kustomize recognises as a kustomization, in its order of preference.
 pub const KUSTOMIZATION_FILE_NAMES: &[&str] =

@@ -4,4 +4,3 @@
 pub mod generator;
 pub mod postbuild;
 pub mod reconciler;
-pub mod rootfs;

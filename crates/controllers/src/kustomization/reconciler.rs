@@ -28,8 +28,9 @@ use ferroflux_apply::manager::{ApplyOptions, Change, DeleteOptions, ResourceMana
 use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions::{self, Wanted};
-use crate::kustomization::{generator, postbuild, rootfs::RootedFs};
+use crate::kustomization::{generator, postbuild};
 use crate::metrics::Metrics;
+use crate::rootfs::RootedFs;
 use crate::runtime::{
     FINALIZER, ReconcileError, Retry, now, optional_spec_duration, patch_status, record,
     spec_duration,

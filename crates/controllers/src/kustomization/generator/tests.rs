@@ -3,7 +3,7 @@ use ferroflux_api::meta::{Image, Patch, Selector};
 use serde_json::json;
 
 use super::*;
-use crate::kustomization::rootfs::RootedFs;
+use crate::rootfs::RootedFs;
 
 fn spec() -> KustomizationSpec {
     KustomizationSpec {

@@ -1,7 +1,9 @@
-//! The file system a Kustomization is built on: the extracted artifact and nothing outside it.
+//! The file system of untrusted content: an extracted artifact or a Git checkout, and nothing
+//! outside it.
 //!
-//! Every read of artifact content (the kustomize build, the overlay generator's walk, the
-//! kustomization file it reads and writes) goes through [`RootedFs`]. It never follows a
+//! Every read of such content (the kustomize build, the overlay generator's walk and the
+//! kustomization file it writes, HelmChart values files and `Chart.yaml`, the image update
+//! automation's walk and rewrite of a checkout) goes through [`RootedFs`]. It never follows a
 //! symlink: each component of a path is checked with `lstat` from the root down, and `..`
 //! may not climb above the root. Flux drops symlinks when it packs and unpacks artifacts;
 //! a link found here can only be hostile, so a path through one is refused, whether it
