@@ -55,6 +55,10 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
             list.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
         }
+        if r.has_subresource("token") {
+            list.push(json!({"name": format!("{}/token", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
+        }
     }
     let gv = if group.is_empty() {
         version.to_string()

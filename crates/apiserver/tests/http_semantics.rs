@@ -475,3 +475,30 @@ async fn watch_with_a_selector_sees_objects_enter_and_leave() {
         .collect();
     assert_eq!(replayed, types);
 }
+
+#[tokio::test]
+async fn discovery_lists_exactly_the_subresources_served() {
+    let f = fixture();
+    let (code, list) = call(&f, Method::GET, "/api/v1", "", vec![], None).await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    let names: Vec<&str> = list["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    let token = list["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["name"] == "serviceaccounts/token")
+        .unwrap_or_else(|| panic!("serviceaccounts/token is served, so listed: {names:?}"));
+    assert_eq!(token["kind"], "TokenRequest");
+    assert_eq!(token["group"], "authentication.k8s.io");
+    assert_eq!(token["verbs"], json!(["create"]));
+    assert!(!names.contains(&"secrets/status"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with("/finalizers")),
+        "{names:?}"
+    );
+}
