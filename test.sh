@@ -27,6 +27,10 @@ fi
 if ! python3 -c "import moto, flask, flask_cors, boto3" >/dev/null 2>&1; then
     python3 -m pip install --quiet 'moto[s3]>=5,<6' flask flask-cors boto3
 fi
+# The real Kubernetes and Flux programs the tests compare against, built from the Go modules
+# pinned under scripts/peers/ (cached in ~/.cache/ferroflux/peers; a second run builds nothing).
+bash scripts/peers.sh build etcd kube-apiserver kube-controller-manager kubectl \
+    flux source-controller kustomize-controller
 if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi

@@ -1,5 +1,9 @@
 //! `ferroflux-conformance <corpus> <cases.json>`: runs one corpus of `../shared/conformance`
 //! against our engines and prints one line per failing case, then `N passed, N failed`.
+//!
+//! A failing case's line is `FAIL "<name>": <why>` (`SKIP` for a case it cannot judge), the
+//! name quoted as a JSON string: names contain `: `, and the harness test reads them back to
+//! hold each corpus to its list of known failures.
 
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     };
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     for case in cases {
-        let name = case["name"].as_str().unwrap_or("<unnamed>").to_string();
+        let name = Value::from(case["name"].as_str().unwrap_or("<unnamed>"));
         match run_with_time_limit(runner, case) {
             Outcome::Pass => passed += 1,
             Outcome::Fail(why) => {

@@ -10,6 +10,7 @@
 //! | [`GitDaemon`] | `git daemon` with receive-pack | `git` |
 //! | [`GitSsh`] | OpenSSH `sshd`, key-only login, serving bare repositories | `openssh-server` |
 //! | [`S3Server`] | moto's S3 server, optionally checking SigV4 | PyPI `moto[s3]`, `flask`, `flask-cors`, `boto3` |
+//! | [`KubeApiserver`] | etcd + kube-apiserver + kube-controller-manager | Go modules, `scripts/peers.sh` |
 //!
 //! When a program is missing, `start` returns [`PeerError::Missing`]; [`require!`] turns that
 //! into an early `return` with a clear message on a developer's machine, and into a failure
@@ -25,6 +26,8 @@
 #![deny(missing_docs)]
 
 mod git;
+mod known_failures;
+mod kube;
 mod process;
 mod registry;
 mod s3;
@@ -36,6 +39,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use git::{GitDaemon, GitHttp, GitRepos, GitWork};
+pub use known_failures::{KnownFailures, KnownFailuresError, Verdict};
+pub use kube::{KubeApiserver, peer_binary};
 pub use registry::Registry;
 pub use s3::S3Server;
 pub use ssh::GitSsh;
@@ -52,6 +57,12 @@ pub enum PeerError {
         program: String,
         /// The Debian package that provides it.
         package: String,
+    },
+    /// A peer built from Go modules by `scripts/peers.sh` is not built on this machine.
+    #[error("`{peer}` is not built (run `scripts/peers.sh build {peer}`, as ./test.sh does)")]
+    NotBuilt {
+        /// The peer's name in `scripts/peers.sh`.
+        peer: String,
     },
     /// A file or process operation failed.
     #[error("{what}: {source}")]
@@ -88,7 +99,7 @@ pub enum PeerError {
 impl PeerError {
     /// True when the error only means "this machine lacks the peer": the test should skip.
     pub fn is_skip(&self) -> bool {
-        matches!(self, PeerError::Missing { .. })
+        matches!(self, PeerError::Missing { .. } | PeerError::NotBuilt { .. })
     }
 
     fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PeerError {
