@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::handlers::{App, Ctx};
 use crate::rbac::{
-    AUTHENTICATED, Attributes, MASTERS, Policy, PolicyRule, RBAC_GROUP, RoleRef, UserInfo,
-    forbidden_message, forbidden_prefix, parse_service_account,
+    AUTHENTICATED, Attributes, MASTERS, Policy, PolicyRule, RBAC_GROUP, RoleRef, UNAUTHENTICATED,
+    UserInfo, forbidden_message, forbidden_prefix, parse_service_account,
 };
 use crate::status::{ApiError, ApiResult};
 
@@ -173,7 +173,7 @@ pub fn impersonate(app: &App, user: UserInfo, headers: &HeaderMap) -> ApiResult<
     if name != "system:anonymous"
         && !out_groups
             .iter()
-            .any(|g| g == AUTHENTICATED || g == "system:unauthenticated")
+            .any(|g| g == AUTHENTICATED || g == UNAUTHENTICATED)
     {
         out_groups.push(AUTHENTICATED.to_string());
     }
@@ -506,11 +506,7 @@ fn user_json(u: &UserInfo) -> Value {
 /// Serves a POST to a review API or TokenRequest (the caller has authorized `create`).
 pub fn serve_virtual(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     let user = ctx.user.as_deref().cloned().unwrap_or_default();
-    let protobuf = ctx
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/vnd.kubernetes.protobuf"));
+    let protobuf = crate::proto::is_protobuf(&ctx.headers);
     let kind = if ctx.res.plural == "serviceaccounts" {
         "TokenRequest"
     } else {
@@ -519,7 +515,12 @@ pub fn serve_virtual(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     let mut obj: Value = if body.is_empty() {
         json!({})
     } else if protobuf {
-        crate::proto::decode(body, kind).map_err(ApiError::bad_request)?
+        let api_version = if kind == "TokenRequest" {
+            "authentication.k8s.io/v1".to_string()
+        } else {
+            ctx.res.api_version()
+        };
+        crate::proto::decode_request(body, &api_version, kind)?
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?

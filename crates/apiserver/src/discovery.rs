@@ -1,4 +1,4 @@
-//! Discovery documents (`/api`, `/apis`, `/apis/<g>/<v>`, `/version`) and minimal OpenAPI.
+//! Discovery documents (`/api`, `/apis`, `/apis/<g>/<v>`, `/version`) and OpenAPI documents.
 
 use serde_json::{Map, Value, json};
 
@@ -54,6 +54,26 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
         if r.scale.is_some() {
             list.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
+        for (sub, kind, verbs) in [
+            ("attach", "PodAttachOptions", json!(["create", "get"])),
+            (
+                "ephemeralcontainers",
+                "Pod",
+                json!(["get", "patch", "update"]),
+            ),
+            ("exec", "PodExecOptions", json!(["create", "get"])),
+            ("log", "Pod", json!(["get"])),
+            (
+                "portforward",
+                "PodPortForwardOptions",
+                json!(["create", "get"]),
+            ),
+        ] {
+            if r.has_subresource(sub) {
+                list.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced,
+                    "kind": kind, "verbs": verbs}));
+            }
         }
         if r.has_subresource("token") {
             list.push(json!({"name": format!("{}/token", r.plural), "singularName": "", "namespaced": r.namespaced,
@@ -189,7 +209,8 @@ pub fn openapi_v3_root(reg: &Registry) -> Value {
     json!({"paths": paths})
 }
 
-/// `/openapi/v3/apis/<g>/<v>`: the schemas of that group version's custom resources.
+/// `/openapi/v3/apis/<g>/<v>`: the schemas of that group version's built-in kinds (see
+/// [`crate::builtin_schema`]) and custom resources.
 pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let rs: Vec<_> = reg
         .all()
@@ -199,7 +220,9 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
     if rs.is_empty() {
         return None;
     }
-    let mut schemas = Map::new();
+    let mut schemas = crate::builtin_schema::schemas(group, version)
+        .cloned()
+        .unwrap_or_default();
     let mut paths = Map::new();
     for r in &rs {
         if r.custom {

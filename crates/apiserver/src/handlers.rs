@@ -94,6 +94,11 @@ impl Ctx {
     pub(crate) fn hints(&self) -> ssa::Hints<'_> {
         ssa::Hints {
             schema: self.res.schema.as_deref(),
+            builtin: (!self.res.custom).then_some((
+                self.res.group.as_str(),
+                self.res.version.as_str(),
+                self.res.kind.as_str(),
+            )),
             status: self.sub == "status",
         }
     }
@@ -176,6 +181,19 @@ fn route(
     })))
 }
 
+/// Whether `path` lies in a group version the server serves (`/api/v1/...`,
+/// `/apis/<group>/<version>/...`): kube-apiserver answers unknown paths there with a Status,
+/// and anything else from its HTTP mux.
+fn serves_group_version(reg: &Registry, path: &str) -> bool {
+    let mut segs = path.split('/').filter(|s| !s.is_empty());
+    let (group, version) = match (segs.next(), segs.next(), segs.next()) {
+        (Some("api"), Some(v), _) => ("", v),
+        (Some("apis"), Some(g), Some(v)) => (g, v),
+        _ => return false,
+    };
+    reg.versions(group).iter().any(|v| v == version)
+}
+
 /// JSON response.
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
     (
@@ -213,7 +231,12 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
         query,
         parts.headers.clone(),
     ) else {
-        return ApiError::no_route(parts.uri.path()).into_response();
+        return if serves_group_version(&app.registry, parts.uri.path()) {
+            ApiError::no_route()
+        } else {
+            ApiError::not_served()
+        }
+        .into_response();
     };
     let user = if matches!(r, Route::Health | Route::Version) {
         None
@@ -236,7 +259,7 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
     };
     let ok = |v: Option<Value>| match v {
         Some(v) => json_response(StatusCode::OK, &v),
-        None => ApiError::no_route(parts.uri.path()).into_response(),
+        None => ApiError::not_served().into_response(),
     };
     match r {
         Route::Version => ok(Some(discovery::version())),
@@ -274,6 +297,10 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
                 Err(_) => return ApiError::too_large(MAX_BODY).into_response(),
             };
             let ctx = *ctx;
+            let encoding = match crate::proto::negotiate(&ctx.headers, &ctx.res) {
+                Ok(e) => e,
+                Err(e) => return e.into_response(),
+            };
             if parts.method == Method::GET
                 && ctx.name.is_none()
                 && !crate::authz::is_virtual(&ctx)
@@ -282,14 +309,16 @@ async fn serve_request(app: Arc<App>, req: Request) -> Response {
                     .get("watch")
                     .is_some_and(|w| w == "true" || w == "1")
             {
-                return crate::watch::watch(app, ctx)
+                let resp = crate::watch::watch(app, ctx)
                     .await
                     .unwrap_or_else(|e| e.into_response());
+                return crate::proto::respond(encoding, resp, true).await;
             }
-            let mut resp = match resource(app, &ctx, parts.method, body).await {
+            let resp = match resource(app, &ctx, parts.method, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
+            let mut resp = crate::proto::respond(encoding, resp, false).await;
             let warnings =
                 std::mem::take(&mut *ctx.warnings.lock().unwrap_or_else(|e| e.into_inner()));
             for w in warnings {
@@ -307,10 +336,10 @@ async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiR
     // After authorization, as kube-apiserver's filters run before its routes: a subresource
     // the kind does not have is not found, never the object under another name.
     if !ctx.res.has_subresource(&ctx.sub) {
-        return Err(ApiError::no_route(&format!(
-            "{}/{}",
-            ctx.res.plural, ctx.sub
-        )));
+        return Err(ApiError::no_route());
+    }
+    if crate::pod_subresources::handles(ctx) {
+        return crate::pod_subresources::serve(&app, ctx, method, &body).await;
     }
     let collection = ctx.name.is_none();
     if crate::authz::is_virtual(ctx) {
@@ -335,6 +364,8 @@ async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiR
         (Method::DELETE, false) => {
             let opts: Value = if body.is_empty() {
                 json!({})
+            } else if crate::proto::is_protobuf(&ctx.headers) {
+                crate::proto::decode_request(&body, "meta.k8s.io/v1", "DeleteOptions")?
             } else {
                 serde_json::from_slice(&body)
                     .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
@@ -350,13 +381,54 @@ async fn resource(app: Arc<App>, ctx: &Ctx, method: Method, body: Bytes) -> ApiR
     }
 }
 
+/// The `resourceVersion` of a read, as kube-apiserver's storage parses it: empty and `0` mean
+/// any revision, anything else must be a decimal uint64.
+///
+/// Errors: kube's message for the field, e.g. `resourceVersion: Invalid value: "abc":
+/// strconv.ParseUint: parsing "abc": invalid syntax`.
+fn parse_resource_version(rv: &str) -> Result<u64, String> {
+    if rv.is_empty() {
+        return Ok(0);
+    }
+    // Go's ParseUint takes digits only (no sign, unlike Rust's).
+    let parsed = if rv.bytes().all(|b| b.is_ascii_digit()) {
+        rv.parse::<u64>().map_err(|_| "value out of range")
+    } else {
+        Err("invalid syntax")
+    };
+    parsed.map_err(|why| {
+        let quoted = Value::String(rv.to_string()).to_string();
+        format!(
+            "resourceVersion: Invalid value: {quoted}: strconv.ParseUint: parsing {quoted}: {why}"
+        )
+    })
+}
+
+/// The request's `resourceVersion` ([`parse_resource_version`]) with kube-apiserver's answer
+/// to a malformed one: a list validates it (400 BadRequest); a get or a watch hands the watch
+/// cache's parse error through unconverted, a 500 without a reason, except a get of events,
+/// which kube does not cache, whose storage answers 400 like a list.
+pub(crate) fn resource_version(ctx: &Ctx, watch: bool) -> ApiResult<u64> {
+    let rv = ctx.query.get("resourceVersion").map_or("", String::as_str);
+    parse_resource_version(rv).map_err(|field| {
+        if !watch && (ctx.name.is_none() || ctx.res.plural == "events") {
+            ApiError::bad_request(format!("invalid resource version: {field}"))
+        } else {
+            ApiError {
+                code: 500,
+                reason: "",
+                message: field,
+                details: None,
+            }
+        }
+    })
+}
+
 /// A read with a `resourceVersion` newer than the store's waits for it (briefly), as
 /// kube-apiserver's watch cache does; an exact list of a future revision fails at once.
 async fn ensure_fresh(app: &App, ctx: &Ctx) -> ApiResult<()> {
-    let Some(want) = ctx
-        .query
-        .get("resourceVersion")
-        .and_then(|r| r.parse::<i64>().ok())
+    let Some(want) = i64::try_from(resource_version(ctx, false)?)
+        .ok()
         .filter(|r| *r > 0)
     else {
         return Ok(());
@@ -440,7 +512,7 @@ fn get(app: &App, ctx: &Ctx) -> ApiResult<Response> {
         }
         "" | "status" => present(&stored.obj(), &ctx.res),
         "scale" => write::scale_of(&ctx.res, &stored.obj())?,
-        s => return Err(ApiError::no_route(&format!("{}/{s}", ctx.res.plural))),
+        _ => return Err(ApiError::no_route()),
     };
     if table {
         let meta = json!({"resourceVersion": stored.rev.to_string()});

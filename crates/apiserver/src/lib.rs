@@ -10,8 +10,10 @@
 //! Layout: [`store`] (revision log, live index, watch hub, compaction) <- [`handlers`] (routing,
 //! reads) and [`write`] (create/update/patch/delete) <- [`watch`]; pure decisions in [`meta`]
 //! (metadata rules), [`patch`] (JSON/merge/strategic), [`ssa`] (managedFields), [`schema`]
-//! (CRD pruning/defaulting/validation), [`selector`], [`table`], [`discovery`], [`convert`]
-//! (the two Event APIs) and [`proto`] (the protobuf bodies kubectl sends); [`gc`] runs
+//! (CRD pruning/defaulting/validation), [`defaults`] (built-in kinds' defaulting),
+//! [`selector`], [`table`], [`discovery`] with [`builtin_schema`] (the OpenAPI schemas of
+//! built-in kinds), [`convert`] (the two Event APIs) and [`proto`] (protobuf for the built-in
+//! kinds); [`pod_subresources`] answers exec/attach/log/port-forward/debug; [`gc`] runs
 //! namespace emptying and ownerReference collection; [`tls`] makes the PKI and kubeconfig.
 //!
 //! Access control: [`auth`] authenticates (admin token = `ferroflux:admin` in `system:masters`,
@@ -24,12 +26,15 @@
 pub mod admission;
 pub mod auth;
 pub mod authz;
+pub mod builtin_schema;
 pub mod convert;
+pub mod defaults;
 pub mod discovery;
 pub mod gc;
 pub mod handlers;
 pub mod meta;
 pub mod patch;
+pub mod pod_subresources;
 pub mod proto;
 pub mod rbac;
 pub mod registry;

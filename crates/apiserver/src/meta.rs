@@ -67,15 +67,52 @@ fn is_label_name(s: &str) -> bool {
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-/// A qualified name (`prefix/name` or `name`), as label and annotation keys are.
-fn is_qualified_name(s: &str) -> bool {
-    match s.split_once('/') {
-        Some((prefix, name)) => !prefix.is_empty() && is_subdomain(prefix) && is_label_name(name),
-        None => is_label_name(s),
-    }
-}
+const NAME_PART_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
-const KEY_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
+/// What is wrong with a qualified name (`prefix/name` or `name`, as label and annotation keys
+/// and finalizers are), one message per fault in kube-apiserver's words; empty when valid.
+fn qualified_name_errors(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let name = match s.split('/').collect::<Vec<_>>().as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".to_string());
+            } else if prefix.len() > 253 {
+                errs.push("prefix part must be no more than 253 characters".to_string());
+            } else if !is_subdomain(prefix) {
+                errs.push(format!("prefix part {SUBDOMAIN_MSG}"));
+            }
+            *name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {NAME_PART_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        errs.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errs.push("name part must be no more than 63 characters".to_string());
+    }
+    // The pattern, whatever the length.
+    let pattern = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if !pattern {
+        errs.push(format!("name part {NAME_PART_MSG}"));
+    }
+    errs
+}
 
 /// Checks labels, annotations and finalizers; every violation is returned.
 pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
@@ -85,8 +122,8 @@ pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
         Value::Null => {}
         Value::Object(m) => {
             for (k, v) in m {
-                if !is_qualified_name(k) {
-                    out.push(Cause::invalid("metadata.labels", &json!(k), KEY_MSG));
+                for msg in qualified_name_errors(k) {
+                    out.push(Cause::invalid("metadata.labels", &json!(k), &msg));
                 }
                 match v.as_str() {
                     Some(s) if s.is_empty() || is_label_name(s) => {}
@@ -105,8 +142,9 @@ pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
         Value::Object(m) => {
             let mut total = 0;
             for (k, v) in m {
-                if !is_qualified_name(k) {
-                    out.push(Cause::invalid("metadata.annotations", &json!(k), KEY_MSG));
+                // kube-apiserver checks annotation keys lower-cased.
+                for msg in qualified_name_errors(&k.to_lowercase()) {
+                    out.push(Cause::invalid("metadata.annotations", &json!(k), &msg));
                 }
                 match v.as_str() {
                     Some(s) => total += k.len() + s.len(),
@@ -131,12 +169,14 @@ pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
         Value::Null => {}
         Value::Array(a) => {
             for (i, f) in a.iter().enumerate() {
-                if !f.as_str().is_some_and(is_qualified_name) {
-                    out.push(Cause::invalid(
-                        format!("metadata.finalizers[{i}]"),
-                        f,
-                        KEY_MSG,
-                    ));
+                let field = format!("metadata.finalizers[{i}]");
+                match f.as_str() {
+                    Some(name) => {
+                        for msg in qualified_name_errors(name) {
+                            out.push(Cause::invalid(field.clone(), f, &msg));
+                        }
+                    }
+                    None => out.push(Cause::type_invalid(field, f, "string")),
                 }
             }
         }
@@ -145,14 +185,31 @@ pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
     out
 }
 
-/// Whether objects of `res` carry `metadata.generation` (kinds without a spec do not, as in
-/// kube-apiserver).
+/// Whether objects of `res` carry `metadata.generation`: custom resources, and the built-in
+/// kinds whose kube-apiserver strategy sets it (the workloads and the other kinds with a
+/// versioned spec; Namespaces, Services, RBAC objects, quotas and the like have none).
 fn tracks_generation(res: &Resource) -> bool {
     res.custom
-        || !(res.group.is_empty() || res.is_events_api())
-        || !matches!(
-            res.kind.as_str(),
-            "ConfigMap" | "Secret" | "Event" | "ServiceAccount" | "Endpoints"
+        || matches!(
+            (res.group.as_str(), res.kind.as_str()),
+            ("", "Pod" | "PodTemplate" | "ReplicationController")
+                | (
+                    "apps",
+                    "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet"
+                )
+                | ("batch", "Job" | "CronJob")
+                | ("policy", "PodDisruptionBudget")
+                | (
+                    "networking.k8s.io",
+                    "Ingress" | "IngressClass" | "NetworkPolicy"
+                )
+                | ("discovery.k8s.io", "EndpointSlice")
+                | ("scheduling.k8s.io", "PriorityClass")
+                | (
+                    "admissionregistration.k8s.io",
+                    "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+                )
+                | ("apiextensions.k8s.io", "CustomResourceDefinition")
         )
 }
 
@@ -390,13 +447,14 @@ pub fn immutable_changes(old: &Value, new: &Value, res: &Resource) -> Vec<Cause>
         && matches!(res.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
         && old["roleRef"] != new["roleRef"]
     {
-        // kube-apiserver prints the new reference as Go's %#v of rbac.RoleRef.
+        // kube-apiserver prints the new reference as the JSON of its internal rbac.RoleRef,
+        // whose fields have no JSON tags (so Go's field names, in declaration order).
         let r = &new["roleRef"];
-        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let s = |k: &str| json!(r[k].as_str().unwrap_or(""));
         out.push(Cause {
             reason: "FieldValueInvalid",
             message: format!(
-                "Invalid value: rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}: cannot change roleRef",
+                "Invalid value: {{\"APIGroup\":{},\"Kind\":{},\"Name\":{}}}: cannot change roleRef",
                 s("apiGroup"),
                 s("kind"),
                 s("name")
@@ -550,6 +608,43 @@ mod tests {
         assert_eq!(st["spec"]["replicas"], 1);
         assert_eq!(st["status"]["x"], 5);
         assert_eq!(st["metadata"]["generation"], 3);
+    }
+
+    #[test]
+    fn generation_only_on_the_kinds_kube_apiserver_versions() {
+        let reg = Registry::default();
+        for (group, plural, tracked) in [
+            ("apps", "deployments", true),
+            ("", "pods", true),
+            ("scheduling.k8s.io", "priorityclasses", true),
+            ("", "namespaces", false),
+            ("", "services", false),
+            ("rbac.authorization.k8s.io", "roles", false),
+            ("", "resourcequotas", false),
+        ] {
+            let res = reg.lookup(group, "v1", plural).expect("built in");
+            assert_eq!(tracks_generation(&res), tracked, "{plural}");
+        }
+    }
+
+    #[test]
+    fn qualified_name_faults_are_named_per_part_as_kube_does() {
+        assert!(qualified_name_errors("example.com/ok-name").is_empty());
+        assert_eq!(
+            qualified_name_errors("bad_label!"),
+            [format!("name part {NAME_PART_MSG}")]
+        );
+        assert_eq!(
+            qualified_name_errors("Example.com/"),
+            [
+                format!("prefix part {SUBDOMAIN_MSG}"),
+                "name part must be non-empty".to_string(),
+                format!("name part {NAME_PART_MSG}"),
+            ]
+        );
+        assert!(qualified_name_errors("a/b/c")[0].ends_with(
+            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::builtin_schema;
+
 /// The patch flavours, by request content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
@@ -33,7 +35,7 @@ impl PatchKind {
 
 /// Applies an RFC 6902 patch document. As in kube-apiserver, `test` of a missing path against
 /// `null` succeeds (kube-runtime's finalizer helper relies on it for objects without finalizers).
-pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, String> {
+pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, JsonPatchError> {
     let mut patch = patch.clone();
     if let Some(ops) = patch.as_array_mut() {
         ops.retain(|op| {
@@ -45,12 +47,30 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, String> {
             !missing_null_test
         });
     }
-    let p: json_patch::Patch =
-        serde_json::from_value(patch).map_err(|e| format!("invalid JSON patch: {e}"))?;
+    let p: json_patch::Patch = serde_json::from_value(patch)
+        .map_err(|e| JsonPatchError::Decode(format!("invalid JSON patch: {e}")))?;
     let mut out = target.clone();
     json_patch::patch(&mut out, &p)
-        .map_err(|e| format!("the JSON patch cannot be applied: {e}"))?;
+        .map_err(|e| JsonPatchError::Apply(format!("the JSON patch cannot be applied: {e}")))?;
     Ok(out)
+}
+
+/// Why an RFC 6902 patch failed: kube-apiserver answers a patch it cannot read with 400 and one
+/// whose operations fail on the object (a `test` that does not hold, a missing path) with 422.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum JsonPatchError {
+    /// The patch document is not a list of operations.
+    #[error("{0}")]
+    Decode(String),
+    /// An operation failed on the object.
+    #[error("{0}")]
+    Apply(String),
+}
+
+impl From<JsonPatchError> for String {
+    fn from(e: JsonPatchError) -> String {
+        e.to_string()
+    }
 }
 
 /// Applies an RFC 7386 merge patch.
@@ -60,52 +80,76 @@ pub fn merge_patch(target: &Value, patch: &Value) -> Value {
     out
 }
 
-/// The patchMergeKey of a list field of the built-in kinds, by field name and, where one field
-/// name has two keys (container ports vs service ports), by the items.
-pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
-    Some(match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "env"
-        | "volumes"
-        | "imagePullSecrets"
-        | "secrets" => "name",
-        "volumeMounts" => "mountPath",
-        "volumeDevices" => "devicePath",
-        "hostAliases" => "ip",
-        "conditions" => "type",
-        "ownerReferences" => "uid",
-        "topologySpreadConstraints" => "topologyKey",
-        "ports" => {
-            if items.iter().any(|i| i.get("containerPort").is_some()) {
-                "containerPort"
-            } else {
-                "port"
-            }
-        }
-        _ => return None,
-    })
+/// How a list of a built-in kind merges under a strategic merge patch: kube-apiserver reads the
+/// `patchStrategy`/`patchMergeKey` tags of its Go types, published in its OpenAPI schema as
+/// `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key`.
+enum ListStrategy {
+    /// Items merge by this key field.
+    Key(String),
+    /// Primitive items merge as a set.
+    Set,
+    /// The patch's list replaces the target's.
+    Replace,
 }
 
-/// Primitive lists merged as sets rather than replaced.
-fn merges_as_set(field: &str) -> bool {
-    field == "finalizers"
+/// The kind a strategic merge patch applies to (group, version, kind), read from the target
+/// object itself, whose lists the kind's schema describes.
+struct Kind {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+impl Kind {
+    fn of(obj: &Value) -> Kind {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        Kind {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: obj["kind"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// The strategy of the list at `path` (property names from the root); fields the schema
+    /// does not describe are replaced.
+    fn list_strategy(&self, path: &[&str]) -> ListStrategy {
+        let Some(field) =
+            builtin_schema::builtin_field(&self.group, &self.version, &self.kind, path)
+        else {
+            return ListStrategy::Replace;
+        };
+        let merge = field["x-kubernetes-patch-strategy"]
+            .as_str()
+            .is_some_and(|s| s.split(',').any(|s| s == "merge"));
+        match (merge, field["x-kubernetes-patch-merge-key"].as_str()) {
+            (true, Some(key)) => ListStrategy::Key(key.to_string()),
+            (true, None) => ListStrategy::Set,
+            (false, _) => ListStrategy::Replace,
+        }
+    }
 }
 
 /// Applies a strategic merge patch (the directives `$patch`, `$retainKeys`,
 /// `$deleteFromPrimitiveList/<f>` and `$setElementOrder/<f>` are honoured).
+///
+/// Lists merge as the target's kind declares ([`ListStrategy`]); lists of kinds or fields kube's
+/// schema does not describe are replaced.
 pub fn strategic_merge(target: &Value, patch: &Value) -> Result<Value, String> {
+    let kind = Kind::of(target);
+    let path = &mut Vec::new();
     match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => Ok(Value::Object(merge_map(t, p)?)),
-        (_, Value::Object(p)) => Ok(Value::Object(merge_map(&Map::new(), p)?)),
+        (Value::Object(t), Value::Object(p)) => Ok(Value::Object(merge_map(&kind, path, t, p)?)),
+        (_, Value::Object(p)) => Ok(Value::Object(merge_map(&kind, path, &Map::new(), p)?)),
         (_, p) => Ok(p.clone()),
     }
 }
 
-fn merge_map(
+fn merge_map<'p>(
+    kind: &Kind,
+    path: &mut Vec<&'p str>,
     target: &Map<String, Value>,
-    patch: &Map<String, Value>,
+    patch: &'p Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
     if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
         let mut p = patch.clone();
@@ -135,11 +179,13 @@ fn merge_map(
                 out.remove(k);
             }
             Value::Object(pm) => {
+                path.push(k);
                 let merged = match out.get(k) {
-                    Some(Value::Object(tm)) => merge_map(tm, pm)?,
-                    _ => merge_map(&Map::new(), pm)?,
+                    Some(Value::Object(tm)) => merge_map(kind, path, tm, pm),
+                    _ => merge_map(kind, path, &Map::new(), pm),
                 };
-                out.insert(k.clone(), Value::Object(merged));
+                path.pop();
+                out.insert(k.clone(), Value::Object(merged?));
             }
             Value::Array(pl) => {
                 let cur = out
@@ -147,7 +193,14 @@ fn merge_map(
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
-                out.insert(k.clone(), Value::Array(merge_list(k, &cur, pl)?));
+                let order = patch
+                    .get(&format!("$setElementOrder/{k}"))
+                    .and_then(Value::as_array)
+                    .map_or(pl.as_slice(), Vec::as_slice);
+                path.push(k);
+                let merged = merge_list(kind, path, &cur, pl, order);
+                path.pop();
+                out.insert(k.clone(), Value::Array(merged?));
             }
             other => {
                 out.insert(k.clone(), other.clone());
@@ -162,7 +215,15 @@ fn strip_directives(mut m: Map<String, Value>) -> Map<String, Value> {
     m
 }
 
-fn merge_list(field: &str, cur: &[Value], patch: &[Value]) -> Result<Vec<Value>, String> {
+/// Merges a list by its strategy; `order` is the patch's `$setElementOrder` for it, or the
+/// patch list itself.
+fn merge_list<'p>(
+    kind: &Kind,
+    path: &mut Vec<&'p str>,
+    cur: &[Value],
+    patch: &'p [Value],
+    order: &[Value],
+) -> Result<Vec<Value>, String> {
     if patch
         .iter()
         .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
@@ -173,19 +234,21 @@ fn merge_list(field: &str, cur: &[Value], patch: &[Value]) -> Result<Vec<Value>,
             .cloned()
             .collect());
     }
-    if merges_as_set(field) {
-        let mut out = cur.to_vec();
-        for v in patch {
-            if !out.contains(v) {
-                out.push(v.clone());
+    let field = path.last().copied().unwrap_or_default();
+    let key = match kind.list_strategy(path) {
+        ListStrategy::Key(key) => key,
+        ListStrategy::Set => {
+            let mut out = cur.to_vec();
+            for v in patch {
+                if !out.contains(v) {
+                    out.push(v.clone());
+                }
             }
+            return Ok(kube_element_order(out, order, cur, None));
         }
-        return Ok(out);
-    }
-    let all: Vec<Value> = cur.iter().chain(patch.iter()).cloned().collect();
-    let Some(key) = merge_key(field, &all) else {
-        return Ok(patch.to_vec());
+        ListStrategy::Replace => return Ok(patch.to_vec()),
     };
+    let key = key.as_str();
     let mut out = cur.to_vec();
     for item in patch {
         let Some(pm) = item.as_object() else {
@@ -205,15 +268,61 @@ fn merge_list(field: &str, cur: &[Value], patch: &[Value]) -> Result<Vec<Value>,
             (None, true) => {}
             (Some(i), false) => {
                 let merged = match &out[i] {
-                    Value::Object(cm) => merge_map(cm, pm)?,
+                    Value::Object(cm) => merge_map(kind, path, cm, pm)?,
                     _ => strip_directives(pm.clone()),
                 };
                 out[i] = Value::Object(merged);
             }
-            (None, false) => out.push(Value::Object(merge_map(&Map::new(), pm)?)),
+            (None, false) => out.push(Value::Object(merge_map(kind, path, &Map::new(), pm)?)),
         }
     }
-    Ok(out)
+    Ok(kube_element_order(out, order, cur, Some(key)))
+}
+
+/// Orders a merged list as kube-apiserver's strategic merge patch does: the items the patch
+/// names, in the patch's order, interleaved with the items only the server has, in the
+/// server's order; where two cannot be compared by their place on the server (an item new
+/// to the server), the patch's item comes first.
+fn kube_element_order(
+    merged: Vec<Value>,
+    order: &[Value],
+    server: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    let ident = |v: &Value| -> Value {
+        match key {
+            Some(key) => v.get(key).cloned().unwrap_or(Value::Null),
+            None => v.clone(),
+        }
+    };
+    let position = |list: &[Value], v: &Value| {
+        let id = ident(v);
+        list.iter().position(|x| ident(x) == id)
+    };
+    let (mut named, mut server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|v| position(order, v).is_some());
+    named.sort_by_key(|v| position(order, v));
+    server_only.sort_by_key(|v| position(server, v).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(named.len() + server_only.len());
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        named.into_iter().peekable(),
+    );
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!(
+                (position(server, l), position(server, r)),
+                (Some(li), Some(ri)) if li < ri
+            ),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -222,11 +331,41 @@ mod tests {
     use serde_json::json;
 
     fn pod() -> Value {
-        json!({"spec": {"containers": [
+        json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [
             {"name": "a", "image": "a:1", "ports": [{"containerPort": 80, "name": "http"}],
              "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
             {"name": "b", "image": "b:1"}
         ], "tolerations": [{"key": "k"}]}, "metadata": {"finalizers": ["f1"]}})
+    }
+
+    #[test]
+    fn strategic_merge_orders_lists_as_kube_does() {
+        let cm = |f: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"finalizers": f}});
+        let step = |cur: Value, add: Value| {
+            strategic_merge(&cm(cur), &json!({"metadata": {"finalizers": add}})).expect("merge")
+                ["metadata"]["finalizers"]
+                .clone()
+        };
+        // What kube-apiserver 1.36 answers to the same patches.
+        assert_eq!(
+            step(json!(["a", "b"]), json!(["c"])),
+            json!(["c", "a", "b"])
+        );
+        assert_eq!(
+            step(json!(["c", "a", "b"]), json!(["d", "b"])),
+            json!(["d", "c", "a", "b"])
+        );
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template":
+            {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox"}]}}}});
+        let names: Vec<Value> =
+            strategic_merge(&deploy, &p).expect("merge")["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|c| c["name"].clone())
+                .collect();
+        assert_eq!(names, [json!("sidecar"), json!("web")]);
     }
 
     #[test]
@@ -245,13 +384,15 @@ mod tests {
             json!([{"name": "X", "value": "1"}, {"name": "Y", "value": "3"}, {"name": "Z", "value": "4"}])
         );
         assert_eq!(cs[0]["ports"].as_array().map(Vec::len), Some(2));
-        assert_eq!(cs[1]["image"], "b:1");
+        // kube-apiserver's order: the patch's items, with the server's own where they fit.
+        assert_eq!(cs[1]["image"], "c:1");
+        assert_eq!(cs[2]["image"], "b:1");
         assert_eq!(
             out["spec"]["tolerations"],
             json!([{"key": "other"}]),
             "no merge key: replaced"
         );
-        assert_eq!(out["metadata"]["finalizers"], json!(["f1", "f2"]));
+        assert_eq!(out["metadata"]["finalizers"], json!(["f2", "f1"]));
     }
 
     #[test]
@@ -281,13 +422,49 @@ mod tests {
     }
 
     #[test]
+    fn strategic_lists_merge_by_kubes_patch_strategies() {
+        // Webhooks merge by name.
+        let vwc = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "webhooks": [{"name": "a", "sideEffects": "None"}, {"name": "b"}]});
+        let out = strategic_merge(
+            &vwc,
+            &json!({"webhooks": [{"name": "a", "timeoutSeconds": 5}]}),
+        )
+        .expect("merge");
+        assert_eq!(
+            out["webhooks"],
+            json!([{"name": "a", "sideEffects": "None", "timeoutSeconds": 5}, {"name": "b"}])
+        );
+        // EndpointSlice ports have no patch strategy: replaced, although the items have a port.
+        let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "ports": [{"name": "http", "port": 80}]});
+        let out = strategic_merge(&slice, &json!({"ports": [{"name": "https", "port": 443}]}))
+            .expect("merge");
+        assert_eq!(out["ports"], json!([{"name": "https", "port": 443}]));
+        // Container ports merge by containerPort, service ports by port.
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80, "name": "a"}]}});
+        let out = strategic_merge(
+            &svc,
+            &json!({"spec": {"ports": [{"port": 80, "name": "b"}]}}),
+        )
+        .expect("merge");
+        assert_eq!(out["spec"]["ports"], json!([{"port": 80, "name": "b"}]));
+    }
+
+    #[test]
     fn json_and_merge_patches() {
         let t = json!({"a": 1, "b": {"c": 2}});
         let out =
             json_patch(&t, &json!([{"op": "replace", "path": "/b/c", "value": 3}])).expect("patch");
         assert_eq!(out["b"]["c"], 3);
-        assert!(json_patch(&t, &json!([{"op": "remove", "path": "/zz"}])).is_err());
-        assert!(json_patch(&t, &json!({"op": "x"})).is_err());
+        assert!(matches!(
+            json_patch(&t, &json!([{"op": "remove", "path": "/zz"}])),
+            Err(JsonPatchError::Apply(_))
+        ));
+        assert!(matches!(
+            json_patch(&t, &json!({"op": "x"})),
+            Err(JsonPatchError::Decode(_))
+        ));
         assert_eq!(
             merge_patch(&t, &json!({"a": null, "d": 4})),
             json!({"b": {"c": 2}, "d": 4})

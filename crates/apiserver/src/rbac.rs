@@ -17,6 +17,8 @@ use serde_json::Value;
 pub const MASTERS: &str = "system:masters";
 /// The group every authenticated user is in.
 pub const AUTHENTICATED: &str = "system:authenticated";
+/// The group kube-apiserver gives anonymous requests.
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
 /// The API group of RBAC objects.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -953,6 +955,18 @@ pub fn default_cluster_roles() -> Vec<Value> {
                 .unwrap_or_default(),
             ],
         ),
+        // Separate from system:discovery (and bound to anonymous users too), as in kube, so
+        // `kubectl auth can-i --list` shows these paths once per role.
+        plain(
+            "system:public-info-viewer",
+            vec![
+                serde_json::to_value(PolicyRule::non_resource(
+                    &["get"],
+                    &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+                ))
+                .unwrap_or_default(),
+            ],
+        ),
         plain(
             "system:basic-user",
             vec![
@@ -972,7 +986,7 @@ pub fn default_cluster_roles() -> Vec<Value> {
 }
 
 /// The default ClusterRoleBindings: `cluster-admin` to `system:masters`, the discovery roles
-/// to `system:authenticated`.
+/// to `system:authenticated` (the public-info paths to anonymous users as well).
 pub fn default_cluster_role_bindings() -> Vec<Value> {
     use serde_json::json;
     let bind = |name: &str, role: &str, group: &str| {
@@ -981,9 +995,19 @@ pub fn default_cluster_role_bindings() -> Vec<Value> {
             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role},
             "subjects": [{"apiGroup": RBAC_GROUP, "kind": "Group", "name": group}]})
     };
+    let mut public = bind(
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        AUTHENTICATED,
+    );
+    public["subjects"]
+        .as_array_mut()
+        .expect("bind writes a subject list")
+        .push(json!({"apiGroup": RBAC_GROUP, "kind": "Group", "name": UNAUTHENTICATED}));
     vec![
         bind("cluster-admin", "cluster-admin", MASTERS),
         bind("system:discovery", "system:discovery", AUTHENTICATED),
         bind("system:basic-user", "system:basic-user", AUTHENTICATED),
+        public,
     ]
 }

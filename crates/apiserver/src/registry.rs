@@ -70,13 +70,17 @@ impl Resource {
     }
 
     /// Whether `sub` (empty: the object itself) is served for this kind: `status` and `scale`
-    /// where the kind defines them, `token` for ServiceAccounts (TokenRequest).
+    /// where the kind defines them, `token` for ServiceAccounts (TokenRequest), the
+    /// [`crate::pod_subresources`] for Pods.
     pub fn has_subresource(&self, sub: &str) -> bool {
         match sub {
             "" => true,
             "status" => self.status,
             "scale" => self.scale.is_some(),
             "token" => !self.custom && self.group.is_empty() && self.plural == "serviceaccounts",
+            s if crate::pod_subresources::SUBRESOURCES.contains(&s) => {
+                !self.custom && self.group.is_empty() && self.plural == "pods"
+            }
             _ => false,
         }
     }

@@ -40,10 +40,10 @@ fn prune_node(v: &mut Value, schema: &Value, root: bool, path: &str, removed: &m
                 keep
             });
             for (k, child) in m.iter_mut() {
-                if (root || embedded)
-                    && ROOT_KEEP.contains(&k.as_str())
-                    && !props.is_some_and(|p| p.contains_key(k))
-                {
+                // As kube's pruning: a resource's apiVersion, kind and metadata are never pruned
+                // by its schema, even where it declares them (controller-gen writes
+                // `metadata: {type: object}`); metadata has its own rules (`meta`).
+                if (root || embedded) && ROOT_KEEP.contains(&k.as_str()) {
                     continue;
                 }
                 if let Some(s) = props.and_then(|p| p.get(k)) {
@@ -188,7 +188,7 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
                     out.push(Cause::invalid(
                         path,
                         v,
-                        &format!("should be {op} {}", fmt_num(&s["minimum"])),
+                        &format!("{path} in body should be {op} {}", fmt_num(&s["minimum"])),
                     ));
                 }
             }
@@ -203,7 +203,7 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
                     out.push(Cause::invalid(
                         path,
                         v,
-                        &format!("should be {op} {}", fmt_num(&s["maximum"])),
+                        &format!("{path} in body should be {op} {}", fmt_num(&s["maximum"])),
                     ));
                 }
             }
@@ -216,22 +216,27 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
                 out.push(Cause::invalid(
                     path,
                     v,
-                    &format!("should be at least {min} chars long"),
+                    &format!("{path} in body should be at least {min} chars long"),
                 ));
             }
             if let Some(max) = s["maxLength"].as_u64()
                 && len > max
             {
-                out.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("may not be more than {max} bytes"),
-                ));
+                // kube-apiserver reports a maxLength failure as TooLong, without the value.
+                out.push(Cause {
+                    reason: "FieldValueTooLong",
+                    message: format!("Too long: may not be more than {max} bytes"),
+                    field: path.to_string(),
+                });
             }
             if let Some(p) = s["pattern"].as_str() {
                 match Regex::new(p) {
                     Ok(re) if !re.is_match(st) => {
-                        out.push(Cause::invalid(path, v, &format!("should match '{p}'")));
+                        out.push(Cause::invalid(
+                            path,
+                            v,
+                            &format!("{path} in body should match '{p}'"),
+                        ));
                     }
                     _ => {}
                 }
@@ -253,17 +258,18 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
                 out.push(Cause::invalid(
                     path,
                     v,
-                    &format!("should have at least {min} items"),
+                    &format!("{path} in body should have at least {min} items"),
                 ));
             }
             if let Some(max) = s["maxItems"].as_u64()
                 && (items.len() as u64) > max
             {
-                out.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("must have at most {max} items"),
-                ));
+                // kube-apiserver reports a maxItems failure as TooMany.
+                out.push(Cause {
+                    reason: "FieldValueTooMany",
+                    message: format!("Too many: {}: must have at most {max} items", items.len()),
+                    field: path.to_string(),
+                });
             }
             if let Some(is) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {

@@ -1,14 +1,20 @@
 //! Server-side apply: field sets, `managedFields`, conflicts and field removal.
 //!
 //! A field set is a set of paths; a path step is a map key (`f:`), a list item selected by its
-//! key fields (`k:`), a set member (`v:`) or, for atomic lists, nothing (the list is a leaf).
-//! Paths ending at an item mean "owns the item" (the `.` of `fieldsV1`).
+//! key fields (`k:`), a set member (`v:`) or, for atomic lists and maps, nothing (the list or
+//! map is a leaf). Paths ending at an item mean "owns the item" (the `.` of `fieldsV1`).
+//!
+//! Lists and maps merge as kube-apiserver's structured-merge-diff merges them, by the schema:
+//! `x-kubernetes-list-type` (`map` keyed by `x-kubernetes-list-map-keys`, whose missing key
+//! fields take their schema default; `set`; anything else atomic) and `x-kubernetes-map-type:
+//! atomic`. Built-in kinds use kube's own OpenAPI schema ([`crate::builtin_schema`]), custom
+//! resources their CRD's; fields neither describes are untyped (atomic lists, granular maps).
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::patch::merge_key;
+use crate::builtin_schema;
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,65 +33,187 @@ pub type Path = Vec<Step>;
 /// How a list merges.
 #[derive(Debug, Clone, PartialEq)]
 enum ListKind {
-    Map(Vec<String>),
+    /// Items are identified by these key fields (with the default of a field an item omits).
+    Map(Vec<(String, Option<Value>)>),
     Set,
     Atomic,
 }
 
-/// What tells list kinds apart: the CRD schema, or the built-in merge keys.
+/// What tells list and map kinds apart: the CRD's schema, or kube's own for built-in kinds.
 #[derive(Debug, Clone, Copy)]
 pub struct Hints<'a> {
     /// CRD structural schema of the version, if any.
     pub schema: Option<&'a Value>,
+    /// Group, version and kind of a built-in kind, whose schema is kube-apiserver's.
+    pub builtin: Option<(&'a str, &'a str, &'a str)>,
     /// The write goes to the status subresource.
     pub status: bool,
 }
 
-impl Hints<'_> {
-    fn list_kind(&self, path: &[Step], field: &str, items: &[Value]) -> ListKind {
-        let in_meta = matches!(path.first(), Some(Step::F(f)) if f == "metadata");
-        if let (Some(schema), false) = (self.schema, in_meta) {
-            let mut node = schema;
-            for s in path {
-                node = match s {
-                    Step::F(f) => match node["properties"].get(f) {
-                        Some(n) => n,
-                        None => &node["additionalProperties"],
-                    },
-                    _ => &node["items"],
-                };
-            }
-            return match node["x-kubernetes-list-type"].as_str() {
-                Some("map") => ListKind::Map(
-                    node["x-kubernetes-list-map-keys"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|k| k.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                ),
-                Some("set") => ListKind::Set,
-                _ => ListKind::Atomic,
-            };
-        }
-        if field == "finalizers" {
-            return ListKind::Set;
-        }
-        match merge_key(field, items) {
-            Some(k) => ListKind::Map(vec![k.to_string()]),
-            None => ListKind::Atomic,
-        }
+/// Where `metadata` is looked up for custom resources: every kind's metadata is ObjectMeta,
+/// which CRD schemas leave out.
+const OBJECT_META_OF: (&str, &str, &str) = ("", "v1", "ConfigMap");
+
+/// The schema of a field: as written at its parent (a property's extensions sit there, beside
+/// its reference) and the definition that names (a type's own extensions sit there).
+struct Field<'a> {
+    at: &'a Value,
+    def: &'a Value,
+}
+
+impl<'a> Field<'a> {
+    fn ext(&self, key: &str) -> Option<&'a Value> {
+        self.at.get(key).or_else(|| self.def.get(key))
     }
 }
 
-fn item_key(item: &Value, keys: &[String]) -> Option<String> {
+impl<'a> Hints<'a> {
+    /// The schema of the field at `path`; `None` where no schema describes it.
+    fn field(&self, path: &[Step]) -> Option<Field<'a>> {
+        // A path ending at a list item is described by the list's `items`.
+        if let Some((Step::K(_) | Step::V(_), list)) = path.split_last() {
+            let list = self.field(list)?;
+            let at = list.def.get("items")?;
+            return Some(Field {
+                at,
+                def: self.resolve(at),
+            });
+        }
+        let in_meta = matches!(path.first(), Some(Step::F(f)) if f == "metadata");
+        let builtin = match self.builtin {
+            Some(b) => b,
+            None if in_meta => OBJECT_META_OF,
+            None => {
+                let mut node = self.schema?;
+                for s in path {
+                    node = match s {
+                        Step::F(f) => node
+                            .get("properties")
+                            .and_then(|p| p.get(f))
+                            .or_else(|| node.get("additionalProperties"))?,
+                        Step::K(_) | Step::V(_) => node.get("items")?,
+                    };
+                }
+                return Some(Field {
+                    at: node,
+                    def: node,
+                });
+            }
+        };
+        let (g, v, k) = builtin;
+        let names: Vec<&str> = path
+            .iter()
+            .filter_map(|s| match s {
+                Step::F(f) => Some(f.as_str()),
+                Step::K(_) | Step::V(_) => None,
+            })
+            .collect();
+        let at = builtin_schema::builtin_field(g, v, k, &names)?;
+        Some(Field {
+            at,
+            def: builtin_schema::resolve(builtin_schema::schemas(g, v)?, at),
+        })
+    }
+
+    /// The definition a schema node references (built-in schemas only; CRD schemas are
+    /// inline).
+    fn resolve(&self, node: &'a Value) -> &'a Value {
+        match self
+            .builtin
+            .and_then(|(g, v, _)| builtin_schema::schemas(g, v))
+        {
+            Some(schemas) => builtin_schema::resolve(schemas, node),
+            None => node,
+        }
+    }
+
+    fn list_kind(&self, path: &[Step]) -> ListKind {
+        let Some(field) = self.field(path) else {
+            return ListKind::Atomic;
+        };
+        match field.ext("x-kubernetes-list-type").and_then(Value::as_str) {
+            Some("map") => {
+                let names = field
+                    .ext("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str);
+                let mut item = path.to_vec();
+                item.push(Step::K(String::new()));
+                ListKind::Map(
+                    names
+                        .map(|k| {
+                            item.push(Step::F(k.to_string()));
+                            let default = self.field(&item).and_then(|f| f.ext("default")).cloned();
+                            item.pop();
+                            (k.to_string(), default)
+                        })
+                        .collect(),
+                )
+            }
+            Some("set") => ListKind::Set,
+            _ => ListKind::Atomic,
+        }
+    }
+
+    /// Whether the map at `path` is atomic (`x-kubernetes-map-type: atomic`): owned, merged
+    /// and conflicting as one value.
+    fn atomic_map(&self, path: &[Step]) -> bool {
+        !path.is_empty()
+            && self
+                .field(path)
+                .and_then(|f| f.ext("x-kubernetes-map-type"))
+                .is_some_and(|t| t == "atomic")
+    }
+}
+
+fn item_key(item: &Value, keys: &[(String, Option<Value>)]) -> Option<String> {
     let mut m = Map::new();
-    for k in keys {
-        m.insert(k.clone(), item.get(k)?.clone());
+    for (k, default) in keys {
+        m.insert(k.clone(), item.get(k).or(default.as_ref())?.clone());
     }
     Some(Value::Object(m).to_string())
+}
+
+/// `obj` with the key fields its list-map items omit set to their defaults, so that items are
+/// found by the keys their paths name.
+fn with_key_defaults(obj: &Value, hints: Hints<'_>) -> Value {
+    fn fill(v: &mut Value, path: &mut Path, hints: Hints<'_>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    path.push(Step::F(k.clone()));
+                    fill(child, path, hints);
+                    path.pop();
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let ListKind::Map(keys) = hints.list_kind(path) else {
+                    return;
+                };
+                for item in items.iter_mut() {
+                    let Some(key) = item_key(item, &keys) else {
+                        continue;
+                    };
+                    if let Some(m) = item.as_object_mut() {
+                        for (k, default) in &keys {
+                            if let (false, Some(d)) = (m.contains_key(k), default) {
+                                m.insert(k.clone(), d.clone());
+                            }
+                        }
+                    }
+                    path.push(Step::K(key));
+                    fill(item, path, hints);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = obj.clone();
+    fill(&mut out, &mut Vec::new(), hints);
+    out
 }
 
 /// Fields that are never owned (identity and server-set metadata).
@@ -121,7 +249,7 @@ pub fn fields_of(obj: &Value, hints: Hints<'_>) -> BTreeSet<Path> {
 
 fn walk(v: &Value, path: &mut Path, hints: Hints<'_>, out: &mut BTreeSet<Path>) {
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !m.is_empty() && !hints.atomic_map(path) => {
             for (k, child) in m {
                 path.push(Step::F(k.clone()));
                 if !ignored(path, hints) {
@@ -130,33 +258,27 @@ fn walk(v: &Value, path: &mut Path, hints: Hints<'_>, out: &mut BTreeSet<Path>) 
                 path.pop();
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            let field = match path.last() {
-                Some(Step::F(f)) => f.clone(),
-                _ => String::new(),
-            };
-            match hints.list_kind(path, &field, items) {
-                ListKind::Map(keys) if items.iter().all(|i| item_key(i, &keys).is_some()) => {
-                    for item in items {
-                        let key = item_key(item, &keys).expect("checked above");
-                        path.push(Step::K(key));
-                        out.insert(path.clone());
-                        walk(item, path, hints, out);
-                        path.pop();
-                    }
-                }
-                ListKind::Set => {
-                    for item in items {
-                        path.push(Step::V(item.to_string()));
-                        out.insert(path.clone());
-                        path.pop();
-                    }
-                }
-                _ => {
+        Value::Array(items) if !items.is_empty() => match hints.list_kind(path) {
+            ListKind::Map(keys) if items.iter().all(|i| item_key(i, &keys).is_some()) => {
+                for item in items {
+                    let key = item_key(item, &keys).expect("checked above");
+                    path.push(Step::K(key));
                     out.insert(path.clone());
+                    walk(item, path, hints, out);
+                    path.pop();
                 }
             }
-        }
+            ListKind::Set => {
+                for item in items {
+                    path.push(Step::V(item.to_string()));
+                    out.insert(path.clone());
+                    path.pop();
+                }
+            }
+            _ => {
+                out.insert(path.clone());
+            }
+        },
         _ => {
             out.insert(path.clone());
         }
@@ -206,6 +328,17 @@ fn same(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
         _ => a == b,
+    }
+}
+
+/// Whether the value at `path` is owned as a value: a list item's own path (the `.` of
+/// `fieldsV1`) only says that the item exists (its fields are owned one by one), unless the
+/// item is atomic.
+fn changes_value(path: &[Step], hints: Hints<'_>) -> bool {
+    match path.last() {
+        Some(Step::V(_)) => false,
+        Some(Step::K(_)) => hints.atomic_map(path),
+        _ => true,
     }
 }
 
@@ -297,7 +430,13 @@ pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
                 .as_object_mut()
                 .expect("fieldsV1 nodes are objects");
         }
-        if matches!(path.last(), Some(Step::K(_))) {
+        // An item that also has owned fields below it says that it is owned itself with `.`;
+        // one without (an atomic item) is a plain leaf.
+        let has_children = set
+            .range(path.clone()..)
+            .nth(1)
+            .is_some_and(|next| next.starts_with(path));
+        if matches!(path.last(), Some(Step::K(_))) && has_children {
             node.insert(".".into(), json!({}));
         }
     }
@@ -452,7 +591,7 @@ pub struct Writer<'a> {
 
 fn merge_apply(live: &mut Value, config: &Value, path: &mut Path, hints: Hints<'_>) {
     match (live, config) {
-        (Value::Object(l), Value::Object(c)) => {
+        (Value::Object(l), Value::Object(c)) if !hints.atomic_map(path) => {
             for (k, cv) in c {
                 path.push(Step::F(k.clone()));
                 if !ignored(path, hints) || path.len() == 1 {
@@ -466,40 +605,33 @@ fn merge_apply(live: &mut Value, config: &Value, path: &mut Path, hints: Hints<'
                 path.pop();
             }
         }
-        (Value::Array(l), Value::Array(c)) => {
-            let field = match path.last() {
-                Some(Step::F(f)) => f.clone(),
-                _ => String::new(),
-            };
-            let all: Vec<Value> = l.iter().chain(c.iter()).cloned().collect();
-            match hints.list_kind(path, &field, &all) {
-                ListKind::Map(keys) => {
-                    for item in c {
-                        let key = item_key(item, &keys);
-                        let pos = key.as_ref().and_then(|k| {
-                            l.iter()
-                                .position(|i| item_key(i, &keys).as_ref() == Some(k))
-                        });
-                        match (pos, key) {
-                            (Some(i), Some(k)) => {
-                                path.push(Step::K(k));
-                                merge_apply(&mut l[i], item, path, hints);
-                                path.pop();
-                            }
-                            _ => l.push(item.clone()),
+        (Value::Array(l), Value::Array(c)) => match hints.list_kind(path) {
+            ListKind::Map(keys) => {
+                for item in c {
+                    let key = item_key(item, &keys);
+                    let pos = key.as_ref().and_then(|k| {
+                        l.iter()
+                            .position(|i| item_key(i, &keys).as_ref() == Some(k))
+                    });
+                    match (pos, key) {
+                        (Some(i), Some(k)) => {
+                            path.push(Step::K(k));
+                            merge_apply(&mut l[i], item, path, hints);
+                            path.pop();
                         }
+                        _ => l.push(item.clone()),
                     }
                 }
-                ListKind::Set => {
-                    for item in c {
-                        if !l.contains(item) {
-                            l.push(item.clone());
-                        }
-                    }
-                }
-                ListKind::Atomic => *l = c.clone(),
             }
-        }
+            ListKind::Set => {
+                for item in c {
+                    if !l.contains(item) {
+                        l.push(item.clone());
+                    }
+                }
+            }
+            ListKind::Atomic => *l = c.clone(),
+        },
         (l, c) => *l = c.clone(),
     }
 }
@@ -517,6 +649,11 @@ pub fn apply(
 ) -> Result<Value, Vec<Conflict>> {
     let mut managed = read_managed(live);
     let new_fields = fields_of(config, hints);
+    // Items are found by their keys, also where an item leaves a key field to its default.
+    let live = &with_key_defaults(live, hints);
+    let config = &with_key_defaults(config, hints);
+    let changes =
+        |p: &Path| changes_value(p, hints) && !same_value(value_at(live, p), value_at(config, p));
     let mine = |m: &Managed| {
         m.manager == w.manager && m.operation == "Apply" && m.subresource == w.subresource
     };
@@ -526,7 +663,7 @@ pub fn apply(
         .filter(|m| !mine(m) && m.subresource == w.subresource)
     {
         for p in m.fields.intersection(&new_fields) {
-            if !same_value(value_at(live, p), value_at(config, p)) {
+            if changes(p) {
                 conflicts.push(Conflict {
                     manager: m.manager.clone(),
                     api_version: m.api_version.clone(),
@@ -547,7 +684,7 @@ pub fn apply(
                 .cloned()
                 .collect::<Vec<_>>()
         })
-        .filter(|p| !same_value(value_at(live, p), value_at(config, p)))
+        .filter(|p| changes(p))
         .collect();
     for m in managed.iter_mut().filter(|m| !mine(m)) {
         m.fields.retain(|p| !conflicting.contains(p));
@@ -592,9 +729,19 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, hints
     let mut managed = old.map(read_managed).unwrap_or_default();
     let new_fields = fields_of(new, hints);
     let old_fields = old.map(|o| fields_of(o, hints)).unwrap_or_default();
+    let old_l = old.map(|o| with_key_defaults(o, hints));
+    let new_l = with_key_defaults(new, hints);
     let changed: BTreeSet<Path> = new_fields
         .iter()
-        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .filter(|p| {
+            let before = old_l.as_ref().and_then(|o| value_at(o, p));
+            // An item that was there before is not changed by what changed inside it.
+            if changes_value(p, hints) {
+                before != value_at(&new_l, p)
+            } else {
+                before.is_none()
+            }
+        })
         .cloned()
         .collect();
     let removed: BTreeSet<&Path> = old_fields.difference(&new_fields).collect();
@@ -632,6 +779,14 @@ mod tests {
 
     const NO: Hints<'static> = Hints {
         schema: None,
+        builtin: None,
+        status: false,
+    };
+
+    /// A Deployment's lists and maps by kube's schema.
+    const DEPLOY: Hints<'static> = Hints {
+        schema: None,
+        builtin: Some(("apps", "v1", "Deployment")),
         status: false,
     };
 
@@ -649,9 +804,21 @@ mod tests {
                "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "c", "image": image}]}}}})
     }
 
+    /// `deploy(1, "x")` as created by an apply of manager `a`.
+    fn created_by_a() -> Value {
+        apply(
+            &json!({"metadata": {"name": "d"}}),
+            &deploy(1, "x"),
+            &writer("a"),
+            false,
+            DEPLOY,
+        )
+        .expect("create")
+    }
+
     #[test]
     fn fields_v1_round_trip() {
-        let f = fields_of(&deploy(1, "x"), NO);
+        let f = fields_of(&deploy(1, "x"), DEPLOY);
         let v = to_fields_v1(&f);
         assert!(
             v["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["."]
@@ -679,20 +846,13 @@ mod tests {
 
     #[test]
     fn conflicts_force_and_removal() {
-        let live = apply(
-            &json!({"metadata": {"name": "d"}}),
-            &deploy(1, "x"),
-            &writer("a"),
-            false,
-            NO,
-        )
-        .expect("create");
+        let live = created_by_a();
         let mut cfg = deploy(2, "x");
         cfg["metadata"]
             .as_object_mut()
             .expect("meta")
             .remove("labels");
-        let err = apply(&live, &cfg, &writer("b"), false, NO).expect_err("conflict");
+        let err = apply(&live, &cfg, &writer("b"), false, DEPLOY).expect_err("conflict");
         assert_eq!(
             err,
             vec![Conflict {
@@ -706,9 +866,9 @@ mod tests {
             "Apply failed with 1 conflict: conflict with \"a\" using apps/v1: .spec.replicas"
         );
         // Same values are shared, not conflicting.
-        let shared = apply(&live, &deploy(1, "x"), &writer("b"), false, NO).expect("shared");
+        let shared = apply(&live, &deploy(1, "x"), &writer("b"), false, DEPLOY).expect("shared");
         assert_eq!(read_managed(&shared).len(), 2);
-        let forced = apply(&live, &cfg, &writer("b"), true, NO).expect("force");
+        let forced = apply(&live, &cfg, &writer("b"), true, DEPLOY).expect("force");
         assert_eq!(forced["spec"]["replicas"], 2);
         let a = read_managed(&forced)
             .into_iter()
@@ -728,12 +888,12 @@ mod tests {
             .as_object_mut()
             .expect("spec")
             .remove("replicas");
-        let out = apply(&forced, &smaller, &writer("a"), false, NO).expect("reapply");
+        let out = apply(&forced, &smaller, &writer("a"), false, DEPLOY).expect("reapply");
         assert!(out["metadata"].get("labels").is_none());
         assert_eq!(out["spec"]["replicas"], 2, "b still owns replicas");
         cfg["spec"]["template"]["spec"]["containers"] =
             json!([{"name": "c", "image": "x"}, {"name": "d", "image": "y"}]);
-        let out = apply(&out, &cfg, &writer("b"), false, NO).expect("add container");
+        let out = apply(&out, &cfg, &writer("b"), false, DEPLOY).expect("add container");
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"]
                 .as_array()
@@ -744,17 +904,10 @@ mod tests {
 
     #[test]
     fn update_takes_ownership() {
-        let live = apply(
-            &json!({"metadata": {"name": "d"}}),
-            &deploy(1, "x"),
-            &writer("a"),
-            false,
-            NO,
-        )
-        .expect("create");
+        let live = created_by_a();
         let mut new = live.clone();
         new["spec"]["replicas"] = json!(5);
-        record_update(Some(&live), &mut new, &writer("kubectl-scale"), NO);
+        record_update(Some(&live), &mut new, &writer("kubectl-scale"), DEPLOY);
         let m = read_managed(&new);
         let scale = m
             .iter()
@@ -762,7 +915,48 @@ mod tests {
             .expect("entry");
         assert_eq!(scale.operation, "Update");
         assert_eq!(scale.fields.len(), 1);
-        let err = apply(&new, &deploy(1, "x"), &writer("a"), false, NO).expect_err("conflict");
+        let err = apply(&new, &deploy(1, "x"), &writer("a"), false, DEPLOY).expect_err("conflict");
         assert_eq!(err[0].manager, "kubectl-scale");
+    }
+
+    #[test]
+    fn an_update_inside_a_list_item_leaves_the_item_with_its_owner() {
+        let live = created_by_a();
+        let mut new = live.clone();
+        new["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "E", "value": "1"}]);
+        record_update(Some(&live), &mut new, &writer("editor"), DEPLOY);
+        let m = read_managed(&new);
+        let container = vec![
+            Step::F("spec".into()),
+            Step::F("template".into()),
+            Step::F("spec".into()),
+            Step::F("containers".into()),
+            Step::K(r#"{"name":"c"}"#.into()),
+        ];
+        let owner = |name: &str| m.iter().find(|e| e.manager == name).expect("entry");
+        assert!(
+            owner("a").fields.contains(&container),
+            "a keeps the container"
+        );
+        assert!(!owner("editor").fields.contains(&container));
+        assert_eq!(
+            owner("editor").fields.len(),
+            3,
+            "env[E], its name and value"
+        );
+    }
+
+    #[test]
+    fn an_atomic_list_item_is_owned_as_a_leaf() {
+        // imagePullSecrets is a list-map of LocalObjectReference, an atomic struct.
+        let mut d = deploy(1, "x");
+        d["spec"]["template"]["spec"]["imagePullSecrets"] = json!([{"name": "regcred"}]);
+        let v = to_fields_v1(&fields_of(&d, DEPLOY));
+        assert_eq!(
+            v["f:spec"]["f:template"]["f:spec"]["f:imagePullSecrets"],
+            json!({"k:{\"name\":\"regcred\"}": {}})
+        );
+        assert_eq!(from_fields_v1(&v), fields_of(&d, DEPLOY));
     }
 }

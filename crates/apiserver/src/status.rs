@@ -139,13 +139,22 @@ impl ApiError {
         e.details = Some(t.details());
         e
     }
-    /// 404 for a path that names nothing served.
-    pub fn no_route(path: &str) -> ApiError {
-        ApiError::new(
+    /// 404 for a path in a served group version that names no resource or subresource.
+    pub fn no_route() -> ApiError {
+        let mut e = ApiError::new(
             404,
             "NotFound",
-            format!("the server could not find the requested resource ({path})"),
-        )
+            "the server could not find the requested resource",
+        );
+        e.details = Some(json!({}));
+        e
+    }
+    /// 404 for a path outside every served group version. kube-apiserver answers those from
+    /// its HTTP mux with Go's plain-text `404 page not found`, not a Status (clients then say
+    /// "the server could not find the requested resource (get <resource>)"); see the
+    /// [`IntoResponse`] impl.
+    pub fn not_served() -> ApiError {
+        ApiError::new(404, "NotFound", NOT_SERVED)
     }
     /// 409 AlreadyExists.
     pub fn already_exists(t: Target<'_>) -> ApiError {
@@ -210,6 +219,33 @@ impl ApiError {
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
             ),
         )
+    }
+    /// 415 for a PATCH whose content type is not a patch type the resource takes, listing the
+    /// ones it takes as kube-apiserver does (custom resources have no strategic merge patch).
+    pub fn unsupported_patch_type(custom: bool) -> ApiError {
+        let accepted = if custom {
+            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+        } else {
+            "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+        };
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {accepted}"
+            ),
+        )
+    }
+    /// 422 for a JSON patch whose operations fail on the object: kube-apiserver answers with
+    /// its generic Invalid status, no causes (the operation's error is not passed on).
+    pub fn patch_not_applicable() -> ApiError {
+        let mut e = ApiError::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        );
+        e.details = Some(serde_json::json!({}));
+        e
     }
     /// 410 Gone.
     pub fn gone(msg: impl Into<String>) -> ApiError {
@@ -289,9 +325,23 @@ impl ApiError {
     }
 }
 
+/// The body of [`ApiError::not_served`].
+const NOT_SERVED: &str = "404 page not found";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.code == 404 && self.details.is_none() && self.message == NOT_SERVED {
+            return (
+                code,
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                format!("{NOT_SERVED}\n"),
+            )
+                .into_response();
+        }
         (
             code,
             [(axum::http::header::CONTENT_TYPE, "application/json")],

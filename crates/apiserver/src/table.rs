@@ -12,17 +12,33 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
+/// The time since `t` as kube prints it (`duration.HumanDuration`).
+fn human_duration(secs: i64) -> String {
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    match secs {
+        s if s < -1 => "<invalid>".into(),
+        s if s < 0 => "0s".into(),
+        s if s < 120 => format!("{s}s"),
+        _ if m < 10 && secs % 60 == 0 => format!("{m}m"),
+        _ if m < 10 => format!("{m}m{}s", secs % 60),
+        _ if m < 180 => format!("{m}m"),
+        _ if h < 8 && m % 60 == 0 => format!("{h}h"),
+        _ if h < 8 => format!("{h}h{}m", m % 60),
+        _ if h < 48 => format!("{h}h"),
+        _ if h < 192 && h % 24 == 0 => format!("{d}d"),
+        _ if h < 192 => format!("{d}d{}h", h % 24),
+        _ if d < 365 * 2 => format!("{d}d"),
+        _ if d < 365 * 8 && d % 365 == 0 => format!("{}y", d / 365),
+        _ if d < 365 * 8 => format!("{}y{}d", d / 365, d % 365),
+        _ => format!("{}y", d / 365),
+    }
+}
+
 fn age(created: &str, now: jiff::Timestamp) -> String {
     let Ok(t) = created.parse::<jiff::Timestamp>() else {
         return "<unknown>".into();
     };
-    let secs = (now.as_second() - t.as_second()).max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 3600 * 3 => format!("{}m", s / 60),
-        s if s < 86400 * 2 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    human_duration(now.as_second() - t.as_second())
 }
 
 /// Evaluates the simple JSONPath subset printer columns use (`.spec.x`, `.status.conditions[?(@.type=="Ready")].status`, `.a[0].b`).
@@ -76,7 +92,10 @@ fn cell(v: Value, ty: &str, now: jiff::Timestamp) -> Value {
     }
 }
 
-type Getter = fn(&Value) -> Value;
+type Getter = fn(&Value, jiff::Timestamp) -> Value;
+
+/// One column kube's printers define: name, type, priority (1: shown by `-o wide`), cell.
+type Column = (&'static str, &'static str, i64, Getter);
 
 fn count(v: &Value) -> Value {
     json!(
@@ -91,82 +110,582 @@ fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-/// The columns kube-apiserver prints for common built-in kinds (besides Name and Age).
-fn builtin_columns(kind: &str) -> Vec<(&'static str, &'static str, Getter)> {
-    match kind {
-        "Deployment" | "StatefulSet" | "ReplicaSet" => vec![
-            ("Ready", "string", |o| {
+fn string_or(v: &Value, none: &str) -> Value {
+    json!(v.as_str().filter(|s| !s.is_empty()).unwrap_or(none))
+}
+
+fn age_cell(o: &Value, now: jiff::Timestamp) -> Value {
+    json!(age(
+        o["metadata"]["creationTimestamp"].as_str().unwrap_or(""),
+        now
+    ))
+}
+
+/// `labels.FormatLabels`: sorted `k=v` pairs, `<none>` when empty.
+fn format_labels(m: &Value) -> String {
+    let mut pairs: Vec<String> = m
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    pairs.sort();
+    if pairs.is_empty() {
+        "<none>".into()
+    } else {
+        pairs.join(",")
+    }
+}
+
+/// `metav1.FormatLabelSelector`: matchLabels then matchExpressions, `<none>` when empty.
+fn format_selector(sel: &Value) -> String {
+    if !sel.is_object() {
+        return "<none>".into();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut labels: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    labels.sort();
+    parts.extend(labels);
+    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or("");
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or("") {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_string(),
+            "DoesNotExist" => format!("!{key}"),
+            op => format!("{key} {op} ({})", values.join(",")),
+        });
+    }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// Names and images of a pod spec's containers (`layoutContainerCells`).
+fn containers_of(pod_spec: &Value) -> (Value, Value) {
+    let cs = pod_spec["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = cs
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect();
+    let images: Vec<&str> = cs
+        .iter()
+        .map(|c| c["image"].as_str().unwrap_or(""))
+        .collect();
+    (json!(names.join(",")), json!(images.join(",")))
+}
+
+fn template_spec(o: &Value) -> &Value {
+    &o["spec"]["template"]["spec"]
+}
+
+fn cronjob_pod_spec(o: &Value) -> &Value {
+    &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+}
+
+fn has_condition(o: &Value, ty: &str) -> bool {
+    o["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == ty && c["status"] == "True")
+}
+
+/// `printPod`'s status column: the phase, or the reason the containers give.
+fn pod_status(o: &Value) -> String {
+    let st = &o["status"];
+    let mut reason = st["reason"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .or(st["phase"].as_str())
+        .unwrap_or("")
+        .to_string();
+    if st["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+    let inits = st["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let init_total = o["spec"]["initContainers"].as_array().map_or(0, Vec::len);
+    let mut initializing = false;
+    for (i, c) in inits.iter().enumerate() {
+        let term = &c["state"]["terminated"];
+        let wait = &c["state"]["waiting"];
+        if term.is_object() && int(&term["exitCode"]) == 0 {
+            continue;
+        }
+        reason = if term.is_object() {
+            match term["reason"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None if int(&term["signal"]) != 0 => {
+                    format!("Init:Signal:{}", int(&term["signal"]))
+                }
+                None => format!("Init:ExitCode:{}", int(&term["exitCode"])),
+            }
+        } else if let Some(r) = wait["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            format!("Init:{r}")
+        } else {
+            format!("Init:{i}/{init_total}")
+        };
+        initializing = true;
+        break;
+    }
+    if !initializing || has_condition(o, "Initialized") {
+        let mut has_running = false;
+        let mut error_reason = String::new();
+        for c in st["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+        {
+            let term = &c["state"]["terminated"];
+            if let Some(r) = c["state"]["waiting"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_string();
+            } else if term.is_object() {
+                reason = match term["reason"].as_str().filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None if int(&term["signal"]) != 0 => {
+                        format!("Signal:{}", int(&term["signal"]))
+                    }
+                    None => format!("ExitCode:{}", int(&term["exitCode"])),
+                };
+                if int(&term["exitCode"]) != 0 {
+                    error_reason = reason.clone();
+                }
+            } else if c["ready"] == true && c["state"]["running"].is_object() {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" {
+            if has_running && has_condition(o, "Ready") {
+                reason = "Running".into();
+            } else if !error_reason.is_empty() {
+                reason = error_reason;
+            } else if has_running {
+                reason = "NotReady".into();
+            }
+        }
+    }
+    let phase = st["phase"].as_str().unwrap_or("");
+    if o["metadata"]["deletionTimestamp"].is_string() {
+        if st["reason"] == "NodeLost" {
+            reason = "Unknown".into();
+        } else if phase != "Succeeded" && phase != "Failed" {
+            reason = "Terminating".into();
+        }
+    }
+    reason
+}
+
+fn pod_ready(o: &Value) -> Value {
+    let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
+    let ready = o["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["ready"] == true && c["state"]["running"].is_object())
+        .count();
+    json!(format!("{ready}/{total}"))
+}
+
+fn pod_restarts(o: &Value, now: jiff::Timestamp) -> Value {
+    let mut restarts = 0;
+    let mut last: Option<jiff::Timestamp> = None;
+    for c in o["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        restarts += int(&c["restartCount"]);
+        if let Some(t) = c["lastState"]["terminated"]["finishedAt"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        {
+            last = Some(last.map_or(t, |l| l.max(t)));
+        }
+    }
+    match last {
+        Some(t) if restarts != 0 => json!(format!(
+            "{restarts} ({} ago)",
+            human_duration(now.as_second() - t.as_second())
+        )),
+        _ => json!(restarts.to_string()),
+    }
+}
+
+fn pod_ip(o: &Value) -> Value {
+    let ip = o["status"]["podIPs"][0]["ip"]
+        .as_str()
+        .or(o["status"]["podIP"].as_str());
+    string_or(&json!(ip), "<none>")
+}
+
+fn readiness_gates(o: &Value) -> Value {
+    let gates = o["spec"]["readinessGates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if gates.is_empty() {
+        return json!("<none>");
+    }
+    let conditions = o["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ok = gates
+        .iter()
+        .filter(|g| {
+            conditions
+                .iter()
+                .find(|c| c["type"] == g["conditionType"])
+                .is_some_and(|c| c["status"] == "True")
+        })
+        .count();
+    json!(format!("{ok}/{}", gates.len()))
+}
+
+fn job_status(o: &Value) -> Value {
+    let s = if has_condition(o, "Complete") {
+        "Complete"
+    } else if has_condition(o, "Failed") {
+        "Failed"
+    } else if o["metadata"]["deletionTimestamp"].is_string() {
+        "Terminating"
+    } else if has_condition(o, "Suspended") {
+        "Suspended"
+    } else if has_condition(o, "FailureTarget") {
+        "FailureTarget"
+    } else if has_condition(o, "SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    };
+    json!(s)
+}
+
+fn job_completions(o: &Value) -> Value {
+    let succeeded = int(&o["status"]["succeeded"]);
+    let spec = &o["spec"];
+    json!(match spec["completions"].as_i64() {
+        Some(c) => format!("{succeeded}/{c}"),
+        None if int(&spec["parallelism"]) > 1 => {
+            format!("{succeeded}/1 of {}", int(&spec["parallelism"]))
+        }
+        None => format!("{succeeded}/1"),
+    })
+}
+
+fn job_duration(o: &Value, now: jiff::Timestamp) -> Value {
+    let t = |k: &str| {
+        o["status"][k]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    json!(match (t("startTime"), t("completionTime")) {
+        (None, _) => String::new(),
+        (Some(s), None) => human_duration(now.as_second() - s.as_second()),
+        (Some(s), Some(c)) => human_duration(c.as_second() - s.as_second()),
+    })
+}
+
+fn service_external_ip(o: &Value) -> Value {
+    let spec = &o["spec"];
+    let external: Vec<&str> = spec["externalIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    json!(match spec["type"].as_str().unwrap_or("") {
+        "ClusterIP" | "NodePort" if !external.is_empty() => external.join(","),
+        "ClusterIP" | "NodePort" => "<none>".into(),
+        "LoadBalancer" => {
+            let mut ips: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .or(i["hostname"].as_str())
+                })
+                .collect();
+            ips.extend(external);
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
+        }
+        "ExternalName" => spec["externalName"].as_str().unwrap_or("").to_string(),
+        _ => "<unknown>".into(),
+    })
+}
+
+fn service_ports(o: &Value) -> Value {
+    let ports: Vec<String> = o["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let proto = p["protocol"].as_str().unwrap_or("");
+            match p["nodePort"].as_i64().filter(|n| *n > 0) {
+                Some(n) => format!("{}:{n}/{proto}", int(&p["port"])),
+                None => format!("{}/{proto}", int(&p["port"])),
+            }
+        })
+        .collect();
+    json!(if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    })
+}
+
+/// Users, groups or service accounts (`namespace/name`) a binding names.
+fn subjects(o: &Value, kind: &str) -> Value {
+    let names: Vec<String> = o["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["kind"] == kind)
+        .map(|s| {
+            let name = s["name"].as_str().unwrap_or("");
+            if kind == "ServiceAccount" {
+                format!("{}/{name}", s["namespace"].as_str().unwrap_or(""))
+            } else {
+                name.to_string()
+            }
+        })
+        .collect();
+    json!(names.join(", "))
+}
+
+/// The columns kube-apiserver's table printers (`pkg/printers/internalversion`) define for the
+/// built-in kinds (after Name), wide ones included; `None` for a kind printed as Name and Age.
+fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
+    let containers: Column = ("Containers", "string", 1, |o, _| {
+        containers_of(template_spec(o)).0
+    });
+    let images: Column = ("Images", "string", 1, |o, _| {
+        containers_of(template_spec(o)).1
+    });
+    let selector: Column = ("Selector", "string", 1, |o, _| {
+        json!(format_selector(&o["spec"]["selector"]))
+    });
+    let age_col: Column = ("Age", "string", 0, age_cell);
+    Some(match kind {
+        "Deployment" => vec![
+            ("Ready", "string", 0, |o, _| {
                 json!(format!(
                     "{}/{}",
                     int(&o["status"]["readyReplicas"]),
-                    o["spec"]["replicas"].as_i64().unwrap_or(1)
+                    int(&o["spec"]["replicas"])
                 ))
             }),
-            ("Up-to-date", "integer", |o| {
+            ("Up-to-date", "string", 0, |o, _| {
                 json!(int(&o["status"]["updatedReplicas"]))
             }),
-            ("Available", "integer", |o| {
+            ("Available", "string", 0, |o, _| {
                 json!(int(&o["status"]["availableReplicas"]))
+            }),
+            age_col,
+            containers,
+            images,
+            selector,
+        ],
+        "ReplicaSet" => vec![
+            ("Desired", "integer", 0, |o, _| {
+                json!(int(&o["spec"]["replicas"]))
+            }),
+            ("Current", "integer", 0, |o, _| {
+                json!(int(&o["status"]["replicas"]))
+            }),
+            ("Ready", "integer", 0, |o, _| {
+                json!(int(&o["status"]["readyReplicas"]))
+            }),
+            age_col,
+            containers,
+            images,
+            selector,
+        ],
+        "StatefulSet" => vec![
+            ("Ready", "string", 0, |o, _| {
+                json!(format!(
+                    "{}/{}",
+                    int(&o["status"]["readyReplicas"]),
+                    int(&o["spec"]["replicas"])
+                ))
+            }),
+            age_col,
+            containers,
+            images,
+        ],
+        "DaemonSet" => vec![
+            ("Desired", "integer", 0, |o, _| {
+                json!(int(&o["status"]["desiredNumberScheduled"]))
+            }),
+            ("Current", "integer", 0, |o, _| {
+                json!(int(&o["status"]["currentNumberScheduled"]))
+            }),
+            ("Ready", "integer", 0, |o, _| {
+                json!(int(&o["status"]["numberReady"]))
+            }),
+            ("Up-to-date", "integer", 0, |o, _| {
+                json!(int(&o["status"]["updatedNumberScheduled"]))
+            }),
+            ("Available", "integer", 0, |o, _| {
+                json!(int(&o["status"]["numberAvailable"]))
+            }),
+            ("Node Selector", "string", 0, |o, _| {
+                json!(format_labels(&template_spec(o)["nodeSelector"]))
+            }),
+            age_col,
+            containers,
+            images,
+            selector,
+        ],
+        "Job" => vec![
+            ("Status", "string", 0, |o, _| job_status(o)),
+            ("Completions", "string", 0, |o, _| job_completions(o)),
+            ("Duration", "string", 0, job_duration),
+            age_col,
+            containers,
+            images,
+            selector,
+        ],
+        "CronJob" => vec![
+            ("Schedule", "string", 0, |o, _| {
+                o["spec"]["schedule"].clone()
+            }),
+            ("Timezone", "string", 0, |o, _| {
+                string_or(&o["spec"]["timeZone"], "<none>")
+            }),
+            ("Suspend", "boolean", 0, |o, _| {
+                json!(match o["spec"]["suspend"].as_bool() {
+                    Some(true) => "True".to_string(),
+                    Some(false) => "False".to_string(),
+                    None => "<unset>".into(),
+                })
+            }),
+            ("Active", "integer", 0, |o, _| count(&o["status"]["active"])),
+            (
+                "Last Schedule",
+                "string",
+                0,
+                |o, now| match o["status"]["lastScheduleTime"].as_str() {
+                    Some(t) => json!(age(t, now)),
+                    None => json!("<none>"),
+                },
+            ),
+            age_col,
+            ("Containers", "string", 1, |o, _| {
+                containers_of(cronjob_pod_spec(o)).0
+            }),
+            ("Images", "string", 1, |o, _| {
+                containers_of(cronjob_pod_spec(o)).1
+            }),
+            ("Selector", "string", 1, |o, _| {
+                json!(format_selector(
+                    &o["spec"]["jobTemplate"]["spec"]["selector"]
+                ))
             }),
         ],
         "Pod" => vec![
-            ("Ready", "string", |o| {
-                let cs = o["status"]["containerStatuses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let total = o["spec"]["containers"]
-                    .as_array()
-                    .map(Vec::len)
-                    .unwrap_or(0);
-                let ready = cs
-                    .iter()
-                    .filter(|c| c["ready"].as_bool() == Some(true))
-                    .count();
-                json!(format!("{ready}/{total}"))
+            ("Ready", "string", 0, |o, _| pod_ready(o)),
+            ("Status", "string", 0, |o, _| json!(pod_status(o))),
+            ("Restarts", "string", 0, pod_restarts),
+            age_col,
+            ("IP", "string", 1, |o, _| pod_ip(o)),
+            ("Node", "string", 1, |o, _| {
+                string_or(&o["spec"]["nodeName"], "<none>")
             }),
-            ("Status", "string", |o| o["status"]["phase"].clone()),
+            ("Nominated Node", "string", 1, |o, _| {
+                string_or(&o["status"]["nominatedNodeName"], "<none>")
+            }),
+            ("Readiness Gates", "string", 1, |o, _| readiness_gates(o)),
         ],
         "Service" => vec![
-            ("Type", "string", |o| {
-                json!(o["spec"]["type"].as_str().unwrap_or("ClusterIP"))
+            ("Type", "string", 0, |o, _| o["spec"]["type"].clone()),
+            ("Cluster-IP", "string", 0, |o, _| {
+                string_or(
+                    &o["spec"]["clusterIPs"][0]
+                        .as_str()
+                        .map_or(o["spec"]["clusterIP"].clone(), |s| json!(s)),
+                    "<none>",
+                )
             }),
-            ("Cluster-IP", "string", |o| {
-                json!(o["spec"]["clusterIP"].as_str().unwrap_or("<none>"))
-            }),
-            ("Ports", "string", |o| {
-                let ports: Vec<String> = o["spec"]["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
-                    .collect();
-                json!(if ports.is_empty() {
-                    "<none>".to_string()
-                } else {
-                    ports.join(",")
-                })
+            ("External-IP", "string", 0, |o, _| service_external_ip(o)),
+            ("Port(s)", "string", 0, |o, _| service_ports(o)),
+            age_col,
+            ("Selector", "string", 1, |o, _| {
+                json!(format_labels(&o["spec"]["selector"]))
             }),
         ],
-        "Namespace" => vec![("Status", "string", |o| o["status"]["phase"].clone())],
+        "Namespace" => vec![
+            ("Status", "string", 0, |o, _| o["status"]["phase"].clone()),
+            age_col,
+        ],
         "Secret" => vec![
-            ("Type", "string", |o| o["type"].clone()),
-            ("Data", "integer", |o| count(&o["data"])),
+            ("Type", "string", 0, |o, _| o["type"].clone()),
+            ("Data", "string", 0, |o, _| count(&o["data"])),
+            age_col,
         ],
-        "ConfigMap" => vec![("Data", "integer", |o| {
-            json!(int(&count(&o["data"])) + int(&count(&o["binaryData"])))
-        })],
-        "Job" => vec![("Status", "string", |o| {
-            json!(if int(&o["status"]["succeeded"]) > 0 {
-                "Complete"
-            } else {
-                "Running"
-            })
-        })],
+        "ConfigMap" => vec![
+            ("Data", "string", 0, |o, _| {
+                json!(int(&count(&o["data"])) + int(&count(&o["binaryData"])))
+            }),
+            age_col,
+        ],
+        "RoleBinding" | "ClusterRoleBinding" => vec![
+            ("Role", "string", 0, |o, _| {
+                json!(format!(
+                    "{}/{}",
+                    o["roleRef"]["kind"].as_str().unwrap_or(""),
+                    o["roleRef"]["name"].as_str().unwrap_or("")
+                ))
+            }),
+            age_col,
+            ("Users", "string", 1, |o, _| subjects(o, "User")),
+            ("Groups", "string", 1, |o, _| subjects(o, "Group")),
+            ("ServiceAccounts", "string", 1, |o, _| {
+                subjects(o, "ServiceAccount")
+            }),
+        ],
         "Event" => vec![
-            ("Type", "string", |o| o["type"].clone()),
-            ("Reason", "string", |o| o["reason"].clone()),
-            ("Object", "string", |o| {
+            ("Type", "string", 0, |o, _| o["type"].clone()),
+            ("Reason", "string", 0, |o, _| o["reason"].clone()),
+            ("Object", "string", 0, |o, _| {
                 let io = &o["involvedObject"];
                 let io = if io.is_object() { io } else { &o["regarding"] };
                 json!(format!(
@@ -175,16 +694,238 @@ fn builtin_columns(kind: &str) -> Vec<(&'static str, &'static str, Getter)> {
                     io["name"].as_str().unwrap_or("")
                 ))
             }),
-            ("Message", "string", |o| {
+            ("Message", "string", 0, |o, _| {
                 if o["message"].is_string() {
                     o["message"].clone()
                 } else {
                     o["note"].clone()
                 }
             }),
+            age_col,
         ],
-        _ => Vec::new(),
+        "NetworkPolicy" => vec![
+            ("Pod-Selector", "string", 0, |o, _| {
+                json!(format_selector(&o["spec"]["podSelector"]))
+            }),
+            age_col,
+        ],
+        "Lease" => vec![
+            ("Holder", "string", 0, |o, _| {
+                json!(o["spec"]["holderIdentity"].as_str().unwrap_or(""))
+            }),
+            age_col,
+        ],
+        "PriorityClass" => vec![
+            ("Value", "integer", 0, |o, _| json!(int(&o["value"]))),
+            ("Global-Default", "boolean", 0, |o, _| {
+                json!(o["globalDefault"].as_bool().unwrap_or(false))
+            }),
+            age_col,
+            ("PreemptionPolicy", "string", 1, |o, _| {
+                json!(o["preemptionPolicy"].as_str().unwrap_or(""))
+            }),
+        ],
+        "RuntimeClass" => vec![
+            ("Handler", "string", 0, |o, _| {
+                json!(o["handler"].as_str().unwrap_or(""))
+            }),
+            age_col,
+        ],
+        "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => vec![
+            ("Webhooks", "integer", 0, |o, _| count(&o["webhooks"])),
+            age_col,
+        ],
+        "PodDisruptionBudget" => vec![
+            ("Min Available", "string", 0, |o, _| {
+                int_or_string(&o["spec"]["minAvailable"])
+            }),
+            ("Max Unavailable", "string", 0, |o, _| {
+                int_or_string(&o["spec"]["maxUnavailable"])
+            }),
+            ("Allowed Disruptions", "integer", 0, |o, _| {
+                json!(int(&o["status"]["disruptionsAllowed"]))
+            }),
+            age_col,
+        ],
+        "Ingress" => vec![
+            ("Class", "string", 0, |o, _| {
+                string_or(&o["spec"]["ingressClassName"], "<none>")
+            }),
+            ("Hosts", "string", 0, |o, _| ingress_hosts(o)),
+            ("Address", "string", 0, |o, _| {
+                let mut ips: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| {
+                        i["ip"]
+                            .as_str()
+                            .filter(|s| !s.is_empty())
+                            .or(i["hostname"].as_str().filter(|s| !s.is_empty()))
+                    })
+                    .collect();
+                ips.sort_unstable();
+                ips.dedup();
+                json!(ips.join(","))
+            }),
+            ("Ports", "string", 0, |o, _| {
+                json!(
+                    if o["spec"]["tls"].as_array().is_some_and(|t| !t.is_empty()) {
+                        "80, 443"
+                    } else {
+                        "80"
+                    }
+                )
+            }),
+            age_col,
+        ],
+        "IngressClass" => vec![
+            ("Controller", "string", 0, |o, _| {
+                json!(o["spec"]["controller"].as_str().unwrap_or(""))
+            }),
+            ("Parameters", "string", 0, |o, _| {
+                let p = &o["spec"]["parameters"];
+                if !p.is_object() {
+                    return json!("<none>");
+                }
+                let mut kind = p["kind"].as_str().unwrap_or("").to_string();
+                if let Some(g) = p["apiGroup"].as_str() {
+                    kind = format!("{kind}.{g}");
+                }
+                json!(format!("{kind}/{}", p["name"].as_str().unwrap_or("")))
+            }),
+            age_col,
+        ],
+        "Node" => vec![
+            ("Status", "string", 0, |o, _| json!(node_status(o))),
+            ("Roles", "string", 0, |o, _| json!(node_roles(o))),
+            age_col,
+            ("Version", "string", 0, |o, _| {
+                json!(
+                    o["status"]["nodeInfo"]["kubeletVersion"]
+                        .as_str()
+                        .unwrap_or("")
+                )
+            }),
+            ("Internal-IP", "string", 1, |o, _| {
+                node_address(o, "InternalIP")
+            }),
+            ("External-IP", "string", 1, |o, _| {
+                node_address(o, "ExternalIP")
+            }),
+            ("OS-Image", "string", 1, |o, _| {
+                string_or(&o["status"]["nodeInfo"]["osImage"], "<unknown>")
+            }),
+            ("Kernel-Version", "string", 1, |o, _| {
+                let info = &o["status"]["nodeInfo"];
+                let mut kernel = string_or(&info["kernelVersion"], "<unknown>")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                if let Some(arch) = info["architecture"].as_str().filter(|a| !a.is_empty()) {
+                    kernel = format!("{kernel} ({arch})");
+                }
+                json!(kernel)
+            }),
+            ("Container-Runtime", "string", 1, |o, _| {
+                string_or(
+                    &o["status"]["nodeInfo"]["containerRuntimeVersion"],
+                    "<unknown>",
+                )
+            }),
+        ],
+        // Kinds kube-apiserver has no printer for get its default table: Name and Created At.
+        "Role" | "ClusterRole" | "CustomResourceDefinition" => {
+            vec![("Created At", "date", 0, |o, _| {
+                o["metadata"]["creationTimestamp"].clone()
+            })]
+        }
+        _ => return None,
+    })
+}
+
+/// `printNode`'s status: the Ready condition, and whether scheduling is disabled.
+fn node_status(o: &Value) -> String {
+    let mut status: Vec<&str> = o["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"] == "Ready")
+        .take(1)
+        .map(|c| {
+            if c["status"] == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            }
+        })
+        .collect();
+    if status.is_empty() {
+        status.push("Unknown");
     }
+    if o["spec"]["unschedulable"] == true {
+        status.push("SchedulingDisabled");
+    }
+    status.join(",")
+}
+
+/// The roles a node's labels give it (`node-role.kubernetes.io/<role>`, `kubernetes.io/role`).
+fn node_roles(o: &Value) -> String {
+    let mut roles: Vec<&str> = o["metadata"]["labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| match k.strip_prefix("node-role.kubernetes.io/") {
+            Some(role) => Some(role),
+            None if k == "kubernetes.io/role" => v.as_str(),
+            None => None,
+        })
+        .filter(|r| !r.is_empty())
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    if roles.is_empty() {
+        "<none>".into()
+    } else {
+        roles.join(",")
+    }
+}
+
+fn node_address(o: &Value, ty: &str) -> Value {
+    let addr = o["status"]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == ty)
+        .and_then(|a| a["address"].as_str());
+    json!(addr.unwrap_or("<none>"))
+}
+
+/// An IntOrString field as `IntOrString.String()` prints it, `N/A` when unset.
+fn int_or_string(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.to_string()),
+        Value::String(s) => json!(s),
+        _ => json!("N/A"),
+    }
+}
+
+/// `formatHosts`: up to three rule hosts, `*` when none names one.
+fn ingress_hosts(o: &Value) -> Value {
+    let rules = o["spec"]["rules"].as_array().cloned().unwrap_or_default();
+    let hosts: Vec<&str> = rules
+        .iter()
+        .take(3)
+        .filter_map(|r| r["host"].as_str().filter(|h| !h.is_empty()))
+        .collect();
+    if hosts.is_empty() {
+        return json!("*");
+    }
+    let mut text = hosts.join(",");
+    if rules.len() > 3 {
+        text = format!("{text} + {} more...", rules.len() - 3);
+    }
+    json!(text)
 }
 
 /// The Table of `items` for `res`.
@@ -202,16 +943,19 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
         cols.push((c["jsonPath"].as_str().unwrap_or("").to_string(), ty));
     }
     let computed = if res.custom {
-        Vec::new()
+        None
     } else {
         builtin_columns(&res.kind)
     };
-    for (name, ty, _) in &computed {
-        defs.push(
-            json!({"name": name, "type": ty, "format": "", "description": "", "priority": 0}),
-        );
+    for (name, ty, priority, _) in computed.iter().flatten() {
+        let description = if *name == "Age" {
+            "CreationTimestamp is a timestamp representing the server time when this object was created."
+        } else {
+            ""
+        };
+        defs.push(json!({"name": name, "type": ty, "format": "", "description": description, "priority": priority}));
     }
-    if res.printer_columns.is_empty() {
+    if res.printer_columns.is_empty() && computed.is_none() {
         defs.push(json!({"name": "Age", "type": "date", "format": "", "description": "CreationTimestamp", "priority": 0}));
         cols.push((".metadata.creationTimestamp".into(), "date".into()));
     }
@@ -219,8 +963,9 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
         .iter()
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
-            for (_, ty, get) in &computed {
-                cells.push(cell(get(o), ty, now));
+            for (_, _, _, get) in computed.iter().flatten() {
+                // Computed cells are final: a "date" one (Created At) is not turned into an age.
+                cells.push(cell(get(o, now), "", now));
             }
             for (path, ty) in &cols {
                 cells.push(cell(json_path(o, path), ty, now));
@@ -234,6 +979,43 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_selectors_print_as_kube_does() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(150), "2m30s");
+        assert_eq!(human_duration(600), "10m");
+        assert_eq!(human_duration(3 * 3600 + 60), "3h1m");
+        assert_eq!(human_duration(30 * 3600), "30h");
+        assert_eq!(human_duration(3 * 86400 + 3600), "3d1h");
+        assert_eq!(human_duration(400 * 86400), "400d");
+        let sel = json!({"matchLabels": {"b": "2", "a": "1"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["x", "y"]}, {"key": "k", "operator": "DoesNotExist"}]});
+        assert_eq!(format_selector(&sel), "a=1,b=2,env in (x,y),!k");
+        assert_eq!(format_selector(&Value::Null), "<none>");
+    }
+
+    #[test]
+    fn a_crashing_pod_shows_its_waiting_reason_and_restarts() {
+        let now = jiff::Timestamp::now();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        assert_eq!(pod_status(&pod), "CrashLoopBackOff");
+        assert_eq!(pod_restarts(&pod, now), "3");
+        assert_eq!(pod_ready(&pod), "0/1");
+    }
+
+    #[test]
+    fn a_node_prints_its_readiness_roles_and_addresses() {
+        let node = json!({"metadata": {"labels": {"node-role.kubernetes.io/control-plane": "", "kubernetes.io/role": "worker"}},
+            "spec": {"unschedulable": true},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}], "addresses": [{"type": "InternalIP", "address": "10.1.2.3"}]}});
+        assert_eq!(node_status(&node), "NotReady,SchedulingDisabled");
+        assert_eq!(node_roles(&node), "control-plane,worker");
+        assert_eq!(node_address(&node, "InternalIP"), "10.1.2.3");
+        assert_eq!(node_address(&node, "ExternalIP"), "<none>");
+    }
 
     #[test]
     fn json_path_subset() {

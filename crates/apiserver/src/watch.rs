@@ -68,6 +68,7 @@ pub async fn wait_for_revision(store: &Store, want: i64, retry_after: u32) -> Ap
 /// Serves `GET ...?watch=true`.
 pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
     let (ls, fs) = selectors(&ctx)?;
+    crate::handlers::resource_version(&ctx, true)?;
     let prefix = list_prefix(&ctx);
     let q = |k: &str| ctx.query.get(k).map(String::as_str).unwrap_or("");
     let rv_param = q("resourceVersion").to_string();

@@ -20,8 +20,8 @@ use crate::status::{ApiError, ApiResult, Cause, Target};
 use crate::store::Stored;
 use crate::table;
 
-/// Parses a create/update body: JSON, or the protobuf envelope of the few kinds kubectl sends
-/// that way. Other encodings get 415.
+/// Parses a create/update body: JSON, or protobuf for built-in kinds. Other encodings (and
+/// protobuf for custom resources, as in kube-apiserver) get 415.
 fn parse_typed_body(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     let ct = ctx
         .headers
@@ -31,12 +31,8 @@ fn parse_typed_body(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     let base = ct.split(';').next().unwrap_or("").trim();
     match base {
         "" | "application/json" | "*/*" => parse_body(body),
-        "application/vnd.kubernetes.protobuf" if !ctx.res.custom => {
-            crate::proto::decode(body, &ctx.res.kind).map_err(|e| {
-                let mut err = ApiError::unsupported_media_type(ct);
-                err.message = e;
-                err
-            })
+        crate::proto::MEDIA_TYPE if !ctx.res.custom => {
+            crate::proto::decode_request(body, &ctx.res.api_version(), &ctx.res.kind)
         }
         _ => Err(ApiError::unsupported_media_type(ct)),
     }
@@ -118,6 +114,13 @@ async fn commit_create(
         m.remove("status");
     }
     apply_schema(ctx, &mut obj, &name)?;
+    crate::defaults::apply(&ctx.res, &mut obj, true);
+    let causes = builtin_causes(&ctx.res, &obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(ctx.target(&name), causes));
+    }
+    crate::defaults::allocate_service(&ctx.res, &mut obj, &app.store)
+        .map_err(|e| ApiError::internal(format!("Internal error occurred: {e}")))?;
     kind_hooks(ctx, &mut obj, None, &name, &now)?;
     crate::authz::check_rbac_write(app, ctx, &obj, None)?;
     admit(app, ctx, Operation::Create, &obj, None, &name).await?;
@@ -149,30 +152,114 @@ fn apply_schema(ctx: &Ctx, obj: &mut Value, name: &str) -> ApiResult<()> {
     }
     if let Some(s) = &ctx.res.schema {
         let removed = schema::prune(obj, s);
-        if !removed.is_empty()
-            && ctx
-                .query
-                .get("fieldValidation")
-                .is_some_and(|v| v == "Strict")
-        {
-            let list: Vec<String> = removed
-                .iter()
-                .map(|p| format!("unknown field \"{p}\""))
-                .collect();
-            return Err(ApiError::bad_request(format!(
-                "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
-                list.join(", "),
-                kind = ctx.res.kind,
-                v = ctx.res.version
-            )));
+        let list: Vec<String> = removed
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect();
+        // kube-apiserver's field validation: Strict refuses, Ignore drops silently, and Warn
+        // (the default) drops with one warning per field.
+        match ctx.query.get("fieldValidation").map(String::as_str) {
+            _ if list.is_empty() => {}
+            Some("Strict") => {
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    list.join(", "),
+                    kind = ctx.res.kind,
+                    v = ctx.res.version
+                )));
+            }
+            Some("Ignore") => {}
+            _ => ctx
+                .warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(list),
         }
         schema::apply_defaults(obj, s);
-        let causes = schema::validate(obj, s);
+        let mut causes = schema::validate(obj, s);
+        causes.extend(scale_replicas_causes(obj, &ctx.res));
         if !causes.is_empty() {
             return Err(ApiError::invalid(ctx.target(name), causes));
         }
     }
     Ok(())
+}
+
+/// The part of kube-apiserver's validation of built-in kinds that ferroflux carries, in its
+/// words: a Pod and a Deployment's pod template need containers, a Deployment's template
+/// labels must match its selector, and a CronJob's schedule needs five fields.
+fn builtin_causes(res: &Resource, obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if res.custom {
+        return out;
+    }
+    let containers = |spec: &Value, path: &str, out: &mut Vec<Cause>| {
+        if spec["containers"].as_array().is_none_or(Vec::is_empty) {
+            out.push(Cause::required(format!("{path}.containers")));
+        }
+    };
+    match (res.group.as_str(), res.kind.as_str()) {
+        ("", "Pod") => containers(&obj["spec"], "spec", &mut out),
+        ("apps", "Deployment") => {
+            let labels = &obj["spec"]["template"]["metadata"]["labels"];
+            if let Some(selector) = obj["spec"]["selector"]["matchLabels"].as_object()
+                && !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            {
+                out.push(Cause::invalid(
+                    "spec.template.metadata.labels",
+                    labels,
+                    "`selector` does not match template `labels`",
+                ));
+            }
+            containers(
+                &obj["spec"]["template"]["spec"],
+                "spec.template.spec",
+                &mut out,
+            );
+        }
+        ("batch", "CronJob") => {
+            // The cron parser's own words; descriptors such as @hourly are single fields.
+            if let Some(schedule) = obj["spec"]["schedule"].as_str()
+                && !schedule.starts_with('@')
+            {
+                let fields: Vec<&str> = schedule.split_whitespace().collect();
+                if fields.len() != 5 {
+                    out.push(Cause::invalid(
+                        "spec.schedule",
+                        &json!(schedule),
+                        &format!(
+                            "expected exactly 5 fields, found {}: [{}]",
+                            fields.len(),
+                            fields.join(" ")
+                        ),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// kube-apiserver's check of a custom resource's scale subresource: the value at
+/// `specReplicasPath` must be a non-negative 32-bit integer; the cause names the path as the
+/// CRD writes it (`.spec.replicas`).
+fn scale_replicas_causes(obj: &Value, res: &Resource) -> Vec<Cause> {
+    let Some((spec_path, _, _)) = res.scale.as_ref().filter(|_| res.custom) else {
+        return Vec::new();
+    };
+    let pointer = spec_path.replace('.', "/");
+    let Some(value) = obj.pointer(&pointer) else {
+        return Vec::new();
+    };
+    let message = match value.as_i64() {
+        Some(n) if n < 0 => "should be a non-negative integer".to_string(),
+        Some(n) if n > i64::from(i32::MAX) => {
+            format!("should be less than or equal to {}", i32::MAX)
+        }
+        _ => return Vec::new(),
+    };
+    vec![Cause::invalid(spec_path.clone(), value, &message)]
 }
 
 fn kind_hooks(
@@ -376,10 +463,19 @@ async fn commit_update(
     let name = ctx.name().to_string();
     let now = meta::now();
     let old_obj = present(&old.obj(), &ctx.res);
+    // Before the generation and no-op checks, which compare defaulted objects as kube does.
+    crate::defaults::apply(&ctx.res, &mut new, false);
+    crate::defaults::keep_allocated(&ctx.res, &mut new, &old_obj);
     meta::prepare_update(&old_obj, &mut new, &ctx.res, &ctx.sub)?;
     // As kube-apiserver's RBAC storage: the escalation check comes before validation.
     crate::authz::check_rbac_write(app, ctx, &new, Some(&old_obj))?;
-    let frozen = meta::immutable_changes(&old_obj, &new, &ctx.res);
+    // As kube-apiserver: the new object's own faults first, then what may not change.
+    let mut frozen = if ctx.sub.is_empty() {
+        builtin_causes(&ctx.res, &new)
+    } else {
+        Vec::new()
+    };
+    frozen.extend(meta::immutable_changes(&old_obj, &new, &ctx.res));
     if !frozen.is_empty() {
         return Err(ApiError::invalid(ctx.target(&name), frozen));
     }
@@ -459,11 +555,9 @@ async fn patch_once(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let kind =
-        PatchKind::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
-    if kind == PatchKind::Strategic && ctx.res.custom {
-        return Err(ApiError::unsupported_media_type(ct));
-    }
+    let kind = PatchKind::from_content_type(ct)
+        .filter(|kind| !(*kind == PatchKind::Strategic && ctx.res.custom))
+        .ok_or_else(|| ApiError::unsupported_patch_type(ctx.res.custom))?;
     let old = app.store.get(&ctx.key());
     if kind == PatchKind::Apply {
         return apply_patch(app, ctx, old, body).await;
@@ -477,7 +571,10 @@ async fn patch_once(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         present(&old.obj(), &ctx.res)
     };
     let patched = match kind {
-        PatchKind::Json => patch::json_patch(&base, &p).map_err(ApiError::bad_request)?,
+        PatchKind::Json => patch::json_patch(&base, &p).map_err(|e| match e {
+            patch::JsonPatchError::Decode(msg) => ApiError::bad_request(msg),
+            patch::JsonPatchError::Apply(_) => ApiError::patch_not_applicable(),
+        })?,
         PatchKind::Merge => patch::merge_patch(&base, &p),
         PatchKind::Strategic => patch::strategic_merge(&base, &p).map_err(ApiError::bad_request)?,
         PatchKind::Apply => unreachable!("handled above"),
@@ -580,7 +677,7 @@ async fn apply_patch(
 /// `autoscaling/v1` Scale of an object.
 pub fn scale_of(res: &Resource, obj: &Value) -> ApiResult<Value> {
     let Some((spec_path, status_path, selector_path)) = &res.scale else {
-        return Err(ApiError::no_route(&format!("{}/scale", res.plural)));
+        return Err(ApiError::no_route());
     };
     let replicas = table::json_path(obj, spec_path);
     let status_replicas = table::json_path(obj, status_path);
@@ -612,7 +709,7 @@ fn set_path(obj: &mut Value, path: &str, v: Value) {
 
 async fn scale_update(app: &App, ctx: &Ctx, old: Stored, scale: &Value) -> ApiResult<Response> {
     let Some((spec_path, _, _)) = &ctx.res.scale else {
-        return Err(ApiError::no_route(&format!("{}/scale", ctx.res.plural)));
+        return Err(ApiError::no_route());
     };
     let replicas = scale["spec"]["replicas"].clone();
     if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {

@@ -267,7 +267,12 @@ async fn patches_of_each_kind() {
         None,
     )
     .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "failed test op: {v}");
+    assert_eq!(
+        code,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "failed test op: {v}"
+    );
+    assert_eq!(v["reason"], "Invalid", "{v}");
     let stale = br#"{"metadata":{"resourceVersion":"1"},"spec":{"replicas":9}}"#.to_vec();
     let (code, _) = call(
         &f,
@@ -501,4 +506,100 @@ async fn discovery_lists_exactly_the_subresources_served() {
         !names.iter().any(|n| n.ends_with("/finalizers")),
         "{names:?}"
     );
+}
+
+#[tokio::test]
+async fn a_resource_version_that_is_not_a_number_is_refused_as_kube_refuses_it() {
+    let f = fixture();
+    let (code, _) = post(&f, CMS, json!({"metadata": {"name": "a"}})).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let field = |rv: &str, why: &str| {
+        format!(
+            "resourceVersion: Invalid value: \"{rv}\": strconv.ParseUint: parsing \"{rv}\": {why}"
+        )
+    };
+    // A list validates it first: 400.
+    let (code, v) = call(
+        &f,
+        Method::GET,
+        &format!("{CMS}?resourceVersion=abc"),
+        "",
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (code, &v["reason"]),
+        (StatusCode::BAD_REQUEST, &json!("BadRequest")),
+        "{v}"
+    );
+    assert_eq!(
+        v["message"],
+        format!(
+            "invalid resource version: {}",
+            field("abc", "invalid syntax")
+        )
+    );
+    let (code, v) = call(
+        &f,
+        Method::GET,
+        &format!("{CMS}?resourceVersion=%2B5"),
+        "",
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "a sign is not a digit: {v}");
+    let (_, v) = call(
+        &f,
+        Method::GET,
+        &format!("{CMS}?resourceVersion=18446744073709551616"),
+        "",
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["message"],
+        format!(
+            "invalid resource version: {}",
+            field("18446744073709551616", "value out of range")
+        )
+    );
+    // A get or a watch hands the watch cache's parse error through unconverted: a 500 without
+    // a reason, also for an object that does not exist.
+    for uri in [
+        format!("{CMS}/a?resourceVersion=abc"),
+        format!("{CMS}/missing?resourceVersion=abc"),
+        format!("{CMS}?watch=true&resourceVersion=abc"),
+    ] {
+        let (code, v) = call(&f, Method::GET, &uri, "", vec![], None).await;
+        assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {v}");
+        assert_eq!(v["message"], field("abc", "invalid syntax"), "{uri}");
+        assert_eq!(v["reason"].as_str().unwrap_or(""), "", "{uri}");
+    }
+    // Events are not cached: a get parses it in storage, with a 400.
+    let (code, v) = call(
+        &f,
+        Method::GET,
+        "/api/v1/namespaces/default/events/e?resourceVersion=x",
+        "",
+        vec![],
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
+    // Empty and 0 mean any.
+    for rv in ["", "0"] {
+        let (code, v) = call(
+            &f,
+            Method::GET,
+            &format!("{CMS}/a?resourceVersion={rv}"),
+            "",
+            vec![],
+            None,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{rv:?}: {v}");
+    }
 }

@@ -360,7 +360,8 @@ fn scenario(bin: &Path) {
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#,
     ]);
     let got = k.ok(&["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.metadata.labels.tier} {.metadata.annotations.note} {.spec.replicas} {.spec.template.spec.containers[*].image}"]);
-    assert_eq!(got, "fe hi 5 nginx:1.27 busybox");
+    // kube puts a container added by a strategic merge patch before the existing ones.
+    assert_eq!(got, "fe hi 5 busybox nginx:1.27");
 
     // delete with a finalizer held, then released.
     k.ok(&[

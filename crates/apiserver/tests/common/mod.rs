@@ -83,3 +83,20 @@ impl Drop for ThreadServer {
         }
     }
 }
+
+/// Runs the machine's `kubectl` with `kubeconfig`: whether it succeeded, and stdout + stderr.
+/// `None` when no kubectl is installed.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<(bool, String)> {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}
