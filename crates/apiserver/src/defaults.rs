@@ -134,14 +134,9 @@ pub fn apply(res: &Resource, obj: &mut Value, create: bool) {
             }
             for s in each(o, "subjects") {
                 if is_empty(s, "apiGroup") {
-                    match s.get("kind").and_then(Value::as_str) {
-                        Some("ServiceAccount") => {
-                            s.insert("apiGroup".into(), json!(""));
-                        }
-                        Some("User" | "Group") => {
-                            s.insert("apiGroup".into(), json!("rbac.authorization.k8s.io"));
-                        }
-                        _ => {}
+                    // A ServiceAccount subject keeps the empty group, which JSON omits.
+                    if let Some("User" | "Group") = s.get("kind").and_then(Value::as_str) {
+                        s.insert("apiGroup".into(), json!("rbac.authorization.k8s.io"));
                     }
                 }
             }

@@ -132,14 +132,14 @@ fn push_tag_list_pull_and_diff_round_trip() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "header, 1.2.0, 1.0.0: {stdout}");
-    let header: Vec<&str> = lines[0].split('\t').map(str::trim).collect();
+    let header: Vec<&str> = lines[0].trim_end().split('\t').map(str::trim).collect();
     assert_eq!(header, ["ARTIFACT", "DIGEST", "SOURCE", "REVISION"]);
     let digest_120 = &digests
         .iter()
         .find(|(v, _)| *v == "1.2.0")
         .expect("pushed")
         .1;
-    let first: Vec<&str> = lines[1].split('\t').map(str::trim).collect();
+    let first: Vec<&str> = lines[1].trim_end().split('\t').map(str::trim).collect();
     assert_eq!(
         first,
         [

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -19,6 +18,7 @@ use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::bucket::{self, BucketError, BucketSpec};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
+use crate::events::Recorder;
 use crate::ocirepository::secret_data;
 use crate::runtime::{
     FINALIZER, ReconcileError, go_duration, now, optional_spec_duration, patch_status, record,

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -20,6 +19,7 @@ use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
+use crate::events::Recorder;
 use crate::runtime::{
     FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record,
     set_source_conditions, spec_duration,

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -24,6 +23,7 @@ use ferroflux_source::helm_index::{self, HelmAuth};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::conditions::{self, Wanted};
+use crate::events::Recorder;
 use crate::ocirepository::secret_data;
 use crate::runtime::{
     FINALIZER, ReconcileError, now, patch_status, record, set_source_conditions, spec_duration,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -24,6 +23,7 @@ use ferroflux_image::policy::{FilterTagsSpec, OrderSpec, PolicyError, PolicySpec
 use ferroflux_source::oci::{OciClient, OciOptions};
 
 use crate::conditions;
+use crate::events::Recorder;
 use crate::imagerepository::{
     CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth, set_ready,
 };

@@ -13,7 +13,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -27,6 +26,7 @@ use ferroflux_api::meta::{Condition, RECONCILE_REQUEST_ANNOTATION, condition_typ
 use ferroflux_source::oci::{OciAuth, OciClient, OciError, OciOptions, auth_from_dockerconfigjson};
 
 use crate::conditions::{self, Wanted};
+use crate::events::Recorder;
 use crate::runtime::{
     FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
     record, spec_duration,

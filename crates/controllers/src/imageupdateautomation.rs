@@ -14,7 +14,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -35,6 +34,7 @@ use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 pub use message::{DEFAULT_MESSAGE_TEMPLATE, MessageData, PolicyImage, render};
 pub use update::{UpdateError, apply_setters};
 
+use crate::events::Recorder;
 use crate::imagerepository::set_ready;
 use crate::runtime::{
     FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record, spec_duration,

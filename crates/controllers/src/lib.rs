@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod conditions;
+pub mod events;
 pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrepository;

@@ -10,7 +10,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -24,6 +23,7 @@ use ferroflux_source::oci::{self, OciAuth, OciClient, OciError, OciOptions, OciR
 use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::conditions::{self, Wanted};
+use crate::events::Recorder;
 use crate::runtime::{
     FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
     record, spec_duration,

@@ -6,12 +6,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{Controller, finalizer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use ferroflux_api::meta::Time;
+
+use crate::events::Recorder;
 
 /// The finalizer every Flux controller puts on its objects.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
@@ -198,11 +199,7 @@ where
 
 /// An event recorder that reports as `controller` (e.g. `source-controller`).
 pub fn recorder(client: &kube::Client, controller: &str) -> Recorder {
-    let reporter = Reporter {
-        controller: controller.into(),
-        instance: None,
-    };
-    Recorder::new(client.clone(), reporter)
+    Recorder::new(client.clone(), controller)
 }
 
 /// Runs a configured controller until `shutdown` resolves. A reconciliation that fails before
@@ -261,18 +258,10 @@ pub async fn record(
     while !note.is_char_boundary(end) {
         end -= 1;
     }
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        note: Some(note[..end].to_string()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(err) = recorder.publish(&event, object).await {
+    if let Err(err) = recorder
+        .publish(object, warning, reason, &note[..end])
+        .await
+    {
         tracing::warn!(%err, "could not record an event");
     }
 }

@@ -133,12 +133,12 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         let namespace = (!args.all_namespaces).then_some(args.namespace.as_str());
         let objects = list(&client, shown, namespace).await?;
         if objects.is_empty() {
-            eprintln!(
-                "✗ no {} objects found in {}",
+            // flux fails with this error (exit 1), the namespace quoted.
+            anyhow::bail!(
+                "no {} objects found in {} namespace",
                 shown.kind,
-                namespace.map_or("any namespace".to_string(), |n| format!("{n} namespace"))
+                namespace.map_or("any".to_string(), |n| format!("{n:?}"))
             );
-            return Ok(ExitCode::SUCCESS);
         }
         out!("{}", render(shown, &objects, args.all_namespaces))?;
         Ok(ExitCode::SUCCESS)
@@ -209,7 +209,7 @@ pub fn render(shown: Shown, objects: &[Value], with_namespace: bool) -> String {
                 row.push(text(&object["metadata"]["namespace"]));
             }
             row.push(text(&object["metadata"]["name"]));
-            row.push(table::short_revision(revision));
+            row.push(table::truncate_hex(revision));
             row.push(
                 if object["spec"]["suspend"] == true {
                     "True"
@@ -218,10 +218,11 @@ pub fn render(shown: Shown, objects: &[Value], with_namespace: bool) -> String {
                 }
                 .to_string(),
             );
-            row.push(condition.map_or("Unknown".to_string(), |c| text(&c["status"])));
+            // Without a Ready condition flux shows False and "waiting to be reconciled".
+            row.push(condition.map_or("False".to_string(), |c| text(&c["status"])));
             row.push(
-                condition.map_or("reconciliation in progress".to_string(), |c| {
-                    text(&c["message"])
+                condition.map_or("waiting to be reconciled".to_string(), |c| {
+                    table::truncate_hex(&text(&c["message"]))
                 }),
             );
             row
@@ -242,20 +243,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_show_revision_suspension_and_readiness() {
+    fn rows_show_revision_suspension_and_readiness_like_flux() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
         let objects = vec![
             json!({"metadata": {"name": "tenants", "namespace": "flux-system", "generation": 2},
                 "spec": {"suspend": true},
-                "status": {"observedGeneration": 1, "lastAppliedRevision": "main@sha1:0123456789abcdef",
-                    "conditions": [{"type": "Ready", "status": "False", "message": "build failed"}]}}),
+                "status": {"observedGeneration": 1, "lastAppliedRevision": format!("main@sha1:{sha}"),
+                    "conditions": [{"type": "Ready", "status": "False",
+                        "message": format!("build failed at main@sha1:{sha}")}]}}),
             json!({"metadata": {"name": "apps", "namespace": "flux-system", "generation": 1}, "spec": {}}),
         ];
         let text = render(KUSTOMIZATIONS, &objects, false);
+        // No Ready condition yet reads as flux shows it; hashes are cut in messages too.
         assert_eq!(
             text,
-            "NAME   \tREVISION          \tSUSPENDED\tREADY  \tMESSAGE\n\
-             apps   \t                  \tFalse    \tUnknown\treconciliation in progress\n\
-             tenants\tmain@sha1:01234567\tTrue     \tFalse  \tbuild failed\n"
+            "NAME   \tREVISION          \tSUSPENDED\tREADY\tMESSAGE                            \n\
+             apps   \t                  \tFalse    \tFalse\twaiting to be reconciled          \t\n\
+             tenants\tmain@sha1:01234567\tTrue     \tFalse\tbuild failed at main@sha1:01234567\t\n"
         );
         assert!(!is_ready(&objects[0]));
     }

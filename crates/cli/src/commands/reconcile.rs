@@ -1,5 +1,6 @@
 //! `ferroflux reconcile`: asks a controller to reconcile now, like `flux reconcile`, by setting
-//! `reconcile.fluxcd.io/requestedAt` and waiting until the controller has handled it.
+//! `reconcile.fluxcd.io/requestedAt` and waiting until the controller has handled it. Progress
+//! goes to standard error as flux's does, so standard output stays empty for scripts.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let client = get::client(args.kubeconfig.as_deref()).await?;
-        match &args.what {
+        let reconciled = match &args.what {
             What::Kustomization { name, with_source } => {
                 if *with_source {
                     let ks = fetch(&client, get::KUSTOMIZATIONS, &args.namespace, name).await?;
@@ -86,9 +87,27 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                         .unwrap_or(&args.namespace)
                         .to_string();
                     let source_name = source_ref["name"].as_str().unwrap_or_default().to_string();
-                    reconcile(&client, shown, &namespace, &source_name, timeout).await?;
+                    reconcile(
+                        &client,
+                        shown,
+                        &namespace,
+                        &source_name,
+                        timeout,
+                        Quote::Yes,
+                    )
+                    .await?;
                 }
-                reconcile(&client, get::KUSTOMIZATIONS, &args.namespace, name, timeout).await
+                // flux quotes the Ready message of a failure, except after `--with-source`.
+                let quote = if *with_source { Quote::No } else { Quote::Yes };
+                reconcile(
+                    &client,
+                    get::KUSTOMIZATIONS,
+                    &args.namespace,
+                    name,
+                    timeout,
+                    quote,
+                )
+                .await
             }
             What::Source {
                 kind: SourceKind::Git { name },
@@ -99,6 +118,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     &args.namespace,
                     name,
                     timeout,
+                    Quote::Yes,
                 )
                 .await
             }
@@ -111,10 +131,12 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     &args.namespace,
                     name,
                     timeout,
+                    Quote::Yes,
                 )
                 .await
             }
-        }
+        };
+        reconciled.map(|()| ExitCode::SUCCESS)
     })
 }
 
@@ -132,29 +154,37 @@ async fn fetch(
     }
 }
 
+/// Whether a failed reconciliation's message is shown in quotes, as flux words it.
+#[derive(Debug, Clone, Copy)]
+enum Quote {
+    Yes,
+    No,
+}
+
 async fn reconcile(
     client: &kube::Client,
     shown: Shown,
     namespace: &str,
     name: &str,
     timeout: Duration,
-) -> anyhow::Result<ExitCode> {
+    quote: Quote,
+) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &shown.resource());
     let object = fetch(client, shown, namespace, name).await?;
     if object.data["spec"]["suspend"] == true {
         bail!("resource is suspended");
     }
-    outln!(
+    eprintln!(
         "► annotating {} {name} in {namespace} namespace",
         shown.kind
-    )?;
+    );
     let requested = jiff::Timestamp::now().to_string();
     let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: requested}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    outln!("✔ {} annotated", shown.kind)?;
-    outln!("◎ waiting for {} reconciliation", shown.kind)?;
+    eprintln!("✔ {} annotated", shown.kind);
+    eprintln!("◎ waiting for {} reconciliation", shown.kind);
     let started = Instant::now();
     loop {
         let object = serde_json::to_value(api.get(name).await?)?;
@@ -166,20 +196,22 @@ async fn reconcile(
                 } else {
                     "fetched"
                 };
-                outln!("✔ {verb} revision {}", shown.revision_of(&object))?;
-                return Ok(ExitCode::SUCCESS);
+                eprintln!("✔ {verb} revision {}", shown.revision_of(&object));
+                return Ok(());
             }
             if let Some(ready) = ready.filter(|c| c["status"] == "False") {
-                outln!("✗ {}", ready["message"].as_str().unwrap_or_default())?;
-                return Ok(ExitCode::FAILURE);
+                let message = ready["message"].as_str().unwrap_or_default();
+                match quote {
+                    Quote::Yes => bail!("{} reconciliation failed: '{message}'", shown.kind),
+                    Quote::No => bail!("{} reconciliation failed: {message}", shown.kind),
+                }
             }
         }
         if started.elapsed() > timeout {
-            outln!(
-                "✗ timeout waiting for {} {namespace}/{name} to be reconciled",
+            bail!(
+                "timeout waiting for {} {namespace}/{name} to be reconciled",
                 shown.kind
-            )?;
-            return Ok(ExitCode::FAILURE);
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as ReflectorRef;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -28,6 +27,7 @@ use ferroflux_apply::manager::{ApplyOptions, Change, DeleteOptions, ResourceMana
 use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions::{self, Wanted};
+use crate::events::Recorder;
 use crate::kustomization::{generator, postbuild};
 use crate::metrics::Metrics;
 use crate::rootfs::RootedFs;
@@ -281,7 +281,9 @@ async fn reconcile_apply(
     Ok(action)
 }
 
-/// Emits Flux's events: the change set when something changed, the error when it failed.
+/// Emits Flux's events: the change set when something changed, the error when it failed. The
+/// change set is reported under `Progressing`, the Ready reason Flux's controller holds while it
+/// applies (`flux events` shows it so).
 async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
     let object = ks.object_ref(&());
     match &outcome.result {
@@ -296,7 +298,7 @@ async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
                     &ctx.recorder,
                     &object,
                     false,
-                    reason::RECONCILIATION_SUCCEEDED,
+                    reason::PROGRESSING,
                     &changed.join("\n"),
                 )
                 .await;

@@ -1,0 +1,516 @@
+//! The real `flux` CLI (built by `scripts/peers.sh build flux`) against `ferroflux up`: once the
+//! example fleet is Ready, `flux get`, `flux reconcile --with-source`, `flux events`, `flux tree`
+//! and `flux suspend/resume` work, and where ferroflux has the same command both print the same.
+//! The test prints `N identical, N different` with the diff of each difference.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+/// A running `ferroflux up` with the bundled fleet, and the flux binary to point at it.
+struct Up {
+    _up: common::Killed,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    flux: PathBuf,
+}
+
+impl Up {
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `flux ARGS --kubeconfig K`; flux prints its progress and errors on stderr.
+    fn flux(&self, args: &[&str]) -> Output {
+        Command::new(&self.flux)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--timeout", "2m"])
+            // The API server is on loopback: a proxy of the machine must not see the requests.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .stdin(Stdio::null())
+            .output()
+            .expect("flux runs")
+    }
+
+    /// `ferroflux ARGS --kubeconfig K`.
+    fn ferroflux(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ferroflux runs")
+    }
+
+    /// An object as JSON, read with kubectl.
+    fn object(&self, resource: &str, name: &str, namespace: &str) -> Value {
+        let output = common::kubectl(
+            &self.kubeconfig,
+            &["get", resource, name, "-n", namespace, "-o", "json"],
+            None,
+        );
+        assert!(
+            output.status.success(),
+            "kubectl get {resource} {name}: {}",
+            text(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("kubectl prints JSON")
+    }
+
+    /// Commits `file` with `content` to the fleet repository's `main`; returns the new commit.
+    fn commit_to_fleet(&self, file: &str, content: &str) -> String {
+        let work = self.dir.path().join("fleet-work");
+        let bare = self.data_dir().join("git/fleet-infra.git");
+        if !work.is_dir() {
+            git(
+                self.dir.path(),
+                &["clone", "-q", &bare.to_string_lossy(), "fleet-work"],
+            );
+        }
+        git(&work, &["pull", "-q", "origin", "main"]);
+        std::fs::write(work.join(file), content).expect("write the fleet file");
+        git(&work, &["add", "."]);
+        git(
+            &work,
+            &[
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@localhost",
+                "commit",
+                "-q",
+                "-m",
+                file,
+            ],
+        );
+        git(&work, &["push", "-q", "origin", "HEAD:main"]);
+        git(&work, &["rev-parse", "HEAD"]).trim().to_string()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// Starts `ferroflux up` with the bundled fleet and waits until every Kustomization is Ready;
+/// None when git or kubectl is missing (a skip, a failure under `CI=true`).
+fn start_up(flux: PathBuf) -> Option<Up> {
+    if !common::require("git", &["--version"]) || !common::require_kubectl() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let log = std::fs::File::create(dir.path().join("up.log")).expect("log file");
+    let up = common::Killed(
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["up", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("ferroflux up starts"),
+    );
+    let up = Up {
+        _up: up,
+        kubeconfig: data_dir.join("apiserver/kubeconfig"),
+        dir,
+        flux,
+    };
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(180) {
+        std::thread::sleep(Duration::from_millis(500));
+        if !up.kubeconfig.is_file() {
+            continue;
+        }
+        let output = up.ferroflux(&["get", "kustomizations", "-A"]);
+        last = text(&output.stdout);
+        let rows: Vec<&str> = last.lines().skip(1).collect();
+        if rows.len() == 4
+            && rows
+                .iter()
+                .all(|r| r.split('\t').nth(4).map(str::trim) == Some("True"))
+        {
+            return Some(up);
+        }
+    }
+    let log = std::fs::read_to_string(up.dir.path().join("up.log")).unwrap_or_default();
+    panic!("the fleet did not become Ready within 180s:\n{last}\n{log}");
+}
+
+/// Everything a command shows: exit status, standard output and standard error.
+fn shown(output: &Output) -> String {
+    format!(
+        "exit {}\n{}{}",
+        output.status.code().unwrap_or(-1),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// Waits until the fleet's Kustomizations applied `commit` and every Kustomization is Ready at
+/// its generation, so that flux and ferroflux read settled statuses.
+fn settle(up: &Up, commit: &str) {
+    let wanted = format!("main@sha1:{commit}");
+    let started = Instant::now();
+    loop {
+        let applied = ["flux-system", "tenants"].iter().all(|name| {
+            let ks = up.object("kustomizations", name, "flux-system");
+            ks["status"]["lastAppliedRevision"] == wanted.as_str()
+        });
+        let list = up.ferroflux(&["get", "kustomizations", "-A"]);
+        let all_ready = text(&list.stdout)
+            .lines()
+            .skip(1)
+            .all(|r| r.split('\t').nth(4).map(str::trim) == Some("True"));
+        if applied && all_ready {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the fleet did not apply {wanted}:\n{}",
+            text(&list.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Outputs compared between flux and ferroflux.
+#[derive(Default)]
+struct Comparisons {
+    identical: Vec<String>,
+    different: Vec<(String, String)>,
+}
+
+impl Comparisons {
+    fn compare(&mut self, command: &str, flux: &str, ours: &str) {
+        if flux == ours {
+            self.identical.push(command.to_string());
+            return;
+        }
+        let mut diff = String::new();
+        let (flux_lines, our_lines): (Vec<&str>, Vec<&str>) =
+            (flux.lines().collect(), ours.lines().collect());
+        for index in 0..flux_lines.len().max(our_lines.len()) {
+            let (f, o) = (flux_lines.get(index), our_lines.get(index));
+            if f != o {
+                diff.push_str(&format!(
+                    "-flux:      {}\n+ferroflux: {}\n",
+                    f.unwrap_or(&"<none>"),
+                    o.unwrap_or(&"<none>")
+                ));
+            }
+        }
+        self.different.push((command.to_string(), diff));
+    }
+
+    /// Runs `args` with flux, ferroflux, then flux again, and compares all they show once the
+    /// two flux runs agree (a controller may change a status between two runs).
+    fn compare_commands(&mut self, up: &Up, when: &str, args: &[&str]) {
+        for _ in 0..10 {
+            let before = shown(&up.flux(args));
+            let ours = shown(&up.ferroflux(args));
+            if before == shown(&up.flux(args)) {
+                self.compare(&format!("{}{when}", args.join(" ")), &before, &ours);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("flux {args:?} kept changing its output");
+    }
+
+    fn report(&self) -> String {
+        let mut out = format!(
+            "{} identical, {} different\n",
+            self.identical.len(),
+            self.different.len()
+        );
+        for command in &self.identical {
+            out.push_str(&format!("  identical: {command}\n"));
+        }
+        for (command, diff) in &self.different {
+            out.push_str(&format!("  different: {command}\n{diff}"));
+        }
+        out
+    }
+}
+
+/// A full commit hash (40 hex digits) and its 8-digit prefix replaced by `<rev>`: the two
+/// reconciliations compared apply different commits.
+fn without_commit(text: &str, commits: &[&str]) -> String {
+    commits.iter().fold(text.to_string(), |text, commit| {
+        text.replace(commit, "<rev>").replace(&commit[..8], "<rev>")
+    })
+}
+
+/// What the controllers show for `name`'s inventory, as `flux tree` would print it: one
+/// `Kind/namespace/name` line per entry, nested Kustomizations expanded.
+fn tree_lines(up: &Up, namespace: &str, name: &str, depth: usize, out: &mut Vec<String>) {
+    let ks = up.object("kustomizations", name, namespace);
+    let entries = ks["status"]["inventory"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for entry in entries {
+        let id = entry["id"].as_str().unwrap_or_default();
+        // An inventory id is namespace_name_group_kind.
+        let parts: Vec<&str> = id.splitn(4, '_').collect();
+        let [ns, child, group, kind] = parts[..] else {
+            panic!("inventory id {id:?} is not namespace_name_group_kind");
+        };
+        if group == "kustomize.toolkit.fluxcd.io"
+            && kind == "Kustomization"
+            && ns == namespace
+            && child == name
+        {
+            continue;
+        }
+        let shown = if ns.is_empty() {
+            format!("{kind}/{child}")
+        } else {
+            format!("{kind}/{ns}/{child}")
+        };
+        out.push(format!("{depth}:{shown}"));
+        if group == "kustomize.toolkit.fluxcd.io" && kind == "Kustomization" {
+            tree_lines(up, ns, child, depth + 1, out);
+        }
+    }
+}
+
+/// The `depth:Kind/namespace/name` lines of `flux tree` output (depth from the indentation).
+fn parse_tree(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let start = line
+                .char_indices()
+                .find(|(_, c)| !matches!(c, ' ' | '│' | '├' | '└' | '─'))
+                .map_or(line.len(), |(i, _)| i);
+            // Every level indents by four columns, the top level included.
+            let depth = (line[..start].chars().count() / 4).saturating_sub(1);
+            format!("{depth}:{}", &line[start..])
+        })
+        .collect()
+}
+
+const GETS: [&[&str]; 2] = [
+    &["get", "sources", "git", "-A"],
+    &["get", "kustomizations", "-A"],
+];
+
+fn probe(step: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flux-cli-probe\n  namespace: flux-system\ndata:\n  step: {step}\n"
+    )
+}
+
+#[test]
+fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
+    let started = Instant::now();
+    let flux = ferroflux_testpeers::require!(ferroflux_testpeers::peer_binary("flux"));
+    let Some(up) = start_up(flux) else { return };
+    let mut comparisons = Comparisons::default();
+
+    // `flux get` and `ferroflux get`: same columns, same rows, byte for byte; the same error
+    // for a namespace without objects.
+    for args in GETS.into_iter().chain([
+        &["get", "sources", "git"][..],
+        &["get", "kustomizations"],
+        &["get", "kustomizations", "-n", "team-a"],
+        &["get", "kustomizations", "-n", "nowhere"],
+    ]) {
+        comparisons.compare_commands(&up, "", args);
+    }
+
+    // A new commit, reconciled by flux with its source: the new revision is applied.
+    let first = up.commit_to_fleet("clusters/prod/flux-cli-probe.yaml", &probe("one"));
+    let reconcile = ["reconcile", "kustomization", "flux-system", "--with-source"];
+    let flux = up.flux(&reconcile);
+    assert!(flux.status.success(), "flux reconcile: {}", shown(&flux));
+    let applied = format!("✔ applied revision main@sha1:{first}");
+    assert!(text(&flux.stderr).contains(&applied), "{}", shown(&flux));
+    assert_eq!(
+        up.object("configmap", "flux-cli-probe", "flux-system")["data"]["step"],
+        "one"
+    );
+    let ks = up.object("kustomizations", "flux-system", "flux-system");
+    assert_eq!(
+        ks["status"]["lastAppliedRevision"],
+        format!("main@sha1:{first}")
+    );
+
+    // ferroflux's reconcile of the next commit shows what flux showed for the first.
+    let second = up.commit_to_fleet("clusters/prod/flux-cli-probe.yaml", &probe("two"));
+    let ours = up.ferroflux(&reconcile);
+    assert!(
+        ours.status.success(),
+        "ferroflux reconcile: {}",
+        shown(&ours)
+    );
+    assert_eq!(
+        up.object("configmap", "flux-cli-probe", "flux-system")["data"]["step"],
+        "two"
+    );
+    comparisons.compare(
+        &reconcile.join(" "),
+        &without_commit(&shown(&flux), &[&first]),
+        &without_commit(&shown(&ours), &[&second]),
+    );
+    settle(&up, &second);
+    for args in GETS {
+        comparisons.compare_commands(&up, " (after reconcile)", args);
+    }
+    let listed = text(&up.flux(GETS[1]).stdout);
+    assert!(
+        listed.contains(&format!("main@sha1:{}", &second[..8])),
+        "{listed}"
+    );
+
+    // `flux events`: the controllers' events about the Flux objects (ferroflux has no events
+    // command).
+    let events = up.flux(&["events"]);
+    let events_text = text(&events.stdout);
+    eprintln!("flux events:\n{events_text}");
+    assert!(events.status.success(), "flux events: {}", shown(&events));
+    let header: Vec<&str> = events_text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{events_text}"
+    );
+    for wanted in ["Kustomization/flux-system", "GitRepository/flux-system"] {
+        assert!(
+            events_text
+                .lines()
+                .any(|l| l.split('\t').nth(3).map(str::trim) == Some(wanted)),
+            "no event about {wanted}:\n{events_text}"
+        );
+    }
+    // As Flux's controller does, the change set is reported under the Ready reason held while
+    // applying.
+    let cells =
+        |line: &str| -> Vec<String> { line.split('\t').map(|c| c.trim().to_string()).collect() };
+    assert!(
+        events_text.lines().map(cells).any(|c| c.len() > 4
+            && c[1] == "Normal"
+            && c[2] == "Progressing"
+            && c[3] == "Kustomization/flux-system"
+            && c[4] == "ConfigMap/flux-system/flux-cli-probe created"),
+        "no change set event:\n{events_text}"
+    );
+    // A new message is a new event, not one more repeat of the previous one.
+    assert!(
+        events_text.lines().map(cells).any(|c| c.len() > 4
+            && c[2] == "NewArtifact"
+            && c[3] == "GitRepository/flux-system"
+            && c[4].contains(&second)),
+        "no event about the artifact of {second}:\n{events_text}"
+    );
+    let all_events = up.flux(&["events", "-A"]);
+    assert!(all_events.status.success(), "{}", shown(&all_events));
+    let all_text = text(&all_events.stdout);
+    assert!(
+        all_text.lines().any(|l| l.starts_with("team-a")),
+        "{all_text}"
+    );
+
+    // `flux tree`: every inventory entry, nested Kustomizations expanded (ferroflux has no
+    // tree command; the expected tree is read from the Kustomizations' status).
+    let tree = up.flux(&["tree", "kustomization", "flux-system"]);
+    let tree_text = text(&tree.stdout);
+    eprintln!("flux tree kustomization flux-system:\n{tree_text}");
+    assert!(tree.status.success(), "flux tree: {}", shown(&tree));
+    assert_eq!(
+        tree_text.lines().next(),
+        Some("Kustomization/flux-system/flux-system"),
+        "{tree_text}"
+    );
+    let mut expected = Vec::new();
+    tree_lines(&up, "flux-system", "flux-system", 0, &mut expected);
+    assert_eq!(parse_tree(&tree_text), expected, "{tree_text}");
+    for wanted in [
+        "0:ConfigMap/flux-system/flux-cli-probe",
+        "1:Kustomization/team-a/team-a",
+        "2:Deployment/team-a/podinfo",
+    ] {
+        assert!(
+            expected.iter().any(|l| l == wanted),
+            "{wanted} missing from the tree:\n{tree_text}"
+        );
+    }
+
+    // `flux suspend`: the suspension shows in both `get`s and both refuse to reconcile
+    // (ferroflux has no suspend command).
+    let suspend = up.flux(&["suspend", "kustomization", "tenants"]);
+    assert_eq!(
+        shown(&suspend),
+        "exit 0\n► suspending kustomization tenants in flux-system namespace\n\
+         ✔ kustomization suspended\n"
+    );
+    let listed = text(&up.ferroflux(GETS[1]).stdout);
+    assert!(
+        listed.lines().any(|l| {
+            let cells: Vec<&str> = l.split('\t').map(str::trim).collect();
+            cells.get(1) == Some(&"tenants") && cells.get(3) == Some(&"True")
+        }),
+        "{listed}"
+    );
+    comparisons.compare_commands(&up, " (suspended)", GETS[1]);
+    comparisons.compare_commands(
+        &up,
+        " (suspended)",
+        &["reconcile", "kustomization", "tenants"],
+    );
+
+    // `flux resume`: the Kustomization is reconciled again and flux sees it complete (ferroflux
+    // has no resume command).
+    let resume = up.flux(&["resume", "kustomization", "tenants"]);
+    let resume_log = shown(&resume);
+    assert!(resume.status.success(), "flux resume: {resume_log}");
+    for wanted in [
+        "✔ Kustomization tenants reconciliation completed".to_string(),
+        format!("✔ applied revision main@sha1:{second}"),
+    ] {
+        assert!(resume_log.contains(&wanted), "{resume_log}");
+    }
+    comparisons.compare_commands(&up, " (resumed)", GETS[1]);
+
+    eprintln!("{}", comparisons.report());
+    eprintln!("flux CLI suite took {:.0?}", started.elapsed());
+    assert!(comparisons.different.is_empty(), "{}", comparisons.report());
+}
