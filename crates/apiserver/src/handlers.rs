@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::discovery;
+use crate::meta;
 use crate::registry::{Registry, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::ssa;
@@ -482,6 +483,13 @@ fn wants_table(ctx: &Ctx) -> bool {
         .is_some_and(table::wants_table)
 }
 
+/// The `meta.k8s.io` version when the client asked for metadata only (see
+/// [`meta::partial_metadata_version`]).
+pub fn wants_partial_metadata(ctx: &Ctx, list: bool) -> Option<String> {
+    let accept = ctx.headers.get(header::ACCEPT)?.to_str().ok()?;
+    meta::partial_metadata_version(accept, list).map(str::to_string)
+}
+
 /// The stored text as served in the requested version: as is when the versions agree (the
 /// common case, no parsing), otherwise converted (CRD versions use the `None` strategy).
 pub fn served_text(raw: &str, res: &Resource) -> String {
@@ -503,6 +511,14 @@ fn get(app: &App, ctx: &Ctx) -> ApiResult<Response> {
         .get(&ctx.key())
         .ok_or_else(|| ApiError::not_found(ctx.target(ctx.name())))?;
     let table = wants_table(ctx) && ctx.sub.is_empty();
+    if ctx.sub.is_empty()
+        && let Some(version) = wants_partial_metadata(ctx, false)
+    {
+        return Ok(json_response(
+            StatusCode::OK,
+            &meta::partial_object_metadata(&stored.obj(), &version),
+        ));
+    }
     let obj = match ctx.sub.as_str() {
         "" | "status" if !table => {
             return Ok(raw_response(
@@ -616,6 +632,18 @@ fn list(app: &App, ctx: &Ctx) -> ApiResult<Response> {
         return Ok(json_response(
             StatusCode::OK,
             &table::table(&ctx.res, &objs, meta),
+        ));
+    }
+    if let Some(version) = wants_partial_metadata(ctx, true) {
+        let items: Vec<Value> = out
+            .iter()
+            .map(|(_, s)| meta::partial_object_metadata(&s.obj(), &version))
+            .collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"kind": "PartialObjectMetadataList",
+                "apiVersion": format!("meta.k8s.io/{version}"),
+                "metadata": meta, "items": items}),
         ));
     }
     // Assembled from the stored texts: a list of 10,000 objects parses none of them.

@@ -293,6 +293,8 @@ pub fn check_namespace(
 
 /// Fills in server-set metadata of a new object and checks its name.
 pub fn prepare_create(obj: &mut Value, res: &Resource, now: &str) -> Result<String, ApiError> {
+    // kube-apiserver checks the name and the kind's own fields in one pass.
+    let key_causes = data_key_causes(obj, res);
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("check_type made metadata an object");
@@ -314,8 +316,10 @@ pub fn prepare_create(obj: &mut Value, res: &Resource, now: &str) -> Result<Stri
         name: &name,
         kind: &res.kind,
     };
-    if let Some(c) = name_error(res, &name) {
-        return Err(ApiError::invalid(t, vec![c]));
+    let mut causes: Vec<Cause> = name_error(res, &name).into_iter().collect();
+    causes.extend(key_causes);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(t, causes));
     }
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(now));
@@ -330,6 +334,49 @@ pub fn prepare_create(obj: &mut Value, res: &Resource, now: &str) -> Result<Stri
     meta.remove("selfLink");
     defaults_for_kind(obj, res)?;
     Ok(name)
+}
+
+/// The keys of a ConfigMap's `data`/`binaryData` or a Secret's `data` that kube-apiserver
+/// refuses (they become file names when mounted), one cause per fault in its words.
+pub fn data_key_causes(obj: &Value, res: &Resource) -> Vec<Cause> {
+    let bags: &[&str] = match (res.custom, res.group.as_str(), res.kind.as_str()) {
+        (false, "", "ConfigMap") => &["data", "binaryData"],
+        (false, "", "Secret") => &["data"],
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for bag in bags {
+        let Some(keys) = obj[*bag].as_object() else {
+            continue;
+        };
+        for key in keys.keys() {
+            let field = format!("{bag}[{key}]");
+            let mut faults = Vec::new();
+            if key.len() > 253 {
+                faults.push("must be no more than 253 characters".to_string());
+            }
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                faults.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
+            }
+            match key.as_str() {
+                "." => faults.push("must not be '.'".to_string()),
+                ".." => faults.push("must not be '..'".to_string()),
+                k if k.starts_with("..") => faults.push("must not start with '..'".to_string()),
+                _ => {}
+            }
+            if *bag == "data" && res.kind == "ConfigMap" && obj["binaryData"].get(key).is_some() {
+                faults.push("duplicate of key present in binaryData".to_string());
+            }
+            for fault in faults {
+                out.push(Cause::invalid(field.clone(), &json!(key), &fault));
+            }
+        }
+    }
+    out
 }
 
 /// Kind-specific defaulting: Secrets fold stringData into data, Namespaces start Active.
@@ -562,10 +609,79 @@ pub fn has_finalizers(obj: &Value) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
+/// The `meta.k8s.io` version of the metadata-only form the client asks for in `accept`
+/// (`as=PartialObjectMetadata`, or `as=PartialObjectMetadataList` for a list), as client-go's
+/// metadata client and controller-runtime's metadata informers do; `None` when a plain or
+/// other form comes first. Ranges are read in the client's order: a protobuf range of the
+/// metadata form is passed over (JSON is served for it), as kube-apiserver passes over a range
+/// it cannot serve.
+pub fn partial_metadata_version(accept: &str, list: bool) -> Option<&str> {
+    let wanted = if list {
+        "PartialObjectMetadataList"
+    } else {
+        "PartialObjectMetadata"
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let base = parts.next().unwrap_or_default();
+        let (mut kind, mut group, mut version, mut q) = (None, None, None, "1");
+        for param in parts {
+            match param.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                Some(("as", v)) => kind = Some(v),
+                Some(("g", v)) => group = Some(v),
+                Some(("v", v)) => version = Some(v),
+                Some(("q", v)) => q = v,
+                _ => {}
+            }
+        }
+        if q.parse::<f32>().is_ok_and(|q| q <= 0.0) {
+            continue;
+        }
+        let json = matches!(base, "application/json" | "application/*" | "*/*");
+        match (kind, group, version) {
+            (None, ..) if json => return None,
+            (Some(k), Some("meta.k8s.io"), Some(v @ ("v1" | "v1beta1"))) if k == wanted && json => {
+                return Some(v);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `obj` as `PartialObjectMetadata` of `meta.k8s.io/<version>`: its metadata only.
+pub fn partial_object_metadata(obj: &Value, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj["metadata"],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::Registry;
+
+    #[test]
+    fn the_metadata_only_form_is_served_when_it_comes_before_a_plain_range() {
+        let go = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(partial_metadata_version(go, false), Some("v1"));
+        // A list asks for the list form; the single form does not match it.
+        assert_eq!(partial_metadata_version(go, true), None);
+        let list = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1";
+        assert_eq!(partial_metadata_version(list, true), Some("v1beta1"));
+        for plain in [
+            "application/json",
+            "application/json,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            "application/json;as=Table;g=meta.k8s.io;v=v1,application/json",
+            "application/json;as=PartialObjectMetadata;g=example.com;v=v1",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1;q=0",
+            "",
+        ] {
+            assert_eq!(partial_metadata_version(plain, false), None, "{plain}");
+        }
+    }
 
     #[test]
     fn names_and_namespaces() {
@@ -645,6 +761,27 @@ mod tests {
         assert!(qualified_name_errors("a/b/c")[0].ends_with(
             "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ));
+    }
+
+    #[test]
+    fn configmap_keys_and_name_are_refused_together() {
+        let reg = Registry::default();
+        let cm = reg.lookup("", "v1", "configmaps").expect("built in");
+        let mut obj =
+            json!({"metadata": {"name": "Bad_Name"}, "data": {"bad key!": "x", "ok": "y"}});
+        let err = prepare_create(&mut obj, &cm, "now").expect_err("invalid");
+        let fields: Vec<&str> = err.details.as_ref().expect("details")["causes"]
+            .as_array()
+            .expect("causes")
+            .iter()
+            .filter_map(|c| c["field"].as_str())
+            .collect();
+        assert_eq!(fields, ["metadata.name", "data[bad key!]"]);
+        let dup = json!({"data": {"a": "x"}, "binaryData": {"a": "eA=="}});
+        assert_eq!(
+            data_key_causes(&dup, &cm)[0].message,
+            "Invalid value: \"a\": duplicate of key present in binaryData"
+        );
     }
 
     #[test]

@@ -22,15 +22,21 @@ fn line(kind: &str, obj: &Value) -> Bytes {
     Bytes::from(s)
 }
 
-fn bookmark(ctx: &Ctx, rev: i64, initial_end: bool) -> Bytes {
+/// A BOOKMARK, of the watched kind or, for a metadata-only watch, of `PartialObjectMetadata`.
+fn bookmark(ctx: &Ctx, rev: i64, initial_end: bool, partial: Option<&str>) -> Bytes {
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    line(
-        "BOOKMARK",
-        &json!({"kind": ctx.res.kind, "apiVersion": ctx.res.api_version(), "metadata": meta}),
-    )
+    let object =
+        json!({"kind": ctx.res.kind, "apiVersion": ctx.res.api_version(), "metadata": meta});
+    match partial {
+        Some(version) => line(
+            "BOOKMARK",
+            &crate::meta::partial_object_metadata(&object, version),
+        ),
+        None => line("BOOKMARK", &object),
+    }
 }
 
 /// How long a read waits for a resourceVersion the store has not reached yet (kube-apiserver's
@@ -126,6 +132,8 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(crate::table::wants_table);
+    let partial = crate::handlers::wants_partial_metadata(&ctx, false);
+    let bookmark_partial = partial.clone();
     let mut sent_columns = false;
     let filter = !ls.is_empty() || !fs.is_empty();
     // One event line, or None when the object is outside the watch. Objects are parsed only for
@@ -136,7 +144,8 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                 return None;
             }
             let parse = |r: &str| serde_json::from_str::<Value>(r).unwrap_or(Value::Null);
-            let parsed = (filter || as_table).then(|| crate::handlers::view(parse(raw), &ctx.res));
+            let parsed = (filter || as_table || partial.is_some())
+                .then(|| crate::handlers::view(parse(raw), &ctx.res));
             let mut kind = kind;
             if let Some(o) = &parsed
                 && filter
@@ -153,8 +162,8 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                     (k, _, _) => k,
                 };
             }
-            match parsed {
-                Some(o) if as_table => {
+            match (parsed, &partial) {
+                (Some(o), _) if as_table => {
                     let o = present(&o, &ctx.res);
                     let rv = o["metadata"]["resourceVersion"].clone();
                     let mut t = crate::table::table(&ctx.res, &[o], json!({"resourceVersion": rv}));
@@ -165,6 +174,10 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                     sent_columns = true;
                     Some(line(kind, &t))
                 }
+                (Some(o), Some(version)) => Some(line(
+                    kind,
+                    &crate::meta::partial_object_metadata(&o, version),
+                )),
                 _ => Some(Bytes::from(format!(
                     "{{\"type\":\"{kind}\",\"object\":{}}}\n",
                     served_text(raw, &ctx.res)
@@ -182,7 +195,13 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                 return;
             }
         }
-        if send_initial && bookmarks && tx.send(bookmark(&ctx, from, true)).await.is_err() {
+        if send_initial
+            && bookmarks
+            && tx
+                .send(bookmark(&ctx, from, true, bookmark_partial.as_deref()))
+                .await
+                .is_err()
+        {
             return;
         }
         for ev in backlog {
@@ -220,7 +239,7 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                     if last > store.revision() {
                         continue;
                     }
-                    bookmark(&ctx, last, false)
+                    bookmark(&ctx, last, false, bookmark_partial.as_deref())
                 }
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,

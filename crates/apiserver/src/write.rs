@@ -471,7 +471,9 @@ async fn commit_update(
     crate::authz::check_rbac_write(app, ctx, &new, Some(&old_obj))?;
     // As kube-apiserver: the new object's own faults first, then what may not change.
     let mut frozen = if ctx.sub.is_empty() {
-        builtin_causes(&ctx.res, &new)
+        let mut causes = meta::data_key_causes(&new, &ctx.res);
+        causes.extend(builtin_causes(&ctx.res, &new));
+        causes
     } else {
         Vec::new()
     };
@@ -791,6 +793,11 @@ pub async fn delete_object(app: &App, ctx: &Ctx, opts: &Value) -> ApiResult<(Sta
         let mut new = old_obj.clone();
         new["metadata"]["deletionTimestamp"] = json!(meta::now());
         new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        // As kube-apiserver: marking for deletion changes what the object's controllers must
+        // do, so the generation moves (controllers filtering on it see the deletion).
+        if let Some(generation) = new["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+            new["metadata"]["generation"] = json!(generation.saturating_add(1));
+        }
         if foreground {
             let mut f: Vec<Value> = new["metadata"]["finalizers"]
                 .as_array()
