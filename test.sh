@@ -38,3 +38,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-fail-fast
+# The controllers' end-to-end suites again, against the real kube-apiserver: same outcomes on both
+# servers (leader.rs always starts the embedded server itself).
+FERROFLUX_TEST_APISERVER=kube-apiserver cargo nextest run -p ferroflux-controllers --no-fail-fast \
+    -E 'kind(test) - binary(leader)'

@@ -29,7 +29,7 @@ async fn main() {
         }
         Err(err) => panic!("registry: {err}"),
     };
-    let cluster = common::cluster().await;
+    let cluster = common::cluster().await.expect("the API server starts");
     let oci = OciClient::new(&OciOptions {
         insecure: true,
         ..OciOptions::default()

@@ -83,7 +83,7 @@ async fn objects_under_the_prefix_become_the_artifact_and_changes_a_new_revision
             ],
         )
         .expect("seed bucket");
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let (_stop, stopped) = common::shutdown();
     let context = Arc::new(Context::new(
         cluster.client.clone(),
@@ -207,7 +207,7 @@ async fn wrong_credentials_write_a_stable_status_without_a_hot_loop() {
     signed
         .put_objects("fleet", &[("app.yaml", b"kind: ConfigMap\n")])
         .expect("seed bucket");
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let (_stop, stopped) = common::shutdown();
     let context = Arc::new(Context::new(
         cluster.client.clone(),

@@ -1,6 +1,6 @@
-//! The GitRepository reconciler against `git http-backend` (basic auth) and the embedded API
-//! server: an artifact per revision, a new commit picked up on the next interval, and a wrong
-//! password reported as FetchFailed without the secret.
+//! The GitRepository reconciler against `git http-backend` (basic auth) and the API server
+//! (embedded or kube-apiserver, see `common`): an artifact per revision, a new commit picked up on
+//! the next interval, and a wrong password reported as FetchFailed without the secret.
 
 mod common;
 
@@ -81,7 +81,7 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
     let first = work.commit("first").expect("commit");
     work.push().expect("push");
 
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let auth = BTreeMap::from([
         ("username".to_string(), creds.username.clone()),
         ("password".to_string(), creds.password.clone()),
@@ -207,7 +207,7 @@ async fn a_restarted_source_controller_advertises_its_new_address_and_kustomizat
     .expect("write");
     work.commit("first").expect("commit");
     work.push().expect("push");
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let root = cluster.dir.path().join("moving-storage");
     let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), common::NS);
     let mut repo = repository(&server.url("fleet"), "none");
@@ -294,7 +294,7 @@ async fn an_invalid_interval_stalls_and_the_controller_keeps_reconciling() {
         .expect("write");
     work.commit("first").expect("commit");
     work.push().expect("push");
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     tokio::spawn(gitrepository::run(
         Arc::new(Context::new(
             cluster.client.clone(),

@@ -18,6 +18,7 @@ use ferroflux_api::source::{
 use ferroflux_controllers::{helmchart, helmrepository};
 use ferroflux_source::artifact::{ExtractOptions, IgnoreRules, pack_dir};
 use ferroflux_source::storage::{ObjectKey, fetch_artifact};
+use ferroflux_testpeers::require;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -137,7 +138,7 @@ async fn unpack(root: &std::path::Path, chart: &HelmChart, into: &str) -> std::p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_from_a_repository_and_from_git() {
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let http = reqwest::Client::builder().no_proxy().build().expect("http");
     let (_stop_repo, stopped) = common::shutdown();
     let repo_ctx = Arc::new(helmrepository::Context::new(
@@ -329,8 +330,8 @@ async fn charts_from_a_repository_and_from_git() {
 async fn charts_from_an_oci_helm_repository() {
     use ferroflux_source::oci::helm::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
     use ferroflux_source::oci::{OciClient, OciOptions};
-    let registry = ferroflux_testpeers::require!(ferroflux_testpeers::Registry::start(None));
-    let cluster = common::cluster().await;
+    let registry = require!(ferroflux_testpeers::Registry::start(None));
+    let cluster = require!(common::cluster().await);
     let http = reqwest::Client::builder().no_proxy().build().expect("http");
     let (_stop, stopped) = common::shutdown();
     let chart_ctx = Arc::new(helmchart::Context::new(

@@ -12,6 +12,7 @@ use common::{NS, create_secret};
 use ferroflux_api::meta::{Condition, LocalObjectReference};
 use ferroflux_api::source::{HelmRepository, HelmRepositorySpec};
 use ferroflux_controllers::helmrepository::{self, Context};
+use ferroflux_testpeers::require;
 use kube::api::{Api, PostParams};
 
 const INDEX_V1: &str = "apiVersion: v1\nentries:\n  podinfo:\n  - name: podinfo\n    version: 1.0.0\n    urls: [charts/podinfo-1.0.0.tgz]\n";
@@ -94,7 +95,7 @@ fn helm_repository(name: &str, url: &str, secret: &str, oci: bool) -> HelmReposi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_is_the_artifact_and_a_changed_index_a_new_revision() {
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let (_stop, stopped) = common::shutdown();
     let context = Arc::new(Context::new(
         cluster.client.clone(),

@@ -1,7 +1,8 @@
-//! The image automation loop end to end (issue 8's seed scenario): Debian's `docker-registry`
-//! holds `team-a/podinfo` images, `git http-backend` holds the fleet repository, the embedded
-//! API server holds the objects, and the image-reflector (ImageRepository, ImagePolicy) and
-//! image-automation reconcilers turn a registry push into a commit on `flux-image-updates`.
+//! The image automation loop end to end (issue 8's seed scenario): Debian's `docker-registry` holds
+//! `team-a/podinfo` images, `git http-backend` holds the fleet repository, the API server (embedded
+//! or kube-apiserver, see `common`) holds the objects, and the image-reflector (ImageRepository,
+//! ImagePolicy) and image-automation reconcilers turn a registry push into a commit on
+//! `flux-image-updates`.
 
 mod common;
 
@@ -23,7 +24,7 @@ use ferroflux_api::source::{GitRepository, GitRepositoryRef, GitRepositorySpec};
 use ferroflux_controllers::imagerepository::TagStore;
 use ferroflux_controllers::{imagepolicy, imagerepository, imageupdateautomation};
 use ferroflux_source::oci::{OciAuth, OciClient, OciOptions};
-use ferroflux_testpeers::{Credentials, GitHttp, GitWork, Registry, require};
+use ferroflux_testpeers::{Credentials, GitHttp, GitWork, PeerError, Registry, require};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -53,8 +54,8 @@ struct Env {
 }
 
 /// The API server, a `team-a` namespace, and the three image reconcilers sharing a tag store.
-async fn env() -> Env {
-    let cluster = common::cluster().await;
+async fn env() -> Result<Env, PeerError> {
+    let cluster = common::cluster().await?;
     let client = cluster.client.clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let object = serde_json::from_value(json!({"metadata": {"name": TEAM}})).expect("namespace");
@@ -76,11 +77,11 @@ async fn env() -> Env {
     stops.push(stop);
     let context = Arc::new(imageupdateautomation::Context::new(client.clone()));
     tokio::spawn(imageupdateautomation::run(context, stopped));
-    Env {
+    Ok(Env {
         cluster,
         client,
         _stops: stops,
-    }
+    })
 }
 
 fn registry_client(auth: OciAuth) -> OciClient {
@@ -286,7 +287,7 @@ fn rev(work: &GitWork, name: &str) -> String {
 async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
     let registry = require!(Registry::start(None));
     let git_server = require!(GitHttp::start(None));
-    let env = env().await;
+    let env = require!(env().await);
     let host = registry.host();
     let image = format!("{host}/team-a/podinfo");
     let oci = registry_client(OciAuth::Anonymous);
@@ -554,7 +555,7 @@ async fn create_docker_secret(client: &Client, name: &str, config: String) {
 async fn scans_with_registry_credentials_and_a_wrong_password_is_a_readable_condition() {
     let credentials = Credentials::generate();
     let registry = require!(Registry::start(Some(credentials.clone())));
-    let env = env().await;
+    let env = require!(env().await);
     let host = registry.host();
     let image = format!("{host}/team-a/private");
     let oci = registry_client(OciAuth::Basic {
@@ -636,7 +637,7 @@ async fn scans_with_registry_credentials_and_a_wrong_password_is_a_readable_cond
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_in_another_namespace_needs_the_repositorys_access_from() {
     let registry = require!(Registry::start(None));
-    let env = env().await;
+    let env = require!(env().await);
     let image = format!("{}/platform/shared", registry.host());
     push_image(&registry_client(OciAuth::Anonymous), &image, "1.0.0").await;
     let post = PostParams::default();
@@ -712,7 +713,7 @@ async fn a_policy_in_another_namespace_needs_the_repositorys_access_from() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_in_another_namespace_is_refused_without_cross_namespace_refs() {
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     let client = cluster.client.clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let object = serde_json::from_value(json!({"metadata": {"name": TEAM}})).expect("namespace");

@@ -1,6 +1,7 @@
-//! The Kustomization reconciler end to end against the embedded API server: an artifact served
-//! over HTTP is built, substituted, applied into the target namespace, pruned when a file
-//! leaves the source, and cross-namespace sources are refused when the flag says so.
+//! The Kustomization reconciler end to end against the API server (embedded or kube-apiserver, see
+//! `common`): an artifact served over HTTP is built, substituted, applied into the target
+//! namespace, pruned when a file leaves the source, and cross-namespace sources are refused when
+//! the flag says so.
 
 mod common;
 
@@ -14,6 +15,7 @@ use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::storage::ObjectKey;
+use ferroflux_testpeers::{PeerError, require};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Client;
@@ -26,8 +28,8 @@ struct Env {
     source_tree: std::path::PathBuf,
 }
 
-async fn env() -> Env {
-    let cluster = common::cluster().await;
+async fn env() -> Result<Env, PeerError> {
+    let cluster = common::cluster().await?;
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     for ns in ["team-a", "team-b"] {
         let object = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
@@ -38,11 +40,11 @@ async fn env() -> Env {
     }
     let source_tree = cluster.dir.path().join("repo");
     std::fs::create_dir_all(source_tree.join("apps")).expect("mkdir");
-    Env {
+    Ok(Env {
         client: cluster.client.clone(),
         cluster,
         source_tree,
-    }
+    })
 }
 
 impl Env {
@@ -121,24 +123,43 @@ fn kustomization(namespace: &str, source_namespace: Option<&str>) -> Kustomizati
 }
 
 async fn wait_for_ready(api: &Api<Kustomization>, name: &str, status: &str) -> Kustomization {
-    for _ in 0..150 {
-        if let Some(ks) = api.get_opt(name).await.expect("reads")
-            && let Some(ready) = ks
+    wait_until(api, name, &format!("Ready={status}"), |ks| {
+        condition_of(ks, "Ready").is_some_and(|c| c.status == status)
+    })
+    .await
+}
+
+/// Waits until `revision` is applied and Ready: Ready=True alone may still be the previous
+/// revision's, whose status a slower server has not replaced yet.
+async fn wait_for_applied(api: &Api<Kustomization>, name: &str, revision: &str) -> Kustomization {
+    wait_until(api, name, &format!("{revision} applied"), |ks| {
+        condition_of(ks, "Ready").is_some_and(|c| c.status == "True")
+            && ks
                 .status
                 .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-            && ready.status == status
+                .and_then(|s| s.last_applied_revision.as_deref())
+                == Some(revision)
+    })
+    .await
+}
+
+/// Polls `name` until `done` holds (up to 15 s).
+async fn wait_until(
+    api: &Api<Kustomization>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Kustomization) -> bool,
+) -> Kustomization {
+    for _ in 0..150 {
+        if let Some(ks) = api.get_opt(name).await.expect("reads")
+            && done(&ks)
         {
             return ks;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ks = api.get(name).await.expect("reads");
-    panic!(
-        "Kustomization {name} never became Ready={status}: {:#?}",
-        ks.status
-    );
+    panic!("Kustomization {name} never became {what}: {:#?}", ks.status);
 }
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -160,7 +181,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applies_substitutes_and_prunes() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
     std::fs::write(
         env.source_tree.join("apps/settings.yaml"),
@@ -273,17 +294,18 @@ async fn applies_substitutes_and_prunes() {
         config_maps.get_opt("kept").await.expect("reads").is_some(),
         "an object annotated prune: disabled is kept"
     );
-    let ks = wait_for_ready(&api, "apps", "True").await;
-    assert_eq!(
-        ks.status.and_then(|s| s.last_applied_revision).as_deref(),
-        Some("main@sha1:2222222222222222222222222222222222222222")
-    );
+    wait_for_applied(
+        &api,
+        "apps",
+        "main@sha1:2222222222222222222222222222222222222222",
+    )
+    .await;
     env.cluster.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_namespace_sources_are_refused_when_disabled() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
     env.publish(
         "team-a",
@@ -330,7 +352,7 @@ async fn cross_namespace_sources_are_refused_when_disabled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_error_is_reported_with_the_file() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(
         env.source_tree.join("apps/kustomization.yaml"),
         "resources:\n- missing.yaml\n",
@@ -366,7 +388,7 @@ async fn a_build_error_is_reported_with_the_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_reverted_within_an_interval() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
     env.publish(
         "flux-system",
@@ -418,7 +440,7 @@ async fn drift_is_reverted_within_an_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kustomization_waits_for_its_dependencies() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
     env.publish(
         "flux-system",
@@ -490,7 +512,7 @@ async fn a_kustomization_waits_for_its_dependencies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_gating_fails_on_a_broken_image_and_recovers_when_git_fixes_it() {
-    let env = env().await;
+    let env = require!(env().await);
     let broken = DEPLOYMENT
         .replace("podinfo:6.5.0", "podinfo:6.6.6-broken")
         .replace(
@@ -586,7 +608,7 @@ fn condition_of(ks: &Kustomization, type_: &str) -> Option<ferroflux_api::meta::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_durations_stall_and_a_fresh_kustomization_is_still_reconciled() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(
         env.source_tree.join("apps/settings.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
@@ -632,7 +654,7 @@ async fn invalid_durations_stall_and_a_fresh_kustomization_is_still_reconciled()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_manifest_fails_with_a_stable_status_and_no_hot_loop() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(
         env.source_tree.join("apps/broken.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: broken\ndata: [\n",
@@ -693,7 +715,7 @@ async fn a_malformed_manifest_fails_with_a_stable_status_and_no_hot_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_kustomization_keeps_the_objects_another_one_took_over() {
-    let env = env().await;
+    let env = require!(env().await);
     std::fs::write(
         env.source_tree.join("apps/settings.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",

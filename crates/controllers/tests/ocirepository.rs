@@ -1,6 +1,7 @@
-//! The OCIRepository reconciler end to end: Debian's `docker-registry` holds Flux artifacts,
-//! the embedded API server holds the objects, and the controller resolves semver ranges,
-//! picks up new releases on its interval, and gates artifacts on cosign signatures.
+//! The OCIRepository reconciler end to end: Debian's `docker-registry` holds Flux artifacts, the
+//! API server (embedded or kube-apiserver, see `common`) holds the objects, and the controller
+//! resolves semver ranges, picks up new releases on its interval, and gates artifacts on cosign
+//! signatures.
 
 mod common;
 
@@ -18,7 +19,7 @@ use ferroflux_source::artifact::{ExtractOptions, IgnoreRules};
 use ferroflux_source::oci::cosign::{self, SigningKey};
 use ferroflux_source::oci::{OciAuth, OciClient, OciOptions, PushMetadata, Pushed};
 use ferroflux_source::storage::fetch_artifact;
-use ferroflux_testpeers::{Credentials, Registry, require};
+use ferroflux_testpeers::{Credentials, PeerError, Registry, require};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -29,19 +30,19 @@ struct Env {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn env() -> Env {
-    let cluster = common::cluster().await;
+async fn env() -> Result<Env, PeerError> {
+    let cluster = common::cluster().await?;
     let (stop, stopped) = common::shutdown();
     let context = Arc::new(Context::new(
         cluster.client.clone(),
         cluster.storage.clone(),
     ));
     tokio::spawn(ocirepository::run(context, stopped));
-    Env {
+    Ok(Env {
         client: cluster.client.clone(),
         cluster,
         _stop: stop,
-    }
+    })
 }
 
 fn registry_client(auth: OciAuth) -> OciClient {
@@ -156,7 +157,7 @@ async fn fetch(env: &Env, repo: &OCIRepository) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semver_picks_the_highest_release_and_a_new_one_on_the_next_interval() {
     let registry = require!(Registry::start(None));
-    let env = env().await;
+    let env = require!(env().await);
     let client = registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/app", registry.host());
     for version in ["0.9.0", "1.0.0", "1.2.0", "2.0.0-rc.1"] {
@@ -256,7 +257,7 @@ fn signing_key() -> (SigningKey, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
     let registry = require!(Registry::start(None));
-    let env = env().await;
+    let env = require!(env().await);
     let client = registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/signed", registry.host());
     let (key, pem) = signing_key();
@@ -390,7 +391,7 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
 async fn dockerconfigjson_credentials_are_used_and_a_wrong_password_is_not_shown() {
     let credentials = Credentials::generate();
     let registry = require!(Registry::start(Some(credentials.clone())));
-    let env = env().await;
+    let env = require!(env().await);
     let client = registry_client(OciAuth::Basic {
         username: credentials.username.clone(),
         password: credentials.password.clone(),
@@ -460,7 +461,7 @@ async fn dockerconfigjson_credentials_are_used_and_a_wrong_password_is_not_shown
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignore_drops_files_and_copy_keeps_the_layer_as_pushed() {
     let registry = require!(Registry::start(None));
-    let env = env().await;
+    let env = require!(env().await);
     let client = registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/docs", registry.host());
     let dir = tempfile::tempdir().expect("temp dir");

@@ -13,6 +13,7 @@ use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::storage::ObjectKey;
+use ferroflux_testpeers::require;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -140,7 +141,7 @@ fn tenant_kustomization(service_account: Option<&str>) -> Kustomization {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_make_itself_cluster_admin() {
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     apply_yaml(&cluster.client, TENANT).await;
     let tree = cluster.dir.path().join("tenant-repo");
     std::fs::create_dir_all(&tree).expect("mkdir");
@@ -194,7 +195,7 @@ async fn a_tenant_cannot_make_itself_cluster_admin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_service_account_replaces_the_controller_identity() {
-    let cluster = common::cluster().await;
+    let cluster = require!(common::cluster().await);
     apply_yaml(&cluster.client, TENANT).await;
     let tree = cluster.dir.path().join("tenant-repo");
     std::fs::create_dir_all(&tree).expect("mkdir");

@@ -35,6 +35,18 @@ pub fn peer_binary(peer: &str) -> Result<PathBuf, PeerError> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// The directory of a peer's upstream Go module source (`scripts/peers.sh source`), e.g. for
+/// the CRDs under `config/crd/bases` of Flux's controllers; [`PeerError::NotBuilt`] when the
+/// module cannot be found on this machine.
+pub fn peer_source(peer: &str) -> Result<PathBuf, PeerError> {
+    let out = run_script(&["source", peer])?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !out.status.success() || !dir.is_dir() {
+        return Err(PeerError::NotBuilt { peer: peer.into() });
+    }
+    Ok(dir)
+}
+
 /// A real control plane on loopback: etcd, kube-apiserver (RBAC, ServiceAccount tokens, kube's
 /// default admission plugins) and kube-controller-manager (garbage collection, namespace
 /// deletion, service accounts; no nodes), started by `scripts/peers.sh start kube-apiserver`.
