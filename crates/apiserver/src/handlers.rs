@@ -38,6 +38,8 @@ pub struct App {
     pub policy: crate::authz::PolicyCache,
     /// Validating admission plugins.
     pub validators: crate::admission::Validators,
+    /// The CA certificate (PEM) the server serves with, published in every namespace.
+    pub root_ca: Option<String>,
 }
 
 /// A request for a resource.

@@ -142,6 +142,17 @@ async fn commit_create(
         .await
         .map_err(|e| ApiError::from_store(e, ctx.target(&name)))?;
     after_write(app, ctx, &stored);
+    if ctx.res.kind == "Namespace" && ctx.res.group.is_empty() {
+        // The namespace exists either way; like kube-controller-manager's, this is best effort.
+        if let Err(e) = crate::ensure_namespace_content(
+            &app.store,
+            &app.registry,
+            &name,
+            app.root_ca.as_deref(),
+        ) {
+            tracing::warn!(namespace = %name, error = %e, "default namespace content not created");
+        }
+    }
     Ok((StatusCode::CREATED, present(&stored.obj(), &ctx.res)))
 }
 
@@ -565,8 +576,13 @@ async fn patch_once(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         return apply_patch(app, ctx, old, body).await;
     }
     let old = old.ok_or_else(|| ApiError::not_found(ctx.target(ctx.name())))?;
-    let p: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+    // kube prefixes the decoder's error for JSON and merge patches, not for strategic ones.
+    let p: Value = patch::parse_json(body).map_err(|e| {
+        ApiError::bad_request(match kind {
+            PatchKind::Strategic => e,
+            _ => format!("error decoding patch: {e}"),
+        })
+    })?;
     let base = if ctx.sub == "scale" {
         scale_of(&ctx.res, &old.obj())?
     } else {
@@ -664,7 +680,7 @@ async fn apply_patch(
         e.message = ssa::conflict_message(&conflicts);
         let causes: Vec<Value> = conflicts
             .iter()
-            .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version), "field": c.field}))
+            .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager_label()), "field": c.field}))
             .collect();
         e.details = Some(json!({"name": ctx.name(), "group": ctx.res.group, "kind": ctx.res.plural, "causes": causes}));
         e

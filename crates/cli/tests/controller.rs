@@ -3,23 +3,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
 
-use common::{Killed, free_port};
-
-fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let output = common::kubectl(kubeconfig, args, stdin);
-    assert!(
-        output.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use common::{Killed, free_port, kubectl_ok as kubectl};
 
 fn get_metrics(port: u16) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

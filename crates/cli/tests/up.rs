@@ -151,19 +151,6 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
     assert_eq!(before, after, "a second run rewrote objects");
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// namespace/name -> (Ready status, Ready message) of every Kustomization.
 fn readiness(kubeconfig: &std::path::Path) -> Option<Vec<(String, String, String)>> {
     let output = common::kubectl(
@@ -180,19 +167,15 @@ fn readiness(kubeconfig: &std::path::Path) -> Option<Vec<(String, String, String
             .as_array()?
             .iter()
             .map(|ks| {
-                let ready = ks["status"]["conditions"]
-                    .as_array()
-                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-                    .cloned()
-                    .unwrap_or_default();
+                let (status, message) = common::ready_condition(ks);
                 (
                     format!(
                         "{}/{}",
                         ks["metadata"]["namespace"].as_str().unwrap_or_default(),
                         ks["metadata"]["name"].as_str().unwrap_or_default()
                     ),
-                    ready["status"].as_str().unwrap_or_default().to_string(),
-                    ready["message"].as_str().unwrap_or_default().to_string(),
+                    status,
+                    message,
                 )
             })
             .collect(),
@@ -206,7 +189,7 @@ fn under_lockdown_the_platform_is_ready_and_a_tenant_without_an_account_applies_
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let fleet = dir.path().join("fleet");
-    copy_dir(
+    common::copy_dir(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet-infra"),
         &fleet,
     );

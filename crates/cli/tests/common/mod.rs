@@ -64,6 +64,45 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output
     child.wait_with_output().expect("kubectl finishes")
 }
 
+/// Runs kubectl like [`kubectl`] and returns its stdout; fails the test when kubectl fails.
+pub fn kubectl_ok(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
+    let output = kubectl(kubeconfig, args, stdin);
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Copies the files below `from` to `to` (created).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The status and message of an object's Ready condition (empty when it has none).
+pub fn ready_condition(obj: &serde_json::Value) -> (String, String) {
+    let ready = obj["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+    let field = |name: &str| {
+        ready
+            .and_then(|c| c[name].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (field("status"), field("message"))
+}
+
 /// `ferroflux apiserver` on a free port with its data under `dir`; returns the process and
 /// the kubeconfig once it serves.
 pub fn start_apiserver(dir: &Path) -> (Killed, PathBuf) {
