@@ -349,9 +349,9 @@ EOF
         node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
     # No kubelet runs beside ferroflux's server (nor beside the kube-apiserver peer): skip what
     # needs nodes, pods that run, or disrupts the cluster.
-    local skip='\[Serial\]|\[Disruptive\]|\[Flaky\]|\[Feature:|[Pp]od|[Kk]ubelet|[Nn]ode|[Ee]xec|[Pp]roxy|Service[^A]|[Ww]ebhook|Aggregator|[Ll]ogs'
+    local skip='\[Serial\]|\[Slow\]|\[Disruptive\]|\[Flaky\]|\[Feature:|[Pp]od|[Kk]ubelet|[Nn]ode|[Ee]xec|[Pp]roxy|Service[^A]|[Ww]ebhook|Aggregator|[Ll]ogs|CustomResourceFieldSelectors|CustomResourceConversionWebhook'
     "$e2e" --kubeconfig "$kubeconfig" --provider skeleton \
-        --ginkgo.focus "$focus" --ginkgo.skip "$skip" --ginkgo.no-color \
+        --ginkgo.focus "$focus" --ginkgo.skip "$skip" --ginkgo.no-color --ginkgo.v \
         --ginkgo.timeout 2h --allowed-not-ready-nodes -1 --minStartupPods 0 \
         --e2e-verify-service-account=false 2>&1 |
         tee "$(dirname "$kubeconfig")/conformance.log" |

@@ -130,7 +130,9 @@ impl FieldSelector {
         self.0.is_empty()
     }
 
-    /// Whether the object's fields match. A missing field reads as "".
+    /// Whether the object's fields match. A missing field reads as its Go zero value: kube
+    /// formats the typed field labels from Go structs, so an unset `spec.unschedulable` of a Node
+    /// is "false" and an unset `status.replicas` "0"; every other label is a string, "".
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
             let mut cur = obj;
@@ -139,7 +141,11 @@ impl FieldSelector {
             }
             let got = match cur {
                 Value::String(s) => s.clone(),
-                Value::Null => String::new(),
+                Value::Null => match path.as_str() {
+                    "spec.unschedulable" | "spec.hostNetwork" => "false".into(),
+                    "status.replicas" | "status.successful" => "0".into(),
+                    _ => String::new(),
+                },
                 other => other.to_string(),
             };
             (got == *want) == *eq
@@ -183,6 +189,17 @@ mod tests {
             assert_eq!(s.matches(&o), want, "{sel}");
         }
         assert!(LabelSelector::parse("app in web").is_err());
+    }
+
+    #[test]
+    fn unset_typed_field_labels_read_as_go_zero_values() {
+        let node = json!({"metadata": {"name": "n"}, "spec": {}});
+        let sel = |s: &str| FieldSelector::parse(s).expect("parses");
+        assert!(sel("spec.unschedulable=false").matches(&node));
+        assert!(!sel("spec.unschedulable=true").matches(&node));
+        let rs = json!({"metadata": {"name": "r"}, "status": {}});
+        assert!(sel("status.replicas=0").matches(&rs));
+        assert!(sel("spec.nodeName=").matches(&json!({"spec": {}})));
     }
 
     #[test]
