@@ -258,6 +258,14 @@ fn build(group: &str, version: &str) -> GroupVersion {
     }
     for (kind, name) in &kinds {
         if let Some(s) = schemas.get_mut(name).and_then(Value::as_object_mut) {
+            // k8s-openapi's `metadata` is not optional, so schemars marks it required; kube's
+            // documents never do (the server fills in what a create leaves out).
+            if let Some(required) = s.get_mut("required").and_then(Value::as_array_mut) {
+                required.retain(|r| r != "metadata");
+                if required.is_empty() {
+                    s.remove("required");
+                }
+            }
             s.insert(
                 "x-kubernetes-group-version-kind".into(),
                 json!([{"group": group, "kind": kind, "version": version}]),
@@ -285,6 +293,62 @@ pub fn schemas(group: &str, version: &str) -> Option<&'static Map<String, Value>
     all()
         .get(&(group.to_string(), version.to_string()))
         .map(|gv| &gv.schemas)
+}
+
+/// The `apiVersion`, `kind` and `metadata` properties every kind has, as kube describes them,
+/// and the definitions `metadata` references (ObjectMeta and what it uses), for the documents
+/// of custom resources.
+pub fn object_header() -> &'static (Map<String, Value>, Map<String, Value>) {
+    static HEADER: OnceLock<(Map<String, Value>, Map<String, Value>)> = OnceLock::new();
+    HEADER.get_or_init(|| {
+        let gv = all()
+            .get(&(String::new(), "v1".to_string()))
+            .expect("core/v1 has built-in kinds");
+        let config_map = gv
+            .kinds
+            .get("ConfigMap")
+            .and_then(|name| gv.schemas.get(name))
+            .expect("ConfigMap is built in");
+        let mut props = Map::new();
+        for key in ["apiVersion", "kind", "metadata"] {
+            if let Some(p) = config_map["properties"].get(key) {
+                props.insert(key.into(), p.clone());
+            }
+        }
+        let mut defs = Map::new();
+        let mut pending = vec![props["metadata"].clone()];
+        // Bounded: each definition is added once, and there are finitely many.
+        while let Some(v) = pending.pop() {
+            for name in refs(&v) {
+                if !defs.contains_key(&name)
+                    && let Some(d) = gv.schemas.get(&name)
+                {
+                    defs.insert(name, d.clone());
+                    pending.push(d.clone());
+                }
+            }
+        }
+        (props, defs)
+    })
+}
+
+/// The definition names `v` references (`#/components/schemas/<name>`), at any depth.
+fn refs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v) {
+                ("$ref", Value::String(r)) => r
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                _ => refs(v),
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(refs).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Follows `$ref` (also inside a single `allOf`, kube's form of a described reference) to
@@ -362,6 +426,40 @@ mod tests {
             assert_eq!(
                 gv.schemas[name]["x-kubernetes-group-version-kind"][0]["kind"],
                 r.kind.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_do_not_require_metadata_and_custom_resources_get_kubes_header() {
+        let gv = all()
+            .get(&("apps".to_string(), "v1".to_string()))
+            .expect("apps/v1");
+        let d = &gv.schemas[&gv.kinds["Deployment"]];
+        assert!(
+            d["required"]
+                .as_array()
+                .is_none_or(|r| !r.contains(&json!("metadata"))),
+            "{}",
+            d["required"]
+        );
+        let (props, defs) = object_header();
+        assert!(
+            props["kind"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("In CamelCase"))
+        );
+        assert!(
+            props["metadata"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Standard object's metadata. More info"))
+        );
+        let meta = resolve(defs, &props["metadata"]);
+        assert!(meta["properties"]["managedFields"].is_object());
+        for name in refs(meta) {
+            assert!(
+                defs.contains_key(&name),
+                "{name} is in the header's definitions"
             );
         }
     }

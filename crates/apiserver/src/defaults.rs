@@ -233,6 +233,8 @@ fn field_ref(m: &mut Map<String, Value>) {
 }
 
 fn container(c: &mut Map<String, Value>) {
+    // `resources` is a struct value in Go, serialised as `{}` when empty.
+    or_set(c, "resources", json!({}));
     if is_empty(c, "imagePullPolicy") {
         let policy = pull_policy(c.get("image").and_then(Value::as_str).unwrap_or(""));
         c.insert("imagePullPolicy".into(), json!(policy));
@@ -456,6 +458,10 @@ fn pod(o: &mut Map<String, Value>, create: bool) {
 }
 
 fn service(o: &mut Map<String, Value>, create: bool) {
+    // The status and its load balancer are struct values in Go, serialised even when empty.
+    if let Some(st) = obj_status(o) {
+        or_set(st, "loadBalancer", json!({}));
+    }
     let Some(s) = some(o, "spec") else { return };
     or_zero(s, "sessionAffinity", json!("None"));
     match at(s, "sessionAffinity").as_str() {
@@ -509,6 +515,8 @@ fn service(o: &mut Map<String, Value>, create: bool) {
 }
 
 fn deployment(o: &mut Map<String, Value>) {
+    // A struct value in Go, serialised as `{}` before any controller writes it.
+    obj_status(o);
     let Some(s) = some(o, "spec") else { return };
     or_set(s, "replicas", json!(1));
     if let Some(st) = obj(s, "strategy") {
@@ -912,6 +920,9 @@ mod tests {
         assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
         assert_eq!(c["terminationMessagePolicy"], "File");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
+        // Go serialises a struct-valued field even when it is empty.
+        assert_eq!(c["resources"], json!({}));
+        assert_eq!(d["status"], json!({}));
         let again = defaulted("apps", "deployments", d.clone(), false);
         assert_eq!(again, d, "defaulting is idempotent");
     }
@@ -947,6 +958,7 @@ mod tests {
         );
         assert_eq!(spec["ports"][1]["targetPort"], "dns");
         assert!(spec.get("externalTrafficPolicy").is_none());
+        assert_eq!(s["status"], json!({"loadBalancer": {}}));
     }
 
     #[test]

@@ -139,11 +139,15 @@ fn schema_for(r: &Resource) -> Value {
         m.insert("x-kubernetes-group-version-kind".into(), gvk(r));
         let props = m.entry("properties").or_insert_with(|| json!({}));
         if let Some(p) = props.as_object_mut() {
-            p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
-            p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+            let (header, _) = crate::builtin_schema::object_header();
+            for key in ["apiVersion", "kind"] {
+                p.entry(key).or_insert_with(|| header[key].clone());
+            }
+            // An inline object: the v2 document has no ObjectMeta definition to refer to.
+            let description = header["metadata"]["description"].clone();
             p.insert(
                 "metadata".into(),
-                json!({"type": "object", "description": "Standard object's metadata."}),
+                json!({"type": "object", "description": description}),
             );
         }
     }
@@ -226,7 +230,17 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
     let mut paths = Map::new();
     for r in &rs {
         if r.custom {
-            schemas.insert(definition_name(r), schema_for(r));
+            // kube describes a custom resource's header as every kind's, with `metadata` a
+            // reference to ObjectMeta (which kubectl explain names).
+            let (header, defs) = crate::builtin_schema::object_header();
+            let mut schema = schema_for(r);
+            if let Some(props) = schema["properties"].as_object_mut() {
+                props.insert("metadata".into(), header["metadata"].clone());
+            }
+            schemas.insert(definition_name(r), schema);
+            for (name, d) in defs {
+                schemas.entry(name.clone()).or_insert_with(|| d.clone());
+            }
         }
         // kubectl looks for the fieldValidation parameter on PATCH to decide that the server
         // validates, and then skips its own (schema-based) validation.

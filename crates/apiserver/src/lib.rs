@@ -192,6 +192,96 @@ fn ensure_namespaces(store: &Store, reg: &Registry) -> Result<(), store::StoreEr
     Ok(())
 }
 
+/// The ConfigMap kube-controller-manager's root-CA publisher writes into every namespace.
+const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+
+/// What kube-controller-manager puts into every active namespace and ferroflux, being the whole
+/// control plane, creates itself: the `default` ServiceAccount and, when the server serves
+/// TLS, the `kube-root-ca.crt` ConfigMap with its CA (`ca.crt`). Objects already there are
+/// left as they are.
+pub(crate) fn ensure_namespace_content(
+    store: &Store,
+    reg: &Registry,
+    ns: &str,
+    root_ca: Option<&str>,
+) -> Result<(), store::StoreError> {
+    let metadata = |name: &str| {
+        json!({"name": name, "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(),
+            "creationTimestamp": meta::now()})
+    };
+    let mut objects = vec![(
+        "serviceaccounts",
+        "default",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata("default")}),
+    )];
+    if let Some(ca) = root_ca {
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": metadata(ROOT_CA_CONFIG_MAP), "data": {"ca.crt": ca}});
+        cm["metadata"]["annotations"] = json!({"kubernetes.io/description":
+            "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."});
+        objects.push(("configmaps", ROOT_CA_CONFIG_MAP, cm));
+    }
+    for (plural, name, obj) in objects {
+        let res = reg
+            .lookup("", "v1", plural)
+            .expect("core kinds are built in");
+        let key = res.key(ns, name);
+        if store.get(&key).is_none() {
+            store.put(&key, obj, true, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `default/kubernetes` Service and its Endpoints, as kube-apiserver's bootstrap
+/// controller keeps them: the first cluster IP, port 443 (`https`) to the port this server
+/// listens on. In-cluster clients and Kubernetes' e2e framework look the API up through it.
+/// Rewritten when the listen port changed since the last start.
+fn ensure_kubernetes_service(
+    store: &Store,
+    reg: &Registry,
+    port: u16,
+) -> Result<(), store::StoreError> {
+    let metadata = || {
+        json!({"name": "kubernetes", "namespace": "default",
+            "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": meta::now(),
+            "labels": {"component": "apiserver", "provider": "kubernetes"}})
+    };
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata(),
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster", "sessionAffinity": "None",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+        "status": {"loadBalancer": {}}});
+    let endpoints = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": metadata(),
+        "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]});
+    for (plural, obj, current) in [
+        ("services", service, "/spec/ports/0/targetPort"),
+        ("endpoints", endpoints, "/subsets/0/ports/0/port"),
+    ] {
+        let res = reg
+            .lookup("", "v1", plural)
+            .expect("core kinds are built in");
+        let key = res.key("default", "kubernetes");
+        match store.get(&key) {
+            None => {
+                store.put(&key, obj, true, None)?;
+            }
+            Some(stored) => {
+                let mut old = stored.obj();
+                if old.pointer(current) != Some(&json!(port)) {
+                    if let Some(v) = old.pointer_mut(current) {
+                        *v = json!(port);
+                    }
+                    store.put(&key, old, false, None)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the default ClusterRoles and ClusterRoleBindings that are missing (as
 /// kube-apiserver's RBAC bootstrap does), so tenants can be bound to `admin`/`edit`/`view`.
 fn ensure_rbac(store: &Store, reg: &Registry) -> Result<(), store::StoreError> {
@@ -256,7 +346,7 @@ pub fn router(store: Arc<Store>, token: String) -> Router {
         uuid::Uuid::new_v4().simple()
     );
     let auth = auth::Authenticator::new(token.clone(), Default::default(), key.as_bytes());
-    let (app, _) = app(store, token, auth, admission::Validators::default());
+    let (app, _) = app(store, token, auth, admission::Validators::default(), None);
     Router::new().fallback(handlers::dispatch).with_state(app)
 }
 
@@ -265,6 +355,7 @@ fn app(
     token: String,
     auth: auth::Authenticator,
     validators: admission::Validators,
+    root_ca: Option<String>,
 ) -> (Arc<App>, tokio::task::JoinHandle<()>) {
     let registry = Registry::default();
     let crds = registry
@@ -287,6 +378,7 @@ fn app(
         auth,
         policy: authz::PolicyCache::default(),
         validators,
+        root_ca,
     });
     let worker = gc::spawn_worker(app.clone(), rx);
     (app, worker)
@@ -338,11 +430,23 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         token.clone(),
         authenticator,
         config.validators.clone(),
+        pki.as_ref().map(|p| p.ca_pem.clone()),
     );
     ensure_namespaces(&store, &app.registry)?;
+    let ns_res = app
+        .registry
+        .lookup("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    for (_, s) in store.list(&ns_res.prefix()).1 {
+        let ns = s.obj();
+        if ns["metadata"]["deletionTimestamp"].is_null()
+            && let Some(name) = ns["metadata"]["name"].as_str()
+        {
+            ensure_namespace_content(&store, &app.registry, name, app.root_ca.as_deref())?;
+        }
+    }
     ensure_rbac(&store, &app.registry)?;
     authz::fill_aggregated(&store);
-    let router = Router::new().fallback(handlers::dispatch).with_state(app);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -353,6 +457,8 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         addr: config.listen,
         source,
     })?;
+    ensure_kubernetes_service(&store, &app.registry, addr.port())?;
+    let router = Router::new().fallback(handlers::dispatch).with_state(app);
     let url = format!(
         "{}://{addr}",
         if acceptor.is_some() { "https" } else { "http" }

@@ -73,6 +73,60 @@ impl From<JsonPatchError> for String {
     }
 }
 
+/// Parses a patch body, failing with the text Go's JSON decoder gives for the same fault (what
+/// kube-apiserver quotes): `invalid character 'n' looking for beginning of object key string`.
+pub fn parse_json(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| go_json_error(body, &e))
+}
+
+fn go_json_error(body: &[u8], e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    if !e.is_syntax() {
+        return e.to_string();
+    }
+    // serde_json's position is the offending byte: 1-based line and byte column.
+    let line_start: usize = body
+        .split(|b| *b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    let at = (line_start + e.column()).checked_sub(1);
+    let Some(&c) = at.and_then(|i| body.get(i)) else {
+        return "unexpected end of JSON input".into();
+    };
+    let quoted = match c {
+        b'\'' => r"'\''".to_string(),
+        b'"' => "'\"'".to_string(),
+        b'\n' => r"'\n'".to_string(),
+        b'\t' => r"'\t'".to_string(),
+        b'\r' => r"'\r'".to_string(),
+        c if c.is_ascii_graphic() || c == b' ' => format!("'{}'", c as char),
+        c => format!("'\\x{c:02x}'"),
+    };
+    let message = e.to_string();
+    // A trailing comma before `}` is where Go expects the next key.
+    let key_expected = message.starts_with("key must be a string")
+        || (message.starts_with("trailing comma") && c == b'}');
+    let context = if key_expected {
+        "looking for beginning of object key string"
+    } else if message.starts_with("expected `:`") {
+        "after object key"
+    } else if message.starts_with("expected `,` or `}`") {
+        "after object key:value pair"
+    } else if message.starts_with("expected `,` or `]`") {
+        "after array element"
+    } else if message.starts_with("trailing characters") {
+        "after top-level value"
+    } else if message.starts_with("control character") {
+        "in string literal"
+    } else {
+        "looking for beginning of value"
+    };
+    format!("invalid character {quoted} {context}")
+}
+
 /// Applies an RFC 7386 merge patch.
 pub fn merge_patch(target: &Value, patch: &Value) -> Value {
     let mut out = target.clone();
@@ -329,6 +383,35 @@ fn kube_element_order(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_patch_that_is_not_json_fails_in_go_decoders_words() {
+        let cases = [
+            (
+                "{not-json}",
+                "invalid character 'n' looking for beginning of object key string",
+            ),
+            ("{\"a\" 1}", "invalid character '1' after object key"),
+            (
+                "{\"a\": 1 \"b\"}",
+                "invalid character '\"' after object key:value pair",
+            ),
+            ("[1 2]", "invalid character '2' after array element"),
+            (
+                "{\"a\": x}",
+                "invalid character 'x' looking for beginning of value",
+            ),
+            (
+                "{\"a\": 1,}",
+                "invalid character '}' looking for beginning of object key string",
+            ),
+            ("{}\n}", "invalid character '}' after top-level value"),
+            ("{\"a\": ", "unexpected end of JSON input"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(parse_json(body.as_bytes()).expect_err(body), want, "{body}");
+        }
+    }
 
     fn pod() -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [

@@ -10,7 +10,7 @@
 //! atomic`. Built-in kinds use kube's own OpenAPI schema ([`crate::builtin_schema`]), custom
 //! resources their CRD's; fields neither describes are untyped (atomic lists, granular maps).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
@@ -541,38 +541,64 @@ pub struct Conflict {
     pub manager: String,
     /// The apiVersion the other manager wrote with.
     pub api_version: String,
+    /// The other manager's operation, `Apply` or `Update`.
+    pub operation: String,
+    /// The subresource the other manager wrote, or empty.
+    pub subresource: String,
     /// The field.
     pub field: String,
 }
 
-/// The message kube-apiserver gives for apply conflicts, grouped by manager.
-pub fn conflict_message(conflicts: &[Conflict]) -> String {
-    let n = conflicts.len();
-    let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
-    for c in conflicts {
-        match groups
-            .iter_mut()
-            .find(|g| g.0 == c.manager && g.1 == c.api_version)
-        {
-            Some(g) => g.2.push(&c.field),
-            None => groups.push((&c.manager, &c.api_version, vec![&c.field])),
+impl Conflict {
+    /// The manager as kube's conflict messages name it: quoted, with its subresource, and
+    /// `using <apiVersion>` only for an Update manager (an applier's identity leaves the
+    /// apiVersion out, so re-applying with another version stays the same manager).
+    pub fn manager_label(&self) -> String {
+        let mut label = format!("{:?}", self.manager);
+        if !self.subresource.is_empty() {
+            label.push_str(&format!(" with subresource {:?}", self.subresource));
         }
+        if self.operation == "Update" {
+            label.push_str(&format!(" using {}", self.api_version));
+        }
+        label
     }
-    let parts: Vec<String> = groups
-        .iter()
-        .map(|(m, av, fields)| {
-            if fields.len() == 1 {
-                format!("conflict with \"{m}\" using {av}: {}", fields[0])
-            } else {
-                let list: Vec<String> = fields.iter().map(|f| format!("- {f}")).collect();
-                format!("conflicts with \"{m}\" using {av}:\n{}", list.join("\n"))
-            }
-        })
-        .collect();
+}
+
+/// The message kube-apiserver gives for apply conflicts: one conflict inline, several grouped
+/// by manager in the managers' order.
+pub fn conflict_message(conflicts: &[Conflict]) -> String {
+    if let [c] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.manager_label(),
+            c.field
+        );
+    }
+    // Keyed by the manager's identity, which orders by name first as kube's sort does.
+    let mut groups: BTreeMap<[&str; 4], (String, Vec<&str>)> = BTreeMap::new();
+    for c in conflicts {
+        let key = [
+            c.manager.as_str(),
+            c.operation.as_str(),
+            c.api_version.as_str(),
+            c.subresource.as_str(),
+        ];
+        groups
+            .entry(key)
+            .or_insert_with(|| (c.manager_label(), Vec::new()))
+            .1
+            .push(&c.field);
+    }
+    let mut lines = Vec::new();
+    for (label, fields) in groups.values() {
+        lines.push(format!("conflicts with {label}:"));
+        lines.extend(fields.iter().map(|f| format!("- {f}")));
+    }
     format!(
-        "Apply failed with {n} conflict{}: {}",
-        if n == 1 { "" } else { "s" },
-        parts.join("\n")
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
     )
 }
 
@@ -667,6 +693,8 @@ pub fn apply(
                 conflicts.push(Conflict {
                     manager: m.manager.clone(),
                     api_version: m.api_version.clone(),
+                    operation: m.operation.clone(),
+                    subresource: m.subresource.clone(),
                     field: path_string(p),
                 });
             }
@@ -845,6 +873,34 @@ mod tests {
     }
 
     #[test]
+    fn conflict_messages_name_the_api_version_of_update_managers_only() {
+        let conflict = |manager: &str, operation: &str, field: &str| Conflict {
+            manager: manager.into(),
+            api_version: "v1".into(),
+            operation: operation.into(),
+            subresource: String::new(),
+            field: field.into(),
+        };
+        assert_eq!(
+            conflict_message(&[conflict("kubectl-edit", "Update", ".data.a")]),
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .data.a"
+        );
+        let mut status = conflict("ctl", "Update", ".status.phase");
+        status.subresource = "status".into();
+        assert_eq!(
+            conflict_message(&[
+                conflict("b", "Apply", ".data.x"),
+                conflict("a", "Update", ".data.y"),
+                conflict("b", "Apply", ".data.z"),
+                status,
+            ]),
+            "Apply failed with 4 conflicts: conflicts with \"a\" using v1:\n- .data.y\n\
+             conflicts with \"b\":\n- .data.x\n- .data.z\n\
+             conflicts with \"ctl\" with subresource \"status\" using v1:\n- .status.phase"
+        );
+    }
+
+    #[test]
     fn conflicts_force_and_removal() {
         let live = created_by_a();
         let mut cfg = deploy(2, "x");
@@ -858,12 +914,14 @@ mod tests {
             vec![Conflict {
                 manager: "a".into(),
                 api_version: "apps/v1".into(),
+                operation: "Apply".into(),
+                subresource: String::new(),
                 field: ".spec.replicas".into()
             }]
         );
         assert_eq!(
             conflict_message(&err),
-            "Apply failed with 1 conflict: conflict with \"a\" using apps/v1: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas"
         );
         // Same values are shared, not conflicting.
         let shared = apply(&live, &deploy(1, "x"), &writer("b"), false, DEPLOY).expect("shared");

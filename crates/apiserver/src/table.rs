@@ -682,26 +682,50 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
                 subjects(o, "ServiceAccount")
             }),
         ],
+        // `printEvent`; events.k8s.io Events are the same objects under other field names.
         "Event" => vec![
+            ("Last Seen", "string", 0, |o, now| {
+                json!(event_times(o, now).1)
+            }),
             ("Type", "string", 0, |o, _| o["type"].clone()),
             ("Reason", "string", 0, |o, _| o["reason"].clone()),
             ("Object", "string", 0, |o, _| {
-                let io = &o["involvedObject"];
-                let io = if io.is_object() { io } else { &o["regarding"] };
-                json!(format!(
-                    "{}/{}",
-                    io["kind"].as_str().unwrap_or("").to_lowercase(),
-                    io["name"].as_str().unwrap_or("")
-                ))
-            }),
-            ("Message", "string", 0, |o, _| {
-                if o["message"].is_string() {
-                    o["message"].clone()
-                } else {
-                    o["note"].clone()
+                let io = event_field(o, "involvedObject", "regarding");
+                let kind = io["kind"].as_str().unwrap_or("").to_lowercase();
+                match io["name"].as_str().filter(|n| !n.is_empty()) {
+                    Some(name) => json!(format!("{kind}/{name}")),
+                    None => json!(kind),
                 }
             }),
-            age_col,
+            ("Subobject", "string", 1, |o, _| {
+                json!(
+                    event_field(o, "involvedObject", "regarding")["fieldPath"]
+                        .as_str()
+                        .unwrap_or("")
+                )
+            }),
+            ("Source", "string", 1, |o, _| json!(event_source(o))),
+            ("Message", "string", 0, |o, _| {
+                json!(
+                    event_field(o, "message", "note")
+                        .as_str()
+                        .unwrap_or("")
+                        .trim()
+                )
+            }),
+            ("First Seen", "string", 1, |o, now| {
+                json!(event_times(o, now).0)
+            }),
+            ("Count", "string", 1, |o, _| {
+                let series = &o["series"];
+                let count = if series.is_object() {
+                    int(&series["count"])
+                } else {
+                    int(event_field(o, "count", "deprecatedCount"))
+                };
+                json!(if count == 0 { 1 } else { count })
+            }),
+            ("Name", "string", 1, |o, _| o["metadata"]["name"].clone()),
         ],
         "NetworkPolicy" => vec![
             ("Pod-Selector", "string", 0, |o, _| {
@@ -721,7 +745,7 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
                 json!(o["globalDefault"].as_bool().unwrap_or(false))
             }),
             age_col,
-            ("PreemptionPolicy", "string", 1, |o, _| {
+            ("PreemptionPolicy", "string", 0, |o, _| {
                 json!(o["preemptionPolicy"].as_str().unwrap_or(""))
             }),
         ],
@@ -844,6 +868,49 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
     })
 }
 
+/// A core Event's field, or the events.k8s.io Event's field it maps to.
+fn event_field<'a>(o: &'a Value, core: &str, events: &str) -> &'a Value {
+    match &o[core] {
+        Value::Null => &o[events],
+        v => v,
+    }
+}
+
+/// When an Event was first and last seen, as ages: the first timestamp or else the event
+/// time; the series' last observation, or else the last timestamp, or else the first.
+fn event_times(o: &Value, now: jiff::Timestamp) -> (String, String) {
+    let when = |v: &Value| v.as_str().filter(|t| !t.is_empty()).map(|t| age(t, now));
+    let first = when(event_field(o, "firstTimestamp", "deprecatedFirstTimestamp"))
+        .unwrap_or_else(|| age(o["eventTime"].as_str().unwrap_or(""), now));
+    let last = if o["series"].is_object() {
+        age(o["series"]["lastObservedTime"].as_str().unwrap_or(""), now)
+    } else {
+        when(event_field(o, "lastTimestamp", "deprecatedLastTimestamp"))
+            .unwrap_or_else(|| first.clone())
+    };
+    (first, last)
+}
+
+/// `formatEventSource`: the component (or reporting controller) and the host (or reporting
+/// instance), comma-separated.
+fn event_source(o: &Value) -> String {
+    let first = |a: &Value, b: &Value| {
+        a.as_str()
+            .filter(|s| !s.is_empty())
+            .or(b.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let source = event_field(o, "source", "deprecatedSource");
+    let component = first(&source["component"], &o["reportingController"]);
+    let instance = first(&source["host"], &o["reportingInstance"]);
+    match (component.is_empty(), instance.is_empty()) {
+        (true, true) => String::new(),
+        (_, true) => component,
+        _ => format!("{component}, {instance}"),
+    }
+}
+
 /// `printNode`'s status: the Ready condition, and whether scheduling is disabled.
 fn node_status(o: &Value) -> String {
     let mut status: Vec<&str> = o["status"]["conditions"]
@@ -928,12 +995,25 @@ fn ingress_hosts(o: &Value) -> Value {
     json!(text)
 }
 
+/// The column definition of objects' names.
+fn name_column(priority: i64) -> Value {
+    json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": priority})
+}
+
 /// The Table of `items` for `res`.
 pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
     let now = jiff::Timestamp::now();
-    let mut defs = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-    ];
+    let computed = if res.custom {
+        None
+    } else {
+        builtin_columns(&res.kind)
+    };
+    // Kube's printers put the name first, except where they place it themselves (Events).
+    let name_first = !computed.iter().flatten().any(|c| c.0 == "Name");
+    let mut defs = Vec::new();
+    if name_first {
+        defs.push(name_column(0));
+    }
     let mut cols: Vec<(String, String)> = Vec::new();
     for c in &res.printer_columns {
         let name = c["name"].as_str().unwrap_or("").to_string();
@@ -942,12 +1022,11 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
             "description": c["description"].as_str().unwrap_or(""), "priority": c["priority"].as_i64().unwrap_or(0)}));
         cols.push((c["jsonPath"].as_str().unwrap_or("").to_string(), ty));
     }
-    let computed = if res.custom {
-        None
-    } else {
-        builtin_columns(&res.kind)
-    };
     for (name, ty, priority, _) in computed.iter().flatten() {
+        if *name == "Name" {
+            defs.push(name_column(*priority));
+            continue;
+        }
         let description = if *name == "Age" {
             "CreationTimestamp is a timestamp representing the server time when this object was created."
         } else {
@@ -962,7 +1041,10 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let mut cells = vec![o["metadata"]["name"].clone()];
+            let mut cells = Vec::new();
+            if name_first {
+                cells.push(o["metadata"]["name"].clone());
+            }
             for (_, _, _, get) in computed.iter().flatten() {
                 // Computed cells are final: a "date" one (Created At) is not turned into an age.
                 cells.push(cell(get(o, now), "", now));
@@ -1015,6 +1097,36 @@ mod tests {
         assert_eq!(node_roles(&node), "control-plane,worker");
         assert_eq!(node_address(&node, "InternalIP"), "10.1.2.3");
         assert_eq!(node_address(&node, "ExternalIP"), "<none>");
+    }
+
+    #[test]
+    fn events_print_last_seen_first_and_their_name_only_wide() {
+        let now = jiff::Timestamp::now();
+        let seen = (now - jiff::SignedDuration::from_secs(90)).to_string();
+        let event = json!({"metadata": {"name": "w1.a"}, "type": "Normal", "reason": "Made",
+            "involvedObject": {"kind": "Widget", "name": "w1", "fieldPath": "spec"},
+            "source": {"component": "ctl", "host": "n1"}, "message": " made \n",
+            "firstTimestamp": seen, "count": 2});
+        let columns = builtin_columns("Event").expect("events have a printer");
+        let row: Vec<(&str, i64, Value)> = columns
+            .iter()
+            .map(|(name, _, priority, get)| (*name, *priority, get(&event, now)))
+            .collect();
+        assert_eq!(
+            row,
+            vec![
+                ("Last Seen", 0, json!("90s")),
+                ("Type", 0, json!("Normal")),
+                ("Reason", 0, json!("Made")),
+                ("Object", 0, json!("widget/w1")),
+                ("Subobject", 1, json!("spec")),
+                ("Source", 1, json!("ctl, n1")),
+                ("Message", 0, json!("made")),
+                ("First Seen", 1, json!("90s")),
+                ("Count", 1, json!(2)),
+                ("Name", 1, json!("w1.a")),
+            ]
+        );
     }
 
     #[test]

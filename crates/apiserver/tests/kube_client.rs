@@ -585,7 +585,8 @@ async fn deletecollection_foreground_and_recreate() {
         .into_iter()
         .filter_map(|c| c.metadata.name)
         .collect();
-    assert_eq!(left, vec!["c".to_string()]);
+    // The server's own root-CA ConfigMap is in every namespace, as on kube.
+    assert_eq!(left, ["c", "kube-root-ca.crt"]);
 
     // Re-creating a deleted name works and gets a new uid.
     let first = api
@@ -687,7 +688,7 @@ async fn streaming_list_watcher_and_event_field_selectors() {
     })
     .await;
     assert!(done.is_ok(), "the initial-events-end bookmark arrives");
-    assert_eq!(initial, vec!["x".to_string()]);
+    assert_eq!(initial, ["kube-root-ca.crt", "x"]);
     server.shutdown().await;
 }
 
@@ -773,4 +774,40 @@ async fn both_event_apis_share_one_storage() {
         Some("again")
     );
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_kubernetes_service_leads_to_the_server_across_restarts() {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    let dir = tempfile::tempdir().expect("temp dir");
+    for _ in 0..2 {
+        let server = common::start(dir.path(), None).await;
+        let client = common::client(&server.kubeconfig).await;
+        let service = Api::<Service>::namespaced(client.clone(), "default")
+            .get("kubernetes")
+            .await
+            .expect("kube-apiserver's bootstrap Service exists");
+        let spec = service.spec.expect("spec");
+        assert_eq!(spec.cluster_ip.as_deref(), Some("10.96.0.1"));
+        let port = &spec.ports.expect("ports")[0];
+        assert_eq!((port.name.as_deref(), port.port), (Some("https"), 443));
+        assert_eq!(
+            port.target_port,
+            Some(
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i32::from(
+                    server.addr.port()
+                ))
+            )
+        );
+        let endpoints = Api::<Endpoints>::namespaced(client, "default")
+            .get("kubernetes")
+            .await
+            .expect("its Endpoints exist");
+        let subset = &endpoints.subsets.expect("subsets")[0];
+        assert_eq!(
+            subset.ports.as_ref().expect("ports")[0].port,
+            i32::from(server.addr.port())
+        );
+        server.shutdown().await;
+    }
 }
