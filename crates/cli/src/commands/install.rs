@@ -382,9 +382,12 @@ fn deployment(controller: &Controller, args: &InstallArgs) -> Deployment {
                         env: Some(vec![k8s_openapi::api::core::v1::EnvVar {
                             name: "RUNTIME_NAMESPACE".into(),
                             value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
+                                // kube defaults the apiVersion of this atomic selector:
+                                // written out, a second field manager applying the same
+                                // export co-owns it instead of conflicting on it.
                                 field_ref: Some(k8s_openapi::api::core::v1::ObjectFieldSelector {
+                                    api_version: Some("v1".into()),
                                     field_path: "metadata.namespace".into(),
-                                    ..Default::default()
                                 }),
                                 ..Default::default()
                             }),
