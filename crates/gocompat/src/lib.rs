@@ -2,8 +2,11 @@
 //! kind and every reader refuses hostile input the same way. Pure: no I/O.
 //!
 //! - [`yaml`]: the one budget for reading untrusted YAML (bytes, depth, documents, nodes and
-//!   go-yaml v3's "excessive aliasing" rule), for serde readers and event-loop readers alike.
+//!   go-yaml v3's "excessive aliasing" rule), for serde readers and event-loop readers alike;
+//!   and go-yaml's writer ([`yaml::emit`]).
 //! - [`duration`]: Go's `time.ParseDuration` with checked arithmetic and `Duration.String()`.
+//! - [`float`]: Go's float text (`strconv.FormatFloat` shortest, `encoding/json`).
+//! - [`regex`]: Go `regexp` patterns (RE2 syntax and meaning) compiled with the `regex` crate.
 //!
 //! ```
 //! use ferroflux_gocompat::{duration, yaml};
@@ -16,4 +19,6 @@
 #![deny(missing_docs)]
 
 pub mod duration;
+pub mod float;
+pub mod regex;
 pub mod yaml;

@@ -16,6 +16,12 @@
 //!
 //! Errors: a breach is a [`BudgetError`] with a go-yaml style message
 //! (`yaml: document contains excessive aliasing`); syntax and type errors stay the reader's own.
+//!
+//! Writing: [`emit`] writes YAML as go-yaml does (kustomize, Helm's `toYaml`/`toYamlPretty`),
+//! with [`resolve`]'s reading of plain scalars.
+
+pub mod emit;
+pub mod resolve;
 
 use std::collections::HashMap;
 

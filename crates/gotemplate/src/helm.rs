@@ -8,7 +8,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::exec::Exec;
-use crate::sprig::{Sources, f, from_json_go, json_encode, s, sprig_funcs};
+use crate::sprig::{
+    Entry, FResult, Sources, f, from_json_go, insert_all, json_encode, s, sprig_funcs,
+};
 use crate::value::{HostObject, Map, Value};
 use crate::yaml;
 use crate::{Error, Func, FuncError, FuncMap, MissingKey, Options, Template, toml};
@@ -139,7 +141,7 @@ fn as_duration(v: &Value) -> Result<i64, String> {
             if let Ok(d) = ferroflux_gocompat::duration::parse(t) {
                 return Ok(d);
             }
-            if let Some(x) = crate::sprig::parse_go_float(t) {
+            if let Some(x) = ferroflux_gocompat::float::parse(t) {
                 return duration_from_secs_f64(x);
             }
             Err(format!("could not parse duration {st:?}"))
@@ -234,116 +236,7 @@ pub fn helm_funcs(sources: &Sources) -> FuncMap {
     let mut m = sprig_funcs(sources);
     m.remove("env");
     m.remove("expandenv");
-    m.insert(
-        "toYaml".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Ok(Value::from(
-                yaml::to_yaml(&a[0]).trim_end_matches('\n').to_string(),
-            ))
-        }),
-    );
-    m.insert(
-        "mustToYaml".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Ok(Value::from(
-                yaml::to_yaml(&a[0]).trim_end_matches('\n').to_string(),
-            ))
-        }),
-    );
-    m.insert(
-        "toYamlPretty".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Ok(Value::from(
-                yaml::to_yaml_pretty(&a[0])
-                    .trim_end_matches('\n')
-                    .to_string(),
-            ))
-        }),
-    );
-    m.insert(
-        "fromYaml".into(),
-        f(|a| Ok(yaml_into(s(a, 0)?, false).unwrap_or_else(error_map))),
-    );
-    m.insert(
-        "fromYamlArray".into(),
-        f(|a| Ok(yaml_into(s(a, 0)?, true).unwrap_or_else(|e| Value::list(vec![Value::from(e)])))),
-    );
-    m.insert(
-        "toToml".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Ok(Value::from(toml::to_toml(&a[0]).unwrap_or_else(|e| e)))
-        }),
-    );
-    m.insert(
-        "mustToToml".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            toml::to_toml(&a[0])
-                .map(Value::from)
-                .map_err(FuncError::Call)
-        }),
-    );
-    m.insert(
-        "fromToml".into(),
-        f(|a| Ok(toml::from_toml(s(a, 0)?).unwrap_or_else(error_map))),
-    );
-    m.insert(
-        "toJson".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Ok(Value::from(
-                json_encode(&a[0], true, None).unwrap_or_default(),
-            ))
-        }),
-    );
-    m.insert(
-        "mustToJson".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            json_encode(&a[0], true, None).map(Value::from)
-        }),
-    );
-    m.insert(
-        "fromJson".into(),
-        f(|a| {
-            Ok(crate::sprig::parse_json(s(a, 0)?, Some("map"))
-                .map(|v| {
-                    if v.is_nil() {
-                        Value::map(Map::new())
-                    } else {
-                        v
-                    }
-                })
-                .unwrap_or_else(error_map))
-        }),
-    );
-    m.insert(
-        "fromJsonArray".into(),
-        f(|a| {
-            Ok(crate::sprig::parse_json(s(a, 0)?, Some("list"))
-                .map(|v| {
-                    if v.is_nil() {
-                        Value::list(Vec::new())
-                    } else {
-                        v
-                    }
-                })
-                .unwrap_or_else(|e| Value::list(vec![Value::from(e)])))
-        }),
-    );
-    m.insert(
-        "mustToDuration".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            as_duration(&a[0])
-                .map(duration_value)
-                .map_err(FuncError::Call)
-        }),
-    );
+    insert_all(&mut m, FUNCS);
     type Conv = fn(i64) -> Value;
     let conversions: [(&str, Conv); 8] = [
         ("durationSeconds", |d| Value::Float(secs(d))),
@@ -369,65 +262,182 @@ pub fn helm_funcs(sources: &Sources) -> FuncMap {
             }),
         );
     }
-    m.insert(
-        "durationRoundTo".into(),
-        f(|a| {
-            crate::sprig::arity(a, 2)?;
-            let Ok(d) = as_duration(&a[0]) else {
-                return Ok(duration_value(0));
-            };
-            Ok(duration_value(match as_duration(&a[1]) {
-                Ok(m) => round_duration(d, m),
-                Err(_) => d,
-            }))
-        }),
-    );
-    m.insert(
-        "durationTruncateTo".into(),
-        f(|a| {
-            crate::sprig::arity(a, 2)?;
-            let Ok(d) = as_duration(&a[0]) else {
-                return Ok(duration_value(0));
-            };
-            Ok(duration_value(match as_duration(&a[1]) {
-                Ok(m) if m > 0 => d - d % m,
-                _ => d,
-            }))
-        }),
-    );
     m.insert("include".into(), Arc::new(include) as Func);
     m.insert("tpl".into(), Arc::new(tpl) as Func);
-    m.insert(
-        "required".into(),
-        f(|a| {
-            crate::sprig::arity(a, 2)?;
-            let msg = s(a, 0)?;
-            match &a[1] {
-                Value::Nil => Err(FuncError::Call(msg.to_string())),
-                Value::Str(v) if v.is_empty() => Err(FuncError::Call(msg.to_string())),
-                v => Ok(v.clone()),
-            }
-        }),
-    );
-    m.insert(
-        "fail".into(),
-        f(|a| {
-            crate::sprig::arity(a, 1)?;
-            Err(FuncError::Call(s(a, 0)?.to_string()))
-        }),
-    );
-    m.insert(
-        "lookup".into(),
-        f(|a| {
-            crate::sprig::arity(a, 4)?;
-            for i in 0..4 {
-                s(a, i)?;
-            }
-            Ok(Value::map(Map::new()))
-        }),
-    );
-    m.insert("getHostByName".into(), f(|_| Ok(Value::str(""))));
     m
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[
+    ("toYaml", to_yaml_fn),
+    ("mustToYaml", to_yaml_fn),
+    ("toYamlPretty", to_yaml_pretty_fn),
+    ("fromYaml", from_yaml),
+    ("fromYamlArray", from_yaml_array),
+    ("toToml", to_toml_fn),
+    ("mustToToml", must_to_toml),
+    ("fromToml", from_toml_fn),
+    ("toJson", to_json),
+    ("mustToJson", must_to_json),
+    ("fromJson", from_json),
+    ("fromJsonArray", from_json_array),
+    ("mustToDuration", must_to_duration),
+    ("durationRoundTo", duration_round_to),
+    ("durationTruncateTo", duration_truncate_to),
+    ("required", required),
+    ("fail", fail),
+    ("lookup", lookup_fn),
+    ("getHostByName", get_host_by_name),
+];
+
+/// `toYaml`, `mustToYaml`.
+fn to_yaml_fn(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    Ok(Value::from(
+        yaml::to_yaml(&a[0]).trim_end_matches('\n').to_string(),
+    ))
+}
+
+/// `toYamlPretty`.
+fn to_yaml_pretty_fn(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    Ok(Value::from(
+        yaml::to_yaml_pretty(&a[0])
+            .trim_end_matches('\n')
+            .to_string(),
+    ))
+}
+
+/// `fromYaml`.
+fn from_yaml(a: &[Value]) -> FResult {
+    Ok(yaml_into(s(a, 0)?, false).unwrap_or_else(error_map))
+}
+
+/// `fromYamlArray`.
+fn from_yaml_array(a: &[Value]) -> FResult {
+    Ok(yaml_into(s(a, 0)?, true).unwrap_or_else(|e| Value::list(vec![Value::from(e)])))
+}
+
+/// `toToml`.
+fn to_toml_fn(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    Ok(Value::from(toml::to_toml(&a[0]).unwrap_or_else(|e| e)))
+}
+
+/// `mustToToml`.
+fn must_to_toml(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    toml::to_toml(&a[0])
+        .map(Value::from)
+        .map_err(FuncError::Call)
+}
+
+/// `fromToml`.
+fn from_toml_fn(a: &[Value]) -> FResult {
+    Ok(toml::from_toml(s(a, 0)?).unwrap_or_else(error_map))
+}
+
+/// `toJson`.
+fn to_json(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    Ok(Value::from(
+        json_encode(&a[0], true, None).unwrap_or_default(),
+    ))
+}
+
+/// `mustToJson`.
+fn must_to_json(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    json_encode(&a[0], true, None).map(Value::from)
+}
+
+/// `fromJson`.
+fn from_json(a: &[Value]) -> FResult {
+    Ok(crate::sprig::parse_json(s(a, 0)?, Some("map"))
+        .map(|v| {
+            if v.is_nil() {
+                Value::map(Map::new())
+            } else {
+                v
+            }
+        })
+        .unwrap_or_else(error_map))
+}
+
+/// `fromJsonArray`.
+fn from_json_array(a: &[Value]) -> FResult {
+    Ok(crate::sprig::parse_json(s(a, 0)?, Some("list"))
+        .map(|v| {
+            if v.is_nil() {
+                Value::list(Vec::new())
+            } else {
+                v
+            }
+        })
+        .unwrap_or_else(|e| Value::list(vec![Value::from(e)])))
+}
+
+/// `mustToDuration`.
+fn must_to_duration(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    as_duration(&a[0])
+        .map(duration_value)
+        .map_err(FuncError::Call)
+}
+
+/// `durationRoundTo`.
+fn duration_round_to(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 2)?;
+    let Ok(d) = as_duration(&a[0]) else {
+        return Ok(duration_value(0));
+    };
+    Ok(duration_value(match as_duration(&a[1]) {
+        Ok(m) => round_duration(d, m),
+        Err(_) => d,
+    }))
+}
+
+/// `durationTruncateTo`.
+fn duration_truncate_to(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 2)?;
+    let Ok(d) = as_duration(&a[0]) else {
+        return Ok(duration_value(0));
+    };
+    Ok(duration_value(match as_duration(&a[1]) {
+        Ok(m) if m > 0 => d - d % m,
+        _ => d,
+    }))
+}
+
+/// `required`.
+fn required(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 2)?;
+    let msg = s(a, 0)?;
+    match &a[1] {
+        Value::Nil => Err(FuncError::Call(msg.to_string())),
+        Value::Str(v) if v.is_empty() => Err(FuncError::Call(msg.to_string())),
+        v => Ok(v.clone()),
+    }
+}
+
+/// `fail`.
+fn fail(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 1)?;
+    Err(FuncError::Call(s(a, 0)?.to_string()))
+}
+
+/// `lookup`.
+fn lookup_fn(a: &[Value]) -> FResult {
+    crate::sprig::arity(a, 4)?;
+    for i in 0..4 {
+        s(a, i)?;
+    }
+    Ok(Value::map(Map::new()))
+}
+
+/// `getHostByName`.
+fn get_host_by_name(_: &[Value]) -> FResult {
+    Ok(Value::str(""))
 }
 
 fn hours(d: i64) -> f64 {

@@ -494,3 +494,39 @@ fn helm_lookup_goes_through_the_host_callback() {
         .expect("renders");
     assert_eq!(out["c/templates/a"], "v1/Secret ns/s");
 }
+
+#[test]
+fn sprig_regex_functions_use_gos_regexp_dialect() {
+    // Go's `\w` is ASCII, `a{,2}` is a literal, and `a**` is refused with Go's message.
+    let out = render_helm(
+        r#"{{ regexMatch "^\\w$" "é" }} {{ regexFind "a{,2}" "xa{,2}" }}"#,
+        Value::Nil,
+    )
+    .expect("renders");
+    assert_eq!(out, "false a{,2}");
+    let err = render_helm(r#"{{ mustRegexMatch "a**" "a" }}"#, Value::Nil).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("error parsing regexp: invalid nested repetition operator: `**`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn to_yaml_quotes_only_what_go_yaml_reads_as_a_timestamp() {
+    // go-yaml's timestamps need the whole text to match a layout: a date alone does, a date
+    // with hours and minutes but no seconds does not.
+    let out = render_helm(
+        r#"{{ toYaml (dict "at" "2024-01-01" "when" "2024-01-01 10:00") }}"#,
+        Value::Nil,
+    )
+    .expect("renders");
+    assert_eq!(out, "at: \"2024-01-01\"\nwhen: 2024-01-01 10:00");
+}
+
+#[test]
+fn regex_match_answers_false_for_a_bad_pattern_as_sprig_does() {
+    let out = render_helm(r#"{{ regexMatch "a(" "a(" }}"#, Value::Nil).expect("renders");
+    assert_eq!(out, "false");
+    assert!(render_helm(r#"{{ mustRegexMatch "a(" "a(" }}"#, Value::Nil).is_err());
+}

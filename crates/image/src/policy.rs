@@ -15,10 +15,9 @@ use regex::{CaptureLocations, Regex};
 use serde::{Deserialize, Serialize};
 
 mod gocompat;
-mod re2;
 
+pub use ferroflux_gocompat::float::parse as parse_go_float;
 use gocompat::Template;
-pub use gocompat::parse_go_float;
 
 /// Why a policy could not be built or could not select a tag.
 #[derive(Debug, thiserror::Error)]
@@ -328,13 +327,14 @@ impl TagFilter {
     /// # Errors
     /// [`PolicyError::InvalidPattern`] when Go would refuse the pattern.
     pub fn new(spec: &FilterTagsSpec) -> Result<TagFilter, PolicyError> {
-        let invalid = |reason: String| PolicyError::InvalidPattern {
-            pattern: spec.pattern.clone(),
-            reason,
-        };
-        // Go's syntax, not the regex crate's: see `re2` for where they differ.
-        let translated = re2::translate(&spec.pattern).map_err(invalid)?;
-        let regex = Regex::new(&translated).map_err(|e| invalid(e.to_string()))?;
+        // Go's syntax, not the regex crate's: see `ferroflux_gocompat::regex` for where they
+        // differ.
+        let regex = ferroflux_gocompat::regex::compile(&spec.pattern).map_err(|e| {
+            PolicyError::InvalidPattern {
+                pattern: spec.pattern.clone(),
+                reason: e.to_string(),
+            }
+        })?;
         let extract = (!spec.extract.is_empty()).then(|| Template::new(&spec.extract, &regex));
         Ok(TagFilter {
             pattern: spec.pattern.clone(),

@@ -541,7 +541,8 @@ impl Selector {
         };
         let re = |k: &str| -> Result<Option<Regex>> {
             s(k).map(|p| {
-                Regex::new(&format!("^(?:{p})$"))
+                // Go's syntax and meaning, anchored as kustomize anchors it.
+                ferroflux_gocompat::regex::compile(&format!("^(?:{p})$"))
                     .map_err(|e| msg(format!("invalid {k} selector '{p}': {e}")))
             })
             .transpose()

@@ -217,3 +217,19 @@ fn replicas_for_an_unknown_name_and_non_string_keys_fail() {
     let e = err_of(&fs, "/app");
     assert!(e.contains("not a string"), "{e}");
 }
+
+#[test]
+fn target_selector_regex_is_read_with_gos_syntax() {
+    // `(?x)` is a flag of the regex crate only: kustomize (Go's regexp) refuses the selector.
+    let mut fs = MemFs::new();
+    fs.add(
+        "app/kustomization.yaml",
+        "resources:\n- cm.yaml\npatches:\n- target:\n    name: \"(?x) c\"\n  patch: |-\n    - op: add\n      path: /data\n      value: {}\n",
+    )
+    .add("app/cm.yaml", CM);
+    let e = err_of(&fs, "/app");
+    assert!(
+        e.contains("invalid name selector '(?x) c': error parsing regexp: invalid or unsupported Perl syntax: `(?x`"),
+        "{e}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Conversions (`toString`, `int`, `float64`, ...), type tests, defaults and emptiness.
 
-use super::{arity, at_least, boolean, f, s, strs};
+use super::{Entry, FResult, arity, at_least, boolean, insert_all, s, strs};
 use crate::gofmt;
 use crate::value::Value;
 use crate::{FuncError, FuncMap};
@@ -75,28 +75,9 @@ pub(crate) fn to_float64(v: &Value) -> f64 {
         Value::Int(i) => *i as f64,
         Value::Float(x) => *x,
         Value::Bool(b) => *b as i64 as f64,
-        Value::Str(s) => parse_go_float(s).unwrap_or(0.0),
+        Value::Str(s) => ferroflux_gocompat::float::parse(s).unwrap_or(0.0),
         _ => 0.0,
     }
-}
-
-/// Go's `strconv.ParseFloat(s, 64)` for decimal input.
-pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
-    let t = s.trim_start_matches(['+', '-']);
-    if t.is_empty() || t.contains(char::is_whitespace) {
-        return None;
-    }
-    let lower = t.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" || lower == "nan" {
-        return s.parse::<f64>().ok();
-    }
-    if !t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
-    {
-        return None;
-    }
-    s.replace('_', "").parse::<f64>().ok()
 }
 
 /// Sprig's `empty`: the zero value of its type, or nil.
@@ -109,141 +90,151 @@ fn type_of(v: &Value) -> String {
 }
 
 pub(super) fn register(m: &mut FuncMap) {
-    m.insert(
-        "toString".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::from(strval(&a[0])))
-        }),
-    );
-    m.insert(
-        "atoi".into(),
-        f(|a| {
-            let t = s(a, 0)?;
-            Ok(Value::Int(t.parse::<i64>().unwrap_or(0)))
-        }),
-    );
-    for name in ["int", "int64"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(Value::Int(to_int64(&a[0])))
-            }),
-        );
+    insert_all(m, FUNCS);
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[
+    ("toString", to_string_fn),
+    ("atoi", atoi),
+    ("int", int_fn),
+    ("int64", int_fn),
+    ("float64", float64),
+    ("toDecimal", to_decimal),
+    ("toStrings", to_strings),
+    ("typeOf", type_of_fn),
+    ("typeIs", type_is),
+    ("typeIsLike", type_is_like),
+    ("kindOf", kind_of),
+    ("kindIs", kind_is),
+    ("deepEqual", deep_equal),
+    ("default", default),
+    ("empty", empty_fn),
+    ("coalesce", coalesce),
+    ("all", all_fn),
+    ("any", any_fn),
+    ("ternary", ternary),
+    ("fail", fail),
+];
+
+/// `toString`.
+fn to_string_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::from(strval(&a[0])))
+}
+
+/// `atoi`.
+fn atoi(a: &[Value]) -> FResult {
+    let t = s(a, 0)?;
+    Ok(Value::Int(t.parse::<i64>().unwrap_or(0)))
+}
+
+/// `int`, `int64`.
+fn int_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Int(to_int64(&a[0])))
+}
+
+/// `float64`.
+fn float64(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Float(to_float64(&a[0])))
+}
+
+/// `toDecimal`.
+fn to_decimal(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Int(
+        i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0),
+    ))
+}
+
+/// `toStrings`.
+fn to_strings(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(strs(super::data::strslice(&a[0])))
+}
+
+/// `typeOf`.
+fn type_of_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::from(type_of(&a[0])))
+}
+
+/// `typeIs`.
+fn type_is(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(s(a, 0)? == type_of(&a[1])))
+}
+
+/// `typeIsLike`.
+fn type_is_like(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let t = type_of(&a[1]);
+    let want = s(a, 0)?;
+    Ok(Value::Bool(want == t || format!("*{want}") == t))
+}
+
+/// `kindOf`.
+fn kind_of(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::str(a[0].kind_name()))
+}
+
+/// `kindIs`.
+fn kind_is(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(s(a, 0)? == a[1].kind_name()))
+}
+
+/// `deepEqual`.
+fn deep_equal(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(a[0] == a[1]))
+}
+
+/// `default`.
+fn default(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    match a.get(1) {
+        Some(v) if !empty(v) => Ok(v.clone()),
+        _ => Ok(a[0].clone()),
     }
-    m.insert(
-        "float64".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Float(to_float64(&a[0])))
-        }),
-    );
-    m.insert(
-        "toDecimal".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Int(
-                i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0),
-            ))
-        }),
-    );
-    m.insert(
-        "toStrings".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(strs(super::data::strslice(&a[0])))
-        }),
-    );
-    m.insert(
-        "typeOf".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::from(type_of(&a[0])))
-        }),
-    );
-    m.insert(
-        "typeIs".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(s(a, 0)? == type_of(&a[1])))
-        }),
-    );
-    m.insert(
-        "typeIsLike".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let t = type_of(&a[1]);
-            let want = s(a, 0)?;
-            Ok(Value::Bool(want == t || format!("*{want}") == t))
-        }),
-    );
-    m.insert(
-        "kindOf".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::str(a[0].kind_name()))
-        }),
-    );
-    m.insert(
-        "kindIs".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(s(a, 0)? == a[1].kind_name()))
-        }),
-    );
-    m.insert(
-        "deepEqual".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(a[0] == a[1]))
-        }),
-    );
-    m.insert(
-        "default".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            match a.get(1) {
-                Some(v) if !empty(v) => Ok(v.clone()),
-                _ => Ok(a[0].clone()),
-            }
-        }),
-    );
-    m.insert(
-        "empty".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Bool(empty(&a[0])))
-        }),
-    );
-    m.insert(
-        "coalesce".into(),
-        f(|a| Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or(Value::Nil))),
-    );
-    m.insert(
-        "all".into(),
-        f(|a| Ok(Value::Bool(a.iter().all(|v| !empty(v))))),
-    );
-    m.insert(
-        "any".into(),
-        f(|a| Ok(Value::Bool(a.iter().any(|v| !empty(v))))),
-    );
-    m.insert(
-        "ternary".into(),
-        f(|a| {
-            arity(a, 3)?;
-            Ok(if boolean(a, 2)? {
-                a[0].clone()
-            } else {
-                a[1].clone()
-            })
-        }),
-    );
-    m.insert(
-        "fail".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Err(FuncError::Call(s(a, 0)?.to_string()))
-        }),
-    );
+}
+
+/// `empty`.
+fn empty_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Bool(empty(&a[0])))
+}
+
+/// `coalesce`.
+fn coalesce(a: &[Value]) -> FResult {
+    Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or(Value::Nil))
+}
+
+/// `all`.
+fn all_fn(a: &[Value]) -> FResult {
+    Ok(Value::Bool(a.iter().all(|v| !empty(v))))
+}
+
+/// `any`.
+fn any_fn(a: &[Value]) -> FResult {
+    Ok(Value::Bool(a.iter().any(|v| !empty(v))))
+}
+
+/// `ternary`.
+fn ternary(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(if boolean(a, 2)? {
+        a[0].clone()
+    } else {
+        a[1].clone()
+    })
+}
+
+/// `fail`.
+fn fail(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Err(FuncError::Call(s(a, 0)?.to_string()))
 }

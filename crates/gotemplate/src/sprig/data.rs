@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use super::convert::{empty, strval};
-use super::{Sources, arity, at_least, f, int, s, strs};
+use super::{Entry, FResult, Sources, arity, at_least, f, insert_all, int, s, strs};
 use crate::value::{HostObject, Map, Value};
 use crate::{FuncError, FuncMap, gofmt};
 
@@ -102,23 +102,6 @@ fn json_string(out: &mut String, s: &str, html: bool) {
     out.push('"');
 }
 
-/// Go's `encoding/json` float format.
-pub(crate) fn json_float(x: f64) -> String {
-    let abs = x.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = gofmt::format_float(x, 'e', None);
-        // Go trims a leading zero of a two-digit negative exponent: e-07 -> e-7.
-        if let Some(i) = s.find("e-0") {
-            return format!("{}e-{}", &s[..i], &s[i + 3..]);
-        }
-        if let Some(i) = s.find("e+0") {
-            return format!("{}e+{}", &s[..i], &s[i + 3..]);
-        }
-        return s;
-    }
-    gofmt::format_float(x, 'f', None)
-}
-
 fn json_rec(
     out: &mut String,
     v: &Value,
@@ -148,7 +131,7 @@ fn json_rec(
                 )
                 .into());
             }
-            out.push_str(&json_float(*x));
+            out.push_str(&ferroflux_gocompat::float::json(*x));
         }
         Value::Str(s) => json_string(out, s, html),
         Value::List(l) => {
@@ -339,283 +322,7 @@ fn uniq(l: &[Value]) -> Vec<Value> {
 }
 
 pub(super) fn register(m: &mut FuncMap, _sources: &Sources) {
-    for name in ["list", "tuple"] {
-        m.insert(name.into(), f(|a| Ok(Value::list(a.to_vec()))));
-    }
-    for name in ["push", "append", "mustPush", "mustAppend"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                let mut l = list_of(&a[0], "append")?.to_vec();
-                l.push(a[1].clone());
-                Ok(Value::list(l))
-            }),
-        );
-    }
-    for name in ["prepend", "mustPrepend"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                let mut l = vec![a[1].clone()];
-                l.extend_from_slice(list_of(&a[0], "prepend")?);
-                Ok(Value::list(l))
-            }),
-        );
-    }
-    for name in ["chunk", "mustChunk"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                let size = int(a, 0)?;
-                if size <= 0 {
-                    return Err("chunk size must be positive".into());
-                }
-                let l = list_of(&a[1], "chunk")?;
-                Ok(Value::list(
-                    l.chunks(size as usize)
-                        .map(|c| Value::list(c.to_vec()))
-                        .collect(),
-                ))
-            }),
-        );
-    }
-    for name in ["first", "mustFirst"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(list_of(&a[0], "find first")?
-                    .first()
-                    .cloned()
-                    .unwrap_or(Value::Nil))
-            }),
-        );
-    }
-    for name in ["last", "mustLast"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(list_of(&a[0], "find last")?
-                    .last()
-                    .cloned()
-                    .unwrap_or(Value::Nil))
-            }),
-        );
-    }
-    for name in ["rest", "mustRest"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                let l = list_of(&a[0], "find rest")?;
-                Ok(Value::list(l.get(1..).unwrap_or(&[]).to_vec()))
-            }),
-        );
-    }
-    for name in ["initial", "mustInitial"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                let l = list_of(&a[0], "find initial")?;
-                Ok(Value::list(l[..l.len().saturating_sub(1)].to_vec()))
-            }),
-        );
-    }
-    for name in ["reverse", "mustReverse"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                let mut l = list_of(&a[0], "find reverse")?.to_vec();
-                l.reverse();
-                Ok(Value::list(l))
-            }),
-        );
-    }
-    for name in ["compact", "mustCompact"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(Value::list(
-                    list_of(&a[0], "compact")?
-                        .iter()
-                        .filter(|v| !empty(v))
-                        .cloned()
-                        .collect(),
-                ))
-            }),
-        );
-    }
-    for name in ["uniq", "mustUniq"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(Value::list(uniq(list_of(&a[0], "uniq")?)))
-            }),
-        );
-    }
-    for name in ["without", "mustWithout"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                at_least(a, 1)?;
-                let l = list_of(&a[0], "find without")?;
-                Ok(Value::list(
-                    l.iter().filter(|v| !a[1..].contains(v)).cloned().collect(),
-                ))
-            }),
-        );
-    }
-    for name in ["has", "mustHas"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                match &a[1] {
-                    Value::Nil => Ok(Value::Bool(false)),
-                    other => Ok(Value::Bool(list_of(other, "find has")?.contains(&a[0]))),
-                }
-            }),
-        );
-    }
-    for name in ["slice", "mustSlice"] {
-        m.insert(name.into(), f(|a| {
-            at_least(a, 1)?;
-            let l = list_of(&a[0], "slice")?;
-            let len = l.len() as i64;
-            let start = if a.len() > 1 { int(a, 1)? } else { 0 };
-            let end = if a.len() > 2 { int(a, 2)? } else { len };
-            if start < 0 || end < start || end > len {
-                return Err(format!("runtime error: slice bounds out of range [{start}:{end}] with capacity {len}").into());
-            }
-            Ok(Value::list(l[start as usize..end as usize].to_vec()))
-        }));
-    }
-    m.insert(
-        "concat".into(),
-        f(|a| {
-            let mut out = Vec::new();
-            for v in a {
-                out.extend_from_slice(list_of(v, "concat")?);
-            }
-            Ok(Value::list(out))
-        }),
-    );
-    m.insert(
-        "dict".into(),
-        f(|a| {
-            let mut d = Map::new();
-            for pair in a.chunks(2) {
-                d.insert(
-                    strval(&pair[0]).into(),
-                    pair.get(1).cloned().unwrap_or(Value::str("")),
-                );
-            }
-            Ok(Value::map(d))
-        }),
-    );
-    m.insert(
-        "get".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(dict_of(&a[0])?.get(s(a, 1)?).unwrap_or(Value::str("")))
-        }),
-    );
-    m.insert(
-        "set".into(),
-        f(|a| {
-            arity(a, 3)?;
-            let d = dict_of(&a[0])?;
-            d.write().insert(s(a, 1)?.into(), a[2].clone());
-            Ok(a[0].clone())
-        }),
-    );
-    m.insert(
-        "unset".into(),
-        f(|a| {
-            arity(a, 2)?;
-            dict_of(&a[0])?.write().remove(s(a, 1)?);
-            Ok(a[0].clone())
-        }),
-    );
-    m.insert(
-        "hasKey".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(dict_of(&a[0])?.read().contains_key(s(a, 1)?)))
-        }),
-    );
-    m.insert(
-        "pluck".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            let name = s(a, 0)?;
-            let mut out = Vec::new();
-            for d in &a[1..] {
-                if let Some(v) = dict_of(d)?.get(name) {
-                    out.push(v);
-                }
-            }
-            Ok(Value::list(out))
-        }),
-    );
-    m.insert(
-        "keys".into(),
-        f(|a| {
-            let mut out = Vec::new();
-            for d in a {
-                out.extend(dict_of(d)?.read().keys().map(|k| k.to_string()));
-            }
-            Ok(strs(out))
-        }),
-    );
-    m.insert(
-        "values".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::list(
-                dict_of(&a[0])?.read().values().cloned().collect(),
-            ))
-        }),
-    );
-    m.insert(
-        "pick".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            let d = dict_of(&a[0])?.read();
-            let mut out = Map::new();
-            for k in &a[1..] {
-                let k = k
-                    .as_str()
-                    .ok_or_else(|| FuncError::from("wrong type for value; expected string"))?;
-                if let Some(v) = d.get(k) {
-                    out.insert(k.into(), v.clone());
-                }
-            }
-            Ok(Value::map(out))
-        }),
-    );
-    m.insert(
-        "omit".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            let mut out = dict_of(&a[0])?.snapshot();
-            for k in &a[1..] {
-                let k = k
-                    .as_str()
-                    .ok_or_else(|| FuncError::from("wrong type for value; expected string"))?;
-                out.remove(k);
-            }
-            Ok(Value::map(out))
-        }),
-    );
+    insert_all(m, FUNCS);
     for (name, overwrite) in [
         ("merge", false),
         ("mustMerge", false),
@@ -638,49 +345,6 @@ pub(super) fn register(m: &mut FuncMap, _sources: &Sources) {
             }),
         );
     }
-    for name in ["deepCopy", "mustDeepCopy"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 1)?;
-                Ok(deep_copy(&a[0]))
-            }),
-        );
-    }
-    m.insert(
-        "dig".into(),
-        f(|a| {
-            if a.len() < 3 {
-                return Err("dig needs at least three arguments".into());
-            }
-            let mut cur = dict_of(&a[a.len() - 1])?.clone();
-            let def = a[a.len() - 2].clone();
-            let keys = &a[..a.len() - 2];
-            for (i, k) in keys.iter().enumerate() {
-                let k = k.as_str().ok_or_else(|| {
-                    FuncError::from(format!(
-                        "interface conversion: interface {{}} is {}, not string",
-                        k.type_name()
-                    ))
-                })?;
-                let Some(step) = cur.get(k) else {
-                    return Ok(def);
-                };
-                if i == keys.len() - 1 {
-                    return Ok(step);
-                }
-                cur = match step {
-                    Value::Map(m) => m,
-                    other => return Err(format!(
-                        "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
-                        other.type_name()
-                    )
-                    .into()),
-                };
-            }
-            Ok(def)
-        }),
-    );
     for (name, html, indent) in [
         ("toJson", true, None),
         ("mustToJson", true, None),
@@ -702,32 +366,360 @@ pub(super) fn register(m: &mut FuncMap, _sources: &Sources) {
             }),
         );
     }
-    m.insert(
-        "fromJson".into(),
-        f(|a| Ok(parse_json(s(a, 0)?, None).unwrap_or(Value::Nil))),
-    );
-    m.insert(
-        "mustFromJson".into(),
-        f(|a| parse_json(s(a, 0)?, None).map_err(FuncError::Call)),
-    );
-    m.insert(
-        "semver".into(),
-        f(|a| {
-            arity(a, 1)?;
-            ferroflux_semver::Version::parse(s(a, 0)?)
-                .map(|v| Value::Object(Arc::new(SemverObject(v))))
-                .map_err(|e| FuncError::Call(e.to_string()))
-        }),
-    );
-    m.insert(
-        "semverCompare".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let c = ferroflux_semver::Constraints::parse(s(a, 0)?)
-                .map_err(|e| FuncError::Call(e.to_string()))?;
-            let v = ferroflux_semver::Version::parse(s(a, 1)?)
-                .map_err(|e| FuncError::Call(e.to_string()))?;
-            Ok(Value::Bool(c.check(&v)))
-        }),
-    );
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[
+    ("list", list_fn),
+    ("tuple", list_fn),
+    ("push", push_fn),
+    ("append", push_fn),
+    ("mustPush", push_fn),
+    ("mustAppend", push_fn),
+    ("prepend", prepend),
+    ("mustPrepend", prepend),
+    ("chunk", chunk),
+    ("mustChunk", chunk),
+    ("first", first_fn),
+    ("mustFirst", first_fn),
+    ("last", last_fn),
+    ("mustLast", last_fn),
+    ("rest", rest),
+    ("mustRest", rest),
+    ("initial", initial),
+    ("mustInitial", initial),
+    ("reverse", reverse_fn),
+    ("mustReverse", reverse_fn),
+    ("compact", compact),
+    ("mustCompact", compact),
+    ("uniq", uniq_fn),
+    ("mustUniq", uniq_fn),
+    ("without", without),
+    ("mustWithout", without),
+    ("has", has),
+    ("mustHas", has),
+    ("slice", slice),
+    ("mustSlice", slice),
+    ("concat", concat),
+    ("dict", dict),
+    ("get", get_fn),
+    ("set", set),
+    ("unset", unset),
+    ("hasKey", has_key),
+    ("pluck", pluck),
+    ("keys", keys_fn),
+    ("values", values_fn),
+    ("pick", pick),
+    ("omit", omit),
+    ("deepCopy", deep_copy_fn),
+    ("mustDeepCopy", deep_copy_fn),
+    ("dig", dig),
+    ("fromJson", from_json_fn),
+    ("mustFromJson", must_from_json),
+    ("semver", semver),
+    ("semverCompare", semver_compare),
+];
+
+/// `list`, `tuple`.
+fn list_fn(a: &[Value]) -> FResult {
+    Ok(Value::list(a.to_vec()))
+}
+
+/// `push`, `append`, `mustPush`, `mustAppend`.
+fn push_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let mut l = list_of(&a[0], "append")?.to_vec();
+    l.push(a[1].clone());
+    Ok(Value::list(l))
+}
+
+/// `prepend`, `mustPrepend`.
+fn prepend(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let mut l = vec![a[1].clone()];
+    l.extend_from_slice(list_of(&a[0], "prepend")?);
+    Ok(Value::list(l))
+}
+
+/// `chunk`, `mustChunk`.
+fn chunk(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let size = int(a, 0)?;
+    if size <= 0 {
+        return Err("chunk size must be positive".into());
+    }
+    let l = list_of(&a[1], "chunk")?;
+    Ok(Value::list(
+        l.chunks(size as usize)
+            .map(|c| Value::list(c.to_vec()))
+            .collect(),
+    ))
+}
+
+/// `first`, `mustFirst`.
+fn first_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(list_of(&a[0], "find first")?
+        .first()
+        .cloned()
+        .unwrap_or(Value::Nil))
+}
+
+/// `last`, `mustLast`.
+fn last_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(list_of(&a[0], "find last")?
+        .last()
+        .cloned()
+        .unwrap_or(Value::Nil))
+}
+
+/// `rest`, `mustRest`.
+fn rest(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let l = list_of(&a[0], "find rest")?;
+    Ok(Value::list(l.get(1..).unwrap_or(&[]).to_vec()))
+}
+
+/// `initial`, `mustInitial`.
+fn initial(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let l = list_of(&a[0], "find initial")?;
+    Ok(Value::list(l[..l.len().saturating_sub(1)].to_vec()))
+}
+
+/// `reverse`, `mustReverse`.
+fn reverse_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let mut l = list_of(&a[0], "find reverse")?.to_vec();
+    l.reverse();
+    Ok(Value::list(l))
+}
+
+/// `compact`, `mustCompact`.
+fn compact(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::list(
+        list_of(&a[0], "compact")?
+            .iter()
+            .filter(|v| !empty(v))
+            .cloned()
+            .collect(),
+    ))
+}
+
+/// `uniq`, `mustUniq`.
+fn uniq_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::list(uniq(list_of(&a[0], "uniq")?)))
+}
+
+/// `without`, `mustWithout`.
+fn without(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    let l = list_of(&a[0], "find without")?;
+    Ok(Value::list(
+        l.iter().filter(|v| !a[1..].contains(v)).cloned().collect(),
+    ))
+}
+
+/// `has`, `mustHas`.
+fn has(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    match &a[1] {
+        Value::Nil => Ok(Value::Bool(false)),
+        other => Ok(Value::Bool(list_of(other, "find has")?.contains(&a[0]))),
+    }
+}
+
+/// `slice`, `mustSlice`.
+fn slice(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    let l = list_of(&a[0], "slice")?;
+    let len = l.len() as i64;
+    let start = if a.len() > 1 { int(a, 1)? } else { 0 };
+    let end = if a.len() > 2 { int(a, 2)? } else { len };
+    if start < 0 || end < start || end > len {
+        return Err(format!(
+            "runtime error: slice bounds out of range [{start}:{end}] with capacity {len}"
+        )
+        .into());
+    }
+    Ok(Value::list(l[start as usize..end as usize].to_vec()))
+}
+
+/// `concat`.
+fn concat(a: &[Value]) -> FResult {
+    let mut out = Vec::new();
+    for v in a {
+        out.extend_from_slice(list_of(v, "concat")?);
+    }
+    Ok(Value::list(out))
+}
+
+/// `dict`.
+fn dict(a: &[Value]) -> FResult {
+    let mut d = Map::new();
+    for pair in a.chunks(2) {
+        d.insert(
+            strval(&pair[0]).into(),
+            pair.get(1).cloned().unwrap_or(Value::str("")),
+        );
+    }
+    Ok(Value::map(d))
+}
+
+/// `get`.
+fn get_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(dict_of(&a[0])?.get(s(a, 1)?).unwrap_or(Value::str("")))
+}
+
+/// `set`.
+fn set(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    let d = dict_of(&a[0])?;
+    d.write().insert(s(a, 1)?.into(), a[2].clone());
+    Ok(a[0].clone())
+}
+
+/// `unset`.
+fn unset(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    dict_of(&a[0])?.write().remove(s(a, 1)?);
+    Ok(a[0].clone())
+}
+
+/// `hasKey`.
+fn has_key(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(dict_of(&a[0])?.read().contains_key(s(a, 1)?)))
+}
+
+/// `pluck`.
+fn pluck(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    let name = s(a, 0)?;
+    let mut out = Vec::new();
+    for d in &a[1..] {
+        if let Some(v) = dict_of(d)?.get(name) {
+            out.push(v);
+        }
+    }
+    Ok(Value::list(out))
+}
+
+/// `keys`.
+fn keys_fn(a: &[Value]) -> FResult {
+    let mut out = Vec::new();
+    for d in a {
+        out.extend(dict_of(d)?.read().keys().map(|k| k.to_string()));
+    }
+    Ok(strs(out))
+}
+
+/// `values`.
+fn values_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::list(
+        dict_of(&a[0])?.read().values().cloned().collect(),
+    ))
+}
+
+/// `pick`.
+fn pick(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    let d = dict_of(&a[0])?.read();
+    let mut out = Map::new();
+    for k in &a[1..] {
+        let k = k
+            .as_str()
+            .ok_or_else(|| FuncError::from("wrong type for value; expected string"))?;
+        if let Some(v) = d.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    Ok(Value::map(out))
+}
+
+/// `omit`.
+fn omit(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    let mut out = dict_of(&a[0])?.snapshot();
+    for k in &a[1..] {
+        let k = k
+            .as_str()
+            .ok_or_else(|| FuncError::from("wrong type for value; expected string"))?;
+        out.remove(k);
+    }
+    Ok(Value::map(out))
+}
+
+/// `deepCopy`, `mustDeepCopy`.
+fn deep_copy_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(deep_copy(&a[0]))
+}
+
+/// `dig`.
+fn dig(a: &[Value]) -> FResult {
+    if a.len() < 3 {
+        return Err("dig needs at least three arguments".into());
+    }
+    let mut cur = dict_of(&a[a.len() - 1])?.clone();
+    let def = a[a.len() - 2].clone();
+    let keys = &a[..a.len() - 2];
+    for (i, k) in keys.iter().enumerate() {
+        let k = k.as_str().ok_or_else(|| {
+            FuncError::from(format!(
+                "interface conversion: interface {{}} is {}, not string",
+                k.type_name()
+            ))
+        })?;
+        let Some(step) = cur.get(k) else {
+            return Ok(def);
+        };
+        if i == keys.len() - 1 {
+            return Ok(step);
+        }
+        cur = match step {
+            Value::Map(m) => m,
+            other => {
+                return Err(format!(
+                    "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                    other.type_name()
+                )
+                .into());
+            }
+        };
+    }
+    Ok(def)
+}
+
+/// `fromJson`.
+fn from_json_fn(a: &[Value]) -> FResult {
+    Ok(parse_json(s(a, 0)?, None).unwrap_or(Value::Nil))
+}
+
+/// `mustFromJson`.
+fn must_from_json(a: &[Value]) -> FResult {
+    parse_json(s(a, 0)?, None).map_err(FuncError::Call)
+}
+
+/// `semver`.
+fn semver(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    ferroflux_semver::Version::parse(s(a, 0)?)
+        .map(|v| Value::Object(Arc::new(SemverObject(v))))
+        .map_err(|e| FuncError::Call(e.to_string()))
+}
+
+/// `semverCompare`.
+fn semver_compare(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let c = ferroflux_semver::Constraints::parse(s(a, 0)?)
+        .map_err(|e| FuncError::Call(e.to_string()))?;
+    let v =
+        ferroflux_semver::Version::parse(s(a, 1)?).map_err(|e| FuncError::Call(e.to_string()))?;
+    Ok(Value::Bool(c.check(&v)))
 }

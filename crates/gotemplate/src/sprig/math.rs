@@ -4,7 +4,7 @@
 //! `mulf 1.2 2.4 10 4` is `115.2` and not `115.19999999999999`; [`Dec`] does the same.
 
 use super::convert::{to_float64, to_int64};
-use super::{Sources, arity, at_least, f, int};
+use super::{Entry, FResult, Sources, arity, at_least, f, insert_all, int};
 use crate::value::Value;
 use crate::{FuncError, FuncMap};
 
@@ -180,211 +180,7 @@ fn seq(p: &[i64]) -> Result<String, FuncError> {
 }
 
 pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
-    m.insert(
-        "add1".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))
-        }),
-    );
-    m.insert(
-        "add".into(),
-        f(|a| {
-            Ok(Value::Int(
-                a.iter().fold(0i64, |acc, v| acc.wrapping_add(to_int64(v))),
-            ))
-        }),
-    );
-    m.insert(
-        "sub".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
-        }),
-    );
-    m.insert(
-        "div".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let d = to_int64(&a[1]);
-            if d == 0 {
-                return Err("runtime error: integer divide by zero".into());
-            }
-            Ok(Value::Int(to_int64(&a[0]).wrapping_div(d)))
-        }),
-    );
-    m.insert(
-        "mod".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let d = to_int64(&a[1]);
-            if d == 0 {
-                return Err("runtime error: integer divide by zero".into());
-            }
-            Ok(Value::Int(to_int64(&a[0]).wrapping_rem(d)))
-        }),
-    );
-    m.insert(
-        "mul".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Int(a[1..].iter().fold(to_int64(&a[0]), |acc, v| {
-                acc.wrapping_mul(to_int64(v))
-            })))
-        }),
-    );
-    m.insert(
-        "add1f".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Float(dec_op(
-                to_float64(&a[0]),
-                &[Value::Int(1)],
-                Dec::add,
-                |x, y| x + y,
-            )))
-        }),
-    );
-    m.insert(
-        "addf".into(),
-        f(|a| Ok(Value::Float(dec_op(0.0, a, Dec::add, |x, y| x + y)))),
-    );
-    m.insert(
-        "subf".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Float(dec_op(
-                to_float64(&a[0]),
-                &a[1..],
-                Dec::sub,
-                |x, y| x - y,
-            )))
-        }),
-    );
-    m.insert(
-        "mulf".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Float(dec_op(
-                to_float64(&a[0]),
-                &a[1..],
-                Dec::mul,
-                |x, y| x * y,
-            )))
-        }),
-    );
-    m.insert(
-        "divf".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            if a[1..].iter().any(|v| to_float64(v) == 0.0) {
-                return Err("decimal division by 0".into());
-            }
-            Ok(Value::Float(dec_op(
-                to_float64(&a[0]),
-                &a[1..],
-                Dec::div,
-                |x, y| x / y,
-            )))
-        }),
-    );
-    for name in ["max", "biggest"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                at_least(a, 1)?;
-                Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0)))
-            }),
-        );
-    }
-    m.insert(
-        "min".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0)))
-        }),
-    );
-    m.insert(
-        "maxf".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Float(
-                a[1..]
-                    .iter()
-                    .fold(to_float64(&a[0]), |acc, v| acc.max(to_float64(v))),
-            ))
-        }),
-    );
-    m.insert(
-        "minf".into(),
-        f(|a| {
-            at_least(a, 1)?;
-            Ok(Value::Float(
-                a[1..]
-                    .iter()
-                    .fold(to_float64(&a[0]), |acc, v| acc.min(to_float64(v))),
-            ))
-        }),
-    );
-    m.insert(
-        "ceil".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Float(to_float64(&a[0]).ceil()))
-        }),
-    );
-    m.insert(
-        "floor".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::Float(to_float64(&a[0]).floor()))
-        }),
-    );
-    m.insert(
-        "round".into(),
-        f(|a| {
-            at_least(a, 2)?;
-            let val = to_float64(&a[0]);
-            let places = int(a, 1)? as f64;
-            let round_on = match a.get(2) {
-                Some(Value::Float(x)) => *x,
-                Some(Value::Int(i)) => *i as f64,
-                Some(_) => return Err("wrong type for value; expected float64".into()),
-                None => 0.5,
-            };
-            let pow = 10f64.powf(places);
-            let digit = pow * val;
-            let frac = digit.fract();
-            let r = if frac >= round_on {
-                digit.ceil()
-            } else {
-                digit.floor()
-            };
-            Ok(Value::Float(r / pow))
-        }),
-    );
-    m.insert(
-        "until".into(),
-        f(|a| {
-            arity(a, 1)?;
-            let n = int(a, 0)?;
-            Ok(ints(until_step(0, n, if n < 0 { -1 } else { 1 })?))
-        }),
-    );
-    m.insert(
-        "untilStep".into(),
-        f(|a| {
-            arity(a, 3)?;
-            Ok(ints(until_step(int(a, 0)?, int(a, 1)?, int(a, 2)?)?))
-        }),
-    );
-    m.insert(
-        "seq".into(),
-        f(|a| {
-            let p: Vec<i64> = (0..a.len()).map(|i| int(a, i)).collect::<Result<_, _>>()?;
-            Ok(Value::from(seq(&p)?))
-        }),
-    );
+    insert_all(m, FUNCS);
     let rnd = sources.random.clone();
     m.insert(
         "randInt".into(),
@@ -398,4 +194,214 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
             Ok(Value::Int(lo + (r % (hi - lo) as u64) as i64))
         }),
     );
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[
+    ("add1", add1),
+    ("add", add_fn),
+    ("sub", sub_fn),
+    ("div", div_fn),
+    ("mod", mod_fn),
+    ("mul", mul_fn),
+    ("add1f", add1f),
+    ("addf", addf),
+    ("subf", subf),
+    ("mulf", mulf),
+    ("divf", divf),
+    ("max", max_fn),
+    ("biggest", max_fn),
+    ("min", min_fn),
+    ("maxf", maxf),
+    ("minf", minf),
+    ("ceil", ceil_fn),
+    ("floor", floor_fn),
+    ("round", round),
+    ("until", until),
+    ("untilStep", until_step_fn),
+    ("seq", seq_fn),
+];
+
+/// `add1`.
+fn add1(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))
+}
+
+/// `add`.
+fn add_fn(a: &[Value]) -> FResult {
+    Ok(Value::Int(
+        a.iter().fold(0i64, |acc, v| acc.wrapping_add(to_int64(v))),
+    ))
+}
+
+/// `sub`.
+fn sub_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
+}
+
+/// `div`.
+fn div_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let d = to_int64(&a[1]);
+    if d == 0 {
+        return Err("runtime error: integer divide by zero".into());
+    }
+    Ok(Value::Int(to_int64(&a[0]).wrapping_div(d)))
+}
+
+/// `mod`.
+fn mod_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let d = to_int64(&a[1]);
+    if d == 0 {
+        return Err("runtime error: integer divide by zero".into());
+    }
+    Ok(Value::Int(to_int64(&a[0]).wrapping_rem(d)))
+}
+
+/// `mul`.
+fn mul_fn(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Int(a[1..].iter().fold(to_int64(&a[0]), |acc, v| {
+        acc.wrapping_mul(to_int64(v))
+    })))
+}
+
+/// `add1f`.
+fn add1f(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Float(dec_op(
+        to_float64(&a[0]),
+        &[Value::Int(1)],
+        Dec::add,
+        |x, y| x + y,
+    )))
+}
+
+/// `addf`.
+fn addf(a: &[Value]) -> FResult {
+    Ok(Value::Float(dec_op(0.0, a, Dec::add, |x, y| x + y)))
+}
+
+/// `subf`.
+fn subf(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Float(dec_op(
+        to_float64(&a[0]),
+        &a[1..],
+        Dec::sub,
+        |x, y| x - y,
+    )))
+}
+
+/// `mulf`.
+fn mulf(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Float(dec_op(
+        to_float64(&a[0]),
+        &a[1..],
+        Dec::mul,
+        |x, y| x * y,
+    )))
+}
+
+/// `divf`.
+fn divf(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    if a[1..].iter().any(|v| to_float64(v) == 0.0) {
+        return Err("decimal division by 0".into());
+    }
+    Ok(Value::Float(dec_op(
+        to_float64(&a[0]),
+        &a[1..],
+        Dec::div,
+        |x, y| x / y,
+    )))
+}
+
+/// `max`, `biggest`.
+fn max_fn(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0)))
+}
+
+/// `min`.
+fn min_fn(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0)))
+}
+
+/// `maxf`.
+fn maxf(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Float(
+        a[1..]
+            .iter()
+            .fold(to_float64(&a[0]), |acc, v| acc.max(to_float64(v))),
+    ))
+}
+
+/// `minf`.
+fn minf(a: &[Value]) -> FResult {
+    at_least(a, 1)?;
+    Ok(Value::Float(
+        a[1..]
+            .iter()
+            .fold(to_float64(&a[0]), |acc, v| acc.min(to_float64(v))),
+    ))
+}
+
+/// `ceil`.
+fn ceil_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Float(to_float64(&a[0]).ceil()))
+}
+
+/// `floor`.
+fn floor_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Float(to_float64(&a[0]).floor()))
+}
+
+/// `round`.
+fn round(a: &[Value]) -> FResult {
+    at_least(a, 2)?;
+    let val = to_float64(&a[0]);
+    let places = int(a, 1)? as f64;
+    let round_on = match a.get(2) {
+        Some(Value::Float(x)) => *x,
+        Some(Value::Int(i)) => *i as f64,
+        Some(_) => return Err("wrong type for value; expected float64".into()),
+        None => 0.5,
+    };
+    let pow = 10f64.powf(places);
+    let digit = pow * val;
+    let frac = digit.fract();
+    let r = if frac >= round_on {
+        digit.ceil()
+    } else {
+        digit.floor()
+    };
+    Ok(Value::Float(r / pow))
+}
+
+/// `until`.
+fn until(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let n = int(a, 0)?;
+    Ok(ints(until_step(0, n, if n < 0 { -1 } else { 1 })?))
+}
+
+/// `untilStep`.
+fn until_step_fn(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(ints(until_step(int(a, 0)?, int(a, 1)?, int(a, 2)?)?))
+}
+
+/// `seq`.
+fn seq_fn(a: &[Value]) -> FResult {
+    let p: Vec<i64> = (0..a.len()).map(|i| int(a, i)).collect::<Result<_, _>>()?;
+    Ok(Value::from(seq(&p)?))
 }

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use crate::value::Value;
 use crate::{Exec, Func, FuncError, FuncMap};
 
-pub(crate) use convert::parse_go_float;
-
-pub(crate) use data::{from_json_go, json_encode, json_float, parse_json};
+pub(crate) use data::{from_json_go, json_encode, parse_json};
 
 /// Looks up an environment variable by name.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -35,6 +33,16 @@ pub struct Sources {
 }
 
 pub(crate) type FResult = Result<Value, FuncError>;
+
+/// One line of a function table: the name templates call and the function it runs.
+pub(crate) type Entry = (&'static str, fn(&[Value]) -> FResult);
+
+/// Registers every function of a table.
+pub(crate) fn insert_all(m: &mut FuncMap, table: &[Entry]) {
+    for &(name, fun) in table {
+        m.insert(name.into(), f(fun));
+    }
+}
 
 pub(crate) fn f(fun: impl Fn(&[Value]) -> FResult + Send + Sync + 'static) -> Func {
     Arc::new(move |_: &mut Exec<'_>, a: &[Value]| fun(a))

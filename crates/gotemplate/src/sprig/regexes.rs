@@ -14,8 +14,9 @@ pub(super) fn quote_meta(s: &str) -> String {
     out
 }
 
+/// Go's `regexp.Compile`: Go's syntax and meaning, and Go's message when it refuses.
 pub(super) fn regex(p: &str) -> Result<regex::Regex, FuncError> {
-    regex::Regex::new(p).map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))
+    ferroflux_gocompat::regex::compile(p).map_err(|e| FuncError::Call(e.to_string()))
 }
 
 /// Go's `Regexp.Split`.

@@ -9,7 +9,7 @@ use super::convert::strval;
 use super::duration::duration_round;
 use super::paths::{Url, path_base, path_clean, path_dir, path_ext, url_parse, url_string};
 use super::regexes::{quote_meta, regex, regex_split};
-use super::{Sources, arity, at_least, check_len, f, int, s, strs};
+use super::{Entry, FResult, Sources, arity, at_least, check_len, f, insert_all, int, s, strs};
 use crate::value::{Map, Value};
 use crate::{FuncError, FuncMap, gofmt};
 use ferroflux_gocompat::duration::format as go_duration;
@@ -246,375 +246,7 @@ fn rand_string(sources: &Sources, n: i64, alphabet: &[u8]) -> String {
 }
 
 pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
-    m.insert("hello".into(), f(|_| Ok(Value::str("Hello!"))));
-    m.insert(
-        "upper".into(),
-        f(|a| Ok(Value::from(s(a, 0)?.to_uppercase()))),
-    );
-    m.insert(
-        "lower".into(),
-        f(|a| Ok(Value::from(s(a, 0)?.to_lowercase()))),
-    );
-    m.insert("title".into(), f(|a| Ok(Value::from(title(s(a, 0)?)))));
-    m.insert("untitle".into(), f(|a| Ok(Value::from(untitle(s(a, 0)?)))));
-    m.insert(
-        "swapcase".into(),
-        f(|a| Ok(Value::from(swapcase(s(a, 0)?)))),
-    );
-    m.insert(
-        "snakecase".into(),
-        f(|a| Ok(Value::from(delimited(s(a, 0)?, "_")))),
-    );
-    m.insert(
-        "kebabcase".into(),
-        f(|a| Ok(Value::from(delimited(s(a, 0)?, "-")))),
-    );
-    m.insert(
-        "camelcase".into(),
-        f(|a| Ok(Value::from(camelcase(s(a, 0)?)))),
-    );
-    m.insert(
-        "initials".into(),
-        f(|a| Ok(Value::from(initials(s(a, 0)?)))),
-    );
-    m.insert("trim".into(), f(|a| Ok(Value::from(s(a, 0)?.trim()))));
-    for name in ["trimAll", "trimall"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                let cut = s(a, 0)?;
-                Ok(Value::from(s(a, 1)?.trim_matches(|c| cut.contains(c))))
-            }),
-        );
-    }
-    m.insert(
-        "trimSuffix".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (x, t) = (s(a, 0)?, s(a, 1)?);
-            Ok(Value::from(t.strip_suffix(x).unwrap_or(t)))
-        }),
-    );
-    m.insert(
-        "trimPrefix".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (x, t) = (s(a, 0)?, s(a, 1)?);
-            Ok(Value::from(t.strip_prefix(x).unwrap_or(t)))
-        }),
-    );
-    m.insert(
-        "nospace".into(),
-        f(|a| {
-            Ok(Value::from(
-                s(a, 0)?
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect::<String>(),
-            ))
-        }),
-    );
-    m.insert(
-        "trunc".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (c, t) = (int(a, 0)?, s(a, 1)?);
-            let len = t.len() as i64;
-            Ok(Value::from(if c < 0 && len + c > 0 {
-                byte_slice(t, (len + c) as usize, t.len())?
-            } else if c >= 0 && len > c {
-                byte_slice(t, 0, c as usize)?
-            } else {
-                t.to_string()
-            }))
-        }),
-    );
-    m.insert(
-        "substr".into(),
-        f(|a| {
-            arity(a, 3)?;
-            let (start, end, t) = (int(a, 0)?, int(a, 1)?, s(a, 2)?);
-            let len = t.len() as i64;
-            Ok(Value::from(if start < 0 {
-                byte_slice(t, 0, end.max(0) as usize)?
-            } else if end < 0 || end > len {
-                byte_slice(t, start as usize, t.len())?
-            } else {
-                byte_slice(t, start as usize, end as usize)?
-            }))
-        }),
-    );
-    m.insert(
-        "abbrev".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (w, t) = (int(a, 0)?, s(a, 1)?);
-            Ok(Value::from(if w < 4 {
-                t.to_string()
-            } else {
-                abbreviate_full(t, 0, w)
-            }))
-        }),
-    );
-    m.insert(
-        "abbrevboth".into(),
-        f(|a| {
-            arity(a, 3)?;
-            let (l, r, t) = (int(a, 0)?, int(a, 1)?, s(a, 2)?);
-            Ok(Value::from(if r < 4 || (l > 0 && r < 7) {
-                t.to_string()
-            } else {
-                abbreviate_full(t, l, r)
-            }))
-        }),
-    );
-    m.insert(
-        "repeat".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (n, t) = (int(a, 0)?, s(a, 1)?);
-            if n < 0 {
-                return Err("strings: negative Repeat count".into());
-            }
-            if (t.len() as u128) * (n as u128) > (64 << 20) {
-                return Err(
-                    format!("repeat would build a string longer than {} bytes", 64 << 20).into(),
-                );
-            }
-            Ok(Value::from(t.repeat(n as usize)))
-        }),
-    );
-    m.insert(
-        "wrap".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::from(wrap_custom(s(a, 1)?, int(a, 0)?, "", false)))
-        }),
-    );
-    m.insert(
-        "wrapWith".into(),
-        f(|a| {
-            arity(a, 3)?;
-            check_len(
-                s(a, 2)?.len() + (s(a, 2)?.len() / int(a, 0)?.max(1) as usize + 1) * s(a, 1)?.len(),
-            )?;
-            Ok(Value::from(wrap_custom(
-                s(a, 2)?,
-                int(a, 0)?,
-                s(a, 1)?,
-                true,
-            )))
-        }),
-    );
-    m.insert(
-        "contains".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(s(a, 1)?.contains(s(a, 0)?)))
-        }),
-    );
-    m.insert(
-        "hasPrefix".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(s(a, 1)?.starts_with(s(a, 0)?)))
-        }),
-    );
-    m.insert(
-        "hasSuffix".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::Bool(s(a, 1)?.ends_with(s(a, 0)?)))
-        }),
-    );
-    m.insert(
-        "quote".into(),
-        f(|a| {
-            let v: Vec<String> = a
-                .iter()
-                .filter(|v| !v.is_nil())
-                .map(|v| gofmt::quote(&strval(v), false))
-                .collect();
-            Ok(Value::from(v.join(" ")))
-        }),
-    );
-    m.insert(
-        "squote".into(),
-        f(|a| {
-            let v: Vec<String> = a
-                .iter()
-                .filter(|v| !v.is_nil())
-                .map(|v| format!("'{}'", strval(v)))
-                .collect();
-            Ok(Value::from(v.join(" ")))
-        }),
-    );
-    m.insert(
-        "cat".into(),
-        f(|a| {
-            let v: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(strval).collect();
-            Ok(Value::from(v.join(" ")))
-        }),
-    );
-    m.insert(
-        "indent".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
-            let text = s(a, 1)?;
-            check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
-            Ok(Value::from(format!(
-                "{pad}{}",
-                text.replace('\n', &format!("\n{pad}"))
-            )))
-        }),
-    );
-    m.insert(
-        "nindent".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
-            let text = s(a, 1)?;
-            check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
-            Ok(Value::from(format!(
-                "\n{pad}{}",
-                text.replace('\n', &format!("\n{pad}"))
-            )))
-        }),
-    );
-    m.insert(
-        "replace".into(),
-        f(|a| {
-            arity(a, 3)?;
-            Ok(Value::from(go_replace(s(a, 2)?, s(a, 0)?, s(a, 1)?)?))
-        }),
-    );
-    m.insert(
-        "plural".into(),
-        f(|a| {
-            arity(a, 3)?;
-            Ok(Value::from(if int(a, 2)? == 1 {
-                s(a, 0)?
-            } else {
-                s(a, 1)?
-            }))
-        }),
-    );
-    m.insert(
-        "sha1sum".into(),
-        f(|a| Ok(Value::from(hex(&sha1::Sha1::digest(s(a, 0)?.as_bytes()))))),
-    );
-    m.insert(
-        "sha256sum".into(),
-        f(|a| Ok(Value::from(hex(&sha2::Sha256::digest(s(a, 0)?.as_bytes()))))),
-    );
-    m.insert(
-        "sha512sum".into(),
-        f(|a| Ok(Value::from(hex(&sha2::Sha512::digest(s(a, 0)?.as_bytes()))))),
-    );
-    m.insert(
-        "adler32sum".into(),
-        f(|a| {
-            let mut h = adler32::RollingAdler32::new();
-            h.update_buffer(s(a, 0)?.as_bytes());
-            Ok(Value::from(h.hash().to_string()))
-        }),
-    );
-    m.insert(
-        "b64enc".into(),
-        f(|a| {
-            Ok(Value::from(
-                base64::engine::general_purpose::STANDARD.encode(s(a, 0)?),
-            ))
-        }),
-    );
-    m.insert(
-        "b64dec".into(),
-        f(|a| {
-            Ok(Value::from(
-                match base64::engine::general_purpose::STANDARD.decode(s(a, 0)?) {
-                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                    Err(e) => format!("illegal base64 data: {e}"),
-                },
-            ))
-        }),
-    );
-    m.insert(
-        "b32enc".into(),
-        f(|a| {
-            Ok(Value::from(
-                data_encoding::BASE32.encode(s(a, 0)?.as_bytes()),
-            ))
-        }),
-    );
-    m.insert(
-        "b32dec".into(),
-        f(|a| {
-            Ok(Value::from(
-                match data_encoding::BASE32.decode(s(a, 0)?.as_bytes()) {
-                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                    Err(e) => format!("illegal base32 data: {e}"),
-                },
-            ))
-        }),
-    );
-    m.insert(
-        "split".into(),
-        f(|a| {
-            arity(a, 2)?;
-            let (sep, orig) = (s(a, 0)?, s(a, 1)?);
-            Ok(Value::map(
-                go_split(orig, sep, -1)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!("_{i}").into(), Value::from(p)))
-                    .collect::<Map>(),
-            ))
-        }),
-    );
-    m.insert(
-        "splitn".into(),
-        f(|a| {
-            arity(a, 3)?;
-            let (sep, n, orig) = (s(a, 0)?, int(a, 1)?, s(a, 2)?);
-            Ok(Value::map(
-                go_split(orig, sep, n)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!("_{i}").into(), Value::from(p)))
-                    .collect::<Map>(),
-            ))
-        }),
-    );
-    m.insert(
-        "splitList".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(strs(go_split(s(a, 1)?, s(a, 0)?, -1)))
-        }),
-    );
-    m.insert(
-        "join".into(),
-        f(|a| {
-            arity(a, 2)?;
-            Ok(Value::from(super::data::strslice(&a[1]).join(s(a, 0)?)))
-        }),
-    );
-    m.insert(
-        "sortAlpha".into(),
-        f(|a| {
-            arity(a, 1)?;
-            match &a[0] {
-                Value::List(_) => {
-                    let mut v = super::data::strslice(&a[0]);
-                    v.sort();
-                    Ok(strs(v))
-                }
-                other => Ok(strs(vec![strval(other)])),
-            }
-        }),
-    );
+    insert_all(m, FUNCS);
     for (name, func) in [
         ("base", path_base as fn(&str) -> String),
         ("dir", path_dir),
@@ -627,163 +259,6 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
             f(move |a| Ok(Value::from(func(s(a, 0)?)))),
         );
     }
-    m.insert(
-        "isAbs".into(),
-        f(|a| Ok(Value::Bool(s(a, 0)?.starts_with('/')))),
-    );
-    m.insert(
-        "osIsAbs".into(),
-        f(|a| Ok(Value::Bool(s(a, 0)?.starts_with('/')))),
-    );
-    m.insert(
-        "regexQuoteMeta".into(),
-        f(|a| Ok(Value::from(quote_meta(s(a, 0)?)))),
-    );
-    for (name, must) in [("regexMatch", false), ("mustRegexMatch", true)] {
-        m.insert(
-            name.into(),
-            f(move |a| {
-                arity(a, 2)?;
-                let _ = must;
-                Ok(Value::Bool(regex(s(a, 0)?)?.is_match(s(a, 1)?)))
-            }),
-        );
-    }
-    for name in ["regexFindAll", "mustRegexFindAll"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 3)?;
-                let re = regex(s(a, 0)?)?;
-                let n = int(a, 2)?;
-                let it = re.find_iter(s(a, 1)?).map(|m| m.as_str().to_string());
-                Ok(strs(if n < 0 {
-                    it.collect()
-                } else {
-                    it.take(n as usize).collect()
-                }))
-            }),
-        );
-    }
-    for name in ["regexFind", "mustRegexFind"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 2)?;
-                Ok(Value::from(
-                    regex(s(a, 0)?)?
-                        .find(s(a, 1)?)
-                        .map(|m| m.as_str())
-                        .unwrap_or(""),
-                ))
-            }),
-        );
-    }
-    for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 3)?;
-                Ok(Value::from(
-                    regex(s(a, 0)?)?
-                        .replace_all(s(a, 1)?, s(a, 2)?)
-                        .into_owned(),
-                ))
-            }),
-        );
-    }
-    for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 3)?;
-                Ok(Value::from(
-                    regex(s(a, 0)?)?
-                        .replace_all(s(a, 1)?, regex::NoExpand(s(a, 2)?))
-                        .into_owned(),
-                ))
-            }),
-        );
-    }
-    for name in ["regexSplit", "mustRegexSplit"] {
-        m.insert(
-            name.into(),
-            f(|a| {
-                arity(a, 3)?;
-                Ok(strs(regex_split(&regex(s(a, 0)?)?, s(a, 1)?, int(a, 2)?)))
-            }),
-        );
-    }
-    m.insert(
-        "urlParse".into(),
-        f(|a| {
-            let u = url_parse(s(a, 0)?)?;
-            let hostname = match u.host.rsplit_once(':') {
-                Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => u.host.as_str(),
-            }
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-            let mut d = Map::new();
-            d.insert("scheme".into(), Value::from(u.scheme.clone()));
-            d.insert("host".into(), Value::from(u.host.clone()));
-            d.insert("hostname".into(), Value::from(hostname));
-            d.insert("path".into(), Value::from(u.path.clone()));
-            d.insert("query".into(), Value::from(u.raw_query.clone()));
-            d.insert("opaque".into(), Value::from(u.opaque.clone()));
-            d.insert("fragment".into(), Value::from(u.fragment.clone()));
-            d.insert(
-                "userinfo".into(),
-                Value::from(u.user.clone().unwrap_or_default()),
-            );
-            Ok(Value::map(d))
-        }),
-    );
-    m.insert(
-        "urlJoin".into(),
-        f(|a| {
-            arity(a, 1)?;
-            let Value::Map(d) = &a[0] else {
-                return Err(format!(
-                    "wrong type for value; expected map[string]interface {{}}; got {}",
-                    a[0].type_name()
-                )
-                .into());
-            };
-            let d = d.snapshot();
-            let g = |k: &str| d.get(k).map(strval).unwrap_or_default();
-            let user = d.get("userinfo").map(strval).filter(|u| !u.is_empty());
-            Ok(Value::from(url_string(&Url {
-                scheme: g("scheme"),
-                opaque: g("opaque"),
-                user,
-                host: g("host"),
-                path: g("path"),
-                raw_query: g("query"),
-                fragment: g("fragment"),
-            })))
-        }),
-    );
-    m.insert(
-        "duration".into(),
-        f(|a| {
-            arity(a, 1)?;
-            let secs = match &a[0] {
-                Value::Str(t) => t.parse::<i64>().unwrap_or(0),
-                Value::Int(i) => *i,
-                _ => 0,
-            };
-            Ok(Value::from(go_duration(secs.saturating_mul(1_000_000_000))))
-        }),
-    );
-    m.insert(
-        "durationRound".into(),
-        f(|a| {
-            arity(a, 1)?;
-            Ok(Value::from(duration_round(&a[0])))
-        }),
-    );
     let src = sources.clone();
     m.insert(
         "env".into(),
@@ -864,6 +339,574 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
         }),
     );
     let _ = at_least;
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[
+    ("hello", hello),
+    ("regexMatch", regex_match),
+    ("mustRegexMatch", must_regex_match),
+    ("upper", upper),
+    ("lower", lower),
+    ("title", title_fn),
+    ("untitle", untitle_fn),
+    ("swapcase", swapcase_fn),
+    ("snakecase", snakecase),
+    ("kebabcase", kebabcase),
+    ("camelcase", camelcase_fn),
+    ("initials", initials_fn),
+    ("trim", trim_fn),
+    ("trimAll", trim_all),
+    ("trimall", trim_all),
+    ("trimSuffix", trim_suffix),
+    ("trimPrefix", trim_prefix),
+    ("nospace", nospace),
+    ("trunc", trunc),
+    ("substr", substr),
+    ("abbrev", abbrev),
+    ("abbrevboth", abbrevboth),
+    ("repeat", repeat_fn),
+    ("wrap", wrap),
+    ("wrapWith", wrap_with),
+    ("contains", contains_fn),
+    ("hasPrefix", has_prefix),
+    ("hasSuffix", has_suffix),
+    ("quote", quote_fn),
+    ("squote", squote),
+    ("cat", cat),
+    ("indent", indent),
+    ("nindent", nindent),
+    ("replace", replace_fn),
+    ("plural", plural),
+    ("sha1sum", sha1sum),
+    ("sha256sum", sha256sum),
+    ("sha512sum", sha512sum),
+    ("adler32sum", adler32sum),
+    ("b64enc", b64enc),
+    ("b64dec", b64dec),
+    ("b32enc", b32enc),
+    ("b32dec", b32dec),
+    ("split", split_fn),
+    ("splitn", splitn_fn),
+    ("splitList", split_list),
+    ("join", join_fn),
+    ("sortAlpha", sort_alpha),
+    ("isAbs", is_abs),
+    ("osIsAbs", is_abs),
+    ("regexQuoteMeta", regex_quote_meta),
+    ("regexFindAll", regex_find_all),
+    ("mustRegexFindAll", regex_find_all),
+    ("regexFind", regex_find),
+    ("mustRegexFind", regex_find),
+    ("regexReplaceAll", regex_replace_all),
+    ("mustRegexReplaceAll", regex_replace_all),
+    ("regexReplaceAllLiteral", regex_replace_all_literal),
+    ("mustRegexReplaceAllLiteral", regex_replace_all_literal),
+    ("regexSplit", regex_split_fn),
+    ("mustRegexSplit", regex_split_fn),
+    ("urlParse", url_parse_fn),
+    ("urlJoin", url_join),
+    ("duration", duration),
+    ("durationRound", duration_round_fn),
+];
+
+/// `regexMatch`: Sprig ignores a bad pattern's error and answers false.
+fn regex_match(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (pattern, text) = (s(a, 0)?, s(a, 1)?);
+    Ok(Value::Bool(
+        regex(pattern).is_ok_and(|re| re.is_match(text)),
+    ))
+}
+
+/// `mustRegexMatch`: a bad pattern is an error.
+fn must_regex_match(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(regex(s(a, 0)?)?.is_match(s(a, 1)?)))
+}
+
+/// `hello`.
+fn hello(_: &[Value]) -> FResult {
+    Ok(Value::str("Hello!"))
+}
+
+/// `upper`.
+fn upper(a: &[Value]) -> FResult {
+    Ok(Value::from(s(a, 0)?.to_uppercase()))
+}
+
+/// `lower`.
+fn lower(a: &[Value]) -> FResult {
+    Ok(Value::from(s(a, 0)?.to_lowercase()))
+}
+
+/// `title`.
+fn title_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(title(s(a, 0)?)))
+}
+
+/// `untitle`.
+fn untitle_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(untitle(s(a, 0)?)))
+}
+
+/// `swapcase`.
+fn swapcase_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(swapcase(s(a, 0)?)))
+}
+
+/// `snakecase`.
+fn snakecase(a: &[Value]) -> FResult {
+    Ok(Value::from(delimited(s(a, 0)?, "_")))
+}
+
+/// `kebabcase`.
+fn kebabcase(a: &[Value]) -> FResult {
+    Ok(Value::from(delimited(s(a, 0)?, "-")))
+}
+
+/// `camelcase`.
+fn camelcase_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(camelcase(s(a, 0)?)))
+}
+
+/// `initials`.
+fn initials_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(initials(s(a, 0)?)))
+}
+
+/// `trim`.
+fn trim_fn(a: &[Value]) -> FResult {
+    Ok(Value::from(s(a, 0)?.trim()))
+}
+
+/// `trimAll`, `trimall`.
+fn trim_all(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let cut = s(a, 0)?;
+    Ok(Value::from(s(a, 1)?.trim_matches(|c| cut.contains(c))))
+}
+
+/// `trimSuffix`.
+fn trim_suffix(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (x, t) = (s(a, 0)?, s(a, 1)?);
+    Ok(Value::from(t.strip_suffix(x).unwrap_or(t)))
+}
+
+/// `trimPrefix`.
+fn trim_prefix(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (x, t) = (s(a, 0)?, s(a, 1)?);
+    Ok(Value::from(t.strip_prefix(x).unwrap_or(t)))
+}
+
+/// `nospace`.
+fn nospace(a: &[Value]) -> FResult {
+    Ok(Value::from(
+        s(a, 0)?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>(),
+    ))
+}
+
+/// `trunc`.
+fn trunc(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (c, t) = (int(a, 0)?, s(a, 1)?);
+    let len = t.len() as i64;
+    Ok(Value::from(if c < 0 && len + c > 0 {
+        byte_slice(t, (len + c) as usize, t.len())?
+    } else if c >= 0 && len > c {
+        byte_slice(t, 0, c as usize)?
+    } else {
+        t.to_string()
+    }))
+}
+
+/// `substr`.
+fn substr(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    let (start, end, t) = (int(a, 0)?, int(a, 1)?, s(a, 2)?);
+    let len = t.len() as i64;
+    Ok(Value::from(if start < 0 {
+        byte_slice(t, 0, end.max(0) as usize)?
+    } else if end < 0 || end > len {
+        byte_slice(t, start as usize, t.len())?
+    } else {
+        byte_slice(t, start as usize, end as usize)?
+    }))
+}
+
+/// `abbrev`.
+fn abbrev(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (w, t) = (int(a, 0)?, s(a, 1)?);
+    Ok(Value::from(if w < 4 {
+        t.to_string()
+    } else {
+        abbreviate_full(t, 0, w)
+    }))
+}
+
+/// `abbrevboth`.
+fn abbrevboth(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    let (l, r, t) = (int(a, 0)?, int(a, 1)?, s(a, 2)?);
+    Ok(Value::from(if r < 4 || (l > 0 && r < 7) {
+        t.to_string()
+    } else {
+        abbreviate_full(t, l, r)
+    }))
+}
+
+/// `repeat`.
+fn repeat_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (n, t) = (int(a, 0)?, s(a, 1)?);
+    if n < 0 {
+        return Err("strings: negative Repeat count".into());
+    }
+    if (t.len() as u128) * (n as u128) > (64 << 20) {
+        return Err(format!("repeat would build a string longer than {} bytes", 64 << 20).into());
+    }
+    Ok(Value::from(t.repeat(n as usize)))
+}
+
+/// `wrap`.
+fn wrap(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::from(wrap_custom(s(a, 1)?, int(a, 0)?, "", false)))
+}
+
+/// `wrapWith`.
+fn wrap_with(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    check_len(s(a, 2)?.len() + (s(a, 2)?.len() / int(a, 0)?.max(1) as usize + 1) * s(a, 1)?.len())?;
+    Ok(Value::from(wrap_custom(
+        s(a, 2)?,
+        int(a, 0)?,
+        s(a, 1)?,
+        true,
+    )))
+}
+
+/// `contains`.
+fn contains_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(s(a, 1)?.contains(s(a, 0)?)))
+}
+
+/// `hasPrefix`.
+fn has_prefix(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(s(a, 1)?.starts_with(s(a, 0)?)))
+}
+
+/// `hasSuffix`.
+fn has_suffix(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::Bool(s(a, 1)?.ends_with(s(a, 0)?)))
+}
+
+/// `quote`.
+fn quote_fn(a: &[Value]) -> FResult {
+    let v: Vec<String> = a
+        .iter()
+        .filter(|v| !v.is_nil())
+        .map(|v| gofmt::quote(&strval(v), false))
+        .collect();
+    Ok(Value::from(v.join(" ")))
+}
+
+/// `squote`.
+fn squote(a: &[Value]) -> FResult {
+    let v: Vec<String> = a
+        .iter()
+        .filter(|v| !v.is_nil())
+        .map(|v| format!("'{}'", strval(v)))
+        .collect();
+    Ok(Value::from(v.join(" ")))
+}
+
+/// `cat`.
+fn cat(a: &[Value]) -> FResult {
+    let v: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(strval).collect();
+    Ok(Value::from(v.join(" ")))
+}
+
+/// `indent`.
+fn indent(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
+    let text = s(a, 1)?;
+    check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
+    Ok(Value::from(format!(
+        "{pad}{}",
+        text.replace('\n', &format!("\n{pad}"))
+    )))
+}
+
+/// `nindent`.
+fn nindent(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
+    let text = s(a, 1)?;
+    check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
+    Ok(Value::from(format!(
+        "\n{pad}{}",
+        text.replace('\n', &format!("\n{pad}"))
+    )))
+}
+
+/// `replace`.
+fn replace_fn(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(Value::from(go_replace(s(a, 2)?, s(a, 0)?, s(a, 1)?)?))
+}
+
+/// `plural`.
+fn plural(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(Value::from(if int(a, 2)? == 1 {
+        s(a, 0)?
+    } else {
+        s(a, 1)?
+    }))
+}
+
+/// `sha1sum`.
+fn sha1sum(a: &[Value]) -> FResult {
+    Ok(Value::from(hex(&sha1::Sha1::digest(s(a, 0)?.as_bytes()))))
+}
+
+/// `sha256sum`.
+fn sha256sum(a: &[Value]) -> FResult {
+    Ok(Value::from(hex(&sha2::Sha256::digest(s(a, 0)?.as_bytes()))))
+}
+
+/// `sha512sum`.
+fn sha512sum(a: &[Value]) -> FResult {
+    Ok(Value::from(hex(&sha2::Sha512::digest(s(a, 0)?.as_bytes()))))
+}
+
+/// `adler32sum`.
+fn adler32sum(a: &[Value]) -> FResult {
+    let mut h = adler32::RollingAdler32::new();
+    h.update_buffer(s(a, 0)?.as_bytes());
+    Ok(Value::from(h.hash().to_string()))
+}
+
+/// `b64enc`.
+fn b64enc(a: &[Value]) -> FResult {
+    Ok(Value::from(
+        base64::engine::general_purpose::STANDARD.encode(s(a, 0)?),
+    ))
+}
+
+/// `b64dec`.
+fn b64dec(a: &[Value]) -> FResult {
+    Ok(Value::from(
+        match base64::engine::general_purpose::STANDARD.decode(s(a, 0)?) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("illegal base64 data: {e}"),
+        },
+    ))
+}
+
+/// `b32enc`.
+fn b32enc(a: &[Value]) -> FResult {
+    Ok(Value::from(
+        data_encoding::BASE32.encode(s(a, 0)?.as_bytes()),
+    ))
+}
+
+/// `b32dec`.
+fn b32dec(a: &[Value]) -> FResult {
+    Ok(Value::from(
+        match data_encoding::BASE32.decode(s(a, 0)?.as_bytes()) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("illegal base32 data: {e}"),
+        },
+    ))
+}
+
+/// `split`.
+fn split_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    let (sep, orig) = (s(a, 0)?, s(a, 1)?);
+    Ok(Value::map(
+        go_split(orig, sep, -1)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}").into(), Value::from(p)))
+            .collect::<Map>(),
+    ))
+}
+
+/// `splitn`.
+fn splitn_fn(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    let (sep, n, orig) = (s(a, 0)?, int(a, 1)?, s(a, 2)?);
+    Ok(Value::map(
+        go_split(orig, sep, n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}").into(), Value::from(p)))
+            .collect::<Map>(),
+    ))
+}
+
+/// `splitList`.
+fn split_list(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(strs(go_split(s(a, 1)?, s(a, 0)?, -1)))
+}
+
+/// `join`.
+fn join_fn(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::from(super::data::strslice(&a[1]).join(s(a, 0)?)))
+}
+
+/// `sortAlpha`.
+fn sort_alpha(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    match &a[0] {
+        Value::List(_) => {
+            let mut v = super::data::strslice(&a[0]);
+            v.sort();
+            Ok(strs(v))
+        }
+        other => Ok(strs(vec![strval(other)])),
+    }
+}
+
+/// `isAbs`, `osIsAbs`.
+fn is_abs(a: &[Value]) -> FResult {
+    Ok(Value::Bool(s(a, 0)?.starts_with('/')))
+}
+
+/// `regexQuoteMeta`.
+fn regex_quote_meta(a: &[Value]) -> FResult {
+    Ok(Value::from(quote_meta(s(a, 0)?)))
+}
+
+/// `regexFindAll`, `mustRegexFindAll`.
+fn regex_find_all(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    let re = regex(s(a, 0)?)?;
+    let n = int(a, 2)?;
+    let it = re.find_iter(s(a, 1)?).map(|m| m.as_str().to_string());
+    Ok(strs(if n < 0 {
+        it.collect()
+    } else {
+        it.take(n as usize).collect()
+    }))
+}
+
+/// `regexFind`, `mustRegexFind`.
+fn regex_find(a: &[Value]) -> FResult {
+    arity(a, 2)?;
+    Ok(Value::from(
+        regex(s(a, 0)?)?
+            .find(s(a, 1)?)
+            .map(|m| m.as_str())
+            .unwrap_or(""),
+    ))
+}
+
+/// `regexReplaceAll`, `mustRegexReplaceAll`.
+fn regex_replace_all(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(Value::from(
+        regex(s(a, 0)?)?
+            .replace_all(s(a, 1)?, s(a, 2)?)
+            .into_owned(),
+    ))
+}
+
+/// `regexReplaceAllLiteral`, `mustRegexReplaceAllLiteral`.
+fn regex_replace_all_literal(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(Value::from(
+        regex(s(a, 0)?)?
+            .replace_all(s(a, 1)?, regex::NoExpand(s(a, 2)?))
+            .into_owned(),
+    ))
+}
+
+/// `regexSplit`, `mustRegexSplit`.
+fn regex_split_fn(a: &[Value]) -> FResult {
+    arity(a, 3)?;
+    Ok(strs(regex_split(&regex(s(a, 0)?)?, s(a, 1)?, int(a, 2)?)))
+}
+
+/// `urlParse`.
+fn url_parse_fn(a: &[Value]) -> FResult {
+    let u = url_parse(s(a, 0)?)?;
+    let hostname = match u.host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => u.host.as_str(),
+    }
+    .trim_start_matches('[')
+    .trim_end_matches(']')
+    .to_string();
+    let mut d = Map::new();
+    d.insert("scheme".into(), Value::from(u.scheme.clone()));
+    d.insert("host".into(), Value::from(u.host.clone()));
+    d.insert("hostname".into(), Value::from(hostname));
+    d.insert("path".into(), Value::from(u.path.clone()));
+    d.insert("query".into(), Value::from(u.raw_query.clone()));
+    d.insert("opaque".into(), Value::from(u.opaque.clone()));
+    d.insert("fragment".into(), Value::from(u.fragment.clone()));
+    d.insert(
+        "userinfo".into(),
+        Value::from(u.user.clone().unwrap_or_default()),
+    );
+    Ok(Value::map(d))
+}
+
+/// `urlJoin`.
+fn url_join(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let Value::Map(d) = &a[0] else {
+        return Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            a[0].type_name()
+        )
+        .into());
+    };
+    let d = d.snapshot();
+    let g = |k: &str| d.get(k).map(strval).unwrap_or_default();
+    let user = d.get("userinfo").map(strval).filter(|u| !u.is_empty());
+    Ok(Value::from(url_string(&Url {
+        scheme: g("scheme"),
+        opaque: g("opaque"),
+        user,
+        host: g("host"),
+        path: g("path"),
+        raw_query: g("query"),
+        fragment: g("fragment"),
+    })))
+}
+
+/// `duration`.
+fn duration(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    let secs = match &a[0] {
+        Value::Str(t) => t.parse::<i64>().unwrap_or(0),
+        Value::Int(i) => *i,
+        _ => 0,
+    };
+    Ok(Value::from(go_duration(secs.saturating_mul(1_000_000_000))))
+}
+
+/// `durationRound`.
+fn duration_round_fn(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::from(duration_round(&a[0])))
 }
 
 /// Go's `strings.Replace(s, old, new, -1)` (an empty `old` inserts between runes).

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::{Sources, arity, f, s};
+use super::{Entry, FResult, Sources, arity, f, insert_all, s};
 use crate::value::{HostObject, Value};
 use crate::{FuncError, FuncMap};
 
@@ -193,29 +193,9 @@ impl GoTime {
             } else {
                 "am"
             }));
-            if let Some(r) = rest.strip_prefix(['.', ',']) {
-                let digits = r.bytes().take_while(|b| *b == b'0' || *b == b'9').count();
-                if digits > 0
-                    && r.as_bytes()[0] == r.as_bytes()[digits - 1]
-                    && !r[digits..].starts_with(|c: char| c.is_ascii_digit())
-                {
-                    let frac = format!("{:09}", self.nanos);
-                    let mut f = frac[..digits.min(9)].to_string();
-                    if r.starts_with('9') {
-                        while f.ends_with('0') {
-                            f.pop();
-                        }
-                        if !f.is_empty() {
-                            out.push(rest.as_bytes()[0] as char);
-                            out.push_str(&f);
-                        }
-                    } else {
-                        out.push(rest.as_bytes()[0] as char);
-                        out.push_str(&f);
-                    }
-                    rest = &r[digits..];
-                    continue;
-                }
+            if let Some(r) = write_fraction(rest, self.nanos, &mut out) {
+                rest = r;
+                continue;
             }
             tok!("1", |o: &mut String| {
                 let _ = write!(o, "{month}");
@@ -240,6 +220,32 @@ impl GoTime {
     }
 }
 
+/// A fractional-seconds element of a layout at the start of `rest` (`.000`, `,999`): writes
+/// it and returns the rest of the layout; `None` when `rest` does not start with one.
+fn write_fraction<'l>(rest: &'l str, nanos: u32, out: &mut String) -> Option<&'l str> {
+    let r = rest.strip_prefix(['.', ','])?;
+    let digits = r.bytes().take_while(|b| *b == b'0' || *b == b'9').count();
+    if digits == 0
+        || r.as_bytes()[0] != r.as_bytes()[digits - 1]
+        || r[digits..].starts_with(|c: char| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let frac = format!("{nanos:09}");
+    let mut f = frac[..digits.min(9)].to_string();
+    if r.starts_with('9') {
+        while f.ends_with('0') {
+            f.pop();
+        }
+        if f.is_empty() {
+            return Some(&r[digits..]);
+        }
+    }
+    out.push(rest.as_bytes()[0] as char);
+    out.push_str(&f);
+    Some(&r[digits..])
+}
+
 fn offset_str(offset: i32, colon: bool, seconds: bool, z: bool) -> String {
     if z && offset == 0 {
         return "Z".into();
@@ -257,6 +263,35 @@ fn offset_str(offset: i32, colon: bool, seconds: bool, z: bool) -> String {
 
 /// Go's `time.Parse` for the common layout elements (numeric dates and times, month and
 /// day names, fractional seconds, numeric offsets and `Z`).
+/// A month or weekday name at the start of `v`, in full or as its three-letter prefix: its
+/// index in `names`, and `v` advanced past it.
+fn take_name(names: &[&str], long: bool, v: &mut &str) -> Option<usize> {
+    let idx = names.iter().position(|n| {
+        if long {
+            v.starts_with(n)
+        } else {
+            v.starts_with(&n[..3])
+        }
+    })?;
+    *v = &v[if long { names[idx].len() } else { 3 }..];
+    Some(idx)
+}
+
+/// A number of `min_digits` to `max_digits` digits at the start of `v`, and `v` advanced past it.
+fn take_num(v: &mut &str, min_digits: usize, max_digits: usize) -> Option<i64> {
+    let n = v
+        .bytes()
+        .take(max_digits)
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if n < min_digits {
+        return None;
+    }
+    let x = v[..n].parse().ok()?;
+    *v = &v[n..];
+    Some(x)
+}
+
 fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
     let err = || format!("parsing time {value:?} as {layout:?}: cannot parse");
     let (mut year, mut month, mut day, mut hour, mut min, mut sec, mut nanos, mut offset) =
@@ -264,24 +299,11 @@ fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
     let mut pm: Option<bool> = None;
     let mut l = layout;
     let mut v = value;
-    let num = |v: &mut &str, min_digits: usize, max_digits: usize| -> Option<i64> {
-        let n = v
-            .bytes()
-            .take(max_digits)
-            .take_while(u8::is_ascii_digit)
-            .count();
-        if n < min_digits {
-            return None;
-        }
-        let x = v[..n].parse().ok()?;
-        *v = &v[n..];
-        Some(x)
-    };
     while !l.is_empty() {
         macro_rules! field {
             ($t:expr, $min:expr, $max:expr, $set:expr) => {
                 if let Some(r) = l.strip_prefix($t) {
-                    let x = num(&mut v, $min, $max).ok_or_else(err)?;
+                    let x = take_num(&mut v, $min, $max).ok_or_else(err)?;
                     #[allow(clippy::redundant_closure_call)]
                     ($set)(x);
                     l = r;
@@ -290,35 +312,13 @@ fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
             };
         }
         if let Some(r) = l.strip_prefix("January").or_else(|| l.strip_prefix("Jan")) {
-            let long = l.starts_with("January");
-            let idx = MONTHS
-                .iter()
-                .position(|m| {
-                    if long {
-                        v.starts_with(m)
-                    } else {
-                        v.starts_with(&m[..3])
-                    }
-                })
-                .ok_or_else(err)?;
-            v = &v[if long { MONTHS[idx].len() } else { 3 }..];
+            let idx = take_name(&MONTHS, l.starts_with("January"), &mut v).ok_or_else(err)?;
             month = idx as u32 + 1;
             l = r;
             continue;
         }
         if let Some(r) = l.strip_prefix("Monday").or_else(|| l.strip_prefix("Mon")) {
-            let long = l.starts_with("Monday");
-            let idx = DAYS
-                .iter()
-                .position(|d| {
-                    if long {
-                        v.starts_with(d)
-                    } else {
-                        v.starts_with(&d[..3])
-                    }
-                })
-                .ok_or_else(err)?;
-            v = &v[if long { DAYS[idx].len() } else { 3 }..];
+            take_name(&DAYS, l.starts_with("Monday"), &mut v).ok_or_else(err)?;
             l = r;
             continue;
         }
@@ -341,11 +341,11 @@ fn parse(layout: &str, value: &str) -> Result<GoTime, String> {
                 _ => return Err(err()),
             };
             v = &v[1..];
-            let h = num(&mut v, 2, 2).ok_or_else(err)?;
+            let h = take_num(&mut v, 2, 2).ok_or_else(err)?;
             if colon {
                 v = v.strip_prefix(':').ok_or_else(err)?;
             }
-            let m = num(&mut v, 2, 2).ok_or_else(err)?;
+            let m = take_num(&mut v, 2, 2).ok_or_else(err)?;
             offset = sign * (h * 3600 + m * 60) as i32;
             continue;
         }
@@ -529,23 +529,7 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
             }),
         );
     }
-    m.insert(
-        "unixEpoch".into(),
-        f(|a| {
-            arity(a, 1)?;
-            match &a[0] {
-                Value::Object(o) if o.type_name() == "time.Time" => match o.call("Unix", &[]) {
-                    Some(Ok(v)) => Ok(Value::from(crate::gofmt::to_string(&v))),
-                    _ => Err("unixEpoch wants a time.Time".into()),
-                },
-                other => Err(format!(
-                    "wrong type for value; expected time.Time; got {}",
-                    other.type_name()
-                )
-                .into()),
-            }
-        }),
-    );
+    insert_all(m, FUNCS);
     for name in [
         "dateModify",
         "date_modify",
@@ -593,6 +577,25 @@ pub(super) fn register(m: &mut FuncMap, sources: &Sources) {
             Ok(Value::from(ferroflux_gocompat::duration::format(d)))
         }),
     );
+}
+
+/// The functions that need nothing but their arguments, one line each.
+const FUNCS: &[Entry] = &[("unixEpoch", unix_epoch)];
+
+/// `unixEpoch`.
+fn unix_epoch(a: &[Value]) -> FResult {
+    arity(a, 1)?;
+    match &a[0] {
+        Value::Object(o) if o.type_name() == "time.Time" => match o.call("Unix", &[]) {
+            Some(Ok(v)) => Ok(Value::from(crate::gofmt::to_string(&v))),
+            _ => Err("unixEpoch wants a time.Time".into()),
+        },
+        other => Err(format!(
+            "wrong type for value; expected time.Time; got {}",
+            other.type_name()
+        )
+        .into()),
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Go compatibility for tag selection: `regexp.Expand` templates and `strconv.ParseFloat`, so that a policy behaves here exactly as in Flux.
+//! Go compatibility for tag selection: `regexp.Expand` templates, so that a policy behaves here
+//! exactly as in Flux.
 
 use std::borrow::Cow;
 
@@ -109,88 +110,4 @@ fn go_group_number(name: &str) -> Option<usize> {
     }
     let n: usize = name.parse().ok()?;
     (n < 100_000_000).then_some(n)
-}
-
-/// Go's `strconv.ParseFloat(s, 64)`: decimal or hexadecimal (`0x1p-2`) literals, `_` between
-/// digits, `inf`/`infinity`/`nan`; out-of-range values are errors, not infinities.
-pub fn parse_go_float(s: &str) -> Option<f64> {
-    let (negative, body) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let signed = |v: f64| if negative { -v } else { v };
-    if lower == "inf" || lower == "infinity" {
-        return Some(signed(f64::INFINITY));
-    }
-    if lower == "nan" {
-        return (body.len() == s.len()).then_some(f64::NAN);
-    }
-    if !underscores_ok(&lower) {
-        return None;
-    }
-    let clean: String = lower.chars().filter(|c| *c != '_').collect();
-    let value = if let Some(hex) = clean.strip_prefix("0x") {
-        parse_hex_float(hex)?
-    } else {
-        if !clean
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
-        {
-            return None;
-        }
-        clean.parse::<f64>().ok()?
-    };
-    value.is_finite().then(|| signed(value))
-}
-
-/// Go's rule: `_` only between digits, or between a base prefix and a digit.
-fn underscores_ok(s: &str) -> bool {
-    if !s.contains('_') {
-        return true;
-    }
-    let bytes = s.as_bytes();
-    let (start, hex) = if s.starts_with("0x") || s.starts_with("0b") || s.starts_with("0o") {
-        (2, s.starts_with("0x"))
-    } else {
-        (0, false)
-    };
-    let is_digit = |b: u8| b.is_ascii_digit() || (hex && b.is_ascii_hexdigit());
-    for (i, &b) in bytes.iter().enumerate().skip(start) {
-        if b != b'_' {
-            continue;
-        }
-        let before_ok = if i == start {
-            start == 2
-        } else {
-            is_digit(bytes[i - 1])
-        };
-        let after_ok = bytes.get(i + 1).is_some_and(|&n| is_digit(n));
-        if !before_ok || !after_ok {
-            return false;
-        }
-    }
-    true
-}
-
-/// A hexadecimal float body after `0x`: hex digits with an optional point, then a required
-/// binary exponent `p[+-]N`.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let (mantissa, exponent) = s.split_once('p')?;
-    let exponent: i32 = exponent.parse().ok()?;
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut value = 0f64;
-    for c in int_part.chars() {
-        value = value * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac_part.chars() {
-        value += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    Some(value * 2f64.powi(exponent))
 }

@@ -274,3 +274,12 @@ fn policy_spec_reads_the_crd_json() {
     let f: FilterTagsSpec = serde_json::from_str(r#"{"pattern": "^a"}"#).expect("valid JSON");
     assert_eq!(f, filter("^a", ""));
 }
+
+#[test]
+fn invalid_filter_pattern_reports_gos_message() {
+    let err = TagFilter::new(&filter("^v(\\d+", "")).expect_err("unclosed group");
+    assert_eq!(
+        err.to_string(),
+        "invalid spec.filterTags.pattern \"^v(\\\\d+\": error parsing regexp: missing closing ): `^v(\\d+`"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use ferroflux_gocompat::yaml::resolve::{is_float, parse_int};
 use ferroflux_gocompat::yaml::{Guard, parser_options};
 use granit_parser::{Event, Parser, ScalarStyle};
 
@@ -228,7 +229,7 @@ pub fn resolve_plain(text: &str) -> Value {
     }
     if first == b'.' {
         return match text.parse::<f64>() {
-            Ok(f) if is_yaml_float(text) => Value::Float(f),
+            Ok(f) if is_float(text) => Value::Float(f),
             _ => Value::Str(text.to_string()),
         };
     }
@@ -237,10 +238,10 @@ pub fn resolve_plain(text: &str) -> Value {
         return Value::Str(ts);
     }
     let plain: String = text.chars().filter(|c| *c != '_').collect();
-    if let Some(i) = parse_go_int(&plain) {
+    if let Some(i) = parse_int(&plain) {
         return Value::Int(i);
     }
-    if is_yaml_float(&plain)
+    if is_float(&plain)
         && let Ok(f) = plain.parse::<f64>()
     {
         return Value::Float(f);
@@ -340,77 +341,6 @@ pub fn go_timestamp(s: &str) -> Option<String> {
         }
     };
     Some(format!("{date}T{h:02}:{mi:02}:{sec:02}{frac}{zone}"))
-}
-
-/// `strconv.ParseInt(s, 0, 64)`: optional sign, `0x`/`0o`/`0b` prefixes, a leading `0` means
-/// octal.
-pub fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if body.is_empty() {
-        return None;
-    }
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let mag = i128::from_str_radix(digits, radix).ok()?;
-    let v = if neg { -mag } else { mag };
-    i64::try_from(v).ok()
-}
-
-/// go-yaml's `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
-pub fn is_yaml_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if i < b.len() && b[i] == b'.' {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
 }
 
 #[cfg(test)]
