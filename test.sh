@@ -23,9 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
     [ "$had_policy" = 1 ] || rm -f "$policy"
 fi
-# moto's S3 server for the Bucket tests.
-if ! python3 -c "import moto, flask, flask_cors, boto3" >/dev/null 2>&1; then
-    python3 -m pip install --quiet 'moto[s3]>=5,<6' flask flask-cors boto3
+# moto's S3 server for the Bucket tests; PyYAML for the upstream CRDs' compare.py.
+if ! python3 -c "import moto, flask, flask_cors, boto3, yaml" >/dev/null 2>&1; then
+    python3 -m pip install --quiet 'moto[s3]>=5,<6' flask flask-cors boto3 pyyaml
 fi
 # The real Kubernetes and Flux programs the tests compare against, built from the Go modules
 # pinned under scripts/peers/ (cached in ~/.cache/ferroflux/peers; a second run builds nothing).

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
-use crate::{flagger, helm, image, kustomize, kyverno, notification, source};
+use crate::{artifactgenerator, flagger, helm, image, kustomize, kyverno, notification, source};
 
 /// One served kind: its CRD generator, the versions served besides the storage version, and the
 /// Flux component that owns it.
@@ -49,6 +51,11 @@ pub const SERVED_KINDS: &[ServedKind] = &[
         crd: source::ExternalArtifact::crd,
         older_versions: &[],
         component: "source-controller",
+    },
+    ServedKind {
+        crd: artifactgenerator::ArtifactGenerator::crd,
+        older_versions: &[],
+        component: "source-watcher",
     },
     ServedKind {
         crd: kustomize::Kustomization::crd,
@@ -118,6 +125,13 @@ impl ServedKind {
                 .and_then(|p| p.get("spec"))
                 .and_then(|spec| spec.description.clone());
         }
+        if let Some(root) = crd.spec.versions[0]
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            drop_nullable(root);
+        }
         let storage = crd.spec.versions[0].clone();
         for version in self.older_versions {
             let mut older = storage.clone();
@@ -149,6 +163,34 @@ impl ServedKind {
     /// Whether `version` is served for this kind.
     pub fn serves(&self, version: &str) -> bool {
         self.storage_version() == version || self.older_versions.contains(&version)
+    }
+}
+
+/// Removes `nullable` from every node. kube's derive marks each `Option` field nullable;
+/// controller-gen never does, and the difference is behaviour: the API server drops a `null`
+/// written into a non-nullable field (or puts its default there) but stores it as `null` in a
+/// nullable one.
+fn drop_nullable(schema: &mut JSONSchemaProps) {
+    schema.nullable = None;
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        drop_nullable(child);
+    }
+    match &mut schema.items {
+        Some(JSONSchemaPropsOrArray::Schema(items)) => drop_nullable(items),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter_mut().for_each(drop_nullable),
+        None => {}
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(additional)) = &mut schema.additional_properties {
+        drop_nullable(additional);
+    }
+    for branch in [&mut schema.any_of, &mut schema.one_of, &mut schema.all_of]
+        .into_iter()
+        .flatten()
+    {
+        branch.iter_mut().for_each(drop_nullable);
+    }
+    if let Some(not) = &mut schema.not {
+        drop_nullable(not);
     }
 }
 

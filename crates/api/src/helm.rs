@@ -6,8 +6,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::kustomize::CustomHealthCheck;
 use crate::meta::{
-    CommonMetadata, Condition, DependencyReference, Image, KubeConfigReference, Patch, Selector,
+    CommonMetadata, Condition, DependencyReference, Image, KubeConfigReference, Patch,
+    ResourceInventory, Selector,
 };
 use crate::schema_helpers;
 use crate::source::OCIRepositoryVerification;
@@ -23,11 +25,14 @@ pub struct CrossNamespaceObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// `HelmRepository`, `GitRepository` or `Bucket`.
+    #[schemars(extend("enum" = ["HelmRepository", "GitRepository", "Bucket"]))]
     pub kind: String,
     /// Name of the source.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Namespace of the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub namespace: Option<String>,
 }
 
@@ -47,9 +52,11 @@ pub struct HelmChartTemplateObjectMeta {
 #[serde(rename_all = "camelCase")]
 pub struct HelmChartTemplateSpec {
     /// Chart name or path.
+    #[schemars(length(min = 1, max = 2048))]
     pub chart: String,
     /// Semver range; `*` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "*"))]
     pub version: Option<String>,
     /// Where the chart comes from.
     pub source_ref: CrossNamespaceObjectReference,
@@ -57,8 +64,9 @@ pub struct HelmChartTemplateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema_helpers::duration")]
     pub interval: Option<String>,
-    /// `ChartVersion` or `Revision`.
+    /// `ChartVersion` (the default) or `Revision`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ChartVersion", "Revision"], "default" = "ChartVersion"))]
     pub reconcile_strategy: Option<String>,
     /// Values files merged into the chart's values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,9 +100,11 @@ pub struct CrossNamespaceSourceReference {
     #[schemars(extend("enum" = ["OCIRepository", "HelmChart", "ExternalArtifact"]))]
     pub kind: String,
     /// Name of the source.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Namespace of the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub namespace: Option<String>,
 }
 
@@ -120,12 +130,13 @@ pub struct DriftDetection {
     pub ignore: Option<Vec<IgnoreRule>>,
 }
 
-/// What to do when an install or upgrade fails.
+/// What to do when an install fails.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Remediation {
+pub struct InstallRemediation {
     /// Retries before giving up; negative is forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::go_int")]
     pub retries: Option<i64>,
     /// Test failures do not trigger remediation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,9 +144,60 @@ pub struct Remediation {
     /// Remediate the last failure when retries are exhausted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediate_last_failure: Option<bool>,
-    /// Upgrade only: `rollback` (default) or `uninstall`.
+}
+
+/// What to do when an upgrade fails.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeRemediation {
+    /// Retries before giving up; negative is forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::go_int")]
+    pub retries: Option<i64>,
+    /// Test failures do not trigger remediation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_test_failures: Option<bool>,
+    /// Remediate the last failure when retries are exhausted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediate_last_failure: Option<bool>,
+    /// `rollback` (the default) or `uninstall`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["rollback", "uninstall"]))]
     pub strategy: Option<String>,
+}
+
+/// How an install reacts to failure: remediate (the default) or retry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.retryInterval) || self.name != 'RemediateOnFailure'",
+     "message": ".retryInterval cannot be set when .name is 'RemediateOnFailure'"}
+]))]
+pub struct InstallStrategy {
+    /// `RemediateOnFailure` or `RetryOnFailure`.
+    #[schemars(extend("enum" = ["RemediateOnFailure", "RetryOnFailure"]))]
+    pub name: String,
+    /// Wait between retries (`RetryOnFailure` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::duration")]
+    pub retry_interval: Option<String>,
+}
+
+/// How an upgrade reacts to failure: remediate (the default) or retry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.retryInterval) || self.name == 'RetryOnFailure'",
+     "message": ".retryInterval can only be set when .name is 'RetryOnFailure'"}
+]))]
+pub struct UpgradeStrategy {
+    /// `RemediateOnFailure` or `RetryOnFailure`.
+    #[schemars(extend("enum" = ["RemediateOnFailure", "RetryOnFailure"]))]
+    pub name: String,
+    /// Wait between retries (`RetryOnFailure` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::duration")]
+    pub retry_interval: Option<String>,
 }
 
 /// Helm install settings.
@@ -148,7 +210,10 @@ pub struct Install {
     pub timeout: Option<String>,
     /// Failure remediation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remediation: Option<Remediation>,
+    pub remediation: Option<InstallRemediation>,
+    /// Remediate or retry on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<InstallStrategy>,
     /// Do not wait for resources to be ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_wait: Option<bool>,
@@ -165,6 +230,12 @@ pub struct Install {
     /// Do not validate values against the chart's JSON schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_schema_validation: Option<bool>,
+    /// Do not take ownership of objects that already exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_take_ownership: Option<bool>,
+    /// Apply the manifests with server-side apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_side_apply: Option<bool>,
     /// Reuse the name of a deleted release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace: Option<bool>,
@@ -174,6 +245,7 @@ pub struct Install {
     pub skip_crds: Option<bool>,
     /// `Skip`, `Create` (default) or `CreateReplace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Skip", "Create", "CreateReplace"]))]
     pub crds: Option<String>,
     /// Create the target namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,7 +262,21 @@ pub struct Upgrade {
     pub timeout: Option<String>,
     /// Failure remediation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remediation: Option<Remediation>,
+    pub remediation: Option<UpgradeRemediation>,
+    /// Remediate or retry on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<UpgradeStrategy>,
+    /// `InPlaceUpdate` or `Reinstall`: what happens when the chart's name changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["InPlaceUpdate", "Reinstall"]))]
+    pub chart_name_change_strategy: Option<String>,
+    /// Do not take ownership of objects that already exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_take_ownership: Option<bool>,
+    /// `enabled`, `disabled` or `auto` (as the release was installed): server-side apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["enabled", "disabled", "auto"]))]
+    pub server_side_apply: Option<String>,
     /// Do not wait for resources to be ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_wait: Option<bool>,
@@ -218,6 +304,7 @@ pub struct Upgrade {
     pub cleanup_on_fail: Option<bool>,
     /// `Skip` (default), `Create` or `CreateReplace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Skip", "Create", "CreateReplace"]))]
     pub crds: Option<String>,
 }
 
@@ -235,6 +322,20 @@ pub struct Test {
     /// Test failures do not fail the release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_failures: Option<bool>,
+    /// Tests to run or skip by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<TestFilter>>,
+}
+
+/// Selects a Helm test by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TestFilter {
+    /// Name of the test.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Skip this test instead of running only the selected ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<bool>,
 }
 
 /// Helm rollback settings.
@@ -263,6 +364,10 @@ pub struct Rollback {
     /// Delete new resources when the rollback fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_on_fail: Option<bool>,
+    /// `enabled`, `disabled` or `auto` (as the target release was applied): server-side apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["enabled", "disabled", "auto"]))]
+    pub server_side_apply: Option<String>,
 }
 
 /// Helm uninstall settings.
@@ -284,6 +389,7 @@ pub struct Uninstall {
     pub disable_wait: Option<bool>,
     /// `background` (default), `foreground` or `orphan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["background", "foreground", "orphan"], "default" = "background"))]
     pub deletion_propagation: Option<String>,
 }
 
@@ -295,16 +401,25 @@ pub struct ValuesReference {
     #[schemars(extend("enum" = ["Secret", "ConfigMap"]))]
     pub kind: String,
     /// Name of the object.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Key holding the values; `values.yaml` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), regex(pattern = r"^[\-._a-zA-Z0-9]+$"))]
     pub values_key: Option<String>,
     /// Path in the values where the value goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 250),
+        regex(pattern = r"^([a-zA-Z0-9_\-.\\\/]|\[[0-9]{1,5}\])+$")
+    )]
     pub target_path: Option<String>,
     /// A missing object or key is not an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optional: Option<bool>,
+    /// Set the value at `targetPath` as the literal string, without Helm's `--set` parsing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<bool>,
 }
 
 /// Kustomize post-renderer.
@@ -342,6 +457,10 @@ pub struct PostRenderer {
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.chart) && !has(self.chartRef)) || (!has(self.chart) && has(self.chartRef))",
+     "message": "either chart or chartRef must be set"}
+]))]
 pub struct HelmReleaseSpec {
     /// The chart to make a HelmChart from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,12 +479,15 @@ pub struct HelmReleaseSpec {
     pub suspend: Option<bool>,
     /// Release name; `[targetNamespace-]name` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 53))]
     pub release_name: Option<String>,
     /// Namespace to install into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub target_namespace: Option<String>,
     /// Namespace holding the release records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub storage_namespace: Option<String>,
     /// HelmReleases that must be Ready first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,10 +498,18 @@ pub struct HelmReleaseSpec {
     pub timeout: Option<String>,
     /// Release records to keep; 5 by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::go_int")]
     pub max_history: Option<i64>,
     /// ServiceAccount to impersonate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,
+    /// How to wait for the release's objects: `poller` (kstatus) or `legacy` (Helm's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_strategy: Option<WaitStrategy>,
+    /// CEL health checks for custom resource kinds of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_exprs: Option<Vec<CustomHealthCheck>>,
     /// Reuse one Kubernetes client for all actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_client: Option<bool>,
@@ -411,9 +541,39 @@ pub struct HelmReleaseSpec {
     /// Post-renderers, applied in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_renderers: Option<Vec<PostRenderer>>,
+    /// How hooks reach the post-renderers: `nohooks` (not at all), `combined` (with the
+    /// templates) or `separate` (in a stream of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["nohooks", "combined", "separate"]))]
+    pub post_render_strategy: Option<String>,
     /// Labels and annotations added to every object of the release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_metadata: Option<CommonMetadata>,
+}
+
+/// How the controller waits for a release's objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitStrategy {
+    /// `poller` or `legacy`.
+    #[schemars(extend("enum" = ["poller", "legacy"]))]
+    pub name: String,
+}
+
+/// State of one Helm test hook of a release.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestHookStatus {
+    /// When the test started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub last_started: Option<String>,
+    /// When the test finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub last_completed: Option<String>,
+    /// Helm's phase of the test, e.g. `Succeeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
 }
 
 /// One release in the history of a HelmRelease.
@@ -430,6 +590,7 @@ pub struct Snapshot {
     /// Release namespace.
     pub namespace: String,
     /// Release version.
+    #[schemars(schema_with = "schema_helpers::go_int")]
     pub version: i64,
     /// Release status, as Helm writes it.
     pub status: String,
@@ -443,20 +604,30 @@ pub struct Snapshot {
     /// Digest of the values.
     pub config_digest: String,
     /// When the release was first deployed.
+    #[schemars(extend("format" = "date-time"))]
     pub first_deployed: String,
     /// When the release was last deployed.
+    #[schemars(extend("format" = "date-time"))]
     pub last_deployed: String,
     /// When the release was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub deleted: Option<String>,
     /// OCI digest of the chart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci_digest: Option<String>,
+    /// The Helm action that made this release, e.g. `install` or `upgrade`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Test hooks of the release by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_hooks: Option<BTreeMap<String, TestHookStatus>>,
 }
 
 /// Observed state of a HelmRelease.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct HelmReleaseStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -476,13 +647,32 @@ pub struct HelmReleaseStatus {
     pub helm_chart: Option<String>,
     /// Namespace of the release records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub storage_namespace: Option<String>,
+    /// Digest of `spec.commonMetadata` last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_common_metadata_digest: Option<String>,
+    /// Objects of the last release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<ResourceInventory>,
     /// Releases, newest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<Snapshot>>,
     /// Last attempted action: `install` or `upgrade`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["install", "upgrade"]))]
     pub last_attempted_release_action: Option<String>,
+    /// How long the last attempted action took, a Go duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_release_action_duration: Option<String>,
+    /// Checksum of the values last attempted (deprecated: `lastAttemptedConfigDigest`
+    /// replaced it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_values_checksum: Option<String>,
+    /// Version of the last successful release (deprecated: `history` replaced it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema_helpers::go_int")]
+    pub last_release_revision: Option<i64>,
     /// Failures since the last success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<i64>,

@@ -50,16 +50,18 @@ pub struct ImageRepositorySpec {
     pub secret_ref: Option<LocalObjectReference>,
     /// ServiceAccount whose imagePullSecrets are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub service_account_name: Option<String>,
     /// How often to scan.
     #[schemars(schema_with = "schema_helpers::duration")]
     pub interval: String,
     /// Timeout of a scan; `interval` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout")]
     pub timeout: Option<String>,
     /// Regular expressions of tags to ignore; `^.*\.sig$` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 25), extend("default" = ["^.*\\.sig$"]))]
     pub exclusion_list: Option<Vec<String>>,
     /// Namespaces whose ImagePolicies may reference this repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +71,7 @@ pub struct ImageRepositorySpec {
     pub suspend: Option<bool>,
     /// `generic` (default), `aws`, `azure` or `gcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"]))]
+    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"], "default" = "generic"))]
     pub provider: Option<String>,
     /// Talk plain HTTP to the registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,9 +86,11 @@ pub struct ScanResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Number of tags found.
+    #[schemars(schema_with = "schema_helpers::go_int")]
     pub tag_count: i64,
     /// When the scan happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub scan_time: Option<String>,
     /// The ten most recent tags, in Flux's order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +100,7 @@ pub struct ScanResult {
 /// Observed state of an ImageRepository.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct ImageRepositoryStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +128,7 @@ pub struct ImageRepositoryStatus {
 pub struct OrderPolicy {
     /// `asc` (default) or `desc`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["asc", "desc"]))]
+    #[schemars(extend("enum" = ["asc", "desc"], "default" = "asc"))]
     pub order: Option<String>,
 }
 
@@ -176,6 +181,12 @@ pub struct TagFilter {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.interval) || (has(self.digestReflectionPolicy) && self.digestReflectionPolicy == 'Always')",
+     "message": "spec.interval is only accepted when spec.digestReflectionPolicy is set to 'Always'"},
+    {"rule": "has(self.interval) || !has(self.digestReflectionPolicy) || self.digestReflectionPolicy != 'Always'",
+     "message": "spec.interval must be set when spec.digestReflectionPolicy is set to 'Always'"}
+]))]
 pub struct ImagePolicySpec {
     /// The ImageRepository whose tags are considered.
     pub image_repository_ref: NamespacedObjectReference,
@@ -186,7 +197,7 @@ pub struct ImagePolicySpec {
     pub filter_tags: Option<TagFilter>,
     /// `Never` (default), `IfNotPresent` or `Always`: reflect the tag's digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Always", "IfNotPresent", "Never"]))]
+    #[schemars(extend("enum" = ["Always", "IfNotPresent", "Never"], "default" = "Never"))]
     pub digest_reflection_policy: Option<String>,
     /// With `digestReflectionPolicy: Always`, how often to re-read the digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +223,7 @@ pub struct ImageRef {
 /// Observed state of an ImagePolicy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct ImagePolicyStatus {
     /// The selected image (v1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,7 +257,7 @@ pub struct CrossNamespaceSourceReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// `GitRepository`.
-    #[schemars(extend("enum" = ["GitRepository"]))]
+    #[schemars(extend("enum" = ["GitRepository"], "default" = "GitRepository"))]
     pub kind: String,
     /// Name of the source.
     pub name: String,
@@ -272,12 +284,17 @@ pub struct CommitUser {
     pub email: String,
 }
 
-/// The OpenPGP key commits are signed with.
+/// The key commits are signed with.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningKey {
-    /// Secret with `git.asc` (and `passphrase`).
+    /// Secret with the key: `git.asc` (and `passphrase`) for `gpg`, `identity` (and
+    /// `password`) for `ssh`, the keys a GitRepository's SSH Secret uses.
     pub secret_ref: LocalObjectReference,
+    /// `gpg` (OpenPGP, the default) or `ssh`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    #[schemars(extend("enum" = ["gpg", "ssh"]))]
+    pub key_type: Option<String>,
 }
 
 /// How commits are made.
@@ -330,8 +347,9 @@ pub struct UpdateStrategy {
     /// Path in the repository; the root by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `Setters`.
-    #[schemars(extend("enum" = ["Setters"]))]
+    /// `Setters`, the default and only strategy (empty means the default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["Setters"], "default" = "Setters"))]
     pub strategy: String,
 }
 
@@ -366,6 +384,7 @@ pub struct ImageUpdateAutomationSpec {
     pub policy_selector: Option<LabelSelector>,
     /// Which files to update, and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = {"strategy": "Setters"}))]
     pub update: Option<UpdateStrategy>,
     /// Stop running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,15 +394,18 @@ pub struct ImageUpdateAutomationSpec {
 /// Observed state of an ImageUpdateAutomation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct ImageUpdateAutomationStatus {
     /// When the automation last ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub last_automation_run_time: Option<String>,
     /// The commit last pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push_commit: Option<String>,
     /// When the last push happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub last_push_time: Option<String>,
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

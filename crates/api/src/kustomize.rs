@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::{
     CommonMetadata, Condition, DependencyReference, Image, KubeConfigReference,
-    LocalObjectReference, NamespacedObjectKindReference, Patch, ResourceInventory,
+    LocalObjectReference, NamespacedObjectKindReference, Patch, ResourceInventory, Selector,
+    Snapshot,
 };
 use crate::schema_helpers;
 
@@ -55,6 +56,11 @@ pub struct PostBuild {
     /// ConfigMaps and Secrets whose data are variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub substitute_from: Option<Vec<SubstituteReference>>,
+    /// `WithVariables` (the default) substitutes only when variables are given; `Always` also
+    /// runs substitution (and its `${VAR:=default}` forms) without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["WithVariables", "Always"]))]
+    pub substitute_strategy: Option<String>,
 }
 
 /// A ConfigMap or Secret holding substitution variables.
@@ -64,9 +70,11 @@ pub struct SubstituteReference {
     #[schemars(extend("enum" = ["Secret", "ConfigMap"]))]
     pub kind: String,
     /// Name of the object, in the Kustomization's namespace.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// A missing object is not an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = false))]
     pub optional: Option<bool>,
 }
 
@@ -76,7 +84,8 @@ pub struct SubstituteReference {
 pub struct CustomHealthCheck {
     /// API version of the kind.
     pub api_version: String,
-    /// Kind.
+    /// Kind the expressions apply to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// CEL expression: the object is in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +95,17 @@ pub struct CustomHealthCheck {
     pub failed: Option<String>,
     /// CEL expression: the object is healthy.
     pub current: String,
+}
+
+/// Fields of the applied objects left out of drift detection and correction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IgnoreRule {
+    /// JSON pointers (RFC 6901) of the ignored fields, e.g. `/spec/replicas`.
+    pub paths: Vec<String>,
+    /// The objects the rule applies to (regular expressions and label selectors); every
+    /// applied object when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Selector>,
 }
 
 /// The source a Kustomization builds from.
@@ -125,6 +145,14 @@ pub struct KustomizationSpec {
     /// Labels and annotations added to every applied object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_metadata: Option<CommonMetadata>,
+    /// Build annotations kustomize adds to objects: `originAnnotations`,
+    /// `transformerAnnotations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "enum": ["originAnnotations", "transformerAnnotations"]}))]
+    pub build_metadata: Option<Vec<String>>,
+    /// Fields left out of drift detection, so other controllers may change them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<Vec<IgnoreRule>>,
     /// Components to include, relative to `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<String>>,
@@ -160,9 +188,11 @@ pub struct KustomizationSpec {
     pub health_check_exprs: Option<Vec<CustomHealthCheck>>,
     /// Prefix added to every name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
     pub name_prefix: Option<String>,
     /// Suffix added to every name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
     pub name_suffix: Option<String>,
     /// Patches applied after the build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +210,7 @@ pub struct KustomizationSpec {
     pub suspend: Option<bool>,
     /// Namespace set on every namespaced object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub target_namespace: Option<String>,
     /// Timeout for apply and health checks; `interval` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +218,7 @@ pub struct KustomizationSpec {
     pub timeout: Option<String>,
     /// Recreate objects whose immutable fields changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = false))]
     pub force: Option<bool>,
     /// Wait for every applied object to be healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +235,7 @@ pub struct KustomizationSpec {
 /// Observed state of a Kustomization.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct KustomizationStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,4 +259,7 @@ pub struct KustomizationStatus {
     /// Objects applied by the last successful reconciliation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<ResourceInventory>,
+    /// The latest distinct reconciliations, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Snapshot>>,
 }

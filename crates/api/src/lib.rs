@@ -8,6 +8,7 @@
 //! versions is relabelling `apiVersion` and loses nothing.
 #![deny(missing_docs)]
 
+pub mod artifactgenerator;
 pub mod convert;
 pub mod crds;
 pub mod flagger;

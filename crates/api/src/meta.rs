@@ -119,6 +119,12 @@ pub struct ConfigMapKeyReference {
 /// A KubeConfig for reconciling against a remote cluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.configMapRef) || has(self.secretRef)",
+     "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"},
+    {"rule": "!has(self.configMapRef) || !has(self.secretRef)",
+     "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"}
+]))]
 pub struct KubeConfigReference {
     /// Secret holding the kubeconfig (key `value` or `value.yaml` unless given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,8 +175,13 @@ pub struct Artifact {
     pub url: String,
     /// Human-readable source revision, e.g. `main@sha1:<hash>` or `1.2.0@sha256:<digest>`.
     pub revision: String,
-    /// Digest of the file, `<algorithm>:<hex>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Digest of the file, `<algorithm>:<hex>`. Required by the schema as upstream's; kept an
+    /// `Option` (serde reads a missing one as `None`) so stored objects of older writers decode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        required,
+        regex(pattern = r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+    )]
     pub digest: Option<String>,
     /// When the artifact was last updated.
     pub last_update_time: Time,
@@ -196,6 +207,28 @@ pub struct ResourceRef {
 pub struct ResourceInventory {
     /// One entry per applied object.
     pub entries: Vec<ResourceRef>,
+}
+
+/// One distinct reconciliation in an object's `status.history`: the same digest of the applied
+/// set is counted, not repeated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Digest of what was reconciled, `<algorithm>:<hex>`.
+    pub digest: String,
+    /// When this digest was reconciled first.
+    pub first_reconciled: Time,
+    /// When this digest was reconciled last.
+    pub last_reconciled: Time,
+    /// How long the last reconciliation took, a Go duration.
+    pub last_reconciled_duration: String,
+    /// Outcome of the last reconciliation, e.g. `ReconciliationSucceeded`.
+    pub last_reconciled_status: String,
+    /// How many times this digest was reconciled.
+    pub total_reconciliations: i64,
+    /// Facts about the reconciliation (e.g. the source revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// Metadata copied onto every object a Kustomization or HelmRelease applies.

@@ -25,6 +25,10 @@ pub const GROUP: &str = "notification.toolkit.fluxcd.io";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.type == 'github' || self.type == 'gitlab' || self.type == 'gitea' || self.type == 'bitbucketserver' || self.type == 'bitbucket' || self.type == 'azuredevops' || !has(self.commitStatusExpr)",
+     "message": "spec.commitStatusExpr is only supported for the 'github', 'gitlab', 'gitea', 'bitbucketserver', 'bitbucket', 'azuredevops' provider types"}
+]))]
 pub struct ProviderSpec {
     /// Provider type: `slack`, `discord`, `msteams`, `generic`, `generic-hmac`, `github`, ...
     #[serde(rename = "type")]
@@ -32,7 +36,8 @@ pub struct ProviderSpec {
         "github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops", "googlechat",
         "googlepubsub", "webex", "sentry", "azureeventhub", "telegram", "lark", "matrix",
         "opsgenie", "alertmanager", "grafana", "githubdispatch", "pagerduty", "datadog", "nats",
-        "zulip", "otel"]))]
+        "zulip", "otel", "giteapullrequestcomment", "githubpullrequestcomment",
+        "gitlabmergerequestcomment", "zoom", "incident.io"]))]
     pub provider_type: String,
     /// Minimum interval between two alerts of the same object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,19 +45,23 @@ pub struct ProviderSpec {
     pub interval: Option<String>,
     /// Channel, for the chat providers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub channel: Option<String>,
     /// Bot name, for the chat providers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub username: Option<String>,
     /// Webhook address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub address: Option<String>,
     /// Timeout of a send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout")]
     pub timeout: Option<String>,
     /// Deprecated: proxy address (use a Secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = r"^(http|https)://.*$"))]
     pub proxy: Option<String>,
     /// Secret with `address`, `token`, `headers`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,15 +91,24 @@ pub struct CrossNamespaceObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// Kind of the object.
+    #[schemars(extend("enum" = ["Bucket", "GitRepository", "Kustomization", "HelmRelease",
+        "HelmChart", "HelmRepository", "ImageRepository", "ImagePolicy", "ImageUpdateAutomation",
+        "OCIRepository", "ArtifactGenerator", "ExternalArtifact"]))]
     pub kind: String,
     /// Name of the object; `*` for all.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Namespace of the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub namespace: Option<String>,
     /// Labels the objects must carry, with `name: '*'`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_labels: Option<BTreeMap<String, String>>,
+    /// Receivers only: a CEL expression on the incoming request that decides whether this
+    /// object is reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 /// Alert: which events go to which Provider.
@@ -110,7 +128,7 @@ pub struct AlertSpec {
     pub provider_ref: LocalObjectReference,
     /// `info` (default, everything) or `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["info", "error"]))]
+    #[schemars(extend("enum" = ["info", "error"], "default" = "info"))]
     pub event_severity: Option<String>,
     /// Objects whose events are forwarded.
     pub event_sources: Vec<CrossNamespaceObjectReference>,
@@ -125,6 +143,7 @@ pub struct AlertSpec {
     pub exclusion_list: Option<Vec<String>>,
     /// Deprecated: summary (use eventMetadata).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
     pub summary: Option<String>,
     /// Stop forwarding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,15 +165,25 @@ pub struct AlertSpec {
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.type != 'generic-oidc' || (has(self.oidcProviders) && size(self.oidcProviders) > 0)",
+     "message": "generic-oidc receivers must define at least one oidcProvider"},
+    {"rule": "self.type == 'generic-oidc' || !has(self.oidcProviders) || size(self.oidcProviders) == 0",
+     "message": "oidcProviders can only be set when type is generic-oidc"},
+    {"rule": "self.type != 'generic-oidc' || !has(self.secretRef)",
+     "message": "secretRef cannot be set when type is generic-oidc"},
+    {"rule": "self.type == 'generic-oidc' || has(self.secretRef)",
+     "message": "secretRef is required when type is not generic-oidc"}
+]))]
 pub struct ReceiverSpec {
-    /// Webhook sender: `generic`, `generic-hmac`, `github`, `gitlab`, `harbor`, ...
+    /// Webhook sender: `generic`, `generic-hmac`, `generic-oidc`, `github`, `gitlab`, ...
     #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["generic", "generic-hmac", "github", "gitlab", "bitbucket",
-        "harbor", "dockerhub", "quay", "gcr", "nexus", "acr", "cdevents"]))]
+    #[schemars(extend("enum" = ["generic", "generic-hmac", "generic-oidc", "github", "gitlab",
+        "bitbucket", "harbor", "dockerhub", "quay", "gcr", "nexus", "acr", "cdevents"]))]
     pub receiver_type: String,
     /// How often to reconcile the Receiver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::duration", extend("default" = "10m"))]
     pub interval: Option<String>,
     /// Event types to accept (e.g. GitHub's `push`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,16 +193,60 @@ pub struct ReceiverSpec {
     /// CEL expression filtering the resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_filter: Option<String>,
-    /// Secret with the `token` that makes the webhook path and checks signatures.
-    pub secret_ref: LocalObjectReference,
+    /// Secret with the `token` that makes the webhook path and checks signatures; every type
+    /// but `generic-oidc` needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// `generic-oidc` only: the OIDC issuers whose ID tokens may call the webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["issuerURL"]))]
+    pub oidc_providers: Option<Vec<OIDCProvider>>,
     /// Stop accepting webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
 }
 
+/// An OIDC issuer a `generic-oidc` Receiver accepts tokens from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OIDCProvider {
+    /// Issuer address, `http(s)://...`.
+    #[serde(rename = "issuerURL")]
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub issuer_url: String,
+    /// Audience the token must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// CEL variables computed from the token's claims, usable in `validations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<Vec<OIDCVariable>>,
+    /// CEL checks every token must pass; at least one.
+    #[schemars(length(min = 1))]
+    pub validations: Vec<OIDCValidation>,
+}
+
+/// A named CEL expression over a token's claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OIDCVariable {
+    /// Name the expression's value is known by.
+    pub name: String,
+    /// CEL expression.
+    pub expression: String,
+}
+
+/// A CEL check of a token, with the message returned when it fails.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OIDCValidation {
+    /// CEL expression that must be true.
+    pub expression: String,
+    /// Message when it is not.
+    pub message: String,
+}
+
 /// Observed state of a Receiver.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct ReceiverStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

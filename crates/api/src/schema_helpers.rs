@@ -10,6 +10,23 @@ pub fn duration(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A timeout of the source and notification kinds: a Go duration in minutes at most, as
+/// upstream's CRDs validate it (hours are refused).
+pub fn timeout(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$"
+    })
+}
+
+/// A Go `int` field: upstream's CRDs declare it as an integer without `format` (only `int64`
+/// fields carry `format: int64`), and ours say the same.
+pub fn go_int(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "integer"
+    })
+}
+
 /// Free-form JSON object (Helm values, Kyverno patterns): kept as written, never pruned.
 pub fn preserve_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -68,9 +85,11 @@ pub fn label_selector(_: &mut SchemaGenerator) -> Schema {
                     "properties": {
                         "key": {"type": "string"},
                         "operator": {"type": "string"},
-                        "values": {"type": "array", "items": {"type": "string"}}
+                        "values": {"type": "array", "items": {"type": "string"},
+                                   "x-kubernetes-list-type": "atomic"}
                     }
-                }
+                },
+                "x-kubernetes-list-type": "atomic"
             }
         },
         "x-kubernetes-map-type": "atomic"

@@ -38,8 +38,10 @@ pub struct GitRepositoryRef {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositoryVerification {
-    /// What to verify: `HEAD`, `Tag` or `TagAndHEAD`.
+    /// What to verify: `HEAD` (the default; `head` is its older spelling), `Tag` or
+    /// `TagAndHEAD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["head", "HEAD", "Tag", "TagAndHEAD"], "default" = "HEAD"))]
     pub mode: Option<String>,
     /// Secret with the trusted public keys.
     pub secret_ref: LocalObjectReference,
@@ -76,6 +78,10 @@ pub struct GitRepositoryInclude {
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.serviceAccountName) || (has(self.provider) && (self.provider == 'azure' || self.provider == 'aws'))",
+     "message": "serviceAccountName can only be set when provider is 'azure' or 'aws'"}
+]))]
 pub struct GitRepositorySpec {
     /// Repository URL: `http(s)://` or `ssh://`.
     #[schemars(regex(pattern = r"^(http|https|ssh)://.*$"))]
@@ -84,15 +90,16 @@ pub struct GitRepositorySpec {
     /// `known_hosts` for SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
-    /// Provider used for authentication: `generic` (default), `azure` or `github`.
+    /// Provider used for authentication: `generic` (default), `aws`, `azure` or `github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["generic", "aws", "azure", "github"]))]
     pub provider: Option<String>,
     /// How often to check for changes.
     #[schemars(schema_with = "schema_helpers::duration")]
     pub interval: String,
     /// Timeout for Git operations; 60s by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout", extend("default" = "60s"))]
     pub timeout: Option<String>,
     /// Ref to check out.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "ref")]
@@ -132,6 +139,7 @@ pub struct GitRepositorySpec {
 /// Observed state of a GitRepository.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct GitRepositoryStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,8 +221,8 @@ pub struct OIDCIdentityMatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OCIRepositoryVerification {
-    /// `cosign` or `notation`.
-    #[schemars(extend("enum" = ["cosign", "notation"]))]
+    /// `cosign` (the default) or `notation`.
+    #[schemars(extend("enum" = ["cosign", "notation"], "default" = "cosign"))]
     pub provider: String,
     /// Secret with the trusted public keys (`*.pub`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,6 +231,10 @@ pub struct OCIRepositoryVerification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "matchOIDCIdentity")]
     pub match_oidc_identity: Option<Vec<OIDCIdentityMatch>>,
+    /// Secret with a Sigstore trusted root, for keyless verification
+    /// against a private Sigstore instance instead of the public one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root_secret_ref: Option<LocalObjectReference>,
 }
 
 /// OCIRepository: an OCI artifact pulled from a registry.
@@ -254,7 +266,7 @@ pub struct OCIRepositorySpec {
     pub layer_selector: Option<OCILayerSelector>,
     /// `generic` (default), `aws`, `azure` or `gcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"]))]
+    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"], "default" = "generic"))]
     pub provider: Option<String>,
     /// A `kubernetes.io/dockerconfigjson` Secret with registry credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,7 +288,7 @@ pub struct OCIRepositorySpec {
     pub interval: String,
     /// Timeout for registry operations; 60s by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout", extend("default" = "60s"))]
     pub timeout: Option<String>,
     /// `.gitignore`-style exclusions applied to the extracted layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +304,7 @@ pub struct OCIRepositorySpec {
 /// Observed state of an OCIRepository.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct OCIRepositoryStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,7 +372,7 @@ pub struct HelmRepositorySpec {
     pub interval: Option<String>,
     /// Timeout for fetching the index; 60s by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout")]
     pub timeout: Option<String>,
     /// Stop reconciling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -373,13 +386,14 @@ pub struct HelmRepositorySpec {
     pub repository_type: Option<String>,
     /// `generic` (default), `aws`, `azure` or `gcp`; for `type: oci`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"]))]
+    #[schemars(extend("enum" = ["generic", "aws", "azure", "gcp"], "default" = "generic"))]
     pub provider: Option<String>,
 }
 
 /// Observed state of a HelmRepository.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct HelmRepositoryStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -433,11 +447,16 @@ pub struct LocalHelmChartSourceReference {
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",
+     "message": "spec.verify is only supported when spec.sourceRef.kind is 'HelmRepository'"}
+]))]
 pub struct HelmChartSpec {
     /// Chart name (repository) or path (Git, bucket).
     pub chart: String,
     /// Semver range of the chart version; `*` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "*"))]
     pub version: Option<String>,
     /// Where the chart comes from.
     pub source_ref: LocalHelmChartSourceReference,
@@ -446,7 +465,7 @@ pub struct HelmChartSpec {
     pub interval: String,
     /// `ChartVersion` (default) or `Revision`: what makes a new artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["ChartVersion", "Revision"]))]
+    #[schemars(extend("enum" = ["ChartVersion", "Revision"], "default" = "ChartVersion"))]
     pub reconcile_strategy: Option<String>,
     /// Values files merged in order into the chart's values.yaml.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -468,6 +487,7 @@ pub struct HelmChartSpec {
 /// Observed state of a HelmChart.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct HelmChartStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -501,8 +521,10 @@ pub struct HelmChartStatus {
 #[serde(rename_all = "camelCase")]
 pub struct BucketSTSSpec {
     /// `aws` or `ldap`.
+    #[schemars(extend("enum" = ["aws", "ldap"]))]
     pub provider: String,
-    /// STS endpoint.
+    /// STS endpoint, an HTTP(S) address.
+    #[schemars(regex(pattern = r"^(http|https)://.*$"))]
     pub endpoint: String,
     /// Secret with STS credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,10 +550,26 @@ pub struct BucketSTSSpec {
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.provider == 'aws' || self.provider == 'generic' || !has(self.sts)",
+     "message": "STS configuration is only supported for the 'aws' and 'generic' Bucket providers"},
+    {"rule": "self.provider != 'aws' || !has(self.sts) || self.sts.provider == 'aws'",
+     "message": "'aws' is the only supported STS provider for the 'aws' Bucket provider"},
+    {"rule": "self.provider != 'generic' || !has(self.sts) || self.sts.provider == 'ldap'",
+     "message": "'ldap' is the only supported STS provider for the 'generic' Bucket provider"},
+    {"rule": "!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.secretRef)",
+     "message": "spec.sts.secretRef is not required for the 'aws' STS provider"},
+    {"rule": "!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.certSecretRef)",
+     "message": "spec.sts.certSecretRef is not required for the 'aws' STS provider"},
+    {"rule": "self.provider != 'generic' || !has(self.serviceAccountName)",
+     "message": "ServiceAccountName is not supported for the 'generic' Bucket provider"},
+    {"rule": "!has(self.secretRef) || !has(self.serviceAccountName)",
+     "message": "cannot set both .spec.secretRef and .spec.serviceAccountName"}
+]))]
 pub struct BucketSpec {
     /// `generic` (default), `aws`, `gcp` or `azure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["generic", "aws", "gcp", "azure"]))]
+    #[schemars(extend("enum" = ["generic", "aws", "gcp", "azure"], "default" = "generic"))]
     pub provider: Option<String>,
     /// Bucket name.
     pub bucket_name: String,
@@ -566,7 +604,7 @@ pub struct BucketSpec {
     pub interval: String,
     /// Timeout for bucket operations; 60s by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_helpers::duration")]
+    #[schemars(schema_with = "schema_helpers::timeout", extend("default" = "60s"))]
     pub timeout: Option<String>,
     /// `.gitignore`-style exclusions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -582,6 +620,7 @@ pub struct BucketSpec {
 /// Observed state of a Bucket.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct BucketStatus {
     /// Last observed generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -113,7 +113,10 @@ fn walk(
     if schema.x_kubernetes_preserve_unknown_fields == Some(true) && schema.properties.is_none() {
         return;
     }
-    if value.is_null() && schema.nullable == Some(true) {
+    // A nullable field keeps its null; the API server drops a null from any other field (or
+    // defaults it), so it is never a wrong type; a required one counts as missing (the
+    // parent checks that).
+    if value.is_null() {
         return;
     }
     if let Some(expected) = schema.type_.as_deref() {
@@ -141,7 +144,10 @@ fn walk(
     match value {
         Value::Object(map) => {
             for required in schema.required.iter().flatten() {
-                if !map.contains_key(required) {
+                let child_schema = schema.properties.as_ref().and_then(|p| p.get(required));
+                let kept_null =
+                    child_schema.is_some_and(|c| c.nullable == Some(true) || c.default.is_some());
+                if map.get(required).is_none_or(|v| v.is_null() && !kept_null) {
                     errors.push(StrictError::Missing {
                         path: join(path, required),
                     });

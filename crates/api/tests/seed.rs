@@ -98,3 +98,20 @@ fn an_unserved_version_is_refused() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_null_field_is_dropped_as_the_api_server_drops_it_and_a_null_required_one_is_missing() {
+    let mut doc = seed_documents()
+        .into_iter()
+        .find(|d| d["kind"] == "Kustomization")
+        .expect("the seed has a Kustomization");
+    doc["spec"]["targetNamespace"] = Value::Null;
+    assert_eq!(strict::check(&doc), Ok(()), "an optional null is dropped");
+    doc["spec"]["interval"] = Value::Null;
+    assert_eq!(
+        strict::check(&doc),
+        Err(vec![StrictError::Missing {
+            path: "spec.interval".into()
+        }])
+    );
+}

@@ -457,6 +457,11 @@ pub fn present(obj: &Value, res: &Resource) -> Value {
     }
     let mut o = obj.clone();
     o["apiVersion"] = json!(res.api_version());
+    // As kube-apiserver's storage decoder: a CRD's defaults apply to stored objects on every
+    // read too, so a default added to the schema later shows on objects stored before.
+    if let Some(schema) = res.schema.as_deref() {
+        ferroflux_schema::apply_defaults(&mut o, schema);
+    }
     o
 }
 
@@ -492,10 +497,13 @@ pub fn wants_partial_metadata(ctx: &Ctx, list: bool) -> Option<String> {
     meta::partial_metadata_version(accept, list).map(str::to_string)
 }
 
-/// The stored text as served in the requested version: as is when the versions agree (the
-/// common case, no parsing), otherwise converted (CRD versions use the `None` strategy).
+/// The stored text as served in the requested version: as is when the versions agree and no
+/// schema defaults apply (no parsing), otherwise converted (CRD versions use the `None`
+/// strategy) and defaulted.
 pub fn served_text(raw: &str, res: &Resource) -> String {
-    if crate::store::raw_api_version(raw).as_deref() == Some(res.api_version().as_str()) {
+    if res.schema.is_none()
+        && crate::store::raw_api_version(raw).as_deref() == Some(res.api_version().as_str())
+    {
         raw.to_string()
     } else {
         let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
@@ -534,12 +542,16 @@ fn get(app: &App, ctx: &Ctx) -> ApiResult<Response> {
     };
     if table {
         let meta = json!({"resourceVersion": stored.rev.to_string()});
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(&ctx.res, &[obj], meta),
-        ));
+        return Ok(json_response(StatusCode::OK, &table_of(ctx, &[obj], meta)));
     }
     Ok(json_response(StatusCode::OK, &obj))
+}
+
+/// The Table of `objs`, their row objects as the request's `includeObject` asks.
+pub fn table_of(ctx: &Ctx, objs: &[Value], meta: Value) -> Value {
+    let mut t = table::table(&ctx.res, objs, meta);
+    table::include_objects(&mut t, ctx.query.get("includeObject").map(String::as_str));
+    t
 }
 
 /// The list prefix of a request (namespace-scoped or all).
@@ -631,10 +643,7 @@ fn list(app: &App, ctx: &Ctx) -> ApiResult<Response> {
             .iter()
             .map(|(_, s)| present(&s.obj(), &ctx.res))
             .collect();
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(&ctx.res, &objs, meta),
-        ));
+        return Ok(json_response(StatusCode::OK, &table_of(ctx, &objs, meta)));
     }
     if let Some(version) = wants_partial_metadata(ctx, true) {
         let items: Vec<Value> = out
@@ -647,6 +656,11 @@ fn list(app: &App, ctx: &Ctx) -> ApiResult<Response> {
                 "apiVersion": format!("meta.k8s.io/{version}"),
                 "metadata": meta, "items": items}),
         ));
+    }
+    if ctx.res.custom && meta.get("continue").is_none() {
+        // kube serves custom objects as unstructured lists, whose metadata always carries the
+        // (empty) continue token; typed lists, tables and metadata-only lists omit it.
+        meta["continue"] = json!("");
     }
     // Assembled from the stored texts: a list of 10,000 objects parses none of them.
     let mut text =

@@ -9,8 +9,8 @@
 //!
 //! Layout: [`store`] (revision log, live index, watch hub, compaction) <- [`handlers`] (routing,
 //! reads) and [`write`] (create/update/patch/delete) <- [`watch`]; pure decisions in [`meta`]
-//! (metadata rules), [`patch`] (JSON/merge/strategic), [`ssa`] (managedFields), [`schema`]
-//! (CRD pruning/defaulting/validation), [`defaults`] (built-in kinds' defaulting),
+//! (metadata rules), [`patch`] (JSON/merge/strategic), [`ssa`] (managedFields), `ferroflux_schema`
+//! (CRD pruning/defaulting/validation/CEL), [`defaults`] (built-in kinds' defaulting),
 //! [`selector`], [`table`], [`discovery`] with [`builtin_schema`] (the OpenAPI schemas of
 //! built-in kinds), [`convert`] (the two Event APIs) and [`proto`] (protobuf for the built-in
 //! kinds); [`pod_subresources`] answers exec/attach/log/port-forward/debug; [`gc`] runs
@@ -38,7 +38,6 @@ pub mod pod_subresources;
 pub mod proto;
 pub mod rbac;
 pub mod registry;
-pub mod schema;
 pub mod selector;
 pub mod ssa;
 pub mod status;

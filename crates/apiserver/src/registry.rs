@@ -803,6 +803,8 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
             )),
         }
     }
+    // As kube-apiserver: every CEL rule must compile (and name declared fields only).
+    out.extend(ferroflux_schema::crd_rule_errors(crd));
     out
 }
 

@@ -243,32 +243,51 @@ fn ignored(path: &[Step], hints: Hints<'_>) -> bool {
 /// The field set of an object (leaf fields and list items).
 pub fn fields_of(obj: &Value, hints: Hints<'_>) -> BTreeSet<Path> {
     let mut out = BTreeSet::new();
-    walk(obj, &mut Vec::new(), hints, &mut out);
+    walk(obj, &mut Vec::new(), hints, false, &mut out);
     out
 }
 
-fn walk(v: &Value, path: &mut Path, hints: Hints<'_>, out: &mut BTreeSet<Path>) {
+/// The compound nodes of an object (non-atomic maps and lists, below the root and outside
+/// `metadata` itself): what an update that adds them owns as well, the `.` of `fieldsV1`.
+fn nodes_of(obj: &Value, hints: Hints<'_>) -> BTreeSet<Path> {
+    let mut all = BTreeSet::new();
+    walk(obj, &mut Vec::new(), hints, true, &mut all);
+    let leaves = fields_of(obj, hints);
+    all.retain(|p| !leaves.contains(p) && !matches!(p.as_slice(), [Step::F(m)] if m == "metadata"));
+    all
+}
+
+fn walk(v: &Value, path: &mut Path, hints: Hints<'_>, nodes: bool, out: &mut BTreeSet<Path>) {
     match v {
         Value::Object(m) if !m.is_empty() && !hints.atomic_map(path) => {
+            if nodes && !path.is_empty() {
+                out.insert(path.clone());
+            }
             for (k, child) in m {
                 path.push(Step::F(k.clone()));
                 if !ignored(path, hints) {
-                    walk(child, path, hints, out);
+                    walk(child, path, hints, nodes, out);
                 }
                 path.pop();
             }
         }
         Value::Array(items) if !items.is_empty() => match hints.list_kind(path) {
             ListKind::Map(keys) if items.iter().all(|i| item_key(i, &keys).is_some()) => {
+                if nodes {
+                    out.insert(path.clone());
+                }
                 for item in items {
                     let key = item_key(item, &keys).expect("checked above");
                     path.push(Step::K(key));
                     out.insert(path.clone());
-                    walk(item, path, hints, out);
+                    walk(item, path, hints, nodes, out);
                     path.pop();
                 }
             }
             ListKind::Set => {
+                if nodes {
+                    out.insert(path.clone());
+                }
                 for item in items {
                     path.push(Step::V(item.to_string()));
                     out.insert(path.clone());
@@ -430,13 +449,13 @@ pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
                 .as_object_mut()
                 .expect("fieldsV1 nodes are objects");
         }
-        // An item that also has owned fields below it says that it is owned itself with `.`;
-        // one without (an atomic item) is a plain leaf.
+        // A node (an item, or a map an update brought in) that also has owned fields below
+        // it says that it is owned itself with `.`; one without is a plain leaf.
         let has_children = set
             .range(path.clone()..)
             .nth(1)
             .is_some_and(|next| next.starts_with(path));
-        if matches!(path.last(), Some(Step::K(_))) && has_children {
+        if has_children {
             node.insert(".".into(), json!({}));
         }
     }
@@ -505,20 +524,38 @@ pub fn read_managed(obj: &Value) -> Vec<Managed> {
         .collect()
 }
 
-/// Writes `metadata.managedFields` (entries owning nothing are dropped).
+/// Writes `metadata.managedFields` (entries owning nothing are dropped), in kube's order:
+/// appliers before updaters, then by time (to the second), manager and subresource.
 pub fn write_managed(obj: &mut Value, entries: &[Managed]) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
+    let mut sorted: Vec<&Managed> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    let seconds = |t: &str| t.get(..19).unwrap_or(t).to_string();
+    sorted.sort_by(|a, b| {
+        (
+            a.operation.as_str(),
+            seconds(&a.time),
+            &a.manager,
+            &a.subresource,
+        )
+            .cmp(&(
+                b.operation.as_str(),
+                seconds(&b.time),
+                &b.manager,
+                &b.subresource,
+            ))
+    });
+    let list: Vec<Value> = sorted
+        .into_iter()
         .map(|e| {
             let mut v = json!({
                 "manager": e.manager,
                 "operation": e.operation,
                 "apiVersion": e.api_version,
-                "time": e.time,
                 "fieldsType": "FieldsV1",
                 "fieldsV1": to_fields_v1(&e.fields),
             });
+            if !e.time.is_empty() {
+                v["time"] = json!(e.time);
+            }
             if !e.subresource.is_empty() {
                 v["subresource"] = json!(e.subresource);
             }
@@ -738,23 +775,62 @@ pub fn apply(
         drop_empty_parents(&mut out, p);
     }
     merge_apply(&mut out, config, &mut Vec::new(), hints);
+    // As kube's field manager: an apply that changes nothing in the object leaves the
+    // applier's time as it was (none for a new applier).
+    let unchanged = {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("managedFields");
+            }
+            v
+        };
+        strip(&out) == strip(live)
+    };
+    let time = match managed.iter().find(|m| mine(m)) {
+        Some(previous) if unchanged => previous.time.clone(),
+        _ if unchanged => String::new(),
+        _ => w.now.to_string(),
+    };
     managed.retain(|m| !mine(m));
     managed.push(Managed {
         manager: w.manager.to_string(),
         operation: "Apply".into(),
         api_version: w.api_version.to_string(),
         subresource: w.subresource.to_string(),
-        time: w.now.to_string(),
+        time,
         fields: new_fields,
     });
     write_managed(&mut out, &managed);
     Ok(out)
 }
 
+/// The managedFields a write of the main resource sets itself, as kube's field manager takes
+/// them: `[{}]` resets them, a non-empty list of valid entries replaces them (kubectl moves a
+/// client-side applier's fields to its server-side applier this way); anything else, and
+/// every write to a subresource, keeps the stored ones (`None`).
+fn requested_managed(new: &Value, w: &Writer<'_>) -> Option<Vec<Managed>> {
+    if !w.subresource.is_empty() {
+        return None;
+    }
+    let entries = new["metadata"]["managedFields"].as_array()?;
+    if entries.len() == 1 && entries[0].as_object().is_some_and(Map::is_empty) {
+        return Some(Vec::new());
+    }
+    let valid = |e: &Value| {
+        e["fieldsType"] == "FieldsV1"
+            && e["fieldsV1"].is_object()
+            && e["manager"].is_string()
+            && matches!(e["operation"].as_str(), Some("Apply" | "Update"))
+    };
+    (!entries.is_empty() && entries.iter().all(valid)).then(|| read_managed(new))
+}
+
 /// Records a non-apply write (create, update, patch) from `old` to `new` by `w`: the fields it
 /// changed become its own (taken from others), fields it removed are dropped everywhere.
 pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, hints: Hints<'_>) {
-    let mut managed = old.map(read_managed).unwrap_or_default();
+    let mut managed =
+        requested_managed(new, w).unwrap_or_else(|| old.map(read_managed).unwrap_or_default());
     let new_fields = fields_of(new, hints);
     let old_fields = old.map(|o| fields_of(o, hints)).unwrap_or_default();
     let old_l = old.map(|o| with_key_defaults(o, hints));
@@ -772,7 +848,26 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, hints
         })
         .cloned()
         .collect();
-    let removed: BTreeSet<&Path> = old_fields.difference(&new_fields).collect();
+    // As structured-merge-diff compares an update with the object before it: a map or list
+    // the update brings in is the writer's too (`.`), where the object before lacked it. A
+    // custom resource starts from nothing; a built-in kind from its Go type's empty value,
+    // whose only absent compound fields this models are those of ObjectMeta.
+    let node_owned = |p: &Path| {
+        hints.builtin.is_none() || matches!(p.first(), Some(Step::F(m)) if m == "metadata")
+    };
+    let new_nodes: BTreeSet<Path> = nodes_of(new, hints)
+        .into_iter()
+        .filter(node_owned)
+        .collect();
+    let old_nodes: BTreeSet<Path> = old
+        .map(|o| nodes_of(o, hints).into_iter().filter(node_owned).collect())
+        .unwrap_or_default();
+    let mut changed = changed;
+    changed.extend(new_nodes.difference(&old_nodes).cloned());
+    let removed: BTreeSet<&Path> = old_fields
+        .difference(&new_fields)
+        .chain(old_nodes.difference(&new_nodes))
+        .collect();
     for m in managed.iter_mut() {
         m.fields
             .retain(|p| !changed.contains(p) && !removed.contains(p));
@@ -958,6 +1053,50 @@ mod tests {
                 .map(Vec::len),
             Some(2)
         );
+    }
+
+    #[test]
+    fn an_update_of_a_custom_object_owns_the_maps_it_brings_in_with_a_dot() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "ref": {"type": "object", "properties": {"name": {"type": "string"}}}}}}});
+        let hints = Hints {
+            schema: Some(&schema),
+            builtin: None,
+            status: false,
+        };
+        let mut new = json!({"apiVersion": "x/v1", "kind": "W",
+            "metadata": {"name": "w", "labels": {"app": "w"}},
+            "spec": {"ref": {"name": "r"}}});
+        record_update(None, &mut new, &writer("creator"), hints);
+        assert_eq!(
+            new["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {".": {}, "f:ref": {".": {}, "f:name": {}}}})
+        );
+    }
+
+    #[test]
+    fn managed_fields_a_client_writes_replace_the_stored_ones_and_an_empty_entry_resets_them() {
+        let live = created_by_a();
+        let mut moved = live.clone();
+        moved["metadata"]["managedFields"][0]["manager"] = json!("b");
+        moved["metadata"]["managedFields"][0]["operation"] = json!("Apply");
+        record_update(Some(&live), &mut moved, &writer("editor"), DEPLOY);
+        let managers: Vec<String> = read_managed(&moved)
+            .into_iter()
+            .map(|m| m.manager)
+            .collect();
+        assert_eq!(managers, ["b"]);
+        let mut reset = live.clone();
+        reset["metadata"]["managedFields"] = json!([{}]);
+        record_update(Some(&live), &mut reset, &writer("editor"), DEPLOY);
+        assert!(reset["metadata"].get("managedFields").is_none(), "{reset}");
+        // Invalid entries leave the stored ones as they were.
+        let mut junk = live.clone();
+        junk["metadata"]["managedFields"] = json!([{"manager": "x"}]);
+        record_update(Some(&live), &mut junk, &writer("editor"), DEPLOY);
+        assert_eq!(read_managed(&junk), read_managed(&live));
     }
 
     #[test]

@@ -6,73 +6,7 @@ use serde_json::{Value, json};
 
 use crate::store::StoreError;
 
-/// One invalid field, as in `details.causes`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cause {
-    /// e.g. `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`.
-    pub reason: &'static str,
-    /// Human message.
-    pub message: String,
-    /// Field path, e.g. `spec.replicas`.
-    pub field: String,
-}
-
-impl Cause {
-    /// An invalid value.
-    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Cause {
-        let field = field.into();
-        Cause {
-            reason: "FieldValueInvalid",
-            message: format!("Invalid value: {}: {detail}", short(value)),
-            field,
-        }
-    }
-    /// A required value missing.
-    pub fn required(field: impl Into<String>) -> Cause {
-        Cause {
-            reason: "FieldValueRequired",
-            message: "Required value".into(),
-            field: field.into(),
-        }
-    }
-    /// A value outside an enum.
-    pub fn not_supported(field: impl Into<String>, value: &Value, allowed: &[Value]) -> Cause {
-        let list: Vec<String> = allowed.iter().map(short).collect();
-        Cause {
-            reason: "FieldValueNotSupported",
-            message: format!(
-                "Unsupported value: {}: supported values: {}",
-                short(value),
-                list.join(", ")
-            ),
-            field: field.into(),
-        }
-    }
-    /// A type mismatch.
-    pub fn type_invalid(field: impl Into<String>, value: &Value, want: &str) -> Cause {
-        Cause {
-            reason: "FieldValueTypeInvalid",
-            message: format!(
-                "Invalid value: {}: {field_type} expected",
-                short(value),
-                field_type = want
-            ),
-            field: field.into(),
-        }
-    }
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 80 {
-        format!(
-            "{}...",
-            &s[..s.char_indices().nth(77).map(|(i, _)| i).unwrap_or(s.len())]
-        )
-    } else {
-        s
-    }
-}
+pub use ferroflux_schema::Cause;
 
 /// A failed request.
 #[derive(Debug, Clone)]

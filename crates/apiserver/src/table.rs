@@ -83,11 +83,12 @@ pub fn json_path(obj: &Value, path: &str) -> Value {
     cur
 }
 
-fn cell(v: Value, ty: &str, now: jiff::Timestamp) -> Value {
-    match (ty, &v) {
-        ("date", Value::String(s)) => json!(age(s, now)),
-        (_, Value::Null) => json!("<none>"),
-        (_, Value::Array(_) | Value::Object(_)) => json!(v.to_string()),
+/// A computed cell of a built-in kind's printer, final as it is (a "date" one, Created At, is
+/// not turned into an age): `<none>` for nothing, JSON text for a structure.
+fn cell(v: Value) -> Value {
+    match &v {
+        Value::Null => json!("<none>"),
+        Value::Array(_) | Value::Object(_) => json!(v.to_string()),
         _ => v,
     }
 }
@@ -995,9 +996,57 @@ fn ingress_hosts(o: &Value) -> Value {
     json!(text)
 }
 
-/// The column definition of objects' names.
+/// The column definition of objects' names (kube describes it with ObjectMeta's `name` doc).
 fn name_column(priority: i64) -> Value {
-    json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": priority})
+    json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": priority})
+}
+
+const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+
+/// A cell of a CRD's printer column, as kube's custom-resource table convertor makes it: null
+/// where the path finds nothing or the value does not have the column's type, a string
+/// column's value printed as JSONPath prints it, a date column as an age.
+fn custom_cell(v: Value, ty: &str, now: jiff::Timestamp) -> Value {
+    match (ty, v) {
+        (_, Value::Null) => Value::Null,
+        ("string", Value::String(s)) => json!(s),
+        ("string", other) => json!(other.to_string()),
+        ("integer", Value::Number(n)) => n
+            .as_i64()
+            .map(|i| json!(i))
+            .or_else(|| n.as_f64().map(|f| json!(f as i64)))
+            .unwrap_or(Value::Null),
+        ("number", Value::Number(n)) => n.as_f64().map(|f| json!(f)).unwrap_or(Value::Null),
+        ("boolean", Value::Bool(b)) => json!(b),
+        ("date", Value::String(s)) => json!(age(&s, now)),
+        _ => Value::Null,
+    }
+}
+
+/// Sets the rows' objects as `includeObject` asks (kube's default: `Metadata`, each object as
+/// PartialObjectMetadata; `None` leaves them out; `Object` keeps them whole).
+pub fn include_objects(table: &mut Value, include: Option<&str>) {
+    let Some(rows) = table["rows"].as_array_mut() else {
+        return;
+    };
+    for row in rows {
+        let Some(row) = row.as_object_mut() else {
+            continue;
+        };
+        match include {
+            Some("Object") => {}
+            Some("None") => {
+                row.remove("object");
+            }
+            _ => {
+                let object = row.get("object").cloned().unwrap_or(Value::Null);
+                row.insert(
+                    "object".into(),
+                    crate::meta::partial_object_metadata(&object, "v1"),
+                );
+            }
+        }
+    }
 }
 
 /// The Table of `items` for `res`.
@@ -1019,7 +1068,9 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
         let name = c["name"].as_str().unwrap_or("").to_string();
         let ty = c["type"].as_str().unwrap_or("string").to_string();
         defs.push(json!({"name": name, "type": ty, "format": c["format"].as_str().unwrap_or(""),
-            "description": c["description"].as_str().unwrap_or(""), "priority": c["priority"].as_i64().unwrap_or(0)}));
+            "description": c["description"].as_str().filter(|d| !d.is_empty()).map_or_else(
+                || format!("Custom resource definition column (in JSONPath format): {}", c["jsonPath"].as_str().unwrap_or("")),
+                str::to_string), "priority": c["priority"].as_i64().unwrap_or(0)}));
         cols.push((c["jsonPath"].as_str().unwrap_or("").to_string(), ty));
     }
     for (name, ty, priority, _) in computed.iter().flatten() {
@@ -1046,11 +1097,10 @@ pub fn table(res: &Resource, items: &[Value], list_meta: Value) -> Value {
                 cells.push(o["metadata"]["name"].clone());
             }
             for (_, _, _, get) in computed.iter().flatten() {
-                // Computed cells are final: a "date" one (Created At) is not turned into an age.
-                cells.push(cell(get(o, now), "", now));
+                cells.push(cell(get(o, now)));
             }
             for (path, ty) in &cols {
-                cells.push(cell(json_path(o, path), ty, now));
+                cells.push(custom_cell(json_path(o, path), ty, now));
             }
             json!({"cells": cells, "object": o})
         })

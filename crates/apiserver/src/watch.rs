@@ -166,7 +166,8 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
                 (Some(o), _) if as_table => {
                     let o = present(&o, &ctx.res);
                     let rv = o["metadata"]["resourceVersion"].clone();
-                    let mut t = crate::table::table(&ctx.res, &[o], json!({"resourceVersion": rv}));
+                    let mut t =
+                        crate::handlers::table_of(ctx, &[o], json!({"resourceVersion": rv}));
                     // kube-apiserver sends the column definitions with the first Table event only.
                     if sent_columns {
                         t["columnDefinitions"] = json!([]);

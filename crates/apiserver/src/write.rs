@@ -14,7 +14,6 @@ use crate::handlers::{
 use crate::meta;
 use crate::patch::{self, PatchKind};
 use crate::registry::{Resource, crd_resources, crd_status, validate_crd};
-use crate::schema;
 use crate::ssa;
 use crate::status::{ApiError, ApiResult, Cause, Target};
 use crate::store::Stored;
@@ -101,6 +100,9 @@ async fn commit_create(
     manager: Option<String>,
 ) -> ApiResult<(StatusCode, Value)> {
     let now = meta::now();
+    if ctx.res.custom {
+        integral_floats(&mut obj);
+    }
     let name = meta::prepare_create(&mut obj, &ctx.res, &now)?;
     let ns = obj["metadata"]["namespace"]
         .as_str()
@@ -113,7 +115,7 @@ async fn commit_create(
     {
         m.remove("status");
     }
-    apply_schema(ctx, &mut obj, &name)?;
+    apply_schema(ctx, &mut obj, None, &name)?;
     crate::defaults::apply(&ctx.res, &mut obj, true);
     let causes = builtin_causes(&ctx.res, &obj);
     if !causes.is_empty() {
@@ -156,14 +158,17 @@ async fn commit_create(
     Ok((StatusCode::CREATED, present(&stored.obj(), &ctx.res)))
 }
 
-fn apply_schema(ctx: &Ctx, obj: &mut Value, name: &str) -> ApiResult<()> {
+/// Metadata rules, then the CRD schema (`old` is the stored object on an update, for
+/// transition rules).
+fn apply_schema(ctx: &Ctx, obj: &mut Value, old: Option<&Value>, name: &str) -> ApiResult<()> {
     let causes = meta::validate_metadata(obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(ctx.target(name), causes));
     }
     if let Some(s) = &ctx.res.schema {
-        let removed = schema::prune(obj, s);
-        let list: Vec<String> = removed
+        let admission = ferroflux_schema::admit(obj, s, old);
+        let list: Vec<String> = admission
+            .unknown_fields
             .iter()
             .map(|p| format!("unknown field \"{p}\""))
             .collect();
@@ -186,14 +191,33 @@ fn apply_schema(ctx: &Ctx, obj: &mut Value, name: &str) -> ApiResult<()> {
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(list),
         }
-        schema::apply_defaults(obj, s);
-        let mut causes = schema::validate(obj, s);
+        let mut causes = admission.causes;
         causes.extend(scale_replicas_causes(obj, &ctx.res));
         if !causes.is_empty() {
             return Err(ApiError::invalid(ctx.target(name), causes));
         }
     }
     Ok(())
+}
+
+/// Turns integral floats (`1.0`) into integers, as kube's decoding of custom objects does
+/// (Go writes a float64 1 as `1`), so they are stored and served as kube serves them.
+fn integral_floats(v: &mut Value) {
+    match v {
+        Value::Object(m) => m.values_mut().for_each(integral_floats),
+        Value::Array(items) => items.iter_mut().for_each(integral_floats),
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            // Beyond 2^53 a float no longer holds every integer exactly; kube keeps it a float.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < EXACT
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The part of kube-apiserver's validation of built-in kinds that ferroflux carries, in its
@@ -474,6 +498,9 @@ async fn commit_update(
     let name = ctx.name().to_string();
     let now = meta::now();
     let old_obj = present(&old.obj(), &ctx.res);
+    if ctx.res.custom {
+        integral_floats(&mut new);
+    }
     // Before the generation and no-op checks, which compare defaulted objects as kube does.
     crate::defaults::apply(&ctx.res, &mut new, false);
     crate::defaults::keep_allocated(&ctx.res, &mut new, &old_obj);
@@ -492,7 +519,7 @@ async fn commit_update(
     if !frozen.is_empty() {
         return Err(ApiError::invalid(ctx.target(&name), frozen));
     }
-    apply_schema(ctx, &mut new, &name)?;
+    apply_schema(ctx, &mut new, Some(&old_obj), &name)?;
     kind_hooks(ctx, &mut new, Some(&old_obj), &name, &now)?;
     admit(app, ctx, Operation::Update, &new, Some(&old_obj), &name).await?;
     if let Some(m) = manager {
@@ -649,6 +676,9 @@ async fn apply_patch(
         crate::authz::authorize_create_on_apply(app, ctx)?;
     }
     let mut config = parse_apply_body(body)?;
+    if ctx.res.custom {
+        integral_floats(&mut config);
+    }
     meta::check_type(&mut config, &ctx.res)?;
     meta::check_namespace(&mut config, &ctx.res, ctx.ns.as_deref())?;
     if config["metadata"]["name"].as_str() != Some(ctx.name()) {
@@ -682,7 +712,8 @@ async fn apply_patch(
             .iter()
             .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager_label()), "field": c.field}))
             .collect();
-        e.details = Some(json!({"name": ctx.name(), "group": ctx.res.group, "kind": ctx.res.plural, "causes": causes}));
+        // As kube's apply conflicts: the details name nothing but the causes.
+        e.details = Some(json!({"causes": causes}));
         e
     })?;
     let (code, v) = match old {
@@ -842,8 +873,19 @@ pub async fn delete_object(app: &App, ctx: &Ctx, opts: &Value) -> ApiResult<(Sta
     let gone = remove(app, ctx.key(), Some(old.rev))
         .await
         .map_err(|e| ApiError::from_store(e, ctx.target(&name)))?;
-    after_delete(app, ctx, &gone.obj(), policy);
-    Ok((StatusCode::OK, present(&gone.obj(), &ctx.res)))
+    let gone = gone.obj();
+    after_delete(app, ctx, &gone, policy);
+    if ctx.res.custom {
+        // kube's custom-resource store does not return the deleted object but a Success
+        // status naming it (its `kind` holds the resource, as kube writes it).
+        return Ok((
+            StatusCode::OK,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": gone["metadata"]["name"], "group": ctx.res.group,
+                    "kind": ctx.res.plural, "uid": gone["metadata"]["uid"]}}),
+        ));
+    }
+    Ok((StatusCode::OK, present(&gone, &ctx.res)))
 }
 
 /// [`delete_object`], retried when it loses a race with another writer.

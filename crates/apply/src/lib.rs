@@ -6,6 +6,7 @@
 //! [`manager`] carries them out against an API server, as the identity [`identity`] chose.
 #![deny(missing_docs)]
 
+pub mod drift;
 pub mod health;
 pub mod identity;
 pub mod inventory;

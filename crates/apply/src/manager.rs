@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use ferroflux_api::kustomize::annotation;
 
+use crate::drift::{self, Pointer};
 use crate::health::{self, Status};
 use crate::object::{ObjectError, ObjectRef};
 use crate::stage::{Stage, sort_for_apply, stage_of};
@@ -112,11 +113,15 @@ pub enum ApplyError {
 }
 
 /// What applying one object will do, decided by a dry run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Plan {
     Skip,
     Unchanged,
-    Write { created: bool },
+    /// Apply the object, or `payload` instead when drift ignore rules changed it.
+    Write {
+        created: bool,
+        payload: Option<Value>,
+    },
     Recreate,
 }
 
@@ -125,6 +130,8 @@ enum Plan {
 pub struct ApplyOptions {
     /// Recreate objects whose immutable fields changed (`spec.force`).
     pub force: bool,
+    /// JSON pointers left out of drift detection, per object (`spec.ignore`); see [`drift`].
+    pub ignore: BTreeMap<ObjectRef, Vec<Pointer>>,
 }
 
 /// How objects are deleted (prune and garbage collection on deletion).
@@ -273,11 +280,34 @@ impl ResourceManager {
             .patch(&object_ref.name, &params, &Patch::Apply(object))
             .await
         {
-            Ok(would_be) => Ok(match &existing {
-                Some(existing) if comparable(&would_be) == comparable(existing) => Plan::Unchanged,
-                Some(_) => Plan::Write { created: false },
-                None => Plan::Write { created: true },
-            }),
+            Ok(would_be) => {
+                let Some(existing) = &existing else {
+                    return Ok(Plan::Write {
+                        created: true,
+                        payload: None,
+                    });
+                };
+                let ignored = options
+                    .ignore
+                    .get(object_ref)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let would_be = comparable(&would_be);
+                if drift::without_ignored(would_be.clone(), ignored)
+                    == drift::without_ignored(comparable(existing), ignored)
+                {
+                    return Ok(Plan::Unchanged);
+                }
+                let payload = (!ignored.is_empty()).then(|| {
+                    // The live object with its managedFields: they say who owns what.
+                    let live = serde_json::to_value(existing).expect("API objects serialise");
+                    drift::resolve_ignored(object, &live, &would_be, ignored, &self.field_manager)
+                });
+                Ok(Plan::Write {
+                    created: false,
+                    payload,
+                })
+            }
             // Flux's force selector: `spec.force` for all objects, the annotation for one.
             Err(source)
                 if (options.force || annotations[annotation::FORCE] == "enabled")
@@ -308,9 +338,10 @@ impl ResourceManager {
                 let api = self.api_for(object_ref).await?;
                 self.recreate(&api, object_ref, object).await
             }
-            Plan::Write { created } => {
+            Plan::Write { created, payload } => {
                 let api = self.api_for(object_ref).await?;
                 let params = PatchParams::apply(&self.field_manager).force();
+                let object = payload.as_ref().unwrap_or(object);
                 api.patch(&object_ref.name, &params, &Patch::Apply(object))
                     .await
                     .map_err(|source| ApplyError::Api {

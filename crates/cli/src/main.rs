@@ -82,7 +82,7 @@ pub(crate) enum Command {
     Install(Box<commands::install::InstallArgs>),
     /// Build kustomizations (`kustomize build DIR`), byte-compatible with upstream kustomize.
     Kustomize(commands::kustomize::KustomizeArgs),
-    /// Validate Flux manifests strictly: unknown fields and wrong types are errors.
+    /// Validate manifests as the API server and kustomize would: schemas, names, kinds, duplicates, patches.
     Validate(commands::validate::ValidateArgs),
     /// Reconcile a Flux object now, like `flux reconcile`.
     Reconcile(commands::reconcile::ReconcileArgs),

@@ -131,6 +131,30 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
         }
     }
     let before = before.expect("the second run serves the API");
+    // Only the kinds of the controllers `up` runs are served: no HelmRelease that nothing
+    // would ever reconcile.
+    let crds = kubectl(&kubeconfig, &["get", "customresourcedefinitions"]);
+    let names: Vec<&str> = crds["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|crd| crd["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"artifactgenerators.source.extensions.fluxcd.io"),
+        "{names:?}"
+    );
+    for unserved in [
+        "helmreleases.helm.toolkit.fluxcd.io",
+        "alerts.notification.toolkit.fluxcd.io",
+        "canaries.flagger.app",
+        "clusterpolicies.kyverno.io",
+    ] {
+        assert!(
+            !names.contains(&unserved),
+            "{unserved} is installed without its controller: {names:?}"
+        );
+    }
     for tenant in ["team-a", "team-b"] {
         let deployment = kubectl(&kubeconfig, &["get", "deployment", "podinfo", "-n", tenant]);
         assert_eq!(

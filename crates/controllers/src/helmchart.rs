@@ -218,7 +218,7 @@ fn chart_revision(version: &str, strategy: Option<&str>, source_revision: &str) 
 }
 
 /// Helm's values merge: maps merge key by key, anything else in `overlay` replaces.
-fn merge_values(base: &mut Value, overlay: Value) {
+pub(crate) fn merge_values(base: &mut Value, overlay: Value) {
     match (base, overlay) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {

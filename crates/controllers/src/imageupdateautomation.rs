@@ -245,10 +245,14 @@ pub fn plan(
     let Some(git_spec) = &spec.git else {
         return Err(invalid("spec.git is required: set git.commit.author"));
     };
-    if git_spec.commit.signing_key.is_some() {
-        return Err(invalid(
-            "spec.git.commit.signingKey (OpenPGP commit signing) is not supported by ferroflux yet; remove it to commit unsigned",
-        ));
+    if let Some(key) = &git_spec.commit.signing_key {
+        let signing = match key.key_type.as_deref() {
+            Some("ssh") => "SSH",
+            _ => "OpenPGP",
+        };
+        return Err(invalid(&format!(
+            "spec.git.commit.signingKey ({signing} commit signing) is not supported by ferroflux yet; remove it to commit unsigned"
+        )));
     }
     if git_spec.commit.author.email.trim().is_empty() {
         return Err(invalid("spec.git.commit.author.email is required"));
@@ -724,10 +728,25 @@ mod tests {
         if let Some(g) = signed.git.as_mut() {
             g.commit.signing_key = Some(SigningKey {
                 secret_ref: LocalObjectReference { name: "gpg".into() },
+                key_type: None,
             });
         }
         let err = plan(&signed, None).expect_err("signing refused");
-        assert!(err.message.contains("signingKey"), "{}", err.message);
+        assert!(
+            err.message.contains("signingKey (OpenPGP"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
+        if let Some(key) = signed
+            .git
+            .as_mut()
+            .and_then(|g| g.commit.signing_key.as_mut())
+        {
+            key.key_type = Some("ssh".into());
+        }
+        let err = plan(&signed, None).expect_err("SSH signing refused too");
+        assert!(err.message.contains("signingKey (SSH"), "{}", err.message);
         assert_eq!(err.retry, crate::runtime::Retry::Stalling);
 
         let mut strategy = spec();

@@ -2,6 +2,7 @@
 //! and writes once; the decisions live in plain modules tested without a server.
 #![deny(missing_docs)]
 
+pub mod artifactgenerator;
 pub mod bucket;
 pub mod conditions;
 pub mod events;

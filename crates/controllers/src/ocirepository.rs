@@ -341,6 +341,18 @@ pub(crate) async fn cosign_keys(
             ),
         ));
     }
+    // Flux hands a Sigstore trusted root to cosign to check Fulcio certificates and Rekor
+    // entries; this verifier checks keyed signatures only and could not honour it, so the
+    // field is refused rather than accepted and ignored.
+    if let Some(root) = &verify.trusted_root_secret_ref {
+        return Err(ReconcileError::stalling(
+            reason::VERIFICATION_ERROR,
+            format!(
+                "spec.verify.trustedRootSecretRef ('{}') is not supported: custom Sigstore infrastructure (Fulcio, Rekor) cannot be verified; remove it and verify with the public keys of spec.verify.secretRef",
+                root.name
+            ),
+        ));
+    }
     let Some(secret_ref) = &verify.secret_ref else {
         return Err(ReconcileError::stalling(
             reason::VERIFICATION_ERROR,

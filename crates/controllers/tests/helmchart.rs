@@ -442,6 +442,7 @@ async fn charts_from_an_oci_helm_repository() {
             name: "cosign-keys".into(),
         }),
         match_oidc_identity: None,
+        trusted_root_secret_ref: None,
     };
     let mut signed = helm_chart(
         "signed",

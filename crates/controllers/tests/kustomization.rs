@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroflux_api::kustomize::{
-    CrossNamespaceSourceReference, Kustomization, KustomizationSpec, PostBuild,
+    CrossNamespaceSourceReference, IgnoreRule, Kustomization, KustomizationSpec, PostBuild,
+    SubstituteReference,
 };
+use ferroflux_api::meta::Selector;
 use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
 use ferroflux_source::artifact::IgnoreRules;
@@ -338,15 +340,7 @@ async fn cross_namespace_sources_are_refused_when_disabled() {
         "{}",
         stalled.message
     );
-    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
-    assert!(
-        deployments
-            .get_opt("podinfo")
-            .await
-            .expect("reads")
-            .is_none(),
-        "nothing is applied"
-    );
+    assert_nothing_applied(&env).await;
     env.cluster.server.shutdown().await;
 }
 
@@ -777,6 +771,360 @@ async fn deleting_a_kustomization_keeps_the_objects_another_one_took_over() {
             .expect("reads")
             .is_some(),
         "the object the second Kustomization took over is kept"
+    );
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn substitute_strategy_always_applies_defaults_without_variables() {
+    let env = require!(env().await);
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: '${greeting:=hello}'}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:9999999999999999999999999999999999999999",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    // No variable resolves: the only source is an optional ConfigMap that does not exist.
+    let no_variables = PostBuild {
+        substitute_from: Some(vec![SubstituteReference {
+            kind: "ConfigMap".into(),
+            name: "absent".into(),
+            optional: Some(true),
+        }]),
+        ..Default::default()
+    };
+    let mut with_variables = named("with-variables", kustomization("flux-system", None));
+    with_variables.spec.post_build = Some(no_variables.clone());
+    let mut always = named("always", kustomization("flux-system", None));
+    always.spec.target_namespace = Some("team-b".into());
+    always.spec.post_build = Some(PostBuild {
+        substitute_strategy: Some("Always".into()),
+        ..no_variables
+    });
+    for ks in [&with_variables, &always] {
+        api.create(&PostParams::default(), ks)
+            .await
+            .expect("created");
+        wait_for_ready(&api, &ks.metadata.name.clone().expect("named"), "True").await;
+    }
+    for (namespace, greeting) in [("team-a", "${greeting:=hello}"), ("team-b", "hello")] {
+        let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), namespace);
+        let data = config_maps
+            .get("settings")
+            .await
+            .expect("applied")
+            .data
+            .unwrap_or_default();
+        assert_eq!(
+            data.get("greeting").map(String::as_str),
+            Some(greeting),
+            "{namespace}"
+        );
+    }
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_metadata_annotates_objects_with_their_relative_origin() {
+    let env = require!(env().await);
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+    )
+    .expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.build_metadata = Some(vec![
+        "originAnnotations".into(),
+        "transformerAnnotations".into(),
+    ]);
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    wait_for_ready(&api, "apps", "True").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "team-a");
+    let annotations = config_maps
+        .get("settings")
+        .await
+        .expect("applied")
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("config.kubernetes.io/origin")
+            .map(String::as_str),
+        Some("path: settings.yaml\n"),
+        "relative to the Kustomization's path: {annotations:?}"
+    );
+    let transformations = annotations
+        .get("alpha.config.kubernetes.io/transformations")
+        .expect("the namespace transformer is recorded");
+    assert!(
+        transformations.contains("kind: NamespaceTransformer"),
+        "{transformations}"
+    );
+    let temp = std::env::temp_dir().to_string_lossy().into_owned();
+    assert!(
+        annotations.values().all(|v| !v.contains(&temp)),
+        "no work directory leaks: {annotations:?}"
+    );
+    env.cluster.server.shutdown().await;
+}
+
+/// Asserts that the Deployment `podinfo` was not applied to team-a.
+async fn assert_nothing_applied(env: &Env) {
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    assert!(
+        deployments
+            .get_opt("podinfo")
+            .await
+            .expect("reads")
+            .is_none(),
+        "nothing is applied"
+    );
+}
+
+/// The Deployment `podinfo` in team-a, as the API server holds it.
+async fn podinfo(env: &Env) -> serde_json::Value {
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    serde_json::to_value(deployments.get("podinfo").await.expect("reads")).expect("serialises")
+}
+
+/// Changes the image by hand and waits until the controller has put it back.
+async fn drift_the_image_and_wait_for_the_revert(env: &Env) -> serde_json::Value {
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    // A merge patch replaces the whole list: the one container, with another image.
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "podinfo", "image": "podinfo:tampered"}]}}}});
+    deployments
+        .patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("a user edits the image");
+    for _ in 0..100 {
+        let live = podinfo(env).await;
+        if live["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "ghcr.io/stefanprodan/podinfo:6.5.0"
+        {
+            return live;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the image was never reverted: {}",
+        podinfo(env).await["spec"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_fields_are_not_drift_and_keep_their_owner() {
+    let env = require!(env().await);
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.interval = "1s".into();
+    ks.spec.ignore = Some(vec![IgnoreRule {
+        paths: vec!["/spec/replicas".into()],
+        target: Some(Selector {
+            kind: Some("Deploy.*".into()),
+            ..Default::default()
+        }),
+    }]);
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    wait_for_ready(&api, "apps", "True").await;
+
+    // An update (as `kubectl scale` or an HPA's client makes) of an ignored field is no drift:
+    // nothing is applied, the object is not even written.
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "team-a");
+    let scaled = deployments
+        .patch(
+            "podinfo",
+            &PatchParams {
+                field_manager: Some("kubectl-scale".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
+        .await
+        .expect("a user scales by hand");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let live = podinfo(&env).await;
+    assert_eq!(live["spec"]["replicas"], 7);
+    assert_eq!(
+        live["metadata"]["resourceVersion"],
+        json!(scaled.metadata.resource_version),
+        "three intervals passed without a write"
+    );
+
+    // Other drift is reverted, and the ignored field, which only the controller applies,
+    // keeps its live value (adopted).
+    let live = drift_the_image_and_wait_for_the_revert(&env).await;
+    assert_eq!(live["spec"]["replicas"], 7, "adopted, not reverted");
+
+    // Another server-side-apply manager takes the field: the controller's applies leave it out,
+    // so that manager stays its only owner.
+    let hpa = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "podinfo", "namespace": "team-a"}, "spec": {"replicas": 5}});
+    deployments
+        .patch(
+            "podinfo",
+            &PatchParams::apply("hpa-controller").force(),
+            &Patch::Apply(&hpa),
+        )
+        .await
+        .expect("the HPA applies");
+    let live = drift_the_image_and_wait_for_the_revert(&env).await;
+    assert_eq!(live["spec"]["replicas"], 5);
+    let ours = live["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .find(|m| m["manager"] == "kustomize-controller" && m["operation"] == "Apply")
+        .expect("the controller's apply entry")
+        .clone();
+    assert!(
+        ours["fieldsV1"]["f:spec"].get("f:replicas").is_none(),
+        "stripped, not co-owned: {}",
+        ours["fieldsV1"]
+    );
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_ignore_rule_stalls_naming_the_field() {
+    let env = require!(env().await);
+    std::fs::write(env.source_tree.join("apps/deployment.yaml"), DEPLOYMENT).expect("write");
+    env.publish(
+        "flux-system",
+        "main@sha1:cccccccccccccccccccccccccccccccccccccccc",
+    )
+    .await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.ignore = Some(vec![IgnoreRule {
+        paths: vec!["spec/replicas".into()],
+        target: None,
+    }]);
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    let ks = wait_for_ready(&api, "apps", "False").await;
+    let stalled = condition_of(&ks, "Stalled").expect("Stalled");
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert_eq!(
+        stalled.message,
+        "invalid spec.ignore[0].paths[0]: 'spec/replicas': JSON pointer must be empty or start with a \"/\""
+    );
+    assert_nothing_applied(&env).await;
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_counts_reconciliations_of_a_set_and_starts_a_snapshot_per_change() {
+    let env = require!(env().await);
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {region: eu}\n",
+    )
+    .expect("write");
+    let first = "main@sha1:dddddddddddddddddddddddddddddddddddddddd";
+    env.publish("flux-system", first).await;
+    let _stop = env.start_controller(Options::default());
+    let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
+    let mut ks = kustomization("flux-system", None);
+    ks.spec.interval = "1s".into();
+    api.create(&PostParams::default(), &ks)
+        .await
+        .expect("created");
+    let history = |ks: &Kustomization| {
+        ks.status
+            .as_ref()
+            .and_then(|s| s.history.clone())
+            .unwrap_or_default()
+    };
+    let ks = wait_until(&api, "apps", "reconciled twice", |ks| {
+        history(ks)
+            .first()
+            .is_some_and(|s| s.total_reconciliations >= 2)
+    })
+    .await;
+    let snapshots = history(&ks);
+    assert_eq!(snapshots.len(), 1, "{snapshots:#?}");
+    let snapshot = &snapshots[0];
+    assert!(
+        snapshot.digest.starts_with("sha256:"),
+        "{}",
+        snapshot.digest
+    );
+    assert_eq!(snapshot.last_reconciled_status, "ReconciliationSucceeded");
+    assert!(snapshot.first_reconciled.0 <= snapshot.last_reconciled.0);
+    assert!(
+        snapshot.last_reconciled_duration.ends_with('s'),
+        "a Go duration: {}",
+        snapshot.last_reconciled_duration
+    );
+    assert_eq!(
+        snapshot.metadata.as_ref().and_then(|m| m.get("revision")),
+        Some(&first.to_string())
+    );
+
+    std::fs::write(
+        env.source_tree.join("apps/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {region: us}\n",
+    )
+    .expect("write");
+    let second = "main@sha1:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    env.publish("flux-system", second).await;
+    let ks = wait_for_applied(&api, "apps", second).await;
+    let snapshots = history(&ks);
+    let revisions: Vec<&str> = snapshots
+        .iter()
+        .filter_map(|s| s.metadata.as_ref()?.get("revision").map(String::as_str))
+        .collect();
+    assert_eq!(revisions, [second, first], "newest first");
+    assert_ne!(snapshots[0].digest, snapshots[1].digest);
+
+    // Writing the history is a status write: it does not trigger another reconciliation.
+    api.patch(
+        "apps",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"interval": "1h"}})),
+    )
+    .await
+    .expect("patched");
+    let ks = wait_until(&api, "apps", "reconciled at the new generation", |ks| {
+        ks.status.as_ref().and_then(|s| s.observed_generation) == ks.metadata.generation
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = api.get("apps").await.expect("reads");
+    assert_eq!(
+        after.metadata.resource_version, ks.metadata.resource_version,
+        "no reconciliation without a trigger"
     );
     env.cluster.server.shutdown().await;
 }

@@ -254,12 +254,8 @@ fn signing_key() -> (SigningKey, String) {
     (key, pem)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
-    let registry = require!(Registry::start(None));
-    let env = require!(env().await);
-    let client = registry_client(OciAuth::Anonymous);
-    let url = format!("oci://{}/team-a/signed", registry.host());
+/// A fresh signing key whose public half is the Secret `cosign-keys` (`cosign.pub`).
+async fn cosign_keys_secret(env: &Env) -> SigningKey {
     let (key, pem) = signing_key();
     create_secret(
         &env.client,
@@ -267,6 +263,16 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
         [("cosign.pub".to_string(), pem)].into(),
     )
     .await;
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
+    let registry = require!(Registry::start(None));
+    let env = require!(env().await);
+    let client = registry_client(OciAuth::Anonymous);
+    let url = format!("oci://{}/team-a/signed", registry.host());
+    let key = cosign_keys_secret(&env).await;
 
     let signed = push(&client, &format!("{url}:1.0.0"), "1.0.0").await;
     cosign::sign(&client, &url, &signed.digest, &key)
@@ -300,6 +306,7 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
             name: "cosign-keys".into(),
         }),
         match_oidc_identity: None,
+        trusted_root_secret_ref: None,
     });
     api.create(&PostParams::default(), &repo)
         .await
@@ -383,6 +390,59 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
     assert!(
         about("VerificationError"),
         "a Warning event for the refused ones"
+    );
+    env.cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigstore_trusted_root_is_refused_not_ignored() {
+    let registry = require!(Registry::start(None));
+    let env = require!(env().await);
+    let client = registry_client(OciAuth::Anonymous);
+    let url = format!("oci://{}/team-a/rooted", registry.host());
+    let key = cosign_keys_secret(&env).await;
+    let pushed = push(&client, &format!("{url}:1.0.0"), "1.0.0").await;
+    cosign::sign(&client, &url, &pushed.digest, &key)
+        .await
+        .expect("sign");
+    let api: Api<OCIRepository> = Api::namespaced(env.client.clone(), NS);
+    let mut repo = oci_repository(
+        "rooted",
+        &url,
+        OCIRepositoryRef {
+            tag: Some("1.0.0".into()),
+            ..Default::default()
+        },
+    );
+    repo.spec.verify = Some(OCIRepositoryVerification {
+        provider: "cosign".into(),
+        secret_ref: Some(LocalObjectReference {
+            name: "cosign-keys".into(),
+        }),
+        trusted_root_secret_ref: Some(LocalObjectReference {
+            name: "sigstore-trusted-root".into(),
+        }),
+        ..Default::default()
+    });
+    api.create(&PostParams::default(), &repo)
+        .await
+        .expect("created");
+    let repo = wait_until(&api, "rooted", "Ready=False", |r| ready_is(r, "False")).await;
+    let stalled = condition(&repo, "Stalled").expect("Stalled");
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "VerificationError")
+    );
+    assert_eq!(
+        stalled.message,
+        "spec.verify.trustedRootSecretRef ('sigstore-trusted-root') is not supported: custom Sigstore infrastructure (Fulcio, Rekor) cannot be verified; remove it and verify with the public keys of spec.verify.secretRef"
+    );
+    assert!(
+        repo.status
+            .as_ref()
+            .and_then(|s| s.artifact.as_ref())
+            .is_none(),
+        "nothing is stored unverified"
     );
     env.cluster.server.shutdown().await;
 }

@@ -35,6 +35,9 @@ pub mod transform;
 pub mod vars;
 pub mod yaml;
 
-pub use build::{Options, Reorder, build, build_resources, resources_from_text};
+pub use build::{
+    KNOWN_FIELDS as KUSTOMIZATION_FIELDS, Options, Reorder, build, build_resources,
+    resources_from_text,
+};
 pub use error::Error;
 pub use loader::LoadRestrictor;

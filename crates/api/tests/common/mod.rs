@@ -57,6 +57,7 @@ macro_rules! with_kind {
             "HelmChart" => $f::<source::HelmChart>($value),
             "Bucket" => $f::<source::Bucket>($value),
             "ExternalArtifact" => $f::<source::ExternalArtifact>($value),
+            "ArtifactGenerator" => $f::<artifactgenerator::ArtifactGenerator>($value),
             "Kustomization" => $f::<kustomize::Kustomization>($value),
             "HelmRelease" => $f::<helm::HelmRelease>($value),
             "ImageRepository" => $f::<image::ImageRepository>($value),

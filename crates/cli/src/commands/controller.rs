@@ -14,8 +14,8 @@ use futures::future::{BoxFuture, Shared};
 
 use ferroflux_controllers::kustomization::reconciler as kustomization;
 use ferroflux_controllers::{
-    bucket, gitrepository, helmchart, helmrepository, imagepolicy, imagerepository,
-    imageupdateautomation, ocirepository,
+    artifactgenerator, bucket, gitrepository, helmchart, helmrepository, imagepolicy,
+    imagerepository, imageupdateautomation, ocirepository,
     runtime::{RestartPolicy, supervise},
     simulator,
 };
@@ -26,6 +26,7 @@ use ferroflux_source::storage::Storage;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Name {
     Source,
+    SourceWatcher,
     Kustomize,
     ImageReflector,
     ImageAutomation,
@@ -64,7 +65,7 @@ pub struct ControllerArgs {
     /// kustomize: the identity of Kustomizations without serviceAccountName.
     #[arg(long)]
     default_service_account: Option<String>,
-    /// kustomize: refuse sources in other namespaces.
+    /// kustomize, source-watcher: refuse sources in other namespaces.
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     no_cross_namespace_refs: bool,
     /// kustomize: refuse remote bases (always the case: remote bases are not supported).
@@ -73,13 +74,14 @@ pub struct ControllerArgs {
     /// kustomize: how often to check dependencies that are not ready.
     #[arg(long, default_value = "30s")]
     requeue_dependency: String,
-    /// source: where artifacts are stored (image-reflector: where scanned tags are kept).
+    /// source, source-watcher: where artifacts are stored (image-reflector: where scanned tags
+    /// are kept).
     #[arg(long, default_value = "/tmp/artifacts")]
     storage_path: PathBuf,
-    /// source: the address the artifact server listens on.
+    /// source, source-watcher: the address the artifact server listens on.
     #[arg(long, default_value = "0.0.0.0:9090")]
     storage_addr: SocketAddr,
-    /// source: the host name artifacts are advertised under.
+    /// source, source-watcher: the host name artifacts are advertised under.
     #[arg(
         long,
         default_value = "source-controller.flux-system.svc.cluster.local."
@@ -161,6 +163,21 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             let router = storage.router();
             tokio::spawn(async move { axum::serve(listener, router).await });
             source_controllers(&client, &storage, &shutdown)
+        }
+        Name::SourceWatcher => {
+            let advertised = format!("http://{}", args.storage_adv_addr.trim_end_matches('/'));
+            let storage = Arc::new(Storage::new(&args.storage_path, &advertised)?);
+            let listener = tokio::net::TcpListener::bind(args.storage_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
+            let router = storage.router();
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            vec![source_watcher(
+                &client,
+                &storage,
+                args.no_cross_namespace_refs,
+                &shutdown,
+            )]
         }
         Name::Kustomize => {
             let options = kustomization::Options {
@@ -261,6 +278,25 @@ pub(crate) fn source_controllers(
             starter(stop, move |stop| bucket::run(bucket.clone(), stop)),
         ),
     ]
+}
+
+/// Flux's source-watcher: the ArtifactGenerator reconciler, storing into `storage` (which
+/// honours `--no-cross-namespace-refs`).
+pub(crate) fn source_watcher(
+    client: &kube::Client,
+    storage: &Arc<Storage>,
+    no_cross_namespace_refs: bool,
+    stop: &Stop,
+) -> Supervised {
+    let mut context = artifactgenerator::Context::new(client.clone(), storage.clone());
+    context.no_cross_namespace_refs = no_cross_namespace_refs;
+    let context = Arc::new(context);
+    (
+        "ArtifactGenerator",
+        starter(stop, move |stop| {
+            artifactgenerator::run(context.clone(), stop)
+        }),
+    )
 }
 
 /// The kustomize controller.

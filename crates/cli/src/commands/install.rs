@@ -30,6 +30,15 @@ const CONTROLLERS: &[Controller] = &[
         ],
     },
     Controller {
+        name: "source-watcher",
+        command: "source-watcher",
+        http_port: Some(9090),
+        extra_flags: &[
+            "--storage-path=/tmp/artifacts",
+            "--storage-adv-addr=source-watcher.$(RUNTIME_NAMESPACE).svc.cluster.local.",
+        ],
+    },
+    Controller {
         name: "kustomize-controller",
         command: "kustomize",
         http_port: None,
@@ -95,6 +104,9 @@ pub struct InstallArgs {
         visible_alias = "kustomization-controller-extra-args"
     )]
     kustomize_controller_extra_args: Vec<String>,
+    /// Extra flags of source-watcher, e.g. `--no-cross-namespace-refs=true`.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    source_watcher_extra_args: Vec<String>,
     /// Extra flags of image-reflector-controller.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     image_reflector_controller_extra_args: Vec<String>,
@@ -107,6 +119,7 @@ impl InstallArgs {
     fn extra_args(&self, controller: &str) -> &[String] {
         match controller {
             "source-controller" => &self.source_controller_extra_args,
+            "source-watcher" => &self.source_watcher_extra_args,
             "kustomize-controller" => &self.kustomize_controller_extra_args,
             "image-reflector-controller" => &self.image_reflector_controller_extra_args,
             _ => &self.image_automation_controller_extra_args,

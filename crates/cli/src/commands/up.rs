@@ -217,6 +217,12 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     // The lockdown flags reach every controller that follows a reference or applies.
     let mut controllers = controller::source_controllers(&client, &storage, &shutdown);
+    controllers.push(controller::source_watcher(
+        &client,
+        &storage,
+        args.no_cross_namespace_refs,
+        &shutdown,
+    ));
     controllers.extend(controller::image_reflector_controllers(
         &client,
         tags,
@@ -246,7 +252,16 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Installs the CRDs and the flux-system namespace, the applier's ServiceAccount and binding,
+/// The Flux components `up` runs in its process (see `run`); their CRDs are the ones it installs.
+const COMPONENTS: &[&str] = &[
+    "source-controller",
+    "source-watcher",
+    "kustomize-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+];
+
+/// Installs the CRDs of [`COMPONENTS`] and the flux-system namespace, the applier's ServiceAccount and binding,
 /// the `cluster-vars` the fleet substitutes, and the bootstrap GitRepository + Kustomization. Server-side apply with a dry run first, so
 /// a second start writes nothing.
 async fn bootstrap(
@@ -256,9 +271,13 @@ async fn bootstrap(
     git_url: &str,
 ) -> anyhow::Result<()> {
     let manager = ResourceManager::new(client.clone(), "ferroflux");
-    let mut objects: Vec<Value> = ferroflux_api::crds::all()
-        .into_iter()
-        .map(|crd| {
+    // Like `install`: only the kinds of the controllers `up` runs; a CRD without its controller
+    // would accept objects that nothing ever reconciles.
+    let mut objects: Vec<Value> = ferroflux_api::crds::SERVED_KINDS
+        .iter()
+        .filter(|kind| COMPONENTS.contains(&kind.component))
+        .map(|kind| {
+            let crd = kind.definition();
             let mut value = serde_json::to_value(crd).expect("CRDs serialise");
             value["apiVersion"] = json!("apiextensions.k8s.io/v1");
             value["kind"] = json!("CustomResourceDefinition");

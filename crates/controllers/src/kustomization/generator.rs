@@ -1,7 +1,7 @@
 //! The `kustomization.yaml` Flux builds from: the one in the source path (or, when there is
 //! none, a generated one listing every Kubernetes manifest below the path), with the
-//! Kustomization's `targetNamespace`, `namePrefix`, `nameSuffix`, `patches`, `images` and
-//! `components` laid over it.
+//! Kustomization's `targetNamespace`, `namePrefix`, `nameSuffix`, `patches`, `images`,
+//! `components` and `buildMetadata` laid over it.
 
 use std::path::{Path, PathBuf};
 
@@ -160,6 +160,10 @@ pub fn overlay(
     }
     if let Some(suffix) = &spec.name_suffix {
         kustomization.insert("nameSuffix".into(), json!(suffix));
+    }
+    // Flux's generator sets (not merges) the kustomization's buildMetadata from the spec.
+    if let Some(options) = spec.build_metadata.as_ref().filter(|o| !o.is_empty()) {
+        kustomization.insert("buildMetadata".into(), json!(options));
     }
     if let Some(components) = &spec.components {
         append(

@@ -35,7 +35,8 @@ pub enum PostBuildError {
 }
 
 /// Merges the variables of `substituteFrom` sources (in order, later wins) and the inline
-/// `substitute` map (wins over all), checking every name.
+/// `substitute` map (wins over all), checking every name. Like Flux, values lose their line
+/// breaks, so a value read from a file with a trailing newline substitutes inline.
 pub fn collect_variables(
     sources: impl IntoIterator<Item = BTreeMap<String, String>>,
     inline: Option<&BTreeMap<String, String>>,
@@ -46,6 +47,9 @@ pub fn collect_variables(
     }
     if let Some(inline) = inline {
         vars.extend(inline.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    for value in vars.values_mut() {
+        value.retain(|c| c != '\n');
     }
     for name in vars.keys() {
         ferroflux_envsubst::validate_var_name(name).map_err(PostBuildError::InvalidName)?;
@@ -199,6 +203,13 @@ mod tests {
         )
         .expect("valid names");
         assert_eq!(merged, vars(&[("a", "inline"), ("b", "from-secret")]));
+        let joined =
+            collect_variables([vars(&[("key", "line1\nline2\n")])], None).expect("valid names");
+        assert_eq!(
+            joined,
+            vars(&[("key", "line1line2")]),
+            "line breaks are dropped"
+        );
         let err = collect_variables([vars(&[("cluster-name", "x")])], None).expect_err("invalid");
         assert!(
             err.to_string()

@@ -28,7 +28,7 @@ use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions::{self, Wanted};
 use crate::events::Recorder;
-use crate::kustomization::{generator, postbuild};
+use crate::kustomization::{generator, history, ignore, postbuild};
 use crate::metrics::Metrics;
 use crate::rootfs::RootedFs;
 use crate::runtime::{
@@ -124,7 +124,12 @@ pub async fn run(
     let controller = crate::runtime::controller(api, config.clone());
     let store = controller.store();
     let mut controller = controller;
-    for kind in ["GitRepository", "OCIRepository", "Bucket"] {
+    for kind in [
+        "GitRepository",
+        "OCIRepository",
+        "Bucket",
+        "ExternalArtifact",
+    ] {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
             ferroflux_api::source::GROUP,
             "v1",
@@ -199,33 +204,41 @@ async fn reconcile(
 /// The outcome of one reconciliation, for the status write.
 struct Outcome {
     revision: Option<String>,
+    /// Flux's origin revision: the artifact's `org.opencontainers.image.revision`.
+    origin_revision: Option<String>,
+    /// Digest of the built set, once the build succeeded (the history records only those).
+    digest: Option<String>,
     inventory: Option<ResourceInventory>,
     result: Result<Vec<Change>, ReconcileError>,
     healthy: Option<bool>,
 }
 
 impl Outcome {
-    fn failed(err: ReconcileError) -> Self {
+    fn new(result: Result<Vec<Change>, ReconcileError>) -> Self {
         Outcome {
             revision: None,
+            origin_revision: None,
+            digest: None,
             inventory: None,
-            result: Err(err),
+            result,
             healthy: None,
         }
     }
 }
 
-/// The spec's durations, checked before anything else: one that does not parse stalls.
-struct Intervals {
+/// What of the spec is checked before anything else: durations that do not parse and ignore
+/// rules that do not compile stall.
+struct Checked {
     interval: Duration,
     retry: Duration,
     timeout: Duration,
+    ignore: Vec<ignore::Rule>,
 }
 
-impl Intervals {
+impl Checked {
     fn of(ks: &Kustomization) -> Result<Self, ReconcileError> {
         let interval = spec_duration("spec.interval", &ks.spec.interval)?;
-        Ok(Intervals {
+        Ok(Checked {
             interval,
             retry: optional_spec_duration(
                 "spec.retryInterval",
@@ -233,9 +246,13 @@ impl Intervals {
                 interval,
             )?,
             timeout: optional_spec_duration("spec.timeout", ks.spec.timeout.as_deref(), interval)?,
+            ignore: ignore::compile(ks.spec.ignore.as_deref())?,
         })
     }
 }
+
+/// The annotation of an OCI artifact naming the revision it was built from.
+const ORIGIN_REVISION_KEY: &str = "org.opencontainers.image.revision";
 
 async fn reconcile_apply(
     api: &Api<Kustomization>,
@@ -246,22 +263,22 @@ async fn reconcile_apply(
         return Ok(Action::await_change());
     }
     let started = std::time::Instant::now();
-    let (outcome, action) = match Intervals::of(ks) {
-        Ok(intervals) => {
-            let outcome = attempt(ks, ctx, &intervals).await;
+    let (outcome, action) = match Checked::of(ks) {
+        Ok(checked) => {
+            let outcome = attempt(ks, ctx, &checked).await;
             let action = match &outcome.result {
-                Ok(_) => Action::requeue(intervals.interval),
-                Err(err) => err.action(intervals.retry),
+                Ok(_) => Action::requeue(checked.interval),
+                Err(err) => err.action(checked.retry),
             };
             (outcome, action)
         }
         Err(err) => {
             let action = err.action(Duration::ZERO);
-            (Outcome::failed(err), action)
+            (Outcome::new(Err(err)), action)
         }
     };
     record_event(ks, ctx, &outcome).await;
-    let status = summarize(ks, outcome);
+    let status = summarize(ks, outcome, started.elapsed());
     if let Some(metrics) = &ctx.metrics {
         let (namespace, name) = (ks.namespace().unwrap_or_default(), ks.name_any());
         metrics.observe("Kustomization", &namespace, &name, started.elapsed());
@@ -309,13 +326,8 @@ async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
 }
 
 /// Runs the chain; every step's failure carries the reason it is reported under.
-async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Outcome {
-    let mut outcome = Outcome {
-        revision: None,
-        inventory: None,
-        result: Ok(Vec::new()),
-        healthy: None,
-    };
+async fn attempt(ks: &Kustomization, ctx: &Context, checked: &Checked) -> Outcome {
+    let mut outcome = Outcome::new(Ok(Vec::new()));
     let artifact = match reconcile_source(ks, ctx).await {
         Ok(artifact) => artifact,
         Err(err) => {
@@ -324,6 +336,11 @@ async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Ou
         }
     };
     outcome.revision = Some(artifact.revision.clone());
+    outcome.origin_revision = artifact
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(ORIGIN_REVISION_KEY))
+        .cloned();
     if let Err(err) = reconcile_dependencies(ks, ctx).await {
         outcome.result = Err(err);
         return outcome;
@@ -335,6 +352,9 @@ async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Ou
             return outcome;
         }
     };
+    outcome.digest = Some(ferroflux_source::sha256_digest(
+        &serde_json::to_vec(&objects).expect("built objects are JSON values"),
+    ));
     let manager = match applier(ks, ctx) {
         Ok(manager) => manager,
         Err(err) => {
@@ -344,6 +364,7 @@ async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Ou
     };
     let options = ApplyOptions {
         force: ks.spec.force == Some(true),
+        ignore: ignore::ignored_paths(&checked.ignore, &objects),
     };
     let mut changes = match manager.apply_all(&objects, &options).await {
         Ok(changes) => changes,
@@ -388,7 +409,7 @@ async fn attempt(ks: &Kustomization, ctx: &Context, intervals: &Intervals) -> Ou
     }
     let checks = health_checks(ks, &refs);
     if !checks.is_empty() {
-        let timeout = intervals.timeout;
+        let timeout = checked.timeout;
         if let Err(err) = manager.wait_healthy(&checks, timeout, true).await {
             outcome.healthy = Some(false);
             outcome.result = Err(ReconcileError::generic(
@@ -654,7 +675,10 @@ fn write_overlay(fs: &RootedFs, ks: &Kustomization, dir: &Path) -> Result<(), St
         .map_err(|e| format!("cannot write {}: {e}", target.display()))
 }
 
-/// Variables of `postBuild`, or `None` when the Kustomization has none.
+/// `spec.postBuild.substituteStrategy` that substitutes even without variables.
+const SUBSTITUTE_ALWAYS: &str = "Always";
+
+/// Variables of `postBuild`, or `None` when nothing is to be substituted.
 async fn substitution_variables(
     ks: &Kustomization,
     ctx: &Context,
@@ -705,9 +729,12 @@ async fn substitution_variables(
         }
         sources.push(vars);
     }
-    postbuild::collect_variables(sources, post_build.substitute.as_ref())
-        .map(Some)
-        .map_err(|e| ReconcileError::stalling(reason::BUILD_FAILED, e.to_string()))
+    let vars = postbuild::collect_variables(sources, post_build.substitute.as_ref())
+        .map_err(|e| ReconcileError::stalling(reason::BUILD_FAILED, e.to_string()))?;
+    // Flux's `substituteStrategy`: by default (`WithVariables`) nothing is substituted without
+    // variables, so `${VAR:=default}` stays as written; `Always` substitutes anyway.
+    let always = post_build.substitute_strategy.as_deref() == Some(SUBSTITUTE_ALWAYS);
+    Ok((always || !vars.is_empty()).then_some(vars))
 }
 
 fn decode_base64(text: &str) -> Option<String> {
@@ -785,8 +812,8 @@ fn applier(ks: &Kustomization, ctx: &Context) -> Result<ResourceManager, Reconci
     Ok(ResourceManager::new(client, FIELD_MANAGER))
 }
 
-/// The status after an attempt: conditions by Flux's rules, revisions, inventory.
-fn summarize(ks: &Kustomization, outcome: Outcome) -> KustomizationStatus {
+/// The status after an attempt: conditions by Flux's rules, revisions, inventory, history.
+fn summarize(ks: &Kustomization, outcome: Outcome, elapsed: Duration) -> KustomizationStatus {
     let mut status = ks.status.clone().unwrap_or_default();
     let generation = ks.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
@@ -797,6 +824,33 @@ fn summarize(ks: &Kustomization, outcome: Outcome) -> KustomizationStatus {
     }
     if let Some(inventory) = outcome.inventory {
         status.inventory = Some(inventory);
+    }
+    if let Some(digest) = &outcome.digest {
+        let mut metadata = BTreeMap::new();
+        metadata.extend(
+            outcome
+                .revision
+                .clone()
+                .map(|r| ("revision".to_string(), r)),
+        );
+        metadata.extend(
+            outcome
+                .origin_revision
+                .clone()
+                .map(|r| ("originRevision".to_string(), r)),
+        );
+        let result = match &outcome.result {
+            Ok(_) => reason::RECONCILIATION_SUCCEEDED,
+            Err(err) => err.reason,
+        };
+        history::upsert(
+            status.history.get_or_insert_default(),
+            digest,
+            at.clone(),
+            elapsed,
+            result,
+            metadata,
+        );
     }
     match &outcome.result {
         Ok(_) => {
@@ -814,6 +868,7 @@ fn summarize(ks: &Kustomization, outcome: Outcome) -> KustomizationStatus {
             );
             conditions::delete(&mut conds, condition_type::STALLED);
             status.last_applied_revision = outcome.revision;
+            status.last_applied_origin_revision = outcome.origin_revision;
         }
         Err(err) => {
             conditions::set(

@@ -6,7 +6,9 @@ use super::*;
 /// The one Kubernetes OpenAPI version upstream kustomize has built in.
 pub(crate) const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
-pub(crate) const KNOWN_FIELDS: &[&str] = &[
+/// The top-level fields of a kustomization file; others are refused (matched
+/// case-insensitively, as Go's JSON decoding does).
+pub const KNOWN_FIELDS: &[&str] = &[
     "apiVersion",
     "kind",
     "metadata",

@@ -26,6 +26,7 @@ mod transformers;
 use config::{TConfig, crds_config};
 use generate::{absorb, builtin_origin, origin_value, plugin_configs, plugin_origin};
 use generate::{is_inline_config, run_builtin_generator};
+pub use kustfile::KNOWN_FIELDS;
 use kustfile::{BUILTIN_OPENAPI_VERSION, parse_kustomization};
 use transformers::run_transformers;
 
