@@ -300,3 +300,33 @@ fn the_export_reapplies_server_side_over_up_without_conflicts() {
         );
     }
 }
+
+#[test]
+fn source_watcher_is_an_extra_component_with_its_crd() {
+    let crd_names = |docs: &[Value]| -> Vec<String> {
+        docs.iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+            .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let default = export(&[]);
+    assert!(
+        !crd_names(&default).contains(&"artifactgenerators.source.extensions.fluxcd.io".into()),
+        "ArtifactGenerator is served only with its controller"
+    );
+    let docs = export(&[
+        "--components-extra=source-watcher",
+        "--source-watcher-extra-args=--no-cross-namespace-refs=true",
+    ]);
+    assert!(crd_names(&docs).contains(&"artifactgenerators.source.extensions.fluxcd.io".into()));
+    let watcher = deployments(&docs)
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some("source-watcher"))
+        .expect("source-watcher is installed");
+    let argv = container_args(&watcher);
+    assert_eq!(&argv[..3], ["ferroflux", "controller", "source-watcher"]);
+    assert!(
+        argv.contains(&"--no-cross-namespace-refs=true".to_string()),
+        "{argv:?}"
+    );
+}

@@ -1066,6 +1066,27 @@ async fn history_counts_reconciliations_of_a_set_and_starts_a_snapshot_per_chang
             .and_then(|s| s.history.clone())
             .unwrap_or_default()
     };
+    let ks = wait_until(&api, "apps", "reconciled", |ks| !history(ks).is_empty()).await;
+    // Reconciling the same set again without changing anything keeps the status as it is:
+    // Flux would rewrite the object every interval for a timestamp.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let steady = api.get("apps").await.expect("reads");
+    assert_eq!(
+        steady.metadata.resource_version,
+        ks.metadata.resource_version,
+        "a reconciliation that changed nothing wrote the status: {:#?}",
+        history(&steady)
+    );
+    // Correcting drift is a reconciliation of the same set that counts.
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "team-a");
+    config_maps
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"region": "drifted"}})),
+        )
+        .await
+        .expect("drifted");
     let ks = wait_until(&api, "apps", "reconciled twice", |ks| {
         history(ks)
             .first()

@@ -868,53 +868,6 @@ fn parse_go_int(text: &str) -> Option<i128> {
     let v = i128::from_str_radix(&clean, radix).ok()?;
     Some(if neg { -v } else { v })
 }
-
-fn parse_go_float(text: &str) -> Option<f64> {
-    let (neg, body) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let lower = body.to_ascii_lowercase();
-    let v = if let Some(hex) = lower.strip_prefix("0x") {
-        let hex: String = hex.chars().filter(|c| *c != '_').collect();
-        let (mant, exp) = hex.split_once('p')?;
-        let exp: i32 = exp.parse().ok()?;
-        let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
-        if ip.is_empty() && fp.is_empty() {
-            return None;
-        }
-        let mut m = 0f64;
-        for c in ip.chars() {
-            m = m * 16.0 + c.to_digit(16)? as f64;
-        }
-        let mut scale = 1.0 / 16.0;
-        for c in fp.chars() {
-            m += c.to_digit(16)? as f64 * scale;
-            scale /= 16.0;
-        }
-        m * 2f64.powi(exp)
-    } else {
-        if lower.contains("__")
-            || lower.starts_with('_')
-            || lower.ends_with('_')
-            || lower.contains("_.")
-            || lower.contains("._")
-        {
-            return None;
-        }
-        let clean: String = lower.chars().filter(|c| *c != '_').collect();
-        if clean.starts_with('.') && clean.len() == 1
-            || clean.contains("inf")
-            || clean.contains("nan")
-        {
-            return None;
-        }
-        clean.parse::<f64>().ok()?
-    };
-    Some(if neg { -v } else { v })
-}
-
 /// Go's `idealConstant`: how a numeric literal evaluates as a command or an untyped argument.
 fn ideal_constant(n: &Number) -> Option<crate::Value> {
     let lower = n.text.to_ascii_lowercase();
@@ -972,7 +925,7 @@ fn parse_number(text: &str, is_char: bool) -> Result<Number, String> {
         {
             return Err(format!("integer overflow: {text}"));
         }
-    } else if let Some(f) = parse_go_float(text) {
+    } else if let Some(f) = ferroflux_gocompat::float::parse(text) {
         if !text.contains(['.', 'e', 'E', 'p', 'P']) {
             return Err(format!("integer overflow: {text}"));
         }

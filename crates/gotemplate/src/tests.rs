@@ -530,3 +530,20 @@ fn regex_match_answers_false_for_a_bad_pattern_as_sprig_does() {
     assert_eq!(out, "false");
     assert!(render_helm(r#"{{ mustRegexMatch "a(" "a(" }}"#, Value::Nil).is_err());
 }
+
+#[test]
+fn float64_reads_strings_as_go_strconv_does() {
+    // Hexadecimal floats are Go syntax; an out-of-range value is an error, so cast gives 0.
+    let out = render_helm(
+        r#"{{ float64 "0x1p-2" }} {{ float64 "1e400" }}"#,
+        Value::Nil,
+    )
+    .expect("renders");
+    assert_eq!(out, "0.25 0");
+}
+
+#[test]
+fn an_out_of_range_float_literal_is_illegal_number_syntax() {
+    let err = render("{{ 1e400 }}", serde_json::json!({})).expect_err("out of range");
+    assert!(err.to_string().contains("illegal number syntax"), "{err}");
+}

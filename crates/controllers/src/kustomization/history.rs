@@ -48,6 +48,13 @@ pub fn upsert(
     history.truncate(MAX_SNAPSHOTS);
 }
 
+/// Whether the newest snapshot is of the set `digest` with outcome `status`.
+pub fn repeats_newest(history: &[Snapshot], digest: &str, status: &str) -> bool {
+    history
+        .first()
+        .is_some_and(|s| s.digest == digest && s.last_reconciled_status == status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,9 @@ use ferroflux_api::meta::{
 };
 use ferroflux_apply::identity;
 use ferroflux_apply::inventory::{inventory_of, stale_objects};
-use ferroflux_apply::manager::{ApplyOptions, Change, DeleteOptions, ResourceManager, api_message};
+use ferroflux_apply::manager::{
+    Action as ApplyAction, ApplyOptions, Change, DeleteOptions, ResourceManager, api_message,
+};
 use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions::{self, Wanted};
@@ -843,14 +845,17 @@ fn summarize(ks: &Kustomization, outcome: Outcome, elapsed: Duration) -> Kustomi
             Ok(_) => reason::RECONCILIATION_SUCCEEDED,
             Err(err) => err.reason,
         };
-        history::upsert(
-            status.history.get_or_insert_default(),
-            digest,
-            at.clone(),
-            elapsed,
-            result,
-            metadata,
-        );
+        let changed_nothing = outcome
+            .result
+            .as_ref()
+            .is_ok_and(|changes| changes.iter().all(|c| c.action == ApplyAction::Unchanged));
+        let history = status.history.get_or_insert_default();
+        // A success that changed nothing and repeats the newest snapshot leaves the history as it
+        // is: otherwise every interval (and every restart) would rewrite the object for a
+        // timestamp, where ours writes only what changed.
+        if !(changed_nothing && history::repeats_newest(history, digest, result)) {
+            history::upsert(history, digest, at.clone(), elapsed, result, metadata);
+        }
     }
     match &outcome.result {
         Ok(_) => {

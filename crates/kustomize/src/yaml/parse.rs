@@ -112,16 +112,8 @@ fn parse_impl(
                 }
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(mut m, _, anchor, merges)) => {
-                    // `<<` merges: explicit keys win over merged ones.
-                    for merged in merges {
-                        for (k, v) in merged {
-                            if !m.contains_key(&k) {
-                                m.insert(k, v);
-                            }
-                        }
-                    }
-                    let v = Value::Map(m);
+                Some(Frame::Map(m, _, anchor, merges)) => {
+                    let v = Value::Map(with_merges(m, merges));
                     if anchor != 0 {
                         anchors.insert(anchor, v.clone());
                     }
@@ -191,6 +183,18 @@ fn parse_impl(
         docs.push(v);
     }
     Ok(docs)
+}
+
+/// A mapping with its `<<` merges applied: explicit keys win over merged ones.
+fn with_merges(mut m: Map, merges: Vec<Map>) -> Map {
+    for merged in merges {
+        for (k, v) in merged {
+            if !m.contains_key(&k) {
+                m.insert(k, v);
+            }
+        }
+    }
+    m
 }
 
 /// Resolves one scalar: quoted or `!!str` scalars are strings; plain ones follow YAML 1.2's
