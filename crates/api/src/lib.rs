@@ -8,6 +8,9 @@
 //! versions is relabelling `apiVersion` and loses nothing.
 #![deny(missing_docs)]
 
+#[macro_use]
+mod macros;
+
 pub mod artifactgenerator;
 pub mod convert;
 pub mod crds;

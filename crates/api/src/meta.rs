@@ -70,82 +70,85 @@ pub struct LocalObjectReference {
     pub name: String,
 }
 
-/// A reference to an object in the same or (when allowed) another namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct NamespacedObjectReference {
-    /// Name of the referent.
-    pub name: String,
-    /// Namespace of the referent; defaults to the referrer's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+api_struct! {
+    /// A reference to an object in the same or (when allowed) another namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct NamespacedObjectReference {
+        /// Name of the referent.
+        pub name: String,
+        /// Namespace of the referent; defaults to the referrer's namespace.
+        pub namespace: Option<String>,
+    }
 }
 
-/// A reference to an object of a given kind, optionally in another namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespacedObjectKindReference {
-    /// API version of the referent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    /// Kind of the referent.
-    pub kind: String,
-    /// Name of the referent.
-    pub name: String,
-    /// Namespace of the referent; defaults to the referrer's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+api_struct! {
+    /// A reference to an object of a given kind, optionally in another namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NamespacedObjectKindReference {
+        /// API version of the referent.
+        pub api_version: Option<String>,
+        /// Kind of the referent.
+        pub kind: String,
+        /// Name of the referent.
+        pub name: String,
+        /// Namespace of the referent; defaults to the referrer's namespace.
+        pub namespace: Option<String>,
+    }
 }
 
-/// A reference to a key of a Secret in the same namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct SecretKeyReference {
-    /// Name of the Secret.
-    pub name: String,
-    /// Key in the Secret; when empty the controller's default key is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+api_struct! {
+    /// A reference to a key of a Secret in the same namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct SecretKeyReference {
+        /// Name of the Secret.
+        pub name: String,
+        /// Key in the Secret; when empty the controller's default key is used.
+        pub key: Option<String>,
+    }
 }
 
-/// A reference to a key of a ConfigMap in the same namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ConfigMapKeyReference {
-    /// Name of the ConfigMap.
-    pub name: String,
-    /// Key in the ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+api_struct! {
+    /// A reference to a key of a ConfigMap in the same namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct ConfigMapKeyReference {
+        /// Name of the ConfigMap.
+        pub name: String,
+        /// Key in the ConfigMap.
+        pub key: Option<String>,
+    }
 }
 
-/// A KubeConfig for reconciling against a remote cluster.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "has(self.configMapRef) || has(self.secretRef)",
-     "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"},
-    {"rule": "!has(self.configMapRef) || !has(self.secretRef)",
-     "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"}
-]))]
-pub struct KubeConfigReference {
-    /// Secret holding the kubeconfig (key `value` or `value.yaml` unless given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<SecretKeyReference>,
-    /// ConfigMap with a provider-based kubeconfig.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_ref: Option<LocalObjectReference>,
+api_struct! {
+    /// A KubeConfig for reconciling against a remote cluster.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "has(self.configMapRef) || has(self.secretRef)",
+         "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"},
+        {"rule": "!has(self.configMapRef) || !has(self.secretRef)",
+         "message": "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified"}
+    ]))]
+    pub struct KubeConfigReference {
+        /// Secret holding the kubeconfig (key `value` or `value.yaml` unless given).
+        pub secret_ref: Option<SecretKeyReference>,
+        /// ConfigMap with a provider-based kubeconfig.
+        pub config_map_ref: Option<LocalObjectReference>,
+    }
 }
 
-/// A dependency on another object of the same kind that must be Ready first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DependencyReference {
-    /// Name of the dependency.
-    pub name: String,
-    /// Namespace of the dependency; defaults to the dependent's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// A CEL expression that decides readiness instead of the Ready condition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready_expr: Option<String>,
+api_struct! {
+    /// A dependency on another object of the same kind that must be Ready first.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct DependencyReference {
+        /// Name of the dependency.
+        pub name: String,
+        /// Namespace of the dependency; defaults to the dependent's namespace.
+        pub namespace: Option<String>,
+        /// A CEL expression that decides readiness instead of the Ready condition.
+        pub ready_expr: Option<String>,
+    }
 }
 
 /// Namespaces allowed to reference an object (`spec.accessFrom`).
@@ -156,13 +159,14 @@ pub struct AccessFrom {
     pub namespace_selectors: Vec<NamespaceSelector>,
 }
 
-/// A label selector for namespaces.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespaceSelector {
-    /// Labels a namespace must carry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub match_labels: Option<BTreeMap<String, String>>,
+api_struct! {
+    /// A label selector for namespaces.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NamespaceSelector {
+        /// Labels a namespace must carry.
+        pub match_labels: Option<BTreeMap<String, String>>,
+    }
 }
 
 /// The output of a source reconciliation: a tarball served over HTTP.
@@ -209,89 +213,85 @@ pub struct ResourceInventory {
     pub entries: Vec<ResourceRef>,
 }
 
-/// One distinct reconciliation in an object's `status.history`: the same digest of the applied
-/// set is counted, not repeated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Snapshot {
-    /// Digest of what was reconciled, `<algorithm>:<hex>`.
-    pub digest: String,
-    /// When this digest was reconciled first.
-    pub first_reconciled: Time,
-    /// When this digest was reconciled last.
-    pub last_reconciled: Time,
-    /// How long the last reconciliation took, a Go duration.
-    pub last_reconciled_duration: String,
-    /// Outcome of the last reconciliation, e.g. `ReconciliationSucceeded`.
-    pub last_reconciled_status: String,
-    /// How many times this digest was reconciled.
-    pub total_reconciliations: i64,
-    /// Facts about the reconciliation (e.g. the source revision).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<BTreeMap<String, String>>,
+api_struct! {
+    /// One distinct reconciliation in an object's `status.history`: the same digest of the applied
+    /// set is counted, not repeated.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Snapshot {
+        /// Digest of what was reconciled, `<algorithm>:<hex>`.
+        pub digest: String,
+        /// When this digest was reconciled first.
+        pub first_reconciled: Time,
+        /// When this digest was reconciled last.
+        pub last_reconciled: Time,
+        /// How long the last reconciliation took, a Go duration.
+        pub last_reconciled_duration: String,
+        /// Outcome of the last reconciliation, e.g. `ReconciliationSucceeded`.
+        pub last_reconciled_status: String,
+        /// How many times this digest was reconciled.
+        pub total_reconciliations: i64,
+        /// Facts about the reconciliation (e.g. the source revision).
+        pub metadata: Option<BTreeMap<String, String>>,
+    }
 }
 
-/// Metadata copied onto every object a Kustomization or HelmRelease applies.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct CommonMetadata {
-    /// Annotations to add.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Labels to add.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
+api_struct! {
+    /// Metadata copied onto every object a Kustomization or HelmRelease applies.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct CommonMetadata {
+        /// Annotations to add.
+        pub annotations: Option<BTreeMap<String, String>>,
+        /// Labels to add.
+        pub labels: Option<BTreeMap<String, String>>,
+    }
 }
 
-/// A kustomize resource selector, used by patch targets.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Selector {
-    /// API group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// API version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Kind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Name (a regular expression).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Annotation selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotation_selector: Option<String>,
-    /// Label selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_selector: Option<String>,
+api_struct! {
+    /// A kustomize resource selector, used by patch targets.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Selector {
+        /// API group.
+        pub group: Option<String>,
+        /// API version.
+        pub version: Option<String>,
+        /// Kind.
+        pub kind: Option<String>,
+        /// Namespace.
+        pub namespace: Option<String>,
+        /// Name (a regular expression).
+        pub name: Option<String>,
+        /// Annotation selector.
+        pub annotation_selector: Option<String>,
+        /// Label selector.
+        pub label_selector: Option<String>,
+    }
 }
 
-/// A strategic merge or JSON6902 patch with an optional target.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Patch {
-    /// The patch, YAML or JSON.
-    pub patch: String,
-    /// Objects the patch applies to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Selector>,
+api_struct! {
+    /// A strategic merge or JSON6902 patch with an optional target.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct Patch {
+        /// The patch, YAML or JSON.
+        pub patch: String,
+        /// Objects the patch applies to.
+        pub target: Option<Selector>,
+    }
 }
 
-/// A kustomize image override.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Image {
-    /// Image name to match, without tag.
-    pub name: String,
-    /// New image name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_name: Option<String>,
-    /// New tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_tag: Option<String>,
-    /// Digest, replacing the tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+api_struct! {
+    /// A kustomize image override.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Image {
+        /// Image name to match, without tag.
+        pub name: String,
+        /// New image name.
+        pub new_name: Option<String>,
+        /// New tag.
+        pub new_tag: Option<String>,
+        /// Digest, replacing the tag.
+        pub digest: Option<String>,
+    }
 }

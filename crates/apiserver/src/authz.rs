@@ -349,7 +349,7 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
             }
             policy
                 .confirm_no_escalation(user, ns, &rules_of(new))
-                .map_err(deny)?;
+                .map_err(|e| deny(e.to_string()))?;
             // An aggregationRule gathers anything (and keeps a role from being tightened).
             if new["aggregationRule"].is_object()
                 || old.is_some_and(|o| o["aggregationRule"].is_object())
@@ -376,8 +376,13 @@ pub fn check_rbac_write(app: &App, ctx: &Ctx, new: &Value, old: Option<&Value>) 
             if !resource.is_empty() && policy.authorize(&bind).allowed {
                 return Ok(());
             }
-            let rules = policy.role_ref_rules(&role_ref, ns).map_err(deny)?.to_vec();
-            policy.confirm_no_escalation(user, ns, &rules).map_err(deny)
+            let rules = policy
+                .role_ref_rules(&role_ref, ns)
+                .map_err(|e| deny(e.to_string()))?
+                .to_vec();
+            policy
+                .confirm_no_escalation(user, ns, &rules)
+                .map_err(|e| deny(e.to_string()))
         }
         _ => Ok(()),
     }

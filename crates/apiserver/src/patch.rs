@@ -73,10 +73,41 @@ impl From<JsonPatchError> for String {
     }
 }
 
+/// Why a JSON, merge or strategic merge patch cannot be read or merged, in the words
+/// kube-apiserver answers with (400 BadRequest).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PatchError {
+    /// The body is not JSON: the text Go's decoder gives for the same fault.
+    #[error("{0}")]
+    Syntax(String),
+    /// An item of a list merged by key is not an object.
+    #[error("{field}: items of a list merged by {key} must be objects")]
+    ItemNotObject {
+        /// The list's field.
+        field: String,
+        /// The list's merge key.
+        key: String,
+    },
+    /// An item of a list merged by key lacks the key.
+    #[error("{field}: an item has no merge key {key}")]
+    NoMergeKey {
+        /// The list's field.
+        field: String,
+        /// The list's merge key.
+        key: String,
+    },
+}
+
+impl From<PatchError> for String {
+    fn from(e: PatchError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses a patch body, failing with the text Go's JSON decoder gives for the same fault (what
 /// kube-apiserver quotes): `invalid character 'n' looking for beginning of object key string`.
-pub fn parse_json(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| go_json_error(body, &e))
+pub fn parse_json(body: &[u8]) -> Result<Value, PatchError> {
+    serde_json::from_slice(body).map_err(|e| PatchError::Syntax(go_json_error(body, &e)))
 }
 
 fn go_json_error(body: &[u8], e: &serde_json::Error) -> String {
@@ -189,7 +220,7 @@ impl Kind {
 ///
 /// Lists merge as the target's kind declares ([`ListStrategy`]); lists of kinds or fields kube's
 /// schema does not describe are replaced.
-pub fn strategic_merge(target: &Value, patch: &Value) -> Result<Value, String> {
+pub fn strategic_merge(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let kind = Kind::of(target);
     let path = &mut Vec::new();
     match (target, patch) {
@@ -204,7 +235,7 @@ fn merge_map<'p>(
     path: &mut Vec<&'p str>,
     target: &Map<String, Value>,
     patch: &'p Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, PatchError> {
     if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
         let mut p = patch.clone();
         p.remove("$patch");
@@ -277,7 +308,7 @@ fn merge_list<'p>(
     cur: &[Value],
     patch: &'p [Value],
     order: &[Value],
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, PatchError> {
     if patch
         .iter()
         .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
@@ -306,13 +337,15 @@ fn merge_list<'p>(
     let mut out = cur.to_vec();
     for item in patch {
         let Some(pm) = item.as_object() else {
-            return Err(format!(
-                "{field}: items of a list merged by {key} must be objects"
-            ));
+            return Err(PatchError::ItemNotObject {
+                field: field.to_string(),
+                key: key.to_string(),
+            });
         };
-        let kv = pm
-            .get(key)
-            .ok_or_else(|| format!("{field}: an item has no merge key {key}"))?;
+        let kv = pm.get(key).ok_or_else(|| PatchError::NoMergeKey {
+            field: field.to_string(),
+            key: key.to_string(),
+        })?;
         let pos = out.iter().position(|c| c.get(key) == Some(kv));
         let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
         match (pos, delete) {
@@ -409,7 +442,11 @@ mod tests {
             ("{\"a\": ", "unexpected end of JSON input"),
         ];
         for (body, want) in cases {
-            assert_eq!(parse_json(body.as_bytes()).expect_err(body), want, "{body}");
+            assert_eq!(
+                parse_json(body.as_bytes()).expect_err(body).to_string(),
+                want,
+                "{body}"
+            );
         }
     }
 

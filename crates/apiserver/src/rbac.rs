@@ -13,6 +13,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Why a role reference cannot be resolved or a grant is refused, in kube-apiserver's words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RbacError {
+    /// The referenced ClusterRole does not exist.
+    #[error("clusterrole.rbac.authorization.k8s.io {0:?} not found")]
+    ClusterRoleNotFound(String),
+    /// The referenced Role does not exist in the namespace.
+    #[error("role.rbac.authorization.k8s.io {0:?} not found")]
+    RoleNotFound(String),
+    /// A role reference of another kind than Role or ClusterRole.
+    #[error("unsupported role reference kind: {0:?}")]
+    UnsupportedKind(String),
+    /// The user would grant permissions it does not hold: the message lists them (and any
+    /// role references that could not be resolved).
+    #[error("{0}")]
+    Escalation(String),
+}
+
 /// The group whose members bypass RBAC.
 pub const MASTERS: &str = "system:masters";
 /// The group every authenticated user is in.
@@ -509,24 +527,19 @@ impl Policy {
     /// The rules a role reference grants in `namespace` (a `Role` only there).
     ///
     /// Errors: the role does not exist, in kube-apiserver's words.
-    pub fn role_ref_rules(&self, r: &RoleRef, namespace: &str) -> Result<&[PolicyRule], String> {
+    pub fn role_ref_rules(&self, r: &RoleRef, namespace: &str) -> Result<&[PolicyRule], RbacError> {
         match r.kind.as_str() {
             "ClusterRole" => self
                 .cluster_roles
                 .get(&r.name)
                 .map(Vec::as_slice)
-                .ok_or_else(|| {
-                    format!(
-                        "clusterrole.rbac.authorization.k8s.io {:?} not found",
-                        r.name
-                    )
-                }),
+                .ok_or_else(|| RbacError::ClusterRoleNotFound(r.name.clone())),
             "Role" => self
                 .roles
                 .get(&(namespace.to_string(), r.name.clone()))
                 .map(Vec::as_slice)
-                .ok_or_else(|| format!("role.rbac.authorization.k8s.io {:?} not found", r.name)),
-            other => Err(format!("unsupported role reference kind: {other:?}")),
+                .ok_or_else(|| RbacError::RoleNotFound(r.name.clone())),
+            other => Err(RbacError::UnsupportedKind(other.to_string())),
         }
     }
 
@@ -558,7 +571,7 @@ impl Policy {
                         return (true, errors);
                     }
                 }
-                Err(e) => errors.push(e),
+                Err(e) => errors.push(e.to_string()),
             }
         }
         (false, errors)
@@ -600,7 +613,7 @@ impl Policy {
         user: &UserInfo,
         namespace: &str,
         rules: &[PolicyRule],
-    ) -> Result<(), String> {
+    ) -> Result<(), RbacError> {
         if user.groups.iter().any(|g| g == MASTERS) {
             return Ok(());
         }
@@ -623,7 +636,7 @@ impl Policy {
         if !errors.is_empty() {
             msg.push_str(&format!("; resolution errors: [{}]", errors.join(" ")));
         }
-        Err(msg)
+        Err(RbacError::Escalation(msg))
     }
 }
 
@@ -875,16 +888,7 @@ pub fn default_cluster_roles() -> Vec<Value> {
             &["localsubjectaccessreviews"],
         ),
         rule(
-            &[
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ],
+            &crate::registry::VERBS,
             &[RBAC_GROUP],
             &["rolebindings", "roles"],
         ),

@@ -7,6 +7,45 @@ use serde_json::{Value, json};
 
 use crate::status::Cause;
 
+/// The verbs every resource serves (discovery lists them; RBAC grants them all at once).
+pub const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Why a CRD cannot be served, in the words kube-apiserver uses for the same fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CrdError {
+    /// A name the CRD must carry is missing.
+    #[error("{0}: Required value")]
+    Required(&'static str),
+    /// No version of the CRD is served.
+    #[error("spec.versions: no served version")]
+    NoServedVersion,
+    /// The CRD breaks a validation rule (stored before the rule was enforced).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The CRD's names collide with a built-in resource.
+    #[error("{plural}.{group} is a built-in resource")]
+    BuiltIn {
+        /// Plural of the colliding resource.
+        plural: String,
+        /// Its API group.
+        group: String,
+    },
+}
+
 /// The storage root of custom resources' objects (no built-in group is named `crd`).
 pub const CUSTOM_ROOT: &str = "/registry/crd/";
 
@@ -97,16 +136,7 @@ impl Resource {
 
     /// The verbs served.
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec![
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+        VERBS.to_vec()
     }
 }
 
@@ -629,7 +659,7 @@ impl Registry {
 
     /// Serves (or replaces) the versions of the CRD `crd`. Returns an error message when the CRD
     /// cannot be served (its names collide with a built-in kind).
-    pub fn install_crd(&self, crd: &Value) -> Result<(), String> {
+    pub fn install_crd(&self, crd: &Value) -> Result<(), CrdError> {
         let name = crd["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -637,7 +667,10 @@ impl Registry {
         let resources = crd_resources(crd)?;
         // A CRD stored before these rules were enforced (e.g. group `core`) is not served.
         if let Some(c) = validate_crd(crd, Some(crd)).first() {
-            return Err(format!("{}: {}", c.field, c.message));
+            return Err(CrdError::Invalid {
+                field: c.field.clone(),
+                message: c.message.clone(),
+            });
         }
         if let Some(r) = resources.first()
             && self
@@ -645,7 +678,10 @@ impl Registry {
                 .iter()
                 .any(|b| b.group == r.group && b.plural == r.plural)
         {
-            return Err(format!("{}.{} is a built-in resource", r.plural, r.group));
+            return Err(CrdError::BuiltIn {
+                plural: r.plural.clone(),
+                group: r.group.clone(),
+            });
         }
         let mut custom = self.custom.write().unwrap_or_else(|e| e.into_inner());
         custom.insert(name, resources);
@@ -809,20 +845,20 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
 }
 
 /// The served resources a CRD object defines.
-pub fn crd_resources(crd: &Value) -> Result<Vec<Arc<Resource>>, String> {
+pub fn crd_resources(crd: &Value) -> Result<Vec<Arc<Resource>>, CrdError> {
     let spec = &crd["spec"];
     let group = spec["group"]
         .as_str()
-        .ok_or("spec.group: Required value")?
+        .ok_or(CrdError::Required("spec.group"))?
         .to_string();
     let names = &spec["names"];
     let plural = names["plural"]
         .as_str()
-        .ok_or("spec.names.plural: Required value")?
+        .ok_or(CrdError::Required("spec.names.plural"))?
         .to_string();
     let kind = names["kind"]
         .as_str()
-        .ok_or("spec.names.kind: Required value")?
+        .ok_or(CrdError::Required("spec.names.kind"))?
         .to_string();
     let singular = names["singular"]
         .as_str()
@@ -874,7 +910,7 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<Arc<Resource>>, String> {
         }));
     }
     if out.is_empty() {
-        return Err("spec.versions: no served version".into());
+        return Err(CrdError::NoServedVersion);
     }
     Ok(out)
 }

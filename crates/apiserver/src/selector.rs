@@ -13,6 +13,21 @@ enum Req {
     NotExists(String),
 }
 
+/// Why a selector does not parse, in the words kube-apiserver uses (the caller prefixes which
+/// selector it was).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SelectorError {
+    /// `in`/`notin` without a parenthesized set of values.
+    #[error("expected a parenthesized set, found {0:?}")]
+    NotASet(String),
+    /// A label requirement that is none of the known forms.
+    #[error("unable to parse requirement: {0:?}")]
+    Requirement(String),
+    /// A field selector term without `=`, `==` or `!=`.
+    #[error("invalid field selector term {0:?}: expected field=value")]
+    FieldTerm(String),
+}
+
 /// A parsed label selector (all requirements must hold).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelSelector(Vec<Req>);
@@ -37,12 +52,12 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
-fn set_values(rest: &str) -> Result<Vec<String>, String> {
+fn set_values(rest: &str) -> Result<Vec<String>, SelectorError> {
     let rest = rest.trim();
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesized set, found {rest:?}"))?;
+        .ok_or_else(|| SelectorError::NotASet(rest.to_string()))?;
     Ok(inner
         .split(',')
         .map(|v| v.trim().to_string())
@@ -52,7 +67,7 @@ fn set_values(rest: &str) -> Result<Vec<String>, String> {
 
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
-    pub fn parse(s: &str) -> Result<LabelSelector, String> {
+    pub fn parse(s: &str) -> Result<LabelSelector, SelectorError> {
         let mut reqs = Vec::new();
         for part in split_top(s) {
             let p = part.trim();
@@ -72,7 +87,7 @@ impl LabelSelector {
             } else if let Some((k, v)) = p.split_once(" in ") {
                 reqs.push(Req::In(k.trim().into(), set_values(v)?));
             } else if p.contains(char::is_whitespace) || p.contains('(') {
-                return Err(format!("unable to parse requirement: {p:?}"));
+                return Err(SelectorError::Requirement(p.to_string()));
             } else {
                 reqs.push(Req::Exists(p.to_string()));
             }
@@ -106,7 +121,7 @@ pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
     /// Parses `metadata.name=x,involvedObject.name!=y`.
-    pub fn parse(s: &str) -> Result<FieldSelector, String> {
+    pub fn parse(s: &str) -> Result<FieldSelector, SelectorError> {
         let mut terms = Vec::new();
         for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, eq, v) = if let Some((k, v)) = p.split_once("!=") {
@@ -116,9 +131,7 @@ impl FieldSelector {
             } else if let Some((k, v)) = p.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(format!(
-                    "invalid field selector term {p:?}: expected field=value"
-                ));
+                return Err(SelectorError::FieldTerm(p.to_string()));
             };
             terms.push((k.trim().to_string(), eq, v.trim().to_string()));
         }

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::handlers::{App, Ctx, list_prefix, present, selectors, served_text};
+use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
-use crate::store::{Store, StoreError};
+use crate::store::{Event, Store, StoreError, Stored};
 
 /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -71,6 +72,179 @@ pub async fn wait_for_revision(store: &Store, want: i64, retry_after: u32) -> Ap
     }
 }
 
+/// A `200 OK` watch answer holding one ERROR event: kube-apiserver reports a watch that
+/// cannot start this way rather than with an error status.
+fn error_event(status: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        line("ERROR", status),
+    )
+        .into_response()
+}
+
+/// Turns stored writes into the event lines of one watch: applies the prefix and selectors
+/// (a modification moving an object in or out of the selection becomes ADDED or DELETED) and
+/// renders the object as the client asked (as stored, as a Table row, or as metadata only).
+struct Emitter {
+    prefix: String,
+    ls: LabelSelector,
+    fs: FieldSelector,
+    as_table: bool,
+    partial: Option<String>,
+    sent_columns: bool,
+}
+
+impl Emitter {
+    /// One event line, or None when the object is outside the watch. Objects are parsed only
+    /// for selectors and Tables; otherwise the stored text is sent as is.
+    fn event(
+        &mut self,
+        ctx: &Ctx,
+        kind: &str,
+        key: &str,
+        raw: &str,
+        prev: Option<&str>,
+    ) -> Option<Bytes> {
+        if !key.starts_with(&self.prefix) {
+            return None;
+        }
+        let filter = !self.ls.is_empty() || !self.fs.is_empty();
+        let parse = |r: &str| serde_json::from_str::<Value>(r).unwrap_or(Value::Null);
+        let parsed = (filter || self.as_table || self.partial.is_some())
+            .then(|| crate::handlers::view(parse(raw), &ctx.res));
+        let mut kind = kind;
+        if let Some(o) = &parsed
+            && filter
+        {
+            let selected = |o: &Value| self.ls.matches(o) && self.fs.matches(o);
+            let now_in = selected(o);
+            let was_in = prev.map(|p| selected(&parse(p)));
+            kind = match (kind, now_in, was_in) {
+                (_, false, None | Some(false)) => return None,
+                ("MODIFIED", true, Some(false)) => "ADDED",
+                ("MODIFIED", false, Some(true)) => "DELETED",
+                (k, _, _) => k,
+            };
+        }
+        match (parsed, &self.partial) {
+            (Some(o), _) if self.as_table => {
+                let o = present(&o, &ctx.res);
+                let rv = o["metadata"]["resourceVersion"].clone();
+                let mut t = crate::handlers::table_of(ctx, &[o], json!({"resourceVersion": rv}));
+                // kube-apiserver sends the column definitions with the first Table event only.
+                if self.sent_columns {
+                    t["columnDefinitions"] = json!([]);
+                }
+                self.sent_columns = true;
+                Some(line(kind, &t))
+            }
+            (Some(o), Some(version)) => Some(line(
+                kind,
+                &crate::meta::partial_object_metadata(&o, version),
+            )),
+            _ => Some(Bytes::from(format!(
+                "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+                served_text(raw, &ctx.res)
+            ))),
+        }
+    }
+}
+
+/// What one watch streams, in order: the initial objects (and the initial-events-end
+/// bookmark), the logged events after `from`, then live events until `timeout`.
+struct Feed {
+    initial: Vec<(String, Stored)>,
+    backlog: Vec<Arc<Event>>,
+    hub: broadcast::Receiver<Arc<Event>>,
+    from: i64,
+    send_initial: bool,
+    bookmarks: bool,
+    timeout: Duration,
+}
+
+/// Sends the feed's event lines to `tx` until the timeout, the client leaving or the watch
+/// falling behind the store (an ERROR event: the client lists and watches again).
+async fn stream(
+    ctx: Ctx,
+    store: Arc<Store>,
+    mut emit: Emitter,
+    feed: Feed,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let Feed {
+        initial,
+        backlog,
+        mut hub,
+        from,
+        send_initial,
+        bookmarks,
+        timeout,
+    } = feed;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = from;
+    for (key, s) in &initial {
+        if let Some(l) = emit.event(&ctx, "ADDED", key, &s.raw, None)
+            && tx.send(l).await.is_err()
+        {
+            return;
+        }
+    }
+    if send_initial
+        && bookmarks
+        && tx
+            .send(bookmark(&ctx, from, true, emit.partial.as_deref()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    for ev in backlog {
+        last = ev.rev;
+        if let Some(l) = emit.event(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref())
+            && tx.send(l).await.is_err()
+        {
+            return;
+        }
+    }
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+    loop {
+        let out = tokio::select! {
+            ev = hub.recv() => match ev {
+                Ok(ev) => {
+                    if ev.rev <= last {
+                        continue;
+                    }
+                    last = ev.rev;
+                    match emit.event(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref()) {
+                        Some(l) => l,
+                        None => continue,
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let status = ApiError::gone("the watch fell behind; list and watch again").to_status();
+                    let _ = tx.send(line("ERROR", &status)).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            // A watch from a future revision gets no bookmark until the store is there.
+            _ = tick.tick(), if bookmarks => {
+                if last > store.revision() {
+                    continue;
+                }
+                bookmark(&ctx, last, false, emit.partial.as_deref())
+            }
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = tx.closed() => return,
+        };
+        if tx.send(out).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Serves `GET ...?watch=true`.
 pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
     let (ls, fs) = selectors(&ctx)?;
@@ -90,12 +264,7 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
         && let Ok(want) = rv_param.parse::<i64>()
         && let Err(e) = wait_for_revision(&app.store, want, 1).await
     {
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            line("ERROR", &e.to_status()),
-        )
-            .into_response());
+        return Ok(error_event(&e.to_status()));
     }
     let (initial, from) = if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (rev, items) = app.store.list(&prefix);
@@ -106,8 +275,7 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
             .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
         (Vec::new(), rv)
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(1024);
-    let (backlog, mut hub) = match app.store.watch(&prefix, from) {
+    let (backlog, hub) = match app.store.watch(&prefix, from) {
         Ok(w) => w,
         Err(StoreError::Gone {
             requested,
@@ -115,15 +283,8 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
         }) => {
             let status = ApiError::gone(format!(
                 "too old resource version: {requested} ({compacted})"
-            ))
-            .to_status();
-            let body = line("ERROR", &status);
-            return Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response());
+            ));
+            return Ok(error_event(&status.to_status()));
         }
         Err(e) => return Err(ApiError::internal(e.to_string())),
     };
@@ -132,124 +293,25 @@ pub async fn watch(app: Arc<App>, ctx: Ctx) -> ApiResult<Response> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(crate::table::wants_table);
-    let partial = crate::handlers::wants_partial_metadata(&ctx, false);
-    let bookmark_partial = partial.clone();
-    let mut sent_columns = false;
-    let filter = !ls.is_empty() || !fs.is_empty();
-    // One event line, or None when the object is outside the watch. Objects are parsed only for
-    // selectors and Tables; otherwise the stored text is sent as is.
-    let mut emit =
-        move |ctx: &Ctx, kind: &str, key: &str, raw: &str, prev: Option<&str>| -> Option<Bytes> {
-            if !key.starts_with(&prefix) {
-                return None;
-            }
-            let parse = |r: &str| serde_json::from_str::<Value>(r).unwrap_or(Value::Null);
-            let parsed = (filter || as_table || partial.is_some())
-                .then(|| crate::handlers::view(parse(raw), &ctx.res));
-            let mut kind = kind;
-            if let Some(o) = &parsed
-                && filter
-            {
-                let now_in = ls.matches(o) && fs.matches(o);
-                let was_in = prev.map(|p| {
-                    let p = parse(p);
-                    ls.matches(&p) && fs.matches(&p)
-                });
-                kind = match (kind, now_in, was_in) {
-                    (_, false, None | Some(false)) => return None,
-                    ("MODIFIED", true, Some(false)) => "ADDED",
-                    ("MODIFIED", false, Some(true)) => "DELETED",
-                    (k, _, _) => k,
-                };
-            }
-            match (parsed, &partial) {
-                (Some(o), _) if as_table => {
-                    let o = present(&o, &ctx.res);
-                    let rv = o["metadata"]["resourceVersion"].clone();
-                    let mut t =
-                        crate::handlers::table_of(ctx, &[o], json!({"resourceVersion": rv}));
-                    // kube-apiserver sends the column definitions with the first Table event only.
-                    if sent_columns {
-                        t["columnDefinitions"] = json!([]);
-                    }
-                    sent_columns = true;
-                    Some(line(kind, &t))
-                }
-                (Some(o), Some(version)) => Some(line(
-                    kind,
-                    &crate::meta::partial_object_metadata(&o, version),
-                )),
-                _ => Some(Bytes::from(format!(
-                    "{{\"type\":\"{kind}\",\"object\":{}}}\n",
-                    served_text(raw, &ctx.res)
-                ))),
-            }
-        };
-    let store = app.store.clone();
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-        let mut last = from;
-        for (key, s) in &initial {
-            if let Some(l) = emit(&ctx, "ADDED", key, &s.raw, None)
-                && tx.send(l).await.is_err()
-            {
-                return;
-            }
-        }
-        if send_initial
-            && bookmarks
-            && tx
-                .send(bookmark(&ctx, from, true, bookmark_partial.as_deref()))
-                .await
-                .is_err()
-        {
-            return;
-        }
-        for ev in backlog {
-            last = ev.rev;
-            if let Some(l) = emit(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref())
-                && tx.send(l).await.is_err()
-            {
-                return;
-            }
-        }
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
-        loop {
-            let out = tokio::select! {
-                ev = hub.recv() => match ev {
-                    Ok(ev) => {
-                        if ev.rev <= last {
-                            continue;
-                        }
-                        last = ev.rev;
-                        match emit(&ctx, ev.kind.as_str(), &ev.key, &ev.raw, ev.prev.as_deref()) {
-                            Some(l) => l,
-                            None => continue,
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let status = ApiError::gone("the watch fell behind; list and watch again").to_status();
-                        let _ = tx.send(line("ERROR", &status)).await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                // A watch from a future revision gets no bookmark until the store is there.
-                _ = tick.tick(), if bookmarks => {
-                    if last > store.revision() {
-                        continue;
-                    }
-                    bookmark(&ctx, last, false, bookmark_partial.as_deref())
-                }
-                _ = tokio::time::sleep_until(deadline) => return,
-                _ = tx.closed() => return,
-            };
-            if tx.send(out).await.is_err() {
-                return;
-            }
-        }
-    });
+    let emit = Emitter {
+        partial: crate::handlers::wants_partial_metadata(&ctx, false),
+        prefix,
+        ls,
+        fs,
+        as_table,
+        sent_columns: false,
+    };
+    let feed = Feed {
+        initial,
+        backlog,
+        hub,
+        from,
+        send_initial,
+        bookmarks,
+        timeout: Duration::from_secs(timeout),
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    tokio::spawn(stream(ctx, app.store.clone(), emit, feed, tx));
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

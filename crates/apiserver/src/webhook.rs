@@ -176,42 +176,71 @@ pub fn verdict(response: &Value) -> Result<Vec<String>, (u16, String)> {
     Err((code, message))
 }
 
+/// Why a webhook could not be called or answered nothing usable; the text is what
+/// kube-apiserver reports (and logs under failurePolicy Ignore).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The webhook names a Service, which the embedded server cannot reach.
+    #[error("clientConfig.service cannot be reached by the embedded server; use clientConfig.url")]
+    ServiceUnreachable,
+    /// The URL is not HTTPS.
+    #[error("webhook URL {0:?} must use https")]
+    NotHttps(String),
+    /// The CA bundle is not PEM.
+    #[error("caBundle is not PEM: {0}")]
+    CaBundle(reqwest::Error),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// The request failed or timed out.
+    #[error("failed to call webhook: Post {url:?}: {error}")]
+    Send {
+        /// The webhook's URL.
+        url: String,
+        /// What failed.
+        error: reqwest::Error,
+    },
+    /// The webhook answered with a non-success status.
+    #[error("failed to call webhook: the server responded {0}")]
+    Status(reqwest::StatusCode),
+    /// The answer is not JSON.
+    #[error("received invalid webhook response: {0}")]
+    Response(reqwest::Error),
+}
+
 /// Calls one webhook.
 ///
 /// Errors: the URL is missing or not HTTPS, the CA bundle is not PEM, the call failed or
 /// timed out, or the answer is not an AdmissionReview (the caller applies failurePolicy).
-pub async fn call(c: &Call, body: &Value) -> Result<Value, String> {
-    let url = c.url.as_deref().ok_or(
-        "clientConfig.service cannot be reached by the embedded server; use clientConfig.url",
-    )?;
+pub async fn call(c: &Call, body: &Value) -> Result<Value, CallError> {
+    let url = c.url.as_deref().ok_or(CallError::ServiceUnreachable)?;
     if !url.starts_with("https://") {
-        return Err(format!("webhook URL {url:?} must use https"));
+        return Err(CallError::NotHttps(url.to_string()));
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder().timeout(c.timeout);
     if let Some(pem) = &c.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|e| format!("caBundle is not PEM: {e}"))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(CallError::CaBundle)?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
-    let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+    let client = builder.build().map_err(CallError::Client)?;
     let resp = client
         .post(url)
         .json(body)
         .send()
         .await
-        .map_err(|e| format!("failed to call webhook: Post {url:?}: {e}"))?;
+        .map_err(|error| CallError::Send {
+            url: url.to_string(),
+            error,
+        })?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!(
-            "failed to call webhook: the server responded {status}"
-        ));
+        return Err(CallError::Status(status));
     }
-    resp.json::<Value>()
-        .await
-        .map_err(|e| format!("received invalid webhook response: {e}"))
+    resp.json::<Value>().await.map_err(CallError::Response)
 }
 
 /// Runs the ValidatingWebhookConfigurations that match a write (after the in-process

@@ -308,7 +308,7 @@ fn kind_hooks(
         crd_resources(obj).map_err(|e| {
             ApiError::invalid(
                 ctx.target(name),
-                vec![Cause::invalid("spec", &Value::Null, &e)],
+                vec![Cause::invalid("spec", &Value::Null, &e.to_string())],
             )
         })?;
         let causes = validate_crd(obj, old);
@@ -606,7 +606,7 @@ async fn patch_once(app: &App, ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     // kube prefixes the decoder's error for JSON and merge patches, not for strategic ones.
     let p: Value = patch::parse_json(body).map_err(|e| {
         ApiError::bad_request(match kind {
-            PatchKind::Strategic => e,
+            PatchKind::Strategic => e.to_string(),
             _ => format!("error decoding patch: {e}"),
         })
     })?;

@@ -7,33 +7,10 @@ mod common;
 use kube::Client;
 use serde_json::{Value, json};
 
-/// Sends a request with `headers` (and a JSON `body`); the status code and the raw answer.
-async fn request(
-    client: &Client,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (u16, Vec<u8>) {
-    let mut builder = axum::http::Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let body = body.map(|b| serde_json::to_vec(&b).expect("JSON body"));
-    let request = builder
-        .body(kube::client::Body::from(body.unwrap_or_default()))
-        .expect("request");
-    let response = client.send(request).await.expect("answer");
-    let code = response.status().as_u16();
-    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
-        .await
-        .expect("body");
-    (code, bytes.to_vec())
-}
-
 /// Sends `body` with `method` to `uri`; the status code and the JSON answer.
 async fn send(client: &Client, method: &str, uri: &str, ct: &str, body: Value) -> (u16, Value) {
-    let (code, bytes) = request(client, method, uri, &[("content-type", ct)], Some(body)).await;
+    let (code, bytes) =
+        common::request(client, method, uri, &[("content-type", ct)], Some(&body)).await;
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
@@ -115,7 +92,7 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
         assert!(o.get("data").is_none(), "metadata only: {o}");
     };
 
-    let (code, bytes) = request(
+    let (code, bytes) = common::request(
         &client,
         "GET",
         "/api/v1/namespaces/default/configmaps/vars",
@@ -128,7 +105,7 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
     partial(&got);
     assert_eq!(got["metadata"]["labels"]["app"], "x");
 
-    let (code, bytes) = request(
+    let (code, bytes) = common::request(
         &client,
         "GET",
         // Only the test's object, not the server's own kube-root-ca.crt.
@@ -149,7 +126,7 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
 
     // A streaming watch list, as client-go's informers run it: the initial events and the
     // bookmark that ends them carry the metadata type too.
-    let (code, bytes) = request(
+    let (code, bytes) = common::request(
         &client,
         "GET",
         "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
@@ -169,7 +146,7 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
     }
 
     // A plain JSON client still gets the whole object.
-    let (_, bytes) = request(
+    let (_, bytes) = common::request(
         &client,
         "GET",
         "/api/v1/namespaces/default/configmaps/vars",

@@ -484,7 +484,8 @@ fn escalation_needs_every_permission_granted() {
                 PolicyRule::resource(&["get"], &[""], &["secrets"]).named(&["app-secret", "db"]),
             ],
         )
-        .expect_err("pods and secret db are not held");
+        .expect_err("pods and secret db are not held")
+        .to_string();
     assert_eq!(
         err,
         "user \"system:serviceaccount:team-a:team-a\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:team-a\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\"]}\n{APIGroups:[\"\"], Resources:[\"secrets\"], ResourceNames:[\"db\"], Verbs:[\"get\"]}"
@@ -499,7 +500,8 @@ fn escalation_needs_every_permission_granted() {
         .to_vec();
     let err = p
         .confirm_no_escalation(&sa, "team-a", &cluster_admin)
-        .expect_err("not held");
+        .expect_err("not held")
+        .to_string();
     assert!(err.ends_with(
         ":\n{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}"
     ), "{err}");

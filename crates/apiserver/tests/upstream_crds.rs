@@ -79,19 +79,7 @@ async fn request(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Answer {
-    let mut builder = axum::http::Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let body = body.map(|b| serde_json::to_vec(b).expect("JSON body"));
-    let request = builder
-        .body(kube::client::Body::from(body.unwrap_or_default()))
-        .expect("request");
-    let response = client.send(request).await.expect("answer");
-    let code = response.status().as_u16();
-    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
-        .await
-        .expect("body");
+    let (code, bytes) = common::request(client, method, uri, headers, body).await;
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Answer { code, body }

@@ -53,6 +53,28 @@ fn deployment(replicas: i64) -> Value {
                 "spec": {"containers": [{"name": "app", "image": "podinfo:6.5.0"}]}}}})
 }
 
+/// The CRD of `example.com/v1` `Widget`, whose `spec.size` is an integer.
+fn widget_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}})
+}
+
+/// Applies `objects` with the default options.
+async fn apply(
+    manager: &ResourceManager,
+    objects: &[Value],
+) -> Vec<ferroflux_apply::manager::Change> {
+    manager
+        .apply_all(objects, &ApplyOptions::default())
+        .await
+        .expect("applies")
+}
+
 fn actions(changes: &[ferroflux_apply::manager::Change]) -> Vec<String> {
     changes.iter().map(ToString::to_string).collect()
 }
@@ -66,10 +88,7 @@ async fn apply_reports_created_unchanged_and_configured() {
         config_map("settings", json!({"region": "eu"})),
         namespace("team-a"),
     ];
-    let changes = manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    let changes = apply(&manager, &objects).await;
     assert_eq!(
         actions(&changes),
         [
@@ -78,10 +97,7 @@ async fn apply_reports_created_unchanged_and_configured() {
             "Deployment/team-a/podinfo created"
         ]
     );
-    let again = manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    let again = apply(&manager, &objects).await;
     assert!(
         again.iter().all(|c| c.action == Action::Unchanged),
         "{:?}",
@@ -92,10 +108,7 @@ async fn apply_reports_created_unchanged_and_configured() {
         namespace("team-a"),
         config_map("settings", json!({"region": "us"})),
     ];
-    let changes = manager
-        .apply_all(&changed, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    let changes = apply(&manager, &changed).await;
     assert_eq!(
         actions(&changes),
         [
@@ -111,10 +124,7 @@ async fn drift_made_by_another_manager_is_reverted() {
     let cluster = cluster().await;
     let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
     let objects = vec![namespace("team-a"), deployment(2)];
-    manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    apply(&manager, &objects).await;
 
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
     let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), "team-a", &resource);
@@ -129,10 +139,7 @@ async fn drift_made_by_another_manager_is_reverted() {
     .await
     .expect("a user scales by hand");
 
-    let changes = manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    let changes = apply(&manager, &objects).await;
     assert_eq!(actions(&changes)[1], "Deployment/team-a/podinfo configured");
     let live = api.get("podinfo").await.expect("exists");
     assert_eq!(live.data["spec"]["replicas"], 2, "the drift is reverted");
@@ -143,13 +150,7 @@ async fn drift_made_by_another_manager_is_reverted() {
 async fn custom_resources_are_applied_after_their_crd_is_established() {
     let cluster = cluster().await;
     let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
-    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}});
+    let crd = widget_crd();
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
         "metadata": {"name": "w", "namespace": "team-a"}, "spec": {"size": 3}});
     let changes = manager
@@ -177,10 +178,7 @@ async fn prune_deletes_unless_disabled_and_skips_what_is_gone() {
     let mut kept = config_map("kept", json!({}));
     kept["metadata"]["annotations"] = json!({"kustomize.toolkit.fluxcd.io/prune": "disabled"});
     let objects = vec![namespace("team-a"), config_map("stale", json!({})), kept];
-    manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    apply(&manager, &objects).await;
     let refs: Vec<ObjectRef> = objects[1..]
         .iter()
         .map(|o| ObjectRef::of(o, 0).expect("identifies"))
@@ -210,10 +208,7 @@ async fn waiting_ends_when_objects_are_current_or_times_out_naming_them() {
     let cluster = cluster().await;
     let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
     let objects = vec![namespace("team-a"), config_map("settings", json!({}))];
-    manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    apply(&manager, &objects).await;
     let refs: Vec<ObjectRef> = objects
         .iter()
         .map(|o| ObjectRef::of(o, 0).expect("identifies"))
@@ -240,13 +235,7 @@ async fn waiting_ends_when_objects_are_current_or_times_out_naming_them() {
 async fn a_refused_object_means_nothing_of_its_stage_is_written() {
     let cluster = cluster().await;
     let manager = ResourceManager::new(cluster.client.clone(), "kustomize-controller");
-    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}});
+    let crd = widget_crd();
     let bad_widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
         "metadata": {"name": "w", "namespace": "team-a"}, "spec": {"size": "large"}});
     let objects = vec![
@@ -336,10 +325,7 @@ async fn deletion_skips_objects_whose_labels_name_another_owner() {
         owned_by("first", "mine"),
         owned_by("second", "taken-over"),
     ];
-    manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await
-        .expect("applies");
+    apply(&manager, &objects).await;
     let refs: Vec<ObjectRef> = objects[1..]
         .iter()
         .map(|o| ObjectRef::of(o, 0).expect("identifies"))

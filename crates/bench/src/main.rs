@@ -231,10 +231,63 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .or_else(|| up.as_ref().map(|u| u.kubeconfig.clone()))
         .expect("one of them");
+    let client = connect(&kubeconfig).await?;
+    let pid = up.as_ref().map(|u| u.child.id());
+    if let Some(count) = args.git_repositories {
+        return git_repositories(&client, count, &args, pid).await;
+    }
+    println!("► creating {} apps", args.apps);
+    create_tenants(&client, args.apps).await?;
+    println!(
+        "► pushing {} artifacts to {registry} and creating the sources",
+        args.apps
+    );
+    let t0 = Instant::now();
+    push_artifacts(&registry, args.apps).await?;
+    create_apps(&client, &registry, args.apps).await?;
+    println!("◎ waiting for {} Kustomizations to be Ready", args.apps);
+    let all = dynamic(
+        &client,
+        ferroflux_api::kustomize::GROUP,
+        "v1",
+        "Kustomization",
+        "",
+    );
+    let bench_app_ready = |ks: &DynamicObject| {
+        ks.metadata
+            .namespace
+            .as_deref()
+            .is_some_and(|n| n.starts_with("bench-"))
+            && ks.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+    };
+    wait_for(
+        &all,
+        bench_app_ready,
+        args.apps,
+        "Kustomizations Ready",
+        t0,
+        args.timeout,
+    )
+    .await?;
+    let wall = t0.elapsed();
+    println!("✔ {} apps Ready in {:.1}s", args.apps, wall.as_secs_f64());
+    if let Some((peak, cpu)) = pid.and_then(usage) {
+        println!("  ferroflux up: peak RSS {peak:.0} MiB, CPU {cpu:.1}s");
+    }
+    Ok(())
+}
+
+/// A client once the API server answers and the Flux CRDs are installed.
+async fn connect(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let started = Instant::now();
     let client = loop {
         if kubeconfig.is_file()
-            && let Ok(client) = client(&kubeconfig).await
+            && let Ok(client) = client(kubeconfig).await
             && client.apiserver_version().await.is_ok()
         {
             break client;
@@ -261,42 +314,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(client)
+}
 
-    if let Some(count) = args.git_repositories {
-        return git_repositories(&client, count, &args, up.as_ref().map(|u| u.child.id())).await;
-    }
-    println!("► creating {} apps", args.apps);
-    let namespaces = dynamic(&client, "", "v1", "Namespace", "");
-    for i in 0..args.apps {
+/// Namespaces `bench-N`, each with a `flux` ServiceAccount bound to cluster-admin.
+async fn create_tenants(client: &kube::Client, apps: usize) -> anyhow::Result<()> {
+    let namespaces = dynamic(client, "", "v1", "Namespace", "");
+    for i in 0..apps {
         let ns = format!("bench-{i}");
         apply(
             &namespaces,
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
         )
         .await?;
-        apply(&dynamic(&client, "", "v1", "ServiceAccount", &ns),
+        apply(&dynamic(client, "", "v1", "ServiceAccount", &ns),
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "flux", "namespace": ns}})).await?;
-        apply(&dynamic(&client, "rbac.authorization.k8s.io", "v1", "RoleBinding", &ns), json!({
+        apply(&dynamic(client, "rbac.authorization.k8s.io", "v1", "RoleBinding", &ns), json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": "flux", "namespace": ns},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
             "subjects": [{"kind": "ServiceAccount", "name": "flux", "namespace": ns}]})).await?;
     }
+    Ok(())
+}
 
+/// One OCI artifact `bench/app-N:latest` per app, 16 pushes at a time.
+async fn push_artifacts(registry: &str, apps: usize) -> anyhow::Result<()> {
     let source_dir = tempfile::tempdir()?;
     std::fs::write(source_dir.path().join("app.yaml"), APP)?;
     let oci = OciClient::new(&OciOptions {
         insecure: true,
         ..Default::default()
     })?;
-    println!(
-        "► pushing {} artifacts to {registry} and creating the sources",
-        args.apps
-    );
-    let t0 = Instant::now();
-    let pushes = futures::stream::iter(0..args.apps).map(|i| {
+    let pushes = futures::stream::iter(0..apps).map(|i| {
         let oci = &oci;
-        let registry = &registry;
         let dir = source_dir.path();
         async move {
             let metadata = PushMetadata {
@@ -317,13 +368,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for result in results {
         result.map_err(|e| anyhow::anyhow!("push failed: {e}"))?;
     }
-    for i in 0..args.apps {
+    Ok(())
+}
+
+/// Per app namespace, an OCIRepository and a Kustomization applying it, as the Flux benchmark.
+async fn create_apps(client: &kube::Client, registry: &str, apps: usize) -> anyhow::Result<()> {
+    for i in 0..apps {
         let ns = format!("bench-{i}");
-        apply(&dynamic(&client, ferroflux_api::source::GROUP, "v1", "OCIRepository", &ns), json!({
+        apply(&dynamic(client, ferroflux_api::source::GROUP, "v1", "OCIRepository", &ns), json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
             "metadata": {"name": "app", "namespace": ns},
             "spec": {"interval": "10m", "url": format!("oci://{registry}/bench/app-{i}"), "ref": {"tag": "latest"}, "insecure": true}})).await?;
-        apply(&dynamic(&client, ferroflux_api::kustomize::GROUP, "v1", "Kustomization", &ns), json!({
+        apply(&dynamic(client, ferroflux_api::kustomize::GROUP, "v1", "Kustomization", &ns), json!({
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": {"name": "app", "namespace": ns},
             "spec": {"interval": "10m", "prune": true, "wait": true, "timeout": "1m",
@@ -331,53 +387,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "sourceRef": {"kind": "OCIRepository", "name": "app"},
                 "postBuild": {"substitute": {"app_name": format!("app-{i}"), "app_tier": "backend", "app_version": "6.5.0"}}}})).await?;
     }
-    println!("◎ waiting for {} Kustomizations to be Ready", args.apps);
-    let all = dynamic(
-        &client,
-        ferroflux_api::kustomize::GROUP,
-        "v1",
-        "Kustomization",
-        "",
-    );
-    let pid = up.as_ref().map(|u| u.child.id());
+    Ok(())
+}
+
+/// Polls `api` until `count` objects are `done`, or fails `timeout` seconds after `t0` naming
+/// how many were (`what`: "Kustomizations Ready").
+async fn wait_for(
+    api: &Api<DynamicObject>,
+    done: impl Fn(&DynamicObject) -> bool,
+    count: usize,
+    what: &str,
+    t0: Instant,
+    timeout: u64,
+) -> anyhow::Result<()> {
     loop {
-        let list = all.list(&ListParams::default().labels("")).await?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|ks| {
-                ks.metadata
-                    .namespace
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("bench-"))
-            })
-            .filter(|ks| {
-                ks.data["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-            })
-            .count();
-        if ready >= args.apps {
-            break;
+        let list = api.list(&ListParams::default()).await?;
+        let ready = list.items.iter().filter(|o| done(o)).count();
+        if ready >= count {
+            return Ok(());
         }
-        if t0.elapsed() > Duration::from_secs(args.timeout) {
-            bail!(
-                "only {ready} of {} Kustomizations Ready after {}s",
-                args.apps,
-                args.timeout
-            );
+        if t0.elapsed() > Duration::from_secs(timeout) {
+            bail!("only {ready} of {count} {what} after {timeout}s");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let wall = t0.elapsed();
-    println!("✔ {} apps Ready in {:.1}s", args.apps, wall.as_secs_f64());
-    if let Some((peak, cpu)) = pid.and_then(usage) {
-        println!("  ferroflux up: peak RSS {peak:.0} MiB, CPU {cpu:.1}s");
-    }
-    Ok(())
 }
 
 /// N GitRepositories of one repository: time until all have an artifact, and the peak RSS.
@@ -415,30 +448,22 @@ async fn git_repositories(
         )
         .await?;
     }
-    loop {
-        let list = api.list(&ListParams::default()).await?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|r| {
-                r.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("repo-"))
-            })
-            .filter(|r| !r.data["status"]["artifact"].is_null())
-            .count();
-        if ready >= count {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(args.timeout) {
-            bail!(
-                "only {ready} of {count} GitRepositories have an artifact after {}s",
-                args.timeout
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let has_artifact = |r: &DynamicObject| {
+        r.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("repo-"))
+            && !r.data["status"]["artifact"].is_null()
+    };
+    wait_for(
+        &api,
+        has_artifact,
+        count,
+        "GitRepositories have an artifact",
+        t0,
+        args.timeout,
+    )
+    .await?;
     println!(
         "✔ {count} GitRepositories reconciled in {:.1}s",
         t0.elapsed().as_secs_f64()

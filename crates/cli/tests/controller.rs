@@ -1,8 +1,9 @@
-//! `ferroflux controller kustomize` against `ferroflux apiserver`, as the installed Deployment
-//! runs it: it reconciles what `kubectl` creates and serves Flux's metrics.
+//! `ferroflux controller kustomize|source` against `ferroflux apiserver`, as the installed
+//! Deployments run them: they reconcile what `kubectl` creates and serve Flux's metrics.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -20,61 +21,41 @@ fn get_metrics(port: u16) -> Option<String> {
     Some(text)
 }
 
-#[test]
-fn the_kustomize_controller_reconciles_and_exports_metrics() {
-    if Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: kubectl is not installed");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
+/// Installs the CRDs on `kubeconfig`'s server and starts `ferroflux controller ARGS...`
+/// serving metrics on `metrics_port`.
+fn start_controller(kubeconfig: &Path, args: &[&str], metrics_port: u16) -> Killed {
     let manifests = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
         .args(["install", "--export"])
         .output()
         .expect("install --export");
     kubectl(
-        &kubeconfig,
+        kubeconfig,
         &["apply", "--server-side", "-f", "-"],
         Some(&manifests.stdout),
     );
-
-    let metrics_port = free_port();
-    let _controller = Killed(
+    Killed(
         Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-            .args([
-                "controller",
-                "kustomize",
-                "--enable-leader-election",
-                "--metrics-addr",
-                &format!("127.0.0.1:{metrics_port}"),
-            ])
-            .env("KUBECONFIG", &kubeconfig)
+            .arg("controller")
+            .args(args)
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("controller starts"),
-    );
-    let kustomization = b"apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec:
-  interval: 1m
-  prune: true
-  sourceRef: {kind: GitRepository, name: missing}
-";
-    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(kustomization));
+    )
+}
+
+/// The Ready message of `kind/name` in flux-system, once there is one.
+fn ready_message(kubeconfig: &Path, kind: &str, name: &str) -> String {
     let mut message = String::new();
-    for _ in 0..100 {
+    for _ in 0..150 {
         message = kubectl(
-            &kubeconfig,
+            kubeconfig,
             &[
                 "get",
-                "kustomization",
-                "apps",
+                kind,
+                name,
                 "-n",
                 "flux-system",
                 "-o",
@@ -87,6 +68,32 @@ spec:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    message
+}
+
+#[test]
+fn the_kustomize_controller_reconciles_and_exports_metrics() {
+    if !common::require_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
+    let metrics_port = free_port();
+    let _controller = start_controller(
+        &kubeconfig,
+        &["kustomize", "--enable-leader-election"],
+        metrics_port,
+    );
+    let kustomization = b"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 1m
+  prune: true
+  sourceRef: {kind: GitRepository, name: missing}
+";
+    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(kustomization));
+    let message = ready_message(&kubeconfig, "kustomization", "apps");
     assert_eq!(
         message,
         "Source 'GitRepository/flux-system/missing' not found"
@@ -114,4 +121,49 @@ spec:
         "the controller holds its leader election Lease"
     );
     assert!(metrics.contains("gotk_reconcile_duration_seconds_count{kind=\"Kustomization\",name=\"apps\",namespace=\"flux-system\"}"), "{metrics}");
+}
+
+#[test]
+fn the_source_controller_exports_metrics_of_its_kinds() {
+    if !common::require_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
+    let metrics_port = free_port();
+    let storage = dir.path().join("artifacts");
+    let storage_addr = format!("127.0.0.1:{}", free_port());
+    let _controller = start_controller(
+        &kubeconfig,
+        &[
+            "source",
+            "--storage-path",
+            storage.to_str().expect("UTF-8 path"),
+            "--storage-addr",
+            &storage_addr,
+            "--storage-adv-addr",
+            &storage_addr,
+        ],
+        metrics_port,
+    );
+    // Nothing listens on port 1: the fetch fails at once.
+    let repository = b"apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: unreachable, namespace: flux-system}
+spec:
+  interval: 1m
+  url: http://127.0.0.1:1/fleet.git
+";
+    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(repository));
+    let message = ready_message(&kubeconfig, "gitrepository", "unreachable");
+    assert!(!message.is_empty(), "the GitRepository is reconciled");
+    let metrics = get_metrics(metrics_port).expect("metrics are served");
+    assert!(
+        metrics.contains("gotk_reconcile_condition{kind=\"GitRepository\",name=\"unreachable\",namespace=\"flux-system\",status=\"False\",type=\"Ready\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gotk_reconcile_duration_seconds_count{kind=\"GitRepository\",name=\"unreachable\",namespace=\"flux-system\"}"),
+        "{metrics}"
+    );
 }

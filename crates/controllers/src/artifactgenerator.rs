@@ -18,12 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::reflector::ObjectRef as ReflectorRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::Controller;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
@@ -32,15 +28,16 @@ use ferroflux_api::artifactgenerator::{
     ArtifactGenerator, ArtifactGeneratorStatus, ExternalArtifactReference, FINALIZER,
     GENERATOR_LABEL, ORIGIN_REVISION_ANNOTATION, RECONCILE_ANNOTATION,
 };
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, Time, condition_type, reason};
 use ferroflux_api::source::ExternalArtifact;
 use ferroflux_apply::manager::api_message;
 use ferroflux_source::artifact::{ExtractOptions, IgnoreRules, pack_dir};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::conditions::{self, Wanted};
-use crate::events::Recorder;
-use crate::runtime::{ReconcileError, now, record};
+use crate::conditions;
+use crate::runtime::SUCCEEDED;
+use crate::runtime::{self, Note, ReconcileError, Reconciler, now};
+use crate::source::{source_resource, watch_artifacts};
 
 pub use build::BuildError;
 
@@ -57,14 +54,13 @@ pub const SOURCE_KINDS: [&str; 5] = [
 const EXTERNAL_ARTIFACT: &str = "ExternalArtifact";
 const VALIDATION_FAILED: &str = "ValidationFailed";
 const SOURCE_FETCH_FAILED: &str = "SourceFetchFailed";
-const SUCCEEDED: &str = "Succeeded";
 /// Source-watcher reconciles every generator hourly besides the source watches.
 const REQUEUE: Duration = Duration::from_secs(3600);
 
 /// What the reconciler needs.
 pub struct Context {
-    /// The controller's client.
-    pub client: Client,
+    /// The runtime's shared context.
+    pub runtime: runtime::Context,
     /// Where generated artifacts are kept and served from.
     pub storage: Arc<Storage>,
     /// Refuse sources in other namespaces (`--no-cross-namespace-refs`).
@@ -74,165 +70,106 @@ pub struct Context {
     /// Limits of one downloaded source and of one generated artifact.
     pub artifact_limits: ExtractOptions,
     http: reqwest::Client,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
     /// A context with source-watcher's defaults, reporting events as `source-watcher`.
     pub fn new(client: Client, storage: Arc<Storage>) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, CONTROLLER),
-            backoff: crate::runtime::Backoff::default(),
+            runtime: runtime::Context::new(client, CONTROLLER),
             http: ferroflux_source::http::default_client(),
             no_cross_namespace_refs: false,
             dependency_requeue: Duration::from_secs(5),
             artifact_limits: ExtractOptions::default(),
-            client,
             storage,
         }
     }
-}
 
-/// Runs the controller until `shutdown` resolves; a new artifact of a referenced source
-/// reconciles the generators that read it.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<ArtifactGenerator> = Api::all(context.client.clone());
-    let controller = crate::runtime::controller(api, watcher::Config::default());
-    let store = controller.store();
-    let mut controller = controller;
-    for kind in SOURCE_KINDS {
-        let resource = source_resource(kind);
-        let sources: Api<DynamicObject> = Api::all_with(context.client.clone(), &resource);
-        let store = store.clone();
-        let sources = watcher::watcher(sources, watcher::Config::default())
-            .default_backoff()
-            .applied_objects()
-            .predicate_filter(artifact_hash, Default::default());
-        controller = controller.watches_stream_with(
-            sources,
-            move |source: DynamicObject| {
-                let namespace = source.namespace().unwrap_or_default();
-                let name = source.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|generator| {
-                        let own = generator.namespace().unwrap_or_default();
-                        generator.spec.sources.iter().any(|s| {
-                            s.kind == kind
-                                && s.name == name
-                                && s.namespace.as_deref().unwrap_or(&own) == namespace
-                        })
-                    })
-                    .map(|generator| ReflectorRef::from_obj(&*generator))
-                    .collect::<Vec<_>>()
-            },
-            resource,
-        );
+    fn client(&self) -> &Client {
+        &self.runtime.client
     }
-    crate::runtime::drive(controller, reconcile, context, shutdown).await;
 }
 
-fn source_resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        ferroflux_api::source::GROUP,
-        "v1",
-        kind,
-    ))
-}
+/// Runs the controller until `shutdown` resolves.
+pub use crate::runtime::run;
 
-/// The hash of a source's artifact: only a new artifact concerns the generators.
-fn artifact_hash(source: &DynamicObject) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    source.data["status"]["artifact"]
-        .to_string()
-        .hash(&mut hasher);
-    Some(hasher.finish())
-}
+impl Reconciler for Context {
+    type Kind = ArtifactGenerator;
+    type Done = Option<Generated>;
+    type Failure = ReconcileError;
+    type Status = ArtifactGeneratorStatus;
+    const OBSERVES_GENERATION: bool = false;
+    const FINALIZER: &'static str = FINALIZER;
 
-async fn reconcile(
-    object: Arc<ArtifactGenerator>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = object.namespace().unwrap_or_default();
-    let api: Api<ArtifactGenerator> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, object, |event| async {
-        match event {
-            Event::Apply(object) => reconcile_apply(&api, &object, &ctx).await,
-            Event::Cleanup(object) => {
-                let inventory = object
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.inventory.clone())
-                    .unwrap_or_default();
-                delete_external_artifacts(&ctx, &inventory).await;
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
-
-/// Whether the generator is paused (`source.extensions.fluxcd.io/reconcile: disabled`).
-fn is_disabled(object: &ArtifactGenerator) -> bool {
-    object
-        .annotations()
-        .get(RECONCILE_ANNOTATION)
-        .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
-}
-
-async fn reconcile_apply(
-    api: &Api<ArtifactGenerator>,
-    object: &ArtifactGenerator,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if is_disabled(object) {
-        return Ok(Action::await_change());
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
     }
-    let result = reconcile_generator(object, ctx).await;
-    let reference = object.object_ref(&());
-    match &result {
-        Ok(Some(generated)) if !generated.changed.is_empty() => {
-            let note = format!(
+
+    /// A new artifact of a referenced source reconciles the generators that read it.
+    fn watches(&self, controller: Controller<ArtifactGenerator>) -> Controller<ArtifactGenerator> {
+        let reads = |generator: &ArtifactGenerator, kind: &str, namespace: &str, name: &str| {
+            let own = generator.namespace().unwrap_or_default();
+            generator.spec.sources.iter().any(|s| {
+                s.kind == kind
+                    && s.name == name
+                    && s.namespace.as_deref().unwrap_or(&own) == namespace
+            })
+        };
+        watch_artifacts(controller, self.client(), &SOURCE_KINDS, reads)
+    }
+
+    /// A paused generator (`source.extensions.fluxcd.io/reconcile: disabled`).
+    fn suspended(&self, object: &ArtifactGenerator) -> bool {
+        object
+            .annotations()
+            .get(RECONCILE_ANNOTATION)
+            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+    }
+
+    fn interval(&self, _object: &ArtifactGenerator) -> Result<Duration, ReconcileError> {
+        Ok(REQUEUE)
+    }
+
+    async fn reconcile(
+        &self,
+        object: &ArtifactGenerator,
+    ) -> Result<Option<Generated>, ReconcileError> {
+        reconcile_generator(object, self).await
+    }
+
+    fn event(&self, _object: &ArtifactGenerator, done: &Option<Generated>) -> Option<Note> {
+        let generated = done.as_ref().filter(|g| !g.changed.is_empty())?;
+        Some(Note {
+            reason: condition_type::READY,
+            message: format!(
                 "external artifacts reconciled: {}",
                 generated.changed.join("\n")
-            );
-            record(
-                &ctx.recorder,
-                &reference,
-                false,
-                condition_type::READY,
-                &note,
-            )
-            .await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
+            ),
+        })
     }
-    let key = format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
-    let action = ctx.backoff.action(&key, result.as_ref().map(|_| REQUEUE));
-    let status = summarize(object, result, now());
-    crate::runtime::patch_status(
-        api,
-        &object.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
+
+    fn summarize(
+        &self,
+        object: &ArtifactGenerator,
+        outcome: Result<Option<Generated>, ReconcileError>,
+        at: Time,
+    ) -> ArtifactGeneratorStatus {
+        summarize(object, outcome, at)
+    }
+
+    async fn cleanup(&self, object: &ArtifactGenerator) {
+        let inventory = object
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.clone())
+            .unwrap_or_default();
+        delete_external_artifacts(self, &inventory).await;
+    }
 }
 
 /// What one successful generation produced.
 #[derive(Debug, Clone, PartialEq)]
-struct Generated {
+pub struct Generated {
     inventory: Vec<ExternalArtifactReference>,
     sources_digest: String,
     /// `namespace/name (digest)` of every ExternalArtifact that is new or changed.
@@ -449,7 +386,7 @@ async fn observe_sources(
             ));
         }
         let api: Api<DynamicObject> = Api::namespaced_with(
-            ctx.client.clone(),
+            ctx.client().clone(),
             &namespace,
             &source_resource(&source.kind),
         );
@@ -539,8 +476,10 @@ async fn drifted(object: &ArtifactGenerator, sources_digest: &str, ctx: &Context
             return true;
         }
     }
-    let api: Api<ExternalArtifact> =
-        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let api: Api<ExternalArtifact> = Api::namespaced(
+        ctx.client().clone(),
+        &object.namespace().unwrap_or_default(),
+    );
     let uid = object.uid().unwrap_or_default();
     let Ok(list) = api
         .list(&ListParams::default().labels(&format!("{GENERATOR_LABEL}={uid}")))
@@ -624,15 +563,7 @@ async fn build_and_store(
         let stored = storage
             .store_dir(&key, &format!("latest@{}", packed.digest), &staging, &rules)
             .map_err(|e| StoreError::Storage(e.to_string()))?;
-        Ok(Artifact {
-            path: stored.path,
-            url: stored.url,
-            revision: stored.revision,
-            digest: Some(stored.digest),
-            last_update_time: Time(stored.last_update_time),
-            size: i64::try_from(stored.size).ok(),
-            metadata: None,
-        })
+        Ok(crate::source::status_artifact(stored))
     });
     task.await
         .map_err(|e| StoreError::Storage(format!("build task failed: {e}")))?
@@ -673,7 +604,7 @@ async fn publish(
     ctx: &Context,
 ) -> Result<(), kube::Error> {
     let namespace = object.namespace().unwrap_or_default();
-    let api: Api<ExternalArtifact> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<ExternalArtifact> = Api::namespaced(ctx.client().clone(), &namespace);
     let common = object.spec.common_metadata.clone().unwrap_or_default();
     let mut labels = common.labels.unwrap_or_default();
     labels.extend(captures.clone());
@@ -711,16 +642,14 @@ async fn publish(
         .status
         .and_then(|s| s.conditions)
         .unwrap_or_default();
-    conditions::set(
+    conditions::mark(
         &mut conds,
-        Wanted {
-            type_: condition_type::READY,
-            status: "True",
-            reason: SUCCEEDED,
-            message: "Artifact is ready",
-        },
+        condition_type::READY,
+        "True",
+        SUCCEEDED,
+        "Artifact is ready",
         applied.metadata.generation,
-        now(),
+        &now(),
     );
     let status = json!({"status": {"artifact": artifact, "conditions": conds}});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
@@ -752,7 +681,8 @@ async fn delete_external_artifacts(ctx: &Context, references: &[ExternalArtifact
         if let Err(err) = ctx.storage.remove_all(&key) {
             warn!(%err, name = %reference.name, "could not remove the files of an ExternalArtifact");
         }
-        let api: Api<ExternalArtifact> = Api::namespaced(ctx.client.clone(), &reference.namespace);
+        let api: Api<ExternalArtifact> =
+            Api::namespaced(ctx.client().clone(), &reference.namespace);
         match api.delete(&reference.name, &DeleteParams::default()).await {
             Ok(_) => {
                 info!(namespace = %reference.namespace, name = %reference.name, "ExternalArtifact deleted")
@@ -772,63 +702,21 @@ fn summarize(
     let mut status = object.status.clone().unwrap_or_default();
     let generation = object.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let set = |conds: &mut Vec<_>, type_, status, reason, message: &str| {
-        conditions::set(
-            conds,
-            Wanted {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            generation,
-            at.clone(),
-        );
-    };
     match result {
         Ok(Some(generated)) => {
             let message = format!(
                 "reconciliation succeeded, generated {} artifact(s)",
                 generated.inventory.len()
             );
-            set(
-                &mut conds,
-                condition_type::READY,
-                "True",
-                SUCCEEDED,
-                &message,
-            );
+            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
             status.inventory = Some(generated.inventory);
             status.observed_sources_digest = Some(generated.sources_digest);
-            conditions::delete(&mut conds, condition_type::STALLED);
         }
-        Ok(None) => {}
-        Err(err) => {
-            set(
-                &mut conds,
-                condition_type::READY,
-                "False",
-                err.reason,
-                &err.message,
-            );
-            if err.retry == crate::runtime::Retry::Stalling {
-                set(
-                    &mut conds,
-                    condition_type::STALLED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
-            }
-        }
+        // Nothing drifted: the conditions stand, but the reconciliation is over.
+        Ok(None) => conditions::delete(&mut conds, condition_type::RECONCILING),
+        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, &at),
     }
-    conditions::delete(&mut conds, condition_type::RECONCILING);
     status.conditions = Some(conds);
-    if let Some(requested) = object.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 

@@ -2,136 +2,75 @@
 //! S3-compatible bucket under `spec.prefix`, compute Flux's revision over their keys and
 //! ETags, and download and package them only when that revision or the ignore rules changed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use kube::ResourceExt;
+use tracing::info;
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
+use ferroflux_api::meta::{Artifact, Time, reason};
 use ferroflux_api::source::{Bucket, BucketStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::bucket::{self, BucketError, BucketSpec};
-use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::events::Recorder;
-use crate::ocirepository::secret_data;
+use crate::ocirepository::referenced_secret;
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, go_duration, now, optional_spec_duration, patch_status, record,
-    set_source_conditions, spec_duration,
+    Note, ReconcileError, Reconciler, go_duration, optional_spec_duration, set_source_conditions,
+    spec_duration,
 };
+use crate::source::STORAGE_FAILED;
+use crate::source::new_artifact;
 
 /// Flux's reason for failed bucket operations.
 const BUCKET_OPERATION_FAILED: &str = "BucketOperationFailed";
-const STORAGE_FAILED: &str = "StorageOperationFailed";
-const SUCCEEDED: &str = "Succeeded";
-const KIND: &str = "Bucket";
 
 /// What the reconciler needs.
-pub struct Context {
-    /// The controller's client.
-    pub client: Client,
-    /// Where artifacts are kept and served from.
-    pub storage: Arc<Storage>,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
-}
-
-impl Context {
-    /// A context whose events are reported as `source-controller`.
-    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
-        Context {
-            recorder: crate::runtime::recorder(&client, "source-controller"),
-            backoff: crate::runtime::Backoff::default(),
-            client,
-            storage,
-        }
-    }
-}
+pub type Context = crate::source::Context<Bucket>;
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<Bucket> = Api::all(context.client.clone());
-    crate::runtime::drive(
-        crate::runtime::controller(api, watcher::Config::default()),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+pub use crate::runtime::run;
 
-async fn reconcile(
-    object: Arc<Bucket>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = object.namespace().unwrap_or_default();
-    let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, object, |event| async {
-        match event {
-            Event::Apply(object) => reconcile_apply(&api, &object, &ctx).await,
-            Event::Cleanup(object) => {
-                let key = ObjectKey::new(KIND, &namespace, &object.name_any());
-                if let Err(err) = ctx.storage.remove_all(&key) {
-                    warn!(%err, "could not remove the artifacts of a deleted Bucket");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
+impl Reconciler for Context {
+    type Kind = Bucket;
+    type Done = Artifact;
+    type Failure = ReconcileError;
+    type Status = BucketStatus;
 
-async fn reconcile_apply(
-    api: &Api<Bucket>,
-    object: &Bucket,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if object.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
+    fn runtime(&self) -> &crate::runtime::Context {
+        &self.runtime
     }
-    let interval = spec_duration("spec.interval", &object.spec.interval);
-    let previous = object
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let result = match &interval {
-        Ok(_) => reconcile_artifact(object, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let reference = object.object_ref(&());
-    match &result {
-        Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
-            let note = format!("stored artifact with revision '{}'", artifact.revision);
-            record(&ctx.recorder, &reference, false, "NewArtifact", &note).await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
+
+    fn suspended(&self, object: &Bucket) -> bool {
+        object.spec.suspend == Some(true)
     }
-    let key = format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
-    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
-    let status = summarize(object, result, now());
-    patch_status(
-        api,
-        &object.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
+
+    fn interval(&self, object: &Bucket) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &object.spec.interval)
+    }
+
+    async fn reconcile(&self, object: &Bucket) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(object, self).await
+    }
+
+    fn event(&self, object: &Bucket, artifact: &Artifact) -> Option<Note> {
+        let previous = object.status.as_ref().and_then(|s| s.artifact.as_ref());
+        new_artifact(previous, artifact, || {
+            format!("stored artifact with revision '{}'", artifact.revision)
+        })
+    }
+
+    fn summarize(
+        &self,
+        object: &Bucket,
+        outcome: Result<Artifact, ReconcileError>,
+        at: Time,
+    ) -> BucketStatus {
+        summarize(object, outcome, at)
+    }
+
+    async fn cleanup(&self, object: &Bucket) {
+        self.remove_artifacts(object);
+    }
 }
 
 /// Flux's classification of bucket errors.
@@ -165,15 +104,9 @@ async fn connection(object: &Bucket, ctx: &Context) -> Result<BucketSpec, Reconc
         access_key: None,
         secret_key: None,
     };
-    if let Some(secret_ref) = &object.spec.secret_ref {
-        let namespace = object.namespace().unwrap_or_default();
-        let data = secret_data(
-            &ctx.client,
-            &namespace,
-            &secret_ref.name,
-            reason::AUTHENTICATION_FAILED,
-        )
-        .await?;
+    let namespace = object.namespace().unwrap_or_default();
+    let secret_ref = object.spec.secret_ref.as_ref();
+    if let Some((name, data)) = referenced_secret(ctx.client(), &namespace, secret_ref).await? {
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8_lossy(v).trim().to_string())
@@ -183,10 +116,7 @@ async fn connection(object: &Bucket, ctx: &Context) -> Result<BucketSpec, Reconc
         if spec.access_key.is_none() || spec.secret_key.is_none() {
             return Err(ReconcileError::stalling(
                 reason::AUTHENTICATION_FAILED,
-                format!(
-                    "secret '{namespace}/{}' needs both 'accesskey' and 'secretkey'",
-                    secret_ref.name
-                ),
+                format!("secret '{namespace}/{name}' needs both 'accesskey' and 'secretkey'"),
             ));
         }
     }
@@ -242,11 +172,7 @@ async fn fetch_and_store(object: &Bucket, ctx: &Context) -> Result<Artifact, Rec
     bucket::download(&spec, &index, workdir.path())
         .await
         .map_err(bucket_error)?;
-    let key = ObjectKey::new(
-        KIND,
-        &object.namespace().unwrap_or_default(),
-        &object.name_any(),
-    );
+    let key = ctx.key(object);
     // The listing already applied the ignore rules; pack what was downloaded as it is.
     let stored = ctx
         .storage
@@ -255,15 +181,7 @@ async fn fetch_and_store(object: &Bucket, ctx: &Context) -> Result<Artifact, Rec
             ReconcileError::generic(STORAGE_FAILED, format!("failed to store artifact: {e}"))
         })?;
     info!(revision = %index.revision, bucket = %key.name, objects = index.objects.len(), "stored artifact");
-    Ok(Artifact {
-        path: stored.path,
-        url: stored.url,
-        revision: stored.revision,
-        digest: Some(stored.digest),
-        last_update_time: Time(stored.last_update_time),
-        size: i64::try_from(stored.size).ok(),
-        metadata: None,
-    })
+    Ok(crate::source::status_artifact(stored))
 }
 
 fn summarize(object: &Bucket, result: Result<Artifact, ReconcileError>, at: Time) -> BucketStatus {
@@ -281,10 +199,6 @@ fn summarize(object: &Bucket, result: Result<Artifact, ReconcileError>, at: Time
         Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = object.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 

@@ -4,6 +4,8 @@
 
 use ferroflux_api::meta::{Condition, Time, condition_type};
 
+use crate::runtime::{ReconcileError, Retry};
+
 /// The wanted state of one condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted<'a> {
@@ -46,6 +48,70 @@ pub fn set(
         None => conditions.push(condition),
     }
     sort(conditions);
+}
+
+/// [`set`] of one status write: `type_` to `status` with `reason` and `message`, observed at
+/// `generation`, at `at`.
+pub fn mark(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    at: &Time,
+) {
+    let wanted = Wanted {
+        type_,
+        status,
+        reason,
+        message,
+    };
+    set(conditions, wanted, generation, at.clone());
+}
+
+/// Flux's conditions of a reconciliation's outcome. Success (`Ok((reason, message))`): Ready
+/// True, Stalled removed. Failure: Ready False with the error's reason and message, Stalled True
+/// with them when the error stalls (removed otherwise). Reconciling is removed either way: the
+/// status is written when the reconciliation is over.
+pub fn set_outcome(
+    conditions: &mut Vec<Condition>,
+    outcome: Result<(&str, &str), &ReconcileError>,
+    generation: Option<i64>,
+    at: &Time,
+) {
+    use condition_type::{READY, RECONCILING, STALLED};
+    delete(conditions, RECONCILING);
+    match outcome {
+        Ok((reason, message)) => {
+            mark(conditions, READY, "True", reason, message, generation, at);
+            delete(conditions, STALLED);
+        }
+        Err(err) => {
+            mark(
+                conditions,
+                READY,
+                "False",
+                err.reason,
+                &err.message,
+                generation,
+                at,
+            );
+            if err.retry == Retry::Stalling {
+                mark(
+                    conditions,
+                    STALLED,
+                    "True",
+                    err.reason,
+                    &err.message,
+                    generation,
+                    at,
+                );
+            } else {
+                delete(conditions, STALLED);
+            }
+        }
+    }
 }
 
 /// Removes a condition type.
@@ -150,5 +216,44 @@ mod tests {
         assert!(get(&conditions, "Reconciling").is_none());
         assert!(is_true(&conditions, "Stalled"));
         assert!(!is_true(&conditions, "Reconciling"));
+    }
+
+    #[test]
+    fn an_outcome_sets_ready_and_stalled_and_clears_reconciling() {
+        let mut conditions = Vec::new();
+        mark(
+            &mut conditions,
+            "Reconciling",
+            "True",
+            "Progressing",
+            "",
+            None,
+            &time(1),
+        );
+        let stalled = ReconcileError::stalling("InvalidSpec", "bad interval");
+        set_outcome(&mut conditions, Err(&stalled), Some(1), &time(2));
+        assert!(get(&conditions, "Reconciling").is_none());
+        assert_eq!(
+            get(&conditions, "Ready").map(|c| c.status.as_str()),
+            Some("False")
+        );
+        assert_eq!(
+            get(&conditions, "Stalled").map(|c| c.message.as_str()),
+            Some("bad interval")
+        );
+        let retried = ReconcileError::generic("BuildFailed", "broken");
+        set_outcome(&mut conditions, Err(&retried), Some(1), &time(3));
+        assert!(
+            get(&conditions, "Stalled").is_none(),
+            "a retried failure does not stall"
+        );
+        set_outcome(
+            &mut conditions,
+            Ok(("Succeeded", "done")),
+            Some(2),
+            &time(4),
+        );
+        assert!(is_true(&conditions, "Ready"));
+        assert_eq!(conditions.len(), 1);
     }
 }

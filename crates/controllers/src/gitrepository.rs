@@ -3,140 +3,85 @@
 //! inputs changed, and serve it from the artifact storage.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::info;
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
+use ferroflux_api::meta::{Artifact, Time, reason};
 use ferroflux_api::source::{GitRepository, GitRepositoryStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
-use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::events::Recorder;
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record,
-    set_source_conditions, spec_duration,
+    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions, spec_duration,
 };
+use crate::source::STORAGE_FAILED;
+use crate::source::new_artifact;
 
 /// What the reconciler needs.
-pub struct Context {
-    /// The controller's client.
-    pub client: Client,
-    /// Where artifacts are kept and served from.
-    pub storage: Arc<Storage>,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
-}
-
-impl Context {
-    /// A context whose events are reported as `source-controller`.
-    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
-        Context {
-            recorder: crate::runtime::recorder(&client, "source-controller"),
-            backoff: crate::runtime::Backoff::default(),
-            client,
-            storage,
-        }
-    }
-}
+pub type Context = crate::source::Context<GitRepository>;
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<GitRepository> = Api::all(context.client.clone());
-    crate::runtime::drive(
-        crate::runtime::controller(api, watcher::Config::default()),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
+pub use crate::runtime::run;
+
+impl Reconciler for Context {
+    type Kind = GitRepository;
+    type Done = Artifact;
+    type Failure = ReconcileError;
+    type Status = GitRepositoryStatus;
+
+    fn runtime(&self) -> &crate::runtime::Context {
+        &self.runtime
+    }
+
+    fn suspended(&self, repo: &GitRepository) -> bool {
+        repo.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, repo: &GitRepository) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &repo.spec.interval)
+    }
+
+    async fn reconcile(&self, repo: &GitRepository) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(repo, self).await
+    }
+
+    fn event(&self, repo: &GitRepository, artifact: &Artifact) -> Option<Note> {
+        let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
+        new_artifact(previous, artifact, || {
+            format!("stored artifact for revision '{}'", artifact.revision)
+        })
+    }
+
+    fn summarize(
+        &self,
+        repo: &GitRepository,
+        outcome: Result<Artifact, ReconcileError>,
+        at: Time,
+    ) -> GitRepositoryStatus {
+        summarize(repo, outcome, at)
+    }
+
+    async fn cleanup(&self, repo: &GitRepository) {
+        self.remove_artifacts(repo);
+    }
 }
 
-async fn reconcile(
-    repo: Arc<GitRepository>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = repo.namespace().unwrap_or_default();
-    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, repo, |event| async {
-        match event {
-            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
-            Event::Cleanup(repo) => {
-                let key = ObjectKey::new("GitRepository", &namespace, &repo.name_any());
-                if let Err(err) = ctx.storage.remove_all(&key) {
-                    warn!(%err, "could not remove the artifacts of a deleted GitRepository");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
-
-async fn reconcile_apply(
-    api: &Api<GitRepository>,
+/// Credentials of `repo` from its `secretRef` Secret: `username`/`password`, `bearerToken`, or
+/// `identity`/`known_hosts` for SSH (ImageUpdateAutomation pushes with them too).
+pub(crate) async fn auth(
+    client: &kube::Client,
     repo: &GitRepository,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if repo.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
-    }
-    let interval = spec_duration("spec.interval", &repo.spec.interval);
-    let previous = repo
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let result = match &interval {
-        Ok(_) => reconcile_artifact(repo, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let object = repo.object_ref(&());
-    match &result {
-        Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
-            let note = format!("stored artifact for revision '{}'", artifact.revision);
-            record(&ctx.recorder, &object, false, "NewArtifact", &note).await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
-    }
-    let key = format!(
-        "{}/{}",
-        repo.namespace().unwrap_or_default(),
-        repo.name_any()
-    );
-    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
-    let status = summarize(repo, result);
-    patch_status(
-        api,
-        &repo.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
-}
-
-/// Credentials from the `secretRef` Secret: `username`/`password`, `bearerToken`, or
-/// `identity`/`known_hosts` for SSH.
-async fn auth(repo: &GitRepository, ctx: &Context) -> Result<GitAuth, ReconcileError> {
+) -> Result<GitAuth, ReconcileError> {
     let Some(secret_ref) = &repo.spec.secret_ref else {
         return Ok(GitAuth::default());
     };
     let namespace = repo.namespace().unwrap_or_default();
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(ctx.client.clone(), &namespace);
+        Api::namespaced(client.clone(), &namespace);
     let secret = secrets
         .get_opt(&secret_ref.name)
         .await
@@ -200,7 +145,7 @@ async fn reconcile_artifact(
     ctx: &Context,
 ) -> Result<Artifact, ReconcileError> {
     let options = CloneOptions {
-        auth: auth(repo, ctx).await?,
+        auth: auth(ctx.client(), repo).await?,
         timeout: Some(optional_spec_duration(
             "spec.timeout",
             repo.spec.timeout.as_deref(),
@@ -239,48 +184,32 @@ async fn reconcile_artifact(
     if let Some(ignore) = &repo.spec.ignore {
         rules = rules.with_spec_ignore(ignore);
     }
-    let key = ObjectKey::new(
-        "GitRepository",
-        &repo.namespace().unwrap_or_default(),
-        &repo.name_any(),
-    );
+    let key = ctx.key(repo);
     let stored = ctx
         .storage
         .store_dir(&key, &commit.revision, workdir.path(), &rules)
-        .map_err(|e| ReconcileError::generic("StorageOperationFailed", e.to_string()))?;
+        .map_err(|e| ReconcileError::generic(STORAGE_FAILED, e.to_string()))?;
     info!(revision = %commit.revision, repository = %key.name, "stored artifact");
-    Ok(Artifact {
-        path: stored.path,
-        url: stored.url,
-        revision: stored.revision,
-        digest: Some(stored.digest),
-        last_update_time: Time(stored.last_update_time),
-        size: i64::try_from(stored.size).ok(),
-        metadata: (!stored.metadata.is_empty()).then_some(stored.metadata),
-    })
+    Ok(crate::source::status_artifact(stored))
 }
 
 fn summarize(
     repo: &GitRepository,
     result: Result<Artifact, ReconcileError>,
+    at: Time,
 ) -> GitRepositoryStatus {
     let mut status = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let at = now();
     match result {
         Ok(artifact) => {
             let message = format!("stored artifact for revision '{}'", artifact.revision);
-            set_source_conditions(&mut conds, Ok(("Succeeded", &message)), generation, &at);
+            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
             status.artifact = Some(artifact);
             status.observed_ignore = repo.spec.ignore.clone();
         }
         Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }

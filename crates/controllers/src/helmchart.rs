@@ -4,76 +4,72 @@
 //! `spec.chart` out of the source's artifact. `valuesFiles` are merged, in order, into the
 //! chart's `values.yaml`. The packaged chart is the artifact, revision the chart version.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, Time, condition_type, reason};
 use ferroflux_api::source::{Bucket, GitRepository, HelmChart, HelmChartStatus, HelmRepository};
 use ferroflux_source::artifact::{ExtractOptions, IgnoreRules};
 use ferroflux_source::helm_index::{self, HelmAuth};
-use ferroflux_source::storage::{ObjectKey, Storage};
+use ferroflux_source::storage::Storage;
 
-use crate::conditions::{self, Wanted};
-use crate::events::Recorder;
-use crate::ocirepository::secret_data;
-use crate::runtime::{
-    FINALIZER, ReconcileError, now, patch_status, record, set_source_conditions, spec_duration,
-};
+use crate::conditions;
+use crate::ocirepository::referenced_secret;
+use crate::runtime::SUCCEEDED;
+use crate::runtime::{Note, ReconcileError, Reconciler, set_source_conditions, spec_duration};
+use crate::source::STORAGE_FAILED;
+use crate::source::new_artifact;
 
 const CHART_PULL_ERROR: &str = "ChartPullError";
 const CHART_PACKAGE_ERROR: &str = "ChartPackageError";
 const CHART_PULL_SUCCEEDED: &str = "ChartPullSucceeded";
 const CHART_PACKAGE_SUCCEEDED: &str = "ChartPackageSucceeded";
 const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
-const STORAGE_FAILED: &str = "StorageOperationFailed";
-const KIND: &str = "HelmChart";
 
 /// What the reconciler needs.
 pub struct Context {
-    /// The controller's client.
-    pub client: Client,
-    /// Where artifacts are kept and served from (also holds the HelmRepository indexes).
-    pub storage: Arc<Storage>,
+    /// The source controller's context (the HelmRepository indexes are in its storage).
+    pub source: crate::source::Context<HelmChart>,
     /// Downloads charts and source artifacts.
     pub http: reqwest::Client,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
 }
 
 impl Context {
     /// A context whose events are reported as `source-controller`.
     pub fn new(client: Client, storage: Arc<Storage>, http: reqwest::Client) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, "source-controller"),
-            backoff: crate::runtime::Backoff::default(),
-            client,
-            storage,
+            source: crate::source::Context::new(client, storage),
             http,
         }
     }
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<HelmChart> = Api::all(context.client.clone());
-    let controller = crate::runtime::controller(api, watcher::Config::default());
-    let (for_index, for_git, for_bucket) =
-        (controller.store(), controller.store(), controller.store());
-    let client = &context.client;
-    // A chart is rebuilt as soon as its source changes, not only on its interval.
-    crate::runtime::drive(
+pub use crate::runtime::run;
+
+impl Reconciler for Context {
+    type Kind = HelmChart;
+    type Done = Built;
+    type Failure = ReconcileError;
+    type Status = HelmChartStatus;
+
+    fn runtime(&self) -> &crate::runtime::Context {
+        &self.source.runtime
+    }
+
+    /// A chart is rebuilt as soon as its source changes, not only on its interval.
+    fn watches(&self, controller: Controller<HelmChart>) -> Controller<HelmChart> {
+        let (for_index, for_git, for_bucket) =
+            (controller.store(), controller.store(), controller.store());
+        let client = self.source.client();
         controller
             .watches(
                 Api::<HelmRepository>::all(client.clone()),
@@ -89,12 +85,38 @@ pub async fn run(
                 Api::<Bucket>::all(client.clone()),
                 watcher::Config::default(),
                 move |source| charts_of(&for_bucket, "Bucket", &source),
-            ),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
+            )
+    }
+
+    fn suspended(&self, chart: &HelmChart) -> bool {
+        chart.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, chart: &HelmChart) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &chart.spec.interval)
+    }
+
+    async fn reconcile(&self, chart: &HelmChart) -> Result<Built, ReconcileError> {
+        reconcile_chart(chart, self).await
+    }
+
+    fn event(&self, chart: &HelmChart, built: &Built) -> Option<Note> {
+        let previous = chart.status.as_ref().and_then(|s| s.artifact.as_ref());
+        new_artifact(previous, &built.artifact, || success_message(built))
+    }
+
+    fn summarize(
+        &self,
+        chart: &HelmChart,
+        outcome: Result<Built, ReconcileError>,
+        at: Time,
+    ) -> HelmChartStatus {
+        summarize(chart, outcome, at)
+    }
+
+    async fn cleanup(&self, chart: &HelmChart) {
+        self.source.remove_artifacts(chart);
+    }
 }
 
 /// The charts in `store` whose `sourceRef` is `source` (of `kind`, same namespace).
@@ -117,30 +139,9 @@ fn charts_of<S: ResourceExt>(
         .collect()
 }
 
-async fn reconcile(
-    chart: Arc<HelmChart>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = chart.namespace().unwrap_or_default();
-    let api: Api<HelmChart> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, chart, |event| async {
-        match event {
-            Event::Apply(chart) => reconcile_apply(&api, &chart, &ctx).await,
-            Event::Cleanup(chart) => {
-                let key = ObjectKey::new(KIND, &namespace, &chart.name_any());
-                if let Err(err) = ctx.storage.remove_all(&key) {
-                    warn!(%err, "could not remove the artifacts of a deleted HelmChart");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
-
 /// A chart built: the artifact, and what it was built from.
 #[derive(Debug, Clone, PartialEq)]
-struct Built {
+pub struct Built {
     artifact: Artifact,
     chart_name: String,
     source_revision: String,
@@ -148,51 +149,6 @@ struct Built {
     pulled: bool,
     /// A cosign signature of the chart verified (`spec.verify`, OCI repositories only).
     verified: bool,
-}
-
-async fn reconcile_apply(
-    api: &Api<HelmChart>,
-    chart: &HelmChart,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if chart.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
-    }
-    let interval = spec_duration("spec.interval", &chart.spec.interval);
-    let previous = chart
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let result = match &interval {
-        Ok(_) => reconcile_chart(chart, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let reference = chart.object_ref(&());
-    match &result {
-        Ok(built) if previous.as_deref() != Some(built.artifact.revision.as_str()) => {
-            let note = success_message(built);
-            record(&ctx.recorder, &reference, false, "NewArtifact", &note).await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
-    }
-    let key = format!(
-        "{}/{}",
-        chart.namespace().unwrap_or_default(),
-        chart.name_any()
-    );
-    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
-    let status = summarize(chart, result, now());
-    patch_status(
-        api,
-        &chart.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
 }
 
 fn success_message(built: &Built) -> String {
@@ -253,7 +209,7 @@ async fn source_artifact(
     };
     let (artifact, repository) = match source.kind.as_str() {
         "HelmRepository" => {
-            let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+            let api: Api<HelmRepository> = Api::namespaced(ctx.source.client().clone(), &namespace);
             let repo = api.get(&source.name).await.map_err(not_found)?;
             // An OCI repository has no index artifact: charts come from the registry.
             if repo.spec.repository_type.as_deref() == Some("oci") {
@@ -265,12 +221,12 @@ async fn source_artifact(
             )
         }
         "GitRepository" => {
-            let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+            let api: Api<GitRepository> = Api::namespaced(ctx.source.client().clone(), &namespace);
             let repo = api.get(&source.name).await.map_err(not_found)?;
             (repo.status.and_then(|s| s.artifact), None)
         }
         "Bucket" => {
-            let api: Api<Bucket> = Api::namespaced(ctx.client.clone(), &namespace);
+            let api: Api<Bucket> = Api::namespaced(ctx.source.client().clone(), &namespace);
             let bucket = api.get(&source.name).await.map_err(not_found)?;
             (bucket.status.and_then(|s| s.artifact), None)
         }
@@ -315,11 +271,7 @@ fn is_current(
 async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, ReconcileError> {
     let mut verified = false;
     let (source, repository) = source_artifact(chart, ctx).await?;
-    let key = ObjectKey::new(
-        KIND,
-        &chart.namespace().unwrap_or_default(),
-        &chart.name_any(),
-    );
+    let key = ctx.source.key(chart);
     let workdir = tempfile::tempdir().map_err(|e| {
         ReconcileError::generic(STORAGE_FAILED, format!("temporary directory: {e}"))
     })?;
@@ -337,7 +289,7 @@ async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, Reco
                 }
             };
             let revision = version.clone();
-            if let Some(artifact) = is_current(chart, &revision, &name, &ctx.storage) {
+            if let Some(artifact) = is_current(chart, &revision, &name, &ctx.source.storage) {
                 return Ok(Built {
                     artifact,
                     chart_name: name,
@@ -348,6 +300,7 @@ async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, Reco
             }
             if chart.spec.values_files.is_none() {
                 let stored = ctx
+                    .source
                     .storage
                     .store_bytes(&key, &revision, &tgz)
                     .map_err(store_error)?;
@@ -413,7 +366,7 @@ async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, Reco
             &source_revision,
         )
     };
-    if let Some(artifact) = is_current(chart, &revision, &name, &ctx.storage)
+    if let Some(artifact) = is_current(chart, &revision, &name, &ctx.source.storage)
         && (pulled
             || chart
                 .status
@@ -442,6 +395,7 @@ async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, Reco
         ReconcileError::generic(CHART_PACKAGE_ERROR, format!("copying chart {name}: {e}"))
     })?;
     let stored = ctx
+        .source
         .storage
         .store_dir(&key, &revision, &package_root, &IgnoreRules::none())
         .map_err(store_error)?;
@@ -461,15 +415,7 @@ fn built(
     verified: bool,
 ) -> Built {
     Built {
-        artifact: Artifact {
-            path: stored.path,
-            url: stored.url,
-            revision: stored.revision,
-            digest: Some(stored.digest),
-            last_update_time: Time(stored.last_update_time),
-            size: i64::try_from(stored.size).ok(),
-            metadata: None,
-        },
+        artifact: crate::source::status_artifact(stored),
         chart_name,
         source_revision,
         pulled,
@@ -485,7 +431,7 @@ async fn pull_from_repository(
     index_artifact: &Artifact,
 ) -> Result<(String, String, Vec<u8>), ReconcileError> {
     let url = repo.spec.url.trim_end_matches('/');
-    let local = ctx.storage.root().join(&index_artifact.path);
+    let local = ctx.source.storage.root().join(&index_artifact.path);
     let bytes = std::fs::read(&local).map_err(|e| {
         ReconcileError::waiting(
             SOURCE_UNAVAILABLE,
@@ -508,24 +454,11 @@ async fn pull_from_repository(
             ReconcileError::generic(CHART_PULL_ERROR, message)
         }
     })?;
-    let mut auth = None;
-    if let Some(secret_ref) = &repo.spec.secret_ref {
-        let namespace = repo.namespace().unwrap_or_default();
-        let data = secret_data(
-            &ctx.client,
-            &namespace,
-            &secret_ref.name,
-            reason::AUTHENTICATION_FAILED,
-        )
-        .await?;
-        let text = |key: &str| {
-            data.get(key)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
-        if let (Some(username), Some(password)) = (text("username"), text("password")) {
-            auth = Some(HelmAuth { username, password });
-        }
-    }
+    let secret = repository_secret(ctx, repo).await?;
+    let auth = secret
+        .as_ref()
+        .and_then(basic_auth)
+        .map(|(username, password)| HelmAuth { username, password });
     let tgz = helm_index::fetch_chart(
         &ctx.http,
         url,
@@ -546,6 +479,26 @@ async fn pull_from_repository(
     Ok((chart.spec.chart.clone(), version.version.clone(), tgz))
 }
 
+/// The data of the HelmRepository's `secretRef` Secret, if it names one.
+async fn repository_secret(
+    ctx: &Context,
+    repo: &HelmRepository,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, ReconcileError> {
+    let namespace = repo.namespace().unwrap_or_default();
+    let secret_ref = repo.spec.secret_ref.as_ref();
+    let found = referenced_secret(ctx.source.client(), &namespace, secret_ref).await?;
+    Ok(found.map(|(_, data)| data))
+}
+
+/// `username` and `password` of a Secret, when it has both.
+fn basic_auth(data: &BTreeMap<String, Vec<u8>>) -> Option<(String, String)> {
+    let text = |key: &str| {
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    Some((text("username")?, text("password")?))
+}
+
 /// Pulls `<spec.url>/<chart>` at the highest tag within `spec.version` from an OCI
 /// HelmRepository; the source revision is the chart manifest's digest.
 async fn pull_from_registry(
@@ -563,24 +516,12 @@ async fn pull_from_registry(
         .registry()
         .to_string();
     let mut auth = ferroflux_source::oci::OciAuth::Anonymous;
-    if let Some(secret_ref) = &repo.spec.secret_ref {
-        let namespace = repo.namespace().unwrap_or_default();
-        let data = secret_data(
-            &ctx.client,
-            &namespace,
-            &secret_ref.name,
-            reason::AUTHENTICATION_FAILED,
-        )
-        .await?;
-        let text = |key: &str| {
-            data.get(key)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
+    if let Some(data) = repository_secret(ctx, repo).await? {
         if let Some(config) = data.get(".dockerconfigjson") {
             auth = ferroflux_source::oci::auth_from_dockerconfigjson(config, &registry).map_err(
                 |e| ReconcileError::stalling(reason::AUTHENTICATION_FAILED, e.to_string()),
             )?;
-        } else if let (Some(username), Some(password)) = (text("username"), text("password")) {
+        } else if let Some((username, password)) = basic_auth(&data) {
             auth = ferroflux_source::oci::OciAuth::Basic { username, password };
         }
     }
@@ -623,7 +564,7 @@ async fn verify_chart(
 ) -> Result<(), ReconcileError> {
     use ferroflux_source::oci::cosign;
     let namespace = chart.namespace().unwrap_or_default();
-    let keys = crate::ocirepository::cosign_keys(&ctx.client, &namespace, verify).await?;
+    let keys = crate::ocirepository::cosign_keys(ctx.source.client(), &namespace, verify).await?;
     cosign::verify(client, url, digest, &keys)
         .await
         .map(|_| ())
@@ -732,18 +673,8 @@ fn summarize(
     let mut status = chart.status.clone().unwrap_or_default();
     let generation = chart.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let set = |conds: &mut Vec<_>, type_: &str, status: &str, reason: &str, message: &str| {
-        conditions::set(
-            conds,
-            Wanted {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            generation,
-            at.clone(),
-        );
+    let set = |conds: &mut Vec<_>, type_, state, reason, message: &str| {
+        conditions::mark(conds, type_, state, reason, message, generation, &at);
     };
     match result {
         Ok(built) => {
@@ -760,7 +691,7 @@ fn summarize(
                     &mut conds,
                     condition_type::SOURCE_VERIFIED,
                     "True",
-                    "Succeeded",
+                    SUCCEEDED,
                     &verified,
                 );
             } else {
@@ -788,10 +719,6 @@ fn summarize(
         }
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = chart.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 

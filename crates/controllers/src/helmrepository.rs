@@ -3,151 +3,86 @@
 //! keep it as the artifact, revision `sha256:<digest of the index>`. Repositories of
 //! `type: oci` have no index and no artifact: like Flux, they are left alone.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use kube::ResourceExt;
+use tracing::info;
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, reason};
+use ferroflux_api::meta::{Artifact, Time, reason};
 use ferroflux_api::source::{HelmRepository, HelmRepositoryStatus};
 use ferroflux_source::helm_index::{self, HelmAuth, HelmIndexError};
-use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::events::Recorder;
-use crate::ocirepository::secret_data;
+use crate::ocirepository::{referenced_secret, secret_data};
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record,
-    set_source_conditions,
+    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions,
 };
+use crate::source::STORAGE_FAILED;
+use crate::source::new_artifact;
 
 /// Flux's reason when the index cannot be downloaded or parsed.
 const INDEXATION_FAILED: &str = "IndexationFailed";
 const URL_INVALID: &str = "URLInvalid";
-const STORAGE_FAILED: &str = "StorageOperationFailed";
-const SUCCEEDED: &str = "Succeeded";
-const KIND: &str = "HelmRepository";
 
 /// What the reconciler needs.
-pub struct Context {
-    /// The controller's client.
-    pub client: Client,
-    /// Where artifacts are kept and served from.
-    pub storage: Arc<Storage>,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
-}
-
-impl Context {
-    /// A context whose events are reported as `source-controller`.
-    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
-        Context {
-            recorder: crate::runtime::recorder(&client, "source-controller"),
-            backoff: crate::runtime::Backoff::default(),
-            client,
-            storage,
-        }
-    }
-}
+pub type Context = crate::source::Context<HelmRepository>;
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<HelmRepository> = Api::all(context.client.clone());
-    crate::runtime::drive(
-        crate::runtime::controller(api, watcher::Config::default()),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+pub use crate::runtime::run;
 
-fn is_oci(repo: &HelmRepository) -> bool {
-    repo.spec.repository_type.as_deref() == Some("oci")
-}
+impl Reconciler for Context {
+    type Kind = HelmRepository;
+    type Done = Artifact;
+    type Failure = ReconcileError;
+    type Status = HelmRepositoryStatus;
 
-async fn reconcile(
-    repo: Arc<HelmRepository>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    // An OCI repository is a static object in Flux: no finalizer, no status.
-    if is_oci(&repo) {
-        return Ok(Action::await_change());
+    fn runtime(&self) -> &crate::runtime::Context {
+        &self.runtime
     }
-    let namespace = repo.namespace().unwrap_or_default();
-    let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, repo, |event| async {
-        match event {
-            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
-            Event::Cleanup(repo) => {
-                let key = ObjectKey::new(KIND, &namespace, &repo.name_any());
-                if let Err(err) = ctx.storage.remove_all(&key) {
-                    warn!(%err, "could not remove the artifacts of a deleted HelmRepository");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
 
-async fn reconcile_apply(
-    api: &Api<HelmRepository>,
-    repo: &HelmRepository,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if repo.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
+    /// An OCI repository is a static object in Flux: no finalizer, no status.
+    fn manages(&self, repo: &HelmRepository) -> bool {
+        repo.spec.repository_type.as_deref() != Some("oci")
     }
-    let interval = optional_spec_duration(
-        "spec.interval",
-        repo.spec.interval.as_deref(),
-        Duration::from_secs(60),
-    );
-    let previous = repo
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let result = match &interval {
-        Ok(_) => reconcile_artifact(repo, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let reference = repo.object_ref(&());
-    match &result {
-        Ok(artifact) if previous.as_deref() != Some(artifact.revision.as_str()) => {
-            let note = format!(
+
+    fn suspended(&self, repo: &HelmRepository) -> bool {
+        repo.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, repo: &HelmRepository) -> Result<Duration, ReconcileError> {
+        optional_spec_duration(
+            "spec.interval",
+            repo.spec.interval.as_deref(),
+            Duration::from_secs(60),
+        )
+    }
+
+    async fn reconcile(&self, repo: &HelmRepository) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(repo, self).await
+    }
+
+    fn event(&self, repo: &HelmRepository, artifact: &Artifact) -> Option<Note> {
+        let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
+        new_artifact(previous, artifact, || {
+            format!(
                 "stored fetched index of size {}",
                 artifact.size.unwrap_or(0)
-            );
-            record(&ctx.recorder, &reference, false, "NewArtifact", &note).await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &reference, true, err.reason, &err.message).await,
+            )
+        })
     }
-    let key = format!(
-        "{}/{}",
-        repo.namespace().unwrap_or_default(),
-        repo.name_any()
-    );
-    let action = ctx.backoff.action(&key, result.as_ref().map(|_| interval));
-    let status = summarize(repo, result, now());
-    patch_status(
-        api,
-        &repo.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
+
+    fn summarize(
+        &self,
+        repo: &HelmRepository,
+        outcome: Result<Artifact, ReconcileError>,
+        at: Time,
+    ) -> HelmRepositoryStatus {
+        summarize(repo, outcome, at)
+    }
+
+    async fn cleanup(&self, repo: &HelmRepository) {
+        self.remove_artifacts(repo);
+    }
 }
 
 /// Flux's classification of index errors.
@@ -175,7 +110,7 @@ async fn client_and_auth(
     let mut http = ferroflux_source::http::HttpOptions::default().with_timeout(timeout);
     if let Some(cert_ref) = &repo.spec.cert_secret_ref {
         let data = secret_data(
-            &ctx.client,
+            ctx.client(),
             &namespace,
             &cert_ref.name,
             reason::AUTHENTICATION_FAILED,
@@ -197,14 +132,8 @@ async fn client_and_auth(
         )
     })?;
     let mut auth = None;
-    if let Some(secret_ref) = &repo.spec.secret_ref {
-        let data = secret_data(
-            &ctx.client,
-            &namespace,
-            &secret_ref.name,
-            reason::AUTHENTICATION_FAILED,
-        )
-        .await?;
+    let secret_ref = repo.spec.secret_ref.as_ref();
+    if let Some((name, data)) = referenced_secret(ctx.client(), &namespace, secret_ref).await? {
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -215,10 +144,7 @@ async fn client_and_auth(
             _ => {
                 return Err(ReconcileError::stalling(
                     reason::AUTHENTICATION_FAILED,
-                    format!(
-                        "secret '{namespace}/{}' needs both 'username' and 'password'",
-                        secret_ref.name
-                    ),
+                    format!("secret '{namespace}/{name}' needs both 'username' and 'password'"),
                 ));
             }
         }
@@ -255,11 +181,7 @@ async fn reconcile_artifact(
             ..current.clone()
         });
     }
-    let key = ObjectKey::new(
-        KIND,
-        &repo.namespace().unwrap_or_default(),
-        &repo.name_any(),
-    );
+    let key = ctx.key(repo);
     let stored = ctx
         .storage
         .store_bytes(&key, &revision, &bytes)
@@ -267,15 +189,7 @@ async fn reconcile_artifact(
             ReconcileError::generic(STORAGE_FAILED, format!("failed to store artifact: {e}"))
         })?;
     info!(%revision, repository = %key.name, charts = index.entries.len(), "stored index");
-    Ok(Artifact {
-        path: stored.path,
-        url: stored.url,
-        revision: stored.revision,
-        digest: Some(stored.digest),
-        last_update_time: Time(stored.last_update_time),
-        size: i64::try_from(stored.size).ok(),
-        metadata: None,
-    })
+    Ok(crate::source::status_artifact(stored))
 }
 
 fn summarize(
@@ -296,10 +210,6 @@ fn summarize(
         Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 

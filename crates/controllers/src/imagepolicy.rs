@@ -9,25 +9,23 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 
 use ferroflux_api::image::{
     ImagePolicy, ImagePolicySpec, ImagePolicyStatus, ImageRef, ImageRepository,
 };
-use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, condition_type, reason};
+use ferroflux_api::meta::{Time, condition_type, reason};
 use ferroflux_image::policy::{FilterTagsSpec, OrderSpec, PolicyError, PolicySpec, SemVerSpec};
 use ferroflux_source::oci::{OciClient, OciOptions};
 
 use crate::conditions;
-use crate::events::Recorder;
 use crate::imagerepository::{
-    CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth, set_ready,
+    CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth,
 };
-use crate::runtime::{FINALIZER, ReconcileError, optional_spec_duration, patch_status, record};
+use crate::runtime::SUCCEEDED;
+use crate::runtime::{self, Note, ReconcileError, Reconciler, optional_spec_duration};
 
 /// Reason: the spec's policy or filter is invalid.
 pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
@@ -42,38 +40,43 @@ const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
 
 /// What the reconciler needs.
 pub struct Context {
-    /// The controller's client.
-    pub client: Client,
+    /// The runtime's shared context.
+    pub runtime: runtime::Context,
     /// Where the ImageRepository reconciler keeps scanned tags.
     pub store: Arc<TagStore>,
     /// `--no-cross-namespace-refs`: refuse ImageRepositories in other namespaces.
     pub no_cross_namespace_refs: bool,
-    recorder: Recorder,
 }
 
 impl Context {
     /// A context whose events are reported as `image-reflector-controller`.
     pub fn new(client: Client, store: Arc<TagStore>) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, "image-reflector-controller"),
-            client,
+            runtime: runtime::Context::new(client, "image-reflector-controller"),
             store,
             no_cross_namespace_refs: false,
         }
     }
 }
 
-/// Runs the controller until `shutdown` resolves. A policy is reconciled again whenever the
-/// ImageRepository it references changes (a new scan).
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<ImagePolicy> = Api::all(context.client.clone());
-    let repos: Api<ImageRepository> = Api::all(context.client.clone());
-    let controller = crate::runtime::controller(api, watcher::Config::default());
-    let policies = controller.store();
-    crate::runtime::drive(
+/// Runs the controller until `shutdown` resolves.
+pub use crate::runtime::run;
+
+impl Reconciler for Context {
+    type Kind = ImagePolicy;
+    type Done = ImageRef;
+    type Failure = ReconcileError;
+    type Status = ImagePolicyStatus;
+
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
+    }
+
+    /// A policy is reconciled again whenever the ImageRepository it references changes (a new
+    /// scan).
+    fn watches(&self, controller: Controller<ImagePolicy>) -> Controller<ImagePolicy> {
+        let repos: Api<ImageRepository> = Api::all(self.runtime.client.clone());
+        let policies = controller.store();
         controller.watches(repos, watcher::Config::default(), move |repo| {
             let namespace = repo.namespace().unwrap_or_default();
             let name = repo.name_any();
@@ -87,87 +90,63 @@ pub async fn run(
                 })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
-        }),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+        })
+    }
 
-async fn reconcile(
-    policy: Arc<ImagePolicy>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = policy.namespace().unwrap_or_default();
-    let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, policy, |event| async {
-        match event {
-            Event::Apply(policy) => reconcile_apply(&api, &policy, &ctx).await,
-            Event::Cleanup(_) => Ok(Action::await_change()),
-        }
-    })
-    .await
-}
+    fn suspended(&self, policy: &ImagePolicy) -> bool {
+        policy.spec.suspend == Some(true)
+    }
 
-async fn reconcile_apply(
-    api: &Api<ImagePolicy>,
-    policy: &ImagePolicy,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if policy.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
+    fn interval(&self, policy: &ImagePolicy) -> Result<Duration, ReconcileError> {
+        optional_spec_duration(
+            "spec.interval",
+            policy.spec.interval.as_deref(),
+            Duration::from_secs(600),
+        )
     }
-    let interval = optional_spec_duration(
-        "spec.interval",
-        policy.spec.interval.as_deref(),
-        Duration::from_secs(600),
-    );
-    let result = match &interval {
-        Ok(_) => reconcile_latest(policy, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let previous = policy.status.as_ref().and_then(|s| s.latest_ref.clone());
-    let object = policy.object_ref(&());
-    match &result {
-        Ok(latest) if previous.as_ref() != Some(latest) => {
-            let note = match &previous {
-                Some(old) => format!(
-                    "Latest image tag for {} updated from {} to {}",
-                    latest.name, old.tag, latest.tag
-                ),
-                None => format!(
-                    "Latest image tag for {} resolved to {}",
-                    latest.name, latest.tag
-                ),
-            };
-            record(&ctx.recorder, &object, false, "Succeeded", &note).await;
+
+    fn retry_interval(&self, _policy: &ImagePolicy) -> Option<Duration> {
+        Some(DEPENDENCY_WAIT)
+    }
+
+    /// Only `Always` needs a timer: new tags arrive through the ImageRepository watch.
+    fn periodic(&self, policy: &ImagePolicy) -> bool {
+        policy.spec.digest_reflection_policy.as_deref() == Some("Always")
+    }
+
+    async fn reconcile(&self, policy: &ImagePolicy) -> Result<ImageRef, ReconcileError> {
+        reconcile_latest(policy, self).await
+    }
+
+    fn event(&self, policy: &ImagePolicy, latest: &ImageRef) -> Option<Note> {
+        let previous = policy.status.as_ref().and_then(|s| s.latest_ref.as_ref());
+        if previous == Some(latest) {
+            return None;
         }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
+        let message = match previous {
+            Some(old) => format!(
+                "Latest image tag for {} updated from {} to {}",
+                latest.name, old.tag, latest.tag
+            ),
+            None => format!(
+                "Latest image tag for {} resolved to {}",
+                latest.name, latest.tag
+            ),
+        };
+        Some(Note {
+            reason: SUCCEEDED,
+            message,
+        })
     }
-    let action = match &result {
-        // Only `Always` needs a timer: new tags arrive through the ImageRepository watch.
-        Ok(_) if policy.spec.digest_reflection_policy.as_deref() == Some("Always") => {
-            Action::requeue(interval)
-        }
-        Ok(_) => Action::await_change(),
-        Err(err) => err.action(DEPENDENCY_WAIT),
-    };
-    let status = summarize(policy, result);
-    // An unchanged status is not written: the write would wake this controller again.
-    if policy.status.as_ref() == Some(&status) {
-        return Ok(action);
+
+    fn summarize(
+        &self,
+        policy: &ImagePolicy,
+        outcome: Result<ImageRef, ReconcileError>,
+        at: Time,
+    ) -> ImagePolicyStatus {
+        summarize(policy, outcome, &at)
     }
-    patch_status(
-        api,
-        &policy.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
 }
 
 /// Owns `Ready`: the reference check, the tags, the selection and the digest.
@@ -178,7 +157,7 @@ async fn reconcile_latest(policy: &ImagePolicy, ctx: &Context) -> Result<ImageRe
         .namespace
         .clone()
         .unwrap_or_else(|| own_namespace.clone());
-    let repos: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let repos: Api<ImageRepository> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
     let repo = repos
         .get_opt(&repo_ref.name)
         .await
@@ -222,7 +201,7 @@ async fn check_cross_namespace(
     if ctx.no_cross_namespace_refs {
         return Err(denied("cross-namespace references are disabled"));
     }
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let namespaces: Api<Namespace> = Api::all(ctx.runtime.client.clone());
     let labels = namespaces
         .get_opt(own_namespace)
         .await
@@ -266,9 +245,9 @@ async fn reflect_digest(
         ReconcileError::waiting(reason::DEPENDENCY_NOT_READY, why, DEPENDENCY_WAIT)
     })?;
     let options = OciOptions {
-        auth: registry_auth(&ctx.client, namespace, &repo.spec, &image.registry).await?,
+        auth: registry_auth(&ctx.runtime.client, namespace, &repo.spec, &image.registry).await?,
         insecure: repo.spec.insecure == Some(true),
-        ca_certs: ca_certs(&ctx.client, namespace, &repo.spec).await?,
+        ca_certs: ca_certs(&ctx.runtime.client, namespace, &repo.spec).await?,
         ..OciOptions::default()
     };
     let client = OciClient::new(&options)
@@ -356,7 +335,11 @@ pub fn select(
     })
 }
 
-fn summarize(policy: &ImagePolicy, result: Result<ImageRef, ReconcileError>) -> ImagePolicyStatus {
+fn summarize(
+    policy: &ImagePolicy,
+    result: Result<ImageRef, ReconcileError>,
+    at: &Time,
+) -> ImagePolicyStatus {
     let mut status = policy.status.clone().unwrap_or_default();
     let generation = policy.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
@@ -367,7 +350,7 @@ fn summarize(policy: &ImagePolicy, result: Result<ImageRef, ReconcileError>) -> 
                 "Latest image tag for {} resolved to {}",
                 latest.name, latest.tag
             );
-            set_ready(&mut conds, generation, Ok(("Succeeded", &message)));
+            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
             if status.latest_ref.as_ref() != Some(&latest) {
                 status.observed_previous_ref = status.latest_ref.take();
                 status.observed_previous_image = status.latest_image.take();
@@ -375,13 +358,9 @@ fn summarize(policy: &ImagePolicy, result: Result<ImageRef, ReconcileError>) -> 
             status.latest_ref = Some(latest);
             status.latest_image = Some(image);
         }
-        Err(err) => set_ready(&mut conds, generation, Err(&err)),
+        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = policy.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 
@@ -396,11 +375,8 @@ fn image_string(r: &ImageRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferroflux_api::image::{
-        ImagePolicyChoice, ImageRepositorySpec, ImageRepositoryStatus, OrderPolicy, ScanResult,
-        TagFilter,
-    };
-    use ferroflux_api::meta::NamespacedObjectReference;
+    use crate::runtime::now;
+    use ferroflux_api::image::{ImageRepositorySpec, ImageRepositoryStatus, ScanResult, TagFilter};
 
     fn repo(scanned: bool) -> ImageRepository {
         let mut repo = ImageRepository::new(
@@ -414,7 +390,7 @@ mod tests {
         repo.metadata.namespace = Some("team-a".into());
         if scanned {
             let mut conds = Vec::new();
-            set_ready(&mut conds, None, Ok(("Succeeded", "ok")));
+            conditions::set_outcome(&mut conds, Ok(("Succeeded", "ok")), None, &now());
             repo.status = Some(ImageRepositoryStatus {
                 conditions: Some(conds),
                 last_scan_result: Some(ScanResult::default()),
@@ -431,24 +407,14 @@ mod tests {
         }
     }
 
+    /// The spec as a user writes it.
     fn numerical_ts() -> ImagePolicySpec {
-        ImagePolicySpec {
-            image_repository_ref: NamespacedObjectReference {
-                name: "podinfo".into(),
-                namespace: None,
-            },
-            policy: ImagePolicyChoice {
-                numerical: Some(OrderPolicy {
-                    order: Some("asc".into()),
-                }),
-                ..Default::default()
-            },
-            filter_tags: Some(TagFilter {
-                pattern: Some(r"^main-[a-f0-9]+-(?P<ts>[0-9]+)".into()),
-                extract: Some("$ts".into()),
-            }),
-            ..Default::default()
-        }
+        serde_json::from_value(serde_json::json!({
+            "imageRepositoryRef": {"name": "podinfo"},
+            "policy": {"numerical": {"order": "asc"}},
+            "filterTags": {"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)", "extract": "$ts"},
+        }))
+        .expect("a valid spec")
     }
 
     #[test]
@@ -505,7 +471,7 @@ mod tests {
             tag: "1".into(),
             digest: None,
         };
-        let status = summarize(&policy, Ok(first.clone()));
+        let status = summarize(&policy, Ok(first.clone()), &now());
         assert_eq!(status.latest_image.as_deref(), Some("r/app:1"));
         assert_eq!(status.observed_previous_ref, None);
         policy.status = Some(status);
@@ -513,7 +479,7 @@ mod tests {
             tag: "2".into(),
             ..first.clone()
         };
-        let status = summarize(&policy, Ok(second.clone()));
+        let status = summarize(&policy, Ok(second.clone()), &now());
         assert_eq!(status.latest_ref, Some(second));
         assert_eq!(status.observed_previous_ref, Some(first.clone()));
         assert_eq!(status.observed_previous_image.as_deref(), Some("r/app:1"));
@@ -521,6 +487,7 @@ mod tests {
         let failed = summarize(
             &policy,
             Err(ReconcileError::generic(REASON_NO_MATCHING_TAG, "none")),
+            &now(),
         );
         assert_eq!(
             failed.latest_ref.map(|r| r.tag).as_deref(),

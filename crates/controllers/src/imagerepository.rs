@@ -12,25 +12,22 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use ferroflux_api::image::{
     DEFAULT_EXCLUSION_LIST, ImageRepository, ImageRepositorySpec, ImageRepositoryStatus, ScanResult,
 };
-use ferroflux_api::meta::{Condition, RECONCILE_REQUEST_ANNOTATION, condition_type, reason};
+use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
 use ferroflux_source::oci::{OciAuth, OciClient, OciError, OciOptions, auth_from_dockerconfigjson};
 
-use crate::conditions::{self, Wanted};
-use crate::events::Recorder;
+use crate::conditions;
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
-    record, spec_duration,
+    self, Note, ReconcileError, Reconciler, go_duration, now, optional_spec_duration, spec_duration,
 };
+use crate::source::STORAGE_FAILED;
 
 /// How many tags `lastScanResult.latestTags` shows.
 pub const LATEST_TAGS: usize = 10;
@@ -40,117 +37,88 @@ pub const DOCKER_HUB: &str = "index.docker.io";
 
 /// What the reconciler needs.
 pub struct Context {
-    /// The controller's client.
-    pub client: Client,
+    /// The runtime's shared context.
+    pub runtime: runtime::Context,
     /// Where scanned tags are kept.
     pub store: Arc<TagStore>,
-    recorder: Recorder,
 }
 
 impl Context {
     /// A context whose events are reported as `image-reflector-controller`.
     pub fn new(client: Client, store: Arc<TagStore>) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, "image-reflector-controller"),
-            client,
+            runtime: runtime::Context::new(client, "image-reflector-controller"),
             store,
         }
     }
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<ImageRepository> = Api::all(context.client.clone());
-    crate::runtime::drive(
-        crate::runtime::controller(api, watcher::Config::default()),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+pub use crate::runtime::run;
 
-async fn reconcile(
-    repo: Arc<ImageRepository>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = repo.namespace().unwrap_or_default();
-    let api: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, repo, |event| async {
-        match event {
-            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
-            Event::Cleanup(repo) => {
-                if let Err(err) = ctx.store.remove(&namespace, &repo.name_any()) {
-                    warn!(%err, "could not remove the tags of a deleted ImageRepository");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
+impl Reconciler for Context {
+    type Kind = ImageRepository;
+    type Done = Scanned;
+    type Failure = ReconcileError;
+    type Status = ImageRepositoryStatus;
 
-async fn reconcile_apply(
-    api: &Api<ImageRepository>,
-    repo: &ImageRepository,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if repo.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
     }
-    let interval = spec_duration("spec.interval", &repo.spec.interval);
-    if let Ok(interval) = interval {
+
+    fn suspended(&self, repo: &ImageRepository) -> bool {
+        repo.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, repo: &ImageRepository) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &repo.spec.interval)
+    }
+
+    async fn not_due(&self, repo: &ImageRepository, interval: Duration) -> Option<Duration> {
         let namespace = repo.namespace().unwrap_or_default();
-        let stored = ctx.store.load(&namespace, &repo.name_any()).ok().flatten();
-        let due = scan_due(repo, stored.as_ref(), jiff::Timestamp::now(), interval);
-        if let Some(wait) = due.wait {
-            return Ok(Action::requeue(wait));
+        let stored = self.store.load(&namespace, &repo.name_any()).ok().flatten();
+        scan_due(repo, stored.as_ref(), jiff::Timestamp::now(), interval).wait
+    }
+
+    async fn reconcile(&self, repo: &ImageRepository) -> Result<Scanned, ReconcileError> {
+        reconcile_scan(repo, self).await
+    }
+
+    fn event(&self, repo: &ImageRepository, scan: &Scanned) -> Option<Note> {
+        let previous = repo
+            .status
+            .as_ref()
+            .and_then(|s| s.last_scan_result.as_ref())
+            .and_then(|r| r.revision.clone());
+        (previous != scan.result.revision).then(|| Note {
+            reason: SUCCEEDED,
+            message: format!(
+                "successful scan: found {} tags",
+                scan.result.tag_count.max(0)
+            ),
+        })
+    }
+
+    fn summarize(
+        &self,
+        repo: &ImageRepository,
+        outcome: Result<Scanned, ReconcileError>,
+        at: Time,
+    ) -> ImageRepositoryStatus {
+        summarize(repo, outcome, &at)
+    }
+
+    async fn cleanup(&self, repo: &ImageRepository) {
+        let namespace = repo.namespace().unwrap_or_default();
+        if let Err(err) = self.store.remove(&namespace, &repo.name_any()) {
+            warn!(%err, "could not remove the tags of a deleted ImageRepository");
         }
     }
-    let result = match &interval {
-        Ok(_) => reconcile_scan(repo, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let object = repo.object_ref(&());
-    match &result {
-        Ok(scan) => {
-            let previous = repo
-                .status
-                .as_ref()
-                .and_then(|s| s.last_scan_result.as_ref())
-                .and_then(|r| r.revision.clone());
-            if previous != scan.result.revision {
-                let note = format!(
-                    "successful scan: found {} tags",
-                    scan.result.tag_count.max(0)
-                );
-                record(&ctx.recorder, &object, false, "Succeeded", &note).await;
-            }
-        }
-        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
-    }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
-    let status = summarize(repo, result);
-    patch_status(
-        api,
-        &repo.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
 }
 
 /// A successful scan.
 #[derive(Debug, Clone)]
-struct Scanned {
+pub struct Scanned {
     canonical: String,
     result: ScanResult,
 }
@@ -173,9 +141,9 @@ async fn reconcile_scan(repo: &ImageRepository, ctx: &Context) -> Result<Scanned
         .map_err(|why| ReconcileError::stalling(reason::INVALID, why))?;
     let namespace = repo.namespace().unwrap_or_default();
     let options = OciOptions {
-        auth: registry_auth(&ctx.client, &namespace, &repo.spec, &image.registry).await?,
+        auth: registry_auth(&ctx.runtime.client, &namespace, &repo.spec, &image.registry).await?,
         insecure: repo.spec.insecure == Some(true),
-        ca_certs: ca_certs(&ctx.client, &namespace, &repo.spec).await?,
+        ca_certs: ca_certs(&ctx.runtime.client, &namespace, &repo.spec).await?,
         ..OciOptions::default()
     };
     let client = OciClient::new(&options)
@@ -209,7 +177,7 @@ async fn reconcile_scan(repo: &ImageRepository, ctx: &Context) -> Result<Scanned
         .save(&namespace, &repo.name_any(), &stored)
         .map_err(|e| {
             ReconcileError::generic(
-                "StorageOperationFailed",
+                STORAGE_FAILED,
                 format!("could not store the scanned tags: {e}"),
             )
         })?;
@@ -327,6 +295,7 @@ pub(crate) async fn ca_certs(
 fn summarize(
     repo: &ImageRepository,
     result: Result<Scanned, ReconcileError>,
+    at: &Time,
 ) -> ImageRepositoryStatus {
     let mut status = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
@@ -334,74 +303,15 @@ fn summarize(
     match result {
         Ok(scan) => {
             let message = format!("successful scan: found {} tags", scan.result.tag_count);
-            set_ready(&mut conds, generation, Ok(("Succeeded", &message)));
+            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
             status.canonical_image_name = Some(scan.canonical);
             status.last_scan_result = Some(scan.result);
             status.observed_exclusion_list = Some(effective_exclusion_list(&repo.spec));
         }
-        Err(err) => set_ready(&mut conds, generation, Err(&err)),
+        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
-}
-
-/// Sets `Ready` (and `Stalled` for failures the user must fix) the way every image controller
-/// reports its outcome; `Reconciling` is always cleared since the status is written at the end.
-pub(crate) fn set_ready(
-    conds: &mut Vec<Condition>,
-    generation: Option<i64>,
-    outcome: Result<(&str, &str), &ReconcileError>,
-) {
-    let at = now();
-    conditions::delete(conds, condition_type::RECONCILING);
-    match outcome {
-        Ok((why, message)) => {
-            conditions::set(
-                conds,
-                Wanted {
-                    type_: condition_type::READY,
-                    status: "True",
-                    reason: why,
-                    message,
-                },
-                generation,
-                at,
-            );
-            conditions::delete(conds, condition_type::STALLED);
-        }
-        Err(err) => {
-            conditions::set(
-                conds,
-                Wanted {
-                    type_: condition_type::READY,
-                    status: "False",
-                    reason: err.reason,
-                    message: &err.message,
-                },
-                generation,
-                at.clone(),
-            );
-            if err.retry == Retry::Stalling {
-                conditions::set(
-                    conds,
-                    Wanted {
-                        type_: condition_type::STALLED,
-                        status: "True",
-                        reason: err.reason,
-                        message: &err.message,
-                    },
-                    generation,
-                    at,
-                );
-            } else {
-                conditions::delete(conds, condition_type::STALLED);
-            }
-        }
-    }
 }
 
 /// `spec.exclusionList`, or Flux's default when unset.
@@ -785,7 +695,7 @@ mod tests {
         );
         repo.metadata.generation = Some(1);
         let mut conds = Vec::new();
-        set_ready(&mut conds, Some(1), Ok(("Succeeded", "ok")));
+        conditions::set_outcome(&mut conds, Ok(("Succeeded", "ok")), Some(1), &now());
         repo.status = Some(ImageRepositoryStatus {
             observed_generation: Some(1),
             conditions: Some(conds),

@@ -8,36 +8,32 @@ mod message;
 mod update;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 
 use ferroflux_api::image::{
     ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationSpec,
     ImageUpdateAutomationStatus,
 };
-use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, reason};
+use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, Time, reason};
 use ferroflux_api::source::GitRepository;
 use ferroflux_image::setters::{LatestImage, Setters};
 use ferroflux_source::git::push::{
     Author, CommitRequest, PushError, UpdateOutcome, UpdateRequest, update_branch,
 };
-use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
+use ferroflux_source::git::{self, CloneOptions, GitError, GitRef};
 
 pub use message::{DEFAULT_MESSAGE_TEMPLATE, MessageData, PolicyImage, render};
 pub use update::{UpdateError, apply_setters};
 
-use crate::events::Recorder;
-use crate::imagerepository::set_ready;
+use crate::conditions;
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, now, optional_spec_duration, patch_status, record, spec_duration,
+    self, Note, ReconcileError, Reconciler, optional_spec_duration, spec_duration,
 };
 
 /// How long to wait for a GitRepository that does not exist yet.
@@ -45,38 +41,46 @@ const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
 
 /// What the reconciler needs.
 pub struct Context {
-    /// The controller's client.
-    pub client: Client,
+    /// The runtime's shared context.
+    pub runtime: runtime::Context,
     /// `--no-cross-namespace-refs`: refuse a sourceRef in another namespace.
     pub no_cross_namespace_refs: bool,
     /// How many times a rejected push is retried on a fresh checkout (at least 1).
     pub push_attempts: usize,
-    recorder: Recorder,
 }
 
 impl Context {
     /// A context whose events are reported as `image-automation-controller`.
     pub fn new(client: Client) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, "image-automation-controller"),
-            client,
+            runtime: runtime::Context::new(client, "image-automation-controller"),
             no_cross_namespace_refs: false,
             push_attempts: 3,
         }
     }
 }
 
-/// Runs the controller until `shutdown` resolves. Besides its interval, an automation runs
-/// again whenever an ImagePolicy of its namespace changes (a new latest image).
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<ImageUpdateAutomation> = Api::all(context.client.clone());
-    let policies: Api<ImagePolicy> = Api::all(context.client.clone());
-    let controller = crate::runtime::controller(api, watcher::Config::default());
-    let automations = controller.store();
-    crate::runtime::drive(
+/// Runs the controller until `shutdown` resolves.
+pub use crate::runtime::run;
+
+impl Reconciler for Context {
+    type Kind = ImageUpdateAutomation;
+    type Done = Run;
+    type Failure = ReconcileError;
+    type Status = ImageUpdateAutomationStatus;
+
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
+    }
+
+    /// Besides its interval, an automation runs again whenever an ImagePolicy of its namespace
+    /// changes (a new latest image).
+    fn watches(
+        &self,
+        controller: Controller<ImageUpdateAutomation>,
+    ) -> Controller<ImageUpdateAutomation> {
+        let policies: Api<ImagePolicy> = Api::all(self.runtime.client.clone());
+        let automations = controller.store();
         controller.watches(policies, watcher::Config::default(), move |policy| {
             let namespace = policy.namespace().unwrap_or_default();
             automations
@@ -85,92 +89,61 @@ pub async fn run(
                 .filter(|a| a.namespace().unwrap_or_default() == namespace)
                 .map(|a| ObjectRef::from_obj(&*a))
                 .collect::<Vec<_>>()
-        }),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
+        })
+    }
+
+    fn suspended(&self, auto: &ImageUpdateAutomation) -> bool {
+        auto.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, auto: &ImageUpdateAutomation) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &auto.spec.interval)
+    }
+
+    /// A policy watch wakes every automation of the namespace: without a reason to run, wait.
+    async fn not_due(&self, auto: &ImageUpdateAutomation, interval: Duration) -> Option<Duration> {
+        let (current, _) = policies(auto, self).await.ok()?;
+        run_due(auto, &current, jiff::Timestamp::now(), interval)
+    }
+
+    async fn reconcile(&self, auto: &ImageUpdateAutomation) -> Result<Run, ReconcileError> {
+        reconcile_update(auto, self).await
+    }
+
+    fn event(&self, _auto: &ImageUpdateAutomation, run: &Run) -> Option<Note> {
+        run.pushed.as_ref().map(|p| Note {
+            reason: SUCCEEDED,
+            message: format!(
+                "pushed commit '{}' to branch '{}'\n{}",
+                p.commit, p.branch, p.message
+            ),
+        })
+    }
+
+    fn summarize(
+        &self,
+        auto: &ImageUpdateAutomation,
+        outcome: Result<Run, ReconcileError>,
+        at: Time,
+    ) -> ImageUpdateAutomationStatus {
+        summarize(auto, outcome, &at)
+    }
 }
 
-async fn reconcile(
-    auto: Arc<ImageUpdateAutomation>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = auto.namespace().unwrap_or_default();
-    let api: Api<ImageUpdateAutomation> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, auto, |event| async {
-        match event {
-            Event::Apply(auto) => reconcile_apply(&api, &auto, &ctx).await,
-            Event::Cleanup(_) => Ok(Action::await_change()),
-        }
-    })
-    .await
-}
-
-/// The outcome of one run.
+/// The outcome of one run: the policies applied, the source revision and any push.
 #[derive(Debug, Clone)]
-struct Run {
+pub struct Run {
     observed_policies: BTreeMap<String, ImageRef>,
     source_revision: String,
     pushed: Option<Pushed>,
 }
 
+/// A commit pushed by a run.
 #[derive(Debug, Clone)]
-struct Pushed {
+pub struct Pushed {
     commit: String,
     branch: String,
     message: String,
-}
-
-async fn reconcile_apply(
-    api: &Api<ImageUpdateAutomation>,
-    auto: &ImageUpdateAutomation,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if auto.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
-    }
-    let interval = spec_duration("spec.interval", &auto.spec.interval);
-    // Our own status writes wake the controller too: without a reason to run, wait.
-    if let Ok(interval) = interval
-        && let Ok((current, _)) = policies(auto, ctx).await
-        && let Some(wait) = run_due(auto, &current, jiff::Timestamp::now(), interval)
-    {
-        return Ok(Action::requeue(wait));
-    }
-    let result = match &interval {
-        Ok(_) => reconcile_update(auto, ctx).await,
-        Err(err) => Err(err.clone()),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let object = auto.object_ref(&());
-    match &result {
-        Ok(Run {
-            pushed: Some(p), ..
-        }) => {
-            let note = format!(
-                "pushed commit '{}' to branch '{}'\n{}",
-                p.commit, p.branch, p.message
-            );
-            record(&ctx.recorder, &object, false, "Succeeded", &note).await;
-        }
-        Ok(_) => {}
-        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
-    }
-    let action = match &result {
-        Ok(_) => Action::requeue(interval),
-        Err(err) => err.action(interval),
-    };
-    let status = summarize(auto, result);
-    patch_status(
-        api,
-        &auto.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
 }
 
 /// How long until the next run, or `None` to run now: a run is due when the interval since
@@ -338,7 +311,7 @@ async fn reconcile_update(
             ),
         ));
     }
-    let repos: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &source_ns);
+    let repos: Api<GitRepository> = Api::namespaced(ctx.runtime.client.clone(), &source_ns);
     let repo = repos
         .get_opt(&source.name)
         .await
@@ -353,7 +326,7 @@ async fn reconcile_update(
         })?;
     let plan = plan(&auto.spec, repo.spec.reference.as_ref())?;
     let options = CloneOptions {
-        auth: git_auth(&ctx.client, &source_ns, &repo).await?,
+        auth: crate::gitrepository::auth(&ctx.runtime.client, &repo).await?,
         timeout: Some(optional_spec_duration(
             "spec.timeout",
             repo.spec.timeout.as_deref(),
@@ -482,7 +455,7 @@ async fn policies(
     ctx: &Context,
 ) -> Result<(BTreeMap<String, ImageRef>, BTreeMap<String, PolicyImage>), ReconcileError> {
     let namespace = auto.namespace().unwrap_or_default();
-    let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<ImagePolicy> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
     let mut params = ListParams::default();
     if let Some(selector) = &auto.spec.policy_selector {
         let selector = kube::core::Selector::try_from(selector.clone()).map_err(|e| {
@@ -521,124 +494,54 @@ async fn policies(
     Ok((observed, images))
 }
 
-/// Credentials from the GitRepository's `secretRef`: `username`/`password`, `bearerToken`,
-/// or `identity`/`known_hosts` for SSH.
-async fn git_auth(
-    client: &Client,
-    namespace: &str,
-    repo: &GitRepository,
-) -> Result<GitAuth, ReconcileError> {
-    let Some(secret_ref) = &repo.spec.secret_ref else {
-        return Ok(GitAuth::default());
-    };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = secrets
-        .get_opt(&secret_ref.name)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            ReconcileError::generic(
-                reason::AUTHENTICATION_FAILED,
-                format!("secret '{namespace}/{}' not found", secret_ref.name),
-            )
-        })?;
-    let data: BTreeMap<String, String> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-        .collect();
-    if let (Some(user), Some(password)) = (data.get("username"), data.get("password")) {
-        return Ok(GitAuth::basic(user, password));
-    }
-    if let Some(token) = data.get("bearerToken") {
-        return Ok(GitAuth::bearer(token));
-    }
-    if let Some(identity) = data.get("identity") {
-        return Ok(GitAuth {
-            ssh: Some(git::SshAuth {
-                user: "git".into(),
-                private_key: identity.clone(),
-                passphrase: data.get("password").cloned(),
-                known_hosts: data.get("known_hosts").cloned().unwrap_or_default(),
-            }),
-            ..GitAuth::default()
-        });
-    }
-    Ok(GitAuth::default())
-}
-
 fn summarize(
     auto: &ImageUpdateAutomation,
     result: Result<Run, ReconcileError>,
+    at: &Time,
 ) -> ImageUpdateAutomationStatus {
     let mut status = auto.status.clone().unwrap_or_default();
     let generation = auto.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let at = now().0.to_string();
-    status.last_automation_run_time = Some(at.clone());
+    let run_time = at.0.to_string();
+    status.last_automation_run_time = Some(run_time.clone());
     match result {
         Ok(run) => {
             let message = match &run.pushed {
                 Some(p) => format!("pushed commit '{}' to branch '{}'", p.commit, p.branch),
                 None => "repository up-to-date".to_string(),
             };
-            set_ready(&mut conds, generation, Ok(("Succeeded", &message)));
+            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
             if let Some(p) = run.pushed {
                 status.last_push_commit = Some(p.commit);
-                status.last_push_time = Some(at);
+                status.last_push_time = Some(run_time);
             }
             status.observed_policies = Some(run.observed_policies);
             status.observed_source_revision = Some(run.source_revision);
         }
-        Err(err) => set_ready(&mut conds, generation, Err(&err)),
+        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = auto.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferroflux_api::image::{
-        CommitSpec, CommitUser, CrossNamespaceSourceReference, GitSpec, PushSpec, SigningKey,
-        UpdateStrategy,
-    };
+    use ferroflux_api::image::{SigningKey, UpdateStrategy};
     use ferroflux_api::meta::LocalObjectReference;
 
+    /// The spec as a user writes it.
     fn spec() -> ImageUpdateAutomationSpec {
-        ImageUpdateAutomationSpec {
-            source_ref: CrossNamespaceSourceReference {
-                kind: "GitRepository".into(),
-                name: "fleet".into(),
-                ..Default::default()
+        serde_json::from_value(serde_json::json!({
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+            "git": {
+                "commit": {"author": {"name": "fluxbot", "email": "flux@example.com"}},
+                "push": {"branch": "flux-image-updates"},
             },
-            git: Some(GitSpec {
-                checkout: None,
-                commit: CommitSpec {
-                    author: CommitUser {
-                        name: Some("fluxbot".into()),
-                        email: "flux@example.com".into(),
-                    },
-                    ..Default::default()
-                },
-                push: Some(PushSpec {
-                    branch: Some("flux-image-updates".into()),
-                    ..Default::default()
-                }),
-            }),
-            interval: "1m".into(),
-            update: Some(UpdateStrategy {
-                path: Some("./apps".into()),
-                strategy: "Setters".into(),
-            }),
-            ..Default::default()
-        }
+            "interval": "1m",
+            "update": {"path": "./apps", "strategy": "Setters"},
+        }))
+        .expect("a valid spec")
     }
 
     #[test]
@@ -691,7 +594,12 @@ mod tests {
             None
         );
         let mut conds = Vec::new();
-        set_ready(&mut conds, Some(1), Ok(("Succeeded", "ok")));
+        crate::conditions::set_outcome(
+            &mut conds,
+            Ok(("Succeeded", "ok")),
+            Some(1),
+            &crate::runtime::now(),
+        );
         auto.status = Some(ImageUpdateAutomationStatus {
             last_automation_run_time: Some("2026-01-01T00:00:00Z".into()),
             observed_generation: Some(1),

@@ -19,3 +19,4 @@ pub mod ocirepository;
 pub mod rootfs;
 pub mod runtime;
 pub mod simulator;
+pub mod source;

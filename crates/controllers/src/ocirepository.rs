@@ -4,150 +4,79 @@
 //! artifact. A failed verification keeps the previous artifact in place.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use kube::{Client, ResourceExt};
+use tracing::info;
 
-use ferroflux_api::meta::{Artifact, RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
+use ferroflux_api::meta::{Artifact, Time, condition_type, reason};
 use ferroflux_api::source::{OCILayerSelector, OCIRepository, OCIRepositoryStatus};
 use ferroflux_source::artifact::{ExtractOptions, IgnoreRules};
 use ferroflux_source::oci::cosign::{self, PublicKeys};
 use ferroflux_source::oci::{self, OciAuth, OciClient, OciError, OciOptions, OciRef, Resolved};
 use ferroflux_source::storage::{ObjectKey, Storage};
 
-use crate::conditions::{self, Wanted};
-use crate::events::Recorder;
+use crate::conditions;
+use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    FINALIZER, ReconcileError, Retry, go_duration, now, optional_spec_duration, patch_status,
-    record, spec_duration,
+    Failure, Note, ReconcileError, Reconciler, go_duration, optional_spec_duration, spec_duration,
 };
+use crate::source::STORAGE_FAILED;
+use crate::source::new_artifact;
 
 /// Flux's reason for an unparsable `spec.url`.
 const URL_INVALID: &str = "URLInvalid";
 /// Flux's reason for a failed artifact write.
-const STORAGE_FAILED: &str = "StorageOperationFailed";
 /// Flux's reason on `ArtifactOutdated` when the registry has a newer revision.
 const NEW_REVISION: &str = "NewRevision";
-const SUCCEEDED: &str = "Succeeded";
-const KIND: &str = "OCIRepository";
 
 /// What the reconciler needs.
-pub struct Context {
-    /// The controller's client.
-    pub client: Client,
-    /// Where artifacts are kept and served from.
-    pub storage: Arc<Storage>,
-    recorder: Recorder,
-    backoff: crate::runtime::Backoff,
-}
-
-impl Context {
-    /// A context whose events are reported as `source-controller`.
-    pub fn new(client: Client, storage: Arc<Storage>) -> Self {
-        Context {
-            recorder: crate::runtime::recorder(&client, "source-controller"),
-            backoff: crate::runtime::Backoff::default(),
-            client,
-            storage,
-        }
-    }
-}
+pub type Context = crate::source::Context<OCIRepository>;
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<OCIRepository> = Api::all(context.client.clone());
-    crate::runtime::drive(
-        crate::runtime::controller(api, watcher::Config::default()),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+pub use crate::runtime::run;
 
-async fn reconcile(
-    repo: Arc<OCIRepository>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = repo.namespace().unwrap_or_default();
-    let api: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, repo, |event| async {
-        match event {
-            Event::Apply(repo) => reconcile_apply(&api, &repo, &ctx).await,
-            Event::Cleanup(repo) => {
-                let key = ObjectKey::new(KIND, &namespace, &repo.name_any());
-                if let Err(err) = ctx.storage.remove_all(&key) {
-                    warn!(%err, "could not remove the artifacts of a deleted OCIRepository");
-                }
-                Ok(Action::await_change())
-            }
-        }
-    })
-    .await
-}
+impl Reconciler for Context {
+    type Kind = OCIRepository;
+    type Done = Stored;
+    type Failure = Failed;
+    type Status = OCIRepositoryStatus;
 
-async fn reconcile_apply(
-    api: &Api<OCIRepository>,
-    repo: &OCIRepository,
-    ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if repo.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
+    fn runtime(&self) -> &crate::runtime::Context {
+        &self.runtime
     }
-    let interval = spec_duration("spec.interval", &repo.spec.interval);
-    let previous = repo
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let outcome = match &interval {
-        Ok(_) => reconcile_source(repo, ctx).await,
-        Err(err) => Err(fetch_failed(err.clone())),
-    };
-    // An invalid interval stalls, so the fallback is never used for a requeue.
-    let interval = interval.unwrap_or_default();
-    let object = repo.object_ref(&());
-    match &outcome {
-        Ok(stored) if previous.as_deref() != Some(stored.artifact.revision.as_str()) => {
-            let note = format!(
+
+    fn suspended(&self, repo: &OCIRepository) -> bool {
+        repo.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, repo: &OCIRepository) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &repo.spec.interval)
+    }
+
+    async fn reconcile(&self, repo: &OCIRepository) -> Outcome {
+        reconcile_source(repo, self).await
+    }
+
+    fn event(&self, repo: &OCIRepository, stored: &Stored) -> Option<Note> {
+        let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
+        new_artifact(previous, &stored.artifact, || {
+            format!(
                 "stored artifact with revision '{}'",
                 stored.artifact.revision
-            );
-            record(&ctx.recorder, &object, false, "NewArtifact", &note).await;
-        }
-        Ok(_) => {}
-        Err(failed) => {
-            let error = &failed.error;
-            record(&ctx.recorder, &object, true, error.reason, &error.message).await;
-        }
+            )
+        })
     }
-    let key = format!(
-        "{}/{}",
-        repo.namespace().unwrap_or_default(),
-        repo.name_any()
-    );
-    let action = ctx.backoff.action(
-        &key,
-        outcome.as_ref().map(|_| interval).map_err(|f| &f.error),
-    );
-    let status = summarize(repo, &outcome, now());
-    patch_status(
-        api,
-        &repo.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
+
+    fn summarize(&self, repo: &OCIRepository, outcome: Outcome, at: Time) -> OCIRepositoryStatus {
+        summarize(repo, &outcome, at)
+    }
+
+    async fn cleanup(&self, repo: &OCIRepository) {
+        self.remove_artifacts(repo);
+    }
 }
 
 /// The step a reconciliation failed in: it decides which condition carries the failure.
@@ -161,16 +90,18 @@ enum Step {
     Store,
 }
 
+/// A failed reconciliation: the error and where it happened.
 #[derive(Debug, Clone, PartialEq)]
-struct Failed {
+pub struct Failed {
     step: Step,
     error: ReconcileError,
     /// The revision the registry offers, when resolving got that far.
     revision: Option<String>,
 }
 
+/// A successful reconciliation: the artifact and whether it is verified.
 #[derive(Debug, Clone, PartialEq)]
-struct Stored {
+pub struct Stored {
     artifact: Artifact,
     /// Whether a signature was verified for this revision (by this or an earlier reconcile).
     verified: bool,
@@ -183,6 +114,19 @@ fn fetch_failed(error: ReconcileError) -> Failed {
         step: Step::Fetch,
         error,
         revision: None,
+    }
+}
+
+/// A failure before the registry was asked (an invalid interval) is a failure to fetch.
+impl From<ReconcileError> for Failed {
+    fn from(error: ReconcileError) -> Self {
+        fetch_failed(error)
+    }
+}
+
+impl Failure for Failed {
+    fn error(&self) -> &ReconcileError {
+        &self.error
     }
 }
 
@@ -229,6 +173,21 @@ pub(crate) async fn secret_data(
     }
 }
 
+/// The name and data of the Secret `secret_ref` names (`None` when it names none); one that
+/// cannot be read fails authentication.
+pub(crate) async fn referenced_secret<'a>(
+    client: &Client,
+    namespace: &str,
+    secret_ref: Option<&'a ferroflux_api::meta::LocalObjectReference>,
+) -> Result<Option<(&'a str, BTreeMap<String, Vec<u8>>)>, ReconcileError> {
+    let Some(secret_ref) = secret_ref else {
+        return Ok(None);
+    };
+    let why = reason::AUTHENTICATION_FAILED;
+    let data = secret_data(client, namespace, &secret_ref.name, why).await?;
+    Ok(Some((&secret_ref.name, data)))
+}
+
 /// Registry credentials: the `secretRef` dockerconfigjson, else the imagePullSecrets of
 /// `serviceAccountName` (the first that has an entry for the registry).
 async fn registry_auth(
@@ -241,7 +200,7 @@ async fn registry_auth(
     if let Some(secret_ref) = &repo.spec.secret_ref {
         secret_names.push(secret_ref.name.clone());
     } else if let Some(sa_name) = &repo.spec.service_account_name {
-        let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &namespace);
+        let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client().clone(), &namespace);
         let account = accounts
             .get_opt(sa_name)
             .await
@@ -262,8 +221,13 @@ async fn registry_auth(
         );
     }
     for name in &secret_names {
-        let data =
-            secret_data(&ctx.client, &namespace, name, reason::AUTHENTICATION_FAILED).await?;
+        let data = secret_data(
+            ctx.client(),
+            &namespace,
+            name,
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
         let Some(config) = data
             .get(".dockerconfigjson")
             .or_else(|| data.get(".dockercfg"))
@@ -308,7 +272,7 @@ async fn client_options(
     if let Some(cert_ref) = &repo.spec.cert_secret_ref {
         let namespace = repo.namespace().unwrap_or_default();
         let data = secret_data(
-            &ctx.client,
+            ctx.client(),
             &namespace,
             &cert_ref.name,
             reason::AUTHENTICATION_FAILED,
@@ -459,7 +423,7 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
                     c.status == "True" && c.observed_generation == repo.metadata.generation
                 });
         if !previously_verified {
-            let keys = cosign_keys(&ctx.client, &repo.namespace().unwrap_or_default(), verify)
+            let keys = cosign_keys(ctx.client(), &repo.namespace().unwrap_or_default(), verify)
                 .await
                 .map_err(|e| with_revision(Step::Verify, e))?;
             let verification = cosign::verify(&client, &repository, &resolved.digest, &keys)
@@ -493,11 +457,7 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
                 oci_error(&format!("failed to pull artifact from '{url}'"), e),
             )
         })?;
-    let key = ObjectKey::new(
-        KIND,
-        &repo.namespace().unwrap_or_default(),
-        &repo.name_any(),
-    );
+    let key = ctx.key(repo);
     let stored = store_layer(
         &ctx.storage,
         &key,
@@ -509,17 +469,12 @@ async fn reconcile_source_inner(repo: &OCIRepository, ctx: &Context) -> Outcome 
     .await
     .map_err(|e| with_revision(Step::Store, e))?;
     info!(revision = %resolved.revision, repository = %key.name, "stored artifact");
-    let mut metadata = stored.metadata;
+    let mut metadata = stored.metadata.clone();
     metadata.extend(pulled.annotations);
     Ok(Stored {
         artifact: Artifact {
-            path: stored.path,
-            url: stored.url,
-            revision: stored.revision,
-            digest: Some(stored.digest),
-            last_update_time: Time(stored.last_update_time),
-            size: i64::try_from(stored.size).ok(),
             metadata: (!metadata.is_empty()).then_some(metadata),
+            ..crate::source::status_artifact(stored)
         },
         verified,
     })
@@ -574,76 +529,29 @@ async fn store_layer(
     .map_err(|e| ReconcileError::generic(STORAGE_FAILED, e.to_string()))?
 }
 
-fn set(
-    conds: &mut Vec<ferroflux_api::meta::Condition>,
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    at: &Time,
-) {
-    conditions::set(
-        conds,
-        Wanted {
-            type_,
-            status,
-            reason,
-            message,
-        },
-        generation,
-        at.clone(),
-    );
-}
-
 /// The status a reconciliation ends with, in Flux's words: `Ready`, `ArtifactInStorage`,
 /// `FetchFailed`, `SourceVerified`, `ArtifactOutdated` and `Stalled`.
 fn summarize(repo: &OCIRepository, outcome: &Outcome, at: Time) -> OCIRepositoryStatus {
+    use condition_type::{ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED, SOURCE_VERIFIED};
     let mut status = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    conditions::delete(&mut conds, condition_type::RECONCILING);
+    let mark = |conds: &mut Vec<_>, type_, state, reason, message: &str| {
+        conditions::mark(conds, type_, state, reason, message, generation, &at);
+    };
     match outcome {
         Ok(stored) => {
             let revision = &stored.artifact.revision;
             let message = format!("stored artifact for digest '{revision}'");
-            set(
-                &mut conds,
-                condition_type::READY,
-                "True",
-                SUCCEEDED,
-                &message,
-                generation,
-                &at,
-            );
-            set(
-                &mut conds,
-                condition_type::ARTIFACT_IN_STORAGE,
-                "True",
-                SUCCEEDED,
-                &message,
-                generation,
-                &at,
-            );
+            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
+            mark(&mut conds, ARTIFACT_IN_STORAGE, "True", SUCCEEDED, &message);
             if stored.verified {
                 let verified = format!("verified signature of revision {revision}");
-                set(
-                    &mut conds,
-                    condition_type::SOURCE_VERIFIED,
-                    "True",
-                    SUCCEEDED,
-                    &verified,
-                    generation,
-                    &at,
-                );
+                mark(&mut conds, SOURCE_VERIFIED, "True", SUCCEEDED, &verified);
             } else {
-                conditions::delete(&mut conds, condition_type::SOURCE_VERIFIED);
+                conditions::delete(&mut conds, SOURCE_VERIFIED);
             }
-            for gone in [
-                condition_type::FETCH_FAILED,
-                condition_type::STALLED,
-                condition_type::ARTIFACT_OUTDATED,
-            ] {
+            for gone in [FETCH_FAILED, ARTIFACT_OUTDATED] {
                 conditions::delete(&mut conds, gone);
             }
             status.url = Some(stored.artifact.url.clone());
@@ -653,80 +561,44 @@ fn summarize(repo: &OCIRepository, outcome: &Outcome, at: Time) -> OCIRepository
         }
         Err(failed) => {
             let err = &failed.error;
-            set(
-                &mut conds,
-                condition_type::READY,
-                "False",
-                err.reason,
-                &err.message,
-                generation,
-                &at,
-            );
+            conditions::set_outcome(&mut conds, Err(err), generation, &at);
             match failed.step {
-                Step::Fetch => set(
-                    &mut conds,
-                    condition_type::FETCH_FAILED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                    generation,
-                    &at,
-                ),
+                Step::Fetch => mark(&mut conds, FETCH_FAILED, "True", err.reason, &err.message),
                 Step::Verify => {
-                    conditions::delete(&mut conds, condition_type::FETCH_FAILED);
-                    set(
+                    conditions::delete(&mut conds, FETCH_FAILED);
+                    mark(
                         &mut conds,
-                        condition_type::SOURCE_VERIFIED,
+                        SOURCE_VERIFIED,
                         "False",
                         err.reason,
                         &err.message,
-                        generation,
-                        &at,
                     );
                 }
-                Step::Store => conditions::delete(&mut conds, condition_type::FETCH_FAILED),
+                Step::Store => conditions::delete(&mut conds, FETCH_FAILED),
             }
             match (&failed.revision, status.artifact.as_ref()) {
                 (Some(revision), Some(current)) if &current.revision != revision => {
                     let message = format!("new digest '{revision}' for '{}'", repo.spec.url);
-                    set(
+                    mark(
                         &mut conds,
-                        condition_type::ARTIFACT_OUTDATED,
+                        ARTIFACT_OUTDATED,
                         "True",
                         NEW_REVISION,
                         &message,
-                        generation,
-                        &at,
                     );
                 }
-                _ => conditions::delete(&mut conds, condition_type::ARTIFACT_OUTDATED),
-            }
-            if err.retry == Retry::Stalling {
-                set(
-                    &mut conds,
-                    condition_type::STALLED,
-                    "True",
-                    err.reason,
-                    &err.message,
-                    generation,
-                    &at,
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
+                _ => conditions::delete(&mut conds, ARTIFACT_OUTDATED),
             }
         }
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = repo.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Retry;
     use ferroflux_api::source::OCIRepositorySpec;
 
     fn time(seconds: i64) -> Time {
@@ -795,7 +667,6 @@ mod tests {
             status.url.as_deref(),
             Some("http://storage/ocirepository/ns/app/x.tar.gz")
         );
-        assert_eq!(status.observed_generation, Some(3));
     }
 
     #[test]

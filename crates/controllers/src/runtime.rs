@@ -1,21 +1,52 @@
-//! What every reconciler shares: Flux's classification of reconcile errors (which decides the
-//! requeue), and the status write that ends every reconciliation.
+//! What every reconciler shares: one [`Context`], the [`Reconciler`] trait a kind implements
+//! with its decisions, and the driver ([`run`]) that does the rest: the finalizer, suspension,
+//! Flux's classification of errors into requeues ([`ReconcileError`]: the interval with jitter
+//! on success, `spec.retryInterval` or an exponential backoff on error, no requeue when
+//! stalled), the events, the `gotk_*` metrics and the one status patch that ends every
+//! reconciliation. Controllers run under [`supervise`], which restarts them when they die.
+//!
+//! # Adding a controller
+//!
+//! A new controller is one file with its decisions:
+//!
+//! 1. A context type holding a [`Context`] (built with [`Context::new`] naming the Flux
+//!    controller that reports the events, e.g. `source-controller`) and whatever the kind needs
+//!    besides (source kinds use [`crate::source::Context`], which adds the artifact storage).
+//! 2. `impl Reconciler` for it: the kind, what a success produces (`Done`), what a failure
+//!    reports (`Failure`, usually [`ReconcileError`]), the status type; then `suspended`,
+//!    `interval` (and `retry_interval` when the kind has one), `reconcile` (everything the kind
+//!    decides and does), `event` (the Normal event of a success), `summarize` (the conditions
+//!    and fields of the status: the runtime stamps `observedGeneration` and
+//!    `lastHandledReconcileAt`), and, when needed, `watches` (related kinds that trigger a
+//!    reconcile), `watcher_config`, `manages` (objects left alone), `periodic` and `not_due`
+//!    (kinds that do not simply run every interval) and `cleanup` (undone on deletion).
+//! 3. `pub use crate::runtime::run;` (so callers start it as `kind::run(ctx, shutdown)`), and
+//!    one entry in `ferroflux_embedded::components` (the wiring both `ferroflux up` and
+//!    `ferroflux controller` supervise).
+//!
+//! The runtime writes the status once, at the end, and not at all when it is unchanged (a
+//! restart that finds everything as it was rewrites no object); a reconcile that may wait long
+//! (a health check) writes `Reconciling` and `Ready=Unknown` first, as Flux does, with
+//! [`Context::report_progress`].
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, finalizer};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use ferroflux_api::meta::Time;
 
-use crate::events::Recorder;
+mod backoff;
+mod driver;
+pub use driver::{
+    Context, DEFAULT_INTERVAL_JITTER_PERCENT, Failure, Flags, Note, Object, Reconciler, Shutdown,
+    jitter, run,
+};
 
 /// The finalizer every Flux controller puts on its objects.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
+
+/// Flux's reason of a success (`meta.SucceededReason`).
+pub const SUCCEEDED: &str = "Succeeded";
 
 /// How a failed reconciliation goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,51 +109,6 @@ impl ReconcileError {
     }
 }
 
-/// Flux's requeue of source objects (controller-runtime's per-object exponential failure
-/// backoff with Flux's `--min-retry-delay` and `--max-retry-delay`): after a generic error the
-/// delay doubles with every failure in a row, from [`Backoff::MIN`] up to [`Backoff::MAX`]; a
-/// success resets it and requeues at the interval.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
-}
-
-impl Backoff {
-    /// The first retry delay.
-    pub const MIN: Duration = Duration::from_millis(750);
-    /// The longest retry delay.
-    pub const MAX: Duration = Duration::from_secs(15 * 60);
-    /// Objects tracked at once; past it the counts start over (bounds memory when objects
-    /// are deleted while failing).
-    const TRACKED: usize = 10_000;
-
-    /// The action after one reconcile of `key` (`namespace/name`): `Ok(interval)` on success,
-    /// else the error's own requeue, a generic error retried after the backoff delay.
-    pub fn action(&self, key: &str, outcome: Result<Duration, &ReconcileError>) -> Action {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match outcome {
-            Ok(interval) => {
-                failures.remove(key);
-                Action::requeue(interval)
-            }
-            Err(err) => {
-                if failures.len() >= Self::TRACKED && !failures.contains_key(key) {
-                    failures.clear();
-                }
-                let count = failures.entry(key.to_string()).or_insert(0);
-                let delay = Self::MIN
-                    .checked_mul(2u32.saturating_pow(*count))
-                    .map_or(Self::MAX, |d| d.min(Self::MAX));
-                *count = count.saturating_add(1);
-                err.action(delay)
-            }
-        }
-    }
-}
-
 /// The current time as Kubernetes writes it (whole seconds).
 pub fn now() -> Time {
     let seconds = jiff::Timestamp::now().as_second();
@@ -156,172 +142,43 @@ pub fn optional_spec_duration(
     text.map_or(Ok(default), |text| spec_duration(field, text))
 }
 
-/// The hash of what asks a controller to reconcile its own object, as Flux's watch predicates
-/// (`GenerationChangedPredicate` or `ReconcileRequestedPredicate`): the generation and the
-/// reconcile-request annotation. Status writes, the controller's own above all, leave it
-/// unchanged and so never trigger a reconcile. Finalizers and the deletion timestamp are in it
-/// because the finalizer step waits for the watch to show them.
-pub fn reconcile_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let meta = object.meta();
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    meta.generation.hash(&mut hasher);
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION))
-        .hash(&mut hasher);
-    meta.deletion_timestamp.is_some().hash(&mut hasher);
-    meta.finalizers.hash(&mut hasher);
-    Some(hasher.finish())
-}
-
-/// A controller of `K` that is triggered by [`reconcile_trigger`] changes (and its own
-/// requeues), never by status updates.
-pub fn controller<K>(api: Api<K>, config: kube::runtime::watcher::Config) -> Controller<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    use kube::runtime::WatchStreamExt;
-    let (reader, writer) = kube::runtime::reflector::store();
-    let trigger = kube::runtime::watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(reconcile_trigger, Default::default());
-    Controller::for_stream(trigger, reader)
-}
-
-/// An event recorder that reports as `controller` (e.g. `source-controller`).
-pub fn recorder(client: &kube::Client, controller: &str) -> Recorder {
-    Recorder::new(client.clone(), controller)
-}
-
-/// Runs a configured controller until `shutdown` resolves. A reconciliation that fails before
-/// it could write its status (the API server refused the status or the finalizer) is logged and
-/// retried after ten seconds; every other failure is reported in the status by the reconciler.
-pub async fn drive<K, Ctx, ReconcileFut>(
-    controller: Controller<K>,
-    reconcile: impl FnMut(std::sync::Arc<K>, std::sync::Arc<Ctx>) -> ReconcileFut,
-    context: std::sync::Arc<Ctx>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    Ctx: Send + Sync + 'static,
-    ReconcileFut:
-        futures::TryFuture<Ok = Action, Error = finalizer::Error<kube::Error>> + Send + 'static,
-{
-    use futures::StreamExt;
-    let kind = K::kind(&()).to_string();
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(
-            reconcile,
-            |_, error, _| {
-                tracing::warn!(%error, "reconciliation failed");
-                Action::requeue(Duration::from_secs(10))
-            },
-            context,
-        )
-        .for_each(|result| {
-            let kind = kind.clone();
-            async move {
-                if let Err(error) = result {
-                    tracing::warn!(%error, %kind, "reconcile loop error");
-                }
-            }
-        })
-        .await;
-}
-
-/// Records a Kubernetes event about `object`: `Normal` or `Warning`, with a Flux reason and a
-/// note cut to the 1 KiB the Events API allows. A failure to record is logged, never fatal.
-pub async fn record(
-    recorder: &Recorder,
-    object: &ObjectReference,
-    warning: bool,
-    reason: &str,
-    note: &str,
-) {
-    let mut end = note.len().min(1024);
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    if let Err(err) = recorder
-        .publish(object, warning, reason, &note[..end])
-        .await
-    {
-        tracing::warn!(%err, "could not record an event");
-    }
-}
-
-/// Flux's source conditions after one reconciliation. Success (`Ok((reason, message))`): Ready
-/// and ArtifactInStorage True; FetchFailed, Stalled and Reconciling removed. Failure: Ready False
-/// and FetchFailed True with the error's reason and message, Stalled True when the error stalls.
+/// Flux's source conditions after one reconciliation: those of [`conditions::set_outcome`]
+/// and, on success, ArtifactInStorage True and FetchFailed removed; on failure FetchFailed True
+/// with the error's reason and message.
+///
+/// [`conditions::set_outcome`]: crate::conditions::set_outcome
 pub fn set_source_conditions(
     conds: &mut Vec<ferroflux_api::meta::Condition>,
     outcome: Result<(&str, &str), &ReconcileError>,
     generation: Option<i64>,
     at: &Time,
 ) {
-    use crate::conditions::{self, Wanted};
-    use ferroflux_api::meta::condition_type::{
-        ARTIFACT_IN_STORAGE, FETCH_FAILED, READY, RECONCILING, STALLED,
-    };
-    let mut set = |type_, status, reason, message| {
-        conditions::set(
-            conds,
-            Wanted {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            generation,
-            at.clone(),
-        );
-    };
+    use crate::conditions::{delete, mark, set_outcome};
+    use ferroflux_api::meta::condition_type::{ARTIFACT_IN_STORAGE, FETCH_FAILED};
+    set_outcome(conds, outcome, generation, at);
     match outcome {
         Ok((reason, message)) => {
-            set(READY, "True", reason, message);
-            set(ARTIFACT_IN_STORAGE, "True", reason, message);
-            for gone in [FETCH_FAILED, STALLED, RECONCILING] {
-                conditions::delete(conds, gone);
-            }
+            mark(
+                conds,
+                ARTIFACT_IN_STORAGE,
+                "True",
+                reason,
+                message,
+                generation,
+                at,
+            );
+            delete(conds, FETCH_FAILED);
         }
-        Err(err) => {
-            set(READY, "False", err.reason, &err.message);
-            set(FETCH_FAILED, "True", err.reason, &err.message);
-            if err.retry == Retry::Stalling {
-                set(STALLED, "True", err.reason, &err.message);
-            } else {
-                conditions::delete(conds, STALLED);
-            }
-            conditions::delete(conds, RECONCILING);
-        }
+        Err(err) => mark(
+            conds,
+            FETCH_FAILED,
+            "True",
+            err.reason,
+            &err.message,
+            generation,
+            at,
+        ),
     }
-}
-
-/// Writes `status` with a merge patch of the status subresource.
-pub async fn patch_status<K>(api: &Api<K>, name: &str, status: Value) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -356,50 +213,6 @@ mod tests {
         assert_eq!(
             optional_spec_duration("spec.timeout", None, Duration::from_secs(7)),
             Ok(Duration::from_secs(7))
-        );
-    }
-
-    #[test]
-    fn generic_errors_back_off_exponentially_until_a_success() {
-        let backoff = Backoff::default();
-        let failed = ReconcileError::generic("AuthenticationFailed", "denied");
-        let delays: Vec<Action> = (0..3)
-            .map(|_| backoff.action("ns/a", Err(&failed)))
-            .collect();
-        assert_eq!(
-            delays,
-            [
-                Action::requeue(Duration::from_millis(750)),
-                Action::requeue(Duration::from_millis(1500)),
-                Action::requeue(Duration::from_millis(3000)),
-            ]
-        );
-        assert_eq!(
-            backoff.action("ns/b", Err(&failed)),
-            Action::requeue(Duration::from_millis(750)),
-            "per object"
-        );
-        let interval = Duration::from_secs(60);
-        assert_eq!(
-            backoff.action("ns/a", Ok(interval)),
-            Action::requeue(interval)
-        );
-        assert_eq!(
-            backoff.action("ns/a", Err(&failed)),
-            Action::requeue(Duration::from_millis(750)),
-            "a success resets it"
-        );
-        let stalled = ReconcileError::stalling("InvalidSpec", "bad");
-        assert_eq!(
-            backoff.action("ns/c", Err(&stalled)),
-            Action::await_change()
-        );
-        for _ in 0..40 {
-            backoff.action("ns/d", Err(&failed));
-        }
-        assert_eq!(
-            backoff.action("ns/d", Err(&failed)),
-            Action::requeue(Backoff::MAX)
         );
     }
 

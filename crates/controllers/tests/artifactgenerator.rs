@@ -15,7 +15,7 @@ use ferroflux_api::artifactgenerator::{
     SourceReference,
 };
 use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
-use ferroflux_api::meta::Condition;
+use ferroflux_api::meta::Artifact;
 use ferroflux_api::source::{ExternalArtifact, GitRepository, GitRepositoryRef, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler;
 use ferroflux_controllers::{artifactgenerator, gitrepository};
@@ -56,8 +56,48 @@ fn generator(artifacts: Vec<OutputArtifact>) -> ArtifactGenerator {
     object
 }
 
-fn ready(conditions: Option<&Vec<Condition>>) -> Option<Condition> {
-    conditions?.iter().find(|c| c.type_ == "Ready").cloned()
+/// Starts the GitRepository and ArtifactGenerator reconcilers (and the Kustomization one with
+/// `kustomizations`) for the rest of the test.
+fn start(cluster: &common::Cluster, kustomizations: bool) {
+    let client = &cluster.client;
+    tokio::spawn(gitrepository::run(
+        Arc::new(gitrepository::Context::new(
+            client.clone(),
+            cluster.storage.clone(),
+        )),
+        std::future::pending(),
+    ));
+    tokio::spawn(artifactgenerator::run(
+        Arc::new(artifactgenerator::Context::new(
+            client.clone(),
+            cluster.storage.clone(),
+        )),
+        std::future::pending(),
+    ));
+    if kustomizations {
+        tokio::spawn(reconciler::run(
+            Arc::new(reconciler::Context::new(
+                client.clone(),
+                cluster.config.clone(),
+                reconciler::Options::default(),
+            )),
+            std::future::pending(),
+        ));
+    }
+}
+
+/// Polls the ArtifactGenerator `composite` until `done` holds.
+async fn wait_generator(
+    generators: &Api<ArtifactGenerator>,
+    what: &str,
+    done: impl Fn(&ArtifactGenerator) -> bool,
+) -> ArtifactGenerator {
+    wait(
+        what,
+        || async { generators.get("composite").await.expect("reads") },
+        done,
+    )
+    .await
 }
 
 /// Polls `get` until `done` holds (30 s at most), returning the last value.
@@ -148,6 +188,180 @@ fn configmap(name: &str) -> String {
     )
 }
 
+/// The ExternalArtifact `my-app`: labelled with and owned by the generator `uid`, its
+/// artifact the copies with their excludes; returns the artifact.
+async fn my_app_is_labelled_owned_and_holds_the_copies(
+    artifacts: &Api<ExternalArtifact>,
+    uid: &str,
+) -> Artifact {
+    let ea = artifacts
+        .get("my-app")
+        .await
+        .expect("the ExternalArtifact exists");
+    assert_eq!(
+        ea.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(GENERATOR_LABEL)),
+        Some(&uid.to_string())
+    );
+    let owner = ea
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.first())
+        .expect("owned by the generator");
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("ArtifactGenerator", uid)
+    );
+    let source_ref = ea.spec.source_ref.clone().expect("sourceRef");
+    assert_eq!(
+        (source_ref.kind.as_str(), source_ref.name.as_str()),
+        ("ArtifactGenerator", "composite")
+    );
+    let artifact = ea
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.clone())
+        .expect("artifact");
+    let digest = artifact.digest.clone().expect("digest");
+    assert_eq!(artifact.revision, format!("latest@{digest}"));
+    assert!(common::condition(&ea, "Ready").is_some_and(|c| c.status == "True"));
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    assert_eq!(
+        artifact_files(&ea, unpacked.path()).await,
+        ["app/app.yaml", "app/settings.yaml", "app/sub/db.yaml"]
+    );
+
+    artifact
+}
+
+/// `revision: '@config'` takes the source's revision; the artifact holds the copied tree.
+async fn config_only_takes_the_revision_of_its_source(
+    client: &kube::Client,
+    artifacts: &Api<ExternalArtifact>,
+) {
+    let config_only = artifacts.get("config-only").await.expect("exists");
+    let config_revision = config_only
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone());
+    let repo: GitRepository = Api::namespaced(client.clone(), common::NS)
+        .get("config")
+        .await
+        .expect("reads");
+    assert_eq!(
+        config_revision,
+        repo.status.and_then(|s| s.artifact).map(|a| a.revision),
+        "revision: '@config' takes the source's revision"
+    );
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    assert_eq!(
+        artifact_files(&config_only, unpacked.path()).await,
+        ["envs/prod/settings.yaml"]
+    );
+}
+
+/// A Kustomization whose source is the ExternalArtifact `my-app` applies `revision`.
+async fn a_kustomization_applies_the_external_artifact(client: &kube::Client, revision: &str) {
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), common::NS);
+    let mut ks = Kustomization::new(
+        "my-app",
+        KustomizationSpec {
+            interval: "10m".into(),
+            path: Some("./app".into()),
+            prune: true,
+            source_ref: CrossNamespaceSourceReference {
+                kind: "ExternalArtifact".into(),
+                name: "my-app".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    ks.metadata.namespace = Some(common::NS.into());
+    kustomizations
+        .create(&PostParams::default(), &ks)
+        .await
+        .expect("Kustomization created");
+    let applied = wait(
+        "the Kustomization to apply the ExternalArtifact",
+        || async { kustomizations.get("my-app").await.expect("reads") },
+        |k: &Kustomization| common::condition(k, "Ready").is_some_and(|c| c.status == "True"),
+    )
+    .await;
+    assert_eq!(
+        applied.status.and_then(|s| s.last_applied_revision),
+        Some(revision.to_string())
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), common::NS);
+    for name in ["app", "db", "settings"] {
+        configmaps
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("ConfigMap {name} applied from the ExternalArtifact: {e}"));
+    }
+}
+
+/// An artifact dropped from the spec is garbage collected with its files; the one kept has
+/// the same `digest`.
+async fn a_dropped_artifact_is_garbage_collected(
+    cluster: &common::Cluster,
+    generators: &Api<ArtifactGenerator>,
+    object: &ArtifactGenerator,
+    uid: &str,
+    digest: String,
+) {
+    let artifacts: Api<ExternalArtifact> = Api::namespaced(cluster.client.clone(), common::NS);
+    let stored_dir = cluster
+        .storage
+        .root()
+        .join(format!("externalartifact/{}/config-only", common::NS));
+    assert!(stored_dir.is_dir());
+    let patch = json!({"spec": {"artifacts": [serde_json::to_value(&object.spec.artifacts[0]).expect("json")]}});
+    generators
+        .patch("composite", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    wait(
+        "the dropped ExternalArtifact to be deleted",
+        || async {
+            artifacts
+                .list(&ListParams::default().labels(&format!("{GENERATOR_LABEL}={uid}")))
+                .await
+                .expect("lists")
+                .items
+                .into_iter()
+                .map(|ea| ea.metadata.name.unwrap_or_default())
+                .collect::<Vec<_>>()
+        },
+        |names: &Vec<String>| names == &["my-app".to_string()],
+    )
+    .await;
+    assert!(!stored_dir.exists(), "its files are removed");
+    let generated = wait_generator(
+        generators,
+        "the inventory to drop the artifact",
+        |g: &ArtifactGenerator| {
+            g.status
+                .as_ref()
+                .and_then(|s| s.inventory.as_ref())
+                .is_some_and(|i| i.len() == 1)
+        },
+    )
+    .await;
+    assert_eq!(
+        generated
+            .status
+            .and_then(|s| s.inventory)
+            .map(|i| i[0].digest.clone()),
+        Some(digest),
+        "the same content gives the same digest"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sources_with_copy_and_exclude_make_an_external_artifact_a_kustomization_applies() {
     let server = require!(GitHttp::start(None));
@@ -172,28 +386,7 @@ async fn two_sources_with_copy_and_exclude_make_an_external_artifact_a_kustomiza
         &[("envs/prod/settings.yaml", &configmap("settings"))],
     )
     .await;
-    tokio::spawn(gitrepository::run(
-        Arc::new(gitrepository::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
-    tokio::spawn(artifactgenerator::run(
-        Arc::new(artifactgenerator::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
-    tokio::spawn(reconciler::run(
-        Arc::new(reconciler::Context::new(
-            client.clone(),
-            cluster.config.clone(),
-            reconciler::Options::default(),
-        )),
-        std::future::pending(),
-    ));
+    start(&cluster, true);
 
     let generators: Api<ArtifactGenerator> = Api::namespaced(client.clone(), common::NS);
     let object = generator(vec![
@@ -224,17 +417,14 @@ async fn two_sources_with_copy_and_exclude_make_an_external_artifact_a_kustomiza
         .create(&PostParams::default(), &object)
         .await
         .expect("ArtifactGenerator created");
-    let generated = wait(
+    let generated = wait_generator(
+        &generators,
         "the generator to be Ready",
-        || async { generators.get("composite").await.expect("reads") },
-        |g: &ArtifactGenerator| {
-            ready(g.status.as_ref().and_then(|s| s.conditions.as_ref()))
-                .is_some_and(|c| c.status == "True")
-        },
+        |g: &ArtifactGenerator| common::condition(g, "Ready").is_some_and(|c| c.status == "True"),
     )
     .await;
     let status = generated.status.clone().expect("status");
-    let ready_condition = ready(status.conditions.as_ref()).expect("Ready");
+    let ready_condition = common::condition(&generated, "Ready").expect("Ready");
     assert_eq!(ready_condition.reason, "Succeeded");
     assert_eq!(
         ready_condition.message,
@@ -252,159 +442,13 @@ async fn two_sources_with_copy_and_exclude_make_an_external_artifact_a_kustomiza
     assert_eq!(names, ["my-app", "config-only"]);
 
     let artifacts: Api<ExternalArtifact> = Api::namespaced(client.clone(), common::NS);
-    let ea = artifacts
-        .get("my-app")
-        .await
-        .expect("the ExternalArtifact exists");
     let uid = generated.metadata.uid.clone().expect("uid");
-    assert_eq!(
-        ea.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(GENERATOR_LABEL)),
-        Some(&uid)
-    );
-    let owner = ea
-        .metadata
-        .owner_references
-        .as_ref()
-        .and_then(|o| o.first())
-        .expect("owned by the generator");
-    assert_eq!(
-        (owner.kind.as_str(), owner.uid.as_str()),
-        ("ArtifactGenerator", uid.as_str())
-    );
-    let source_ref = ea.spec.source_ref.clone().expect("sourceRef");
-    assert_eq!(
-        (source_ref.kind.as_str(), source_ref.name.as_str()),
-        ("ArtifactGenerator", "composite")
-    );
-    let artifact = ea
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .expect("artifact");
+    let artifact = my_app_is_labelled_owned_and_holds_the_copies(&artifacts, &uid).await;
     let digest = artifact.digest.clone().expect("digest");
-    assert_eq!(artifact.revision, format!("latest@{digest}"));
     assert_eq!(inventory[0].digest, digest);
-    assert!(
-        ready(ea.status.as_ref().and_then(|s| s.conditions.as_ref()))
-            .is_some_and(|c| c.status == "True")
-    );
-    let unpacked = tempfile::tempdir().expect("temp dir");
-    assert_eq!(
-        artifact_files(&ea, unpacked.path()).await,
-        ["app/app.yaml", "app/settings.yaml", "app/sub/db.yaml"]
-    );
-
-    let config_only = artifacts.get("config-only").await.expect("exists");
-    let config_revision = config_only
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .map(|a| a.revision.clone());
-    let repo: GitRepository = Api::namespaced(client.clone(), common::NS)
-        .get("config")
-        .await
-        .expect("reads");
-    assert_eq!(
-        config_revision,
-        repo.status.and_then(|s| s.artifact).map(|a| a.revision),
-        "revision: '@config' takes the source's revision"
-    );
-    let unpacked = tempfile::tempdir().expect("temp dir");
-    assert_eq!(
-        artifact_files(&config_only, unpacked.path()).await,
-        ["envs/prod/settings.yaml"]
-    );
-
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), common::NS);
-    let mut ks = Kustomization::new(
-        "my-app",
-        KustomizationSpec {
-            interval: "10m".into(),
-            path: Some("./app".into()),
-            prune: true,
-            source_ref: CrossNamespaceSourceReference {
-                kind: "ExternalArtifact".into(),
-                name: "my-app".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    ks.metadata.namespace = Some(common::NS.into());
-    kustomizations
-        .create(&PostParams::default(), &ks)
-        .await
-        .expect("Kustomization created");
-    let applied = wait(
-        "the Kustomization to apply the ExternalArtifact",
-        || async { kustomizations.get("my-app").await.expect("reads") },
-        |k: &Kustomization| {
-            ready(k.status.as_ref().and_then(|s| s.conditions.as_ref()))
-                .is_some_and(|c| c.status == "True")
-        },
-    )
-    .await;
-    assert_eq!(
-        applied.status.and_then(|s| s.last_applied_revision),
-        Some(artifact.revision.clone())
-    );
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), common::NS);
-    for name in ["app", "db", "settings"] {
-        configmaps
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("ConfigMap {name} applied from the ExternalArtifact: {e}"));
-    }
-
-    // An artifact dropped from the spec is garbage collected with its files.
-    let stored_dir = cluster
-        .storage
-        .root()
-        .join(format!("externalartifact/{}/config-only", common::NS));
-    assert!(stored_dir.is_dir());
-    let patch = json!({"spec": {"artifacts": [serde_json::to_value(&object.spec.artifacts[0]).expect("json")]}});
-    generators
-        .patch("composite", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patched");
-    wait(
-        "the dropped ExternalArtifact to be deleted",
-        || async {
-            artifacts
-                .list(&ListParams::default().labels(&format!("{GENERATOR_LABEL}={uid}")))
-                .await
-                .expect("lists")
-                .items
-                .into_iter()
-                .map(|ea| ea.metadata.name.unwrap_or_default())
-                .collect::<Vec<_>>()
-        },
-        |names: &Vec<String>| names == &["my-app".to_string()],
-    )
-    .await;
-    assert!(!stored_dir.exists(), "its files are removed");
-    let generated = wait(
-        "the inventory to drop the artifact",
-        || async { generators.get("composite").await.expect("reads") },
-        |g: &ArtifactGenerator| {
-            g.status
-                .as_ref()
-                .and_then(|s| s.inventory.as_ref())
-                .is_some_and(|i| i.len() == 1)
-        },
-    )
-    .await;
-    assert_eq!(
-        generated
-            .status
-            .and_then(|s| s.inventory)
-            .map(|i| i[0].digest.clone()),
-        Some(digest),
-        "the same content gives the same digest"
-    );
+    config_only_takes_the_revision_of_its_source(&client, &artifacts).await;
+    a_kustomization_applies_the_external_artifact(&client, &artifact.revision).await;
+    a_dropped_artifact_is_garbage_collected(&cluster, &generators, &object, &uid, digest).await;
     cluster.server.shutdown().await;
 }
 
@@ -427,20 +471,7 @@ async fn a_copy_that_leaves_the_source_fails_with_a_stable_condition_and_writes_
         &[("settings.yaml", &configmap("s"))],
     )
     .await;
-    tokio::spawn(gitrepository::run(
-        Arc::new(gitrepository::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
-    tokio::spawn(artifactgenerator::run(
-        Arc::new(artifactgenerator::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
+    start(&cluster, false);
     let generators: Api<ArtifactGenerator> = Api::namespaced(client.clone(), common::NS);
     let object = generator(vec![OutputArtifact {
         name: "escape".into(),
@@ -455,17 +486,11 @@ async fn a_copy_that_leaves_the_source_fails_with_a_stable_condition_and_writes_
         .await
         .expect("created");
     let failed = |g: &ArtifactGenerator| {
-        ready(g.status.as_ref().and_then(|s| s.conditions.as_ref()))
+        common::condition(g, "Ready")
             .is_some_and(|c| c.status == "False" && c.reason == "BuildFailed")
     };
-    let first = wait(
-        "the generator to fail",
-        || async { generators.get("composite").await.expect("reads") },
-        failed,
-    )
-    .await;
-    let condition =
-        ready(first.status.as_ref().and_then(|s| s.conditions.as_ref())).expect("Ready");
+    let first = wait_generator(&generators, "the generator to fail", failed).await;
+    let condition = common::condition(&first, "Ready").expect("Ready");
     assert_eq!(condition.reason, "BuildFailed");
     assert_eq!(
         condition.message,
@@ -489,9 +514,9 @@ async fn a_copy_that_leaves_the_source_fails_with_a_stable_condition_and_writes_
         .patch("composite", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotated");
-    let again = wait(
+    let again = wait_generator(
+        &generators,
         "the requested reconciliation",
-        || async { generators.get("composite").await.expect("reads") },
         |g: &ArtifactGenerator| {
             g.status
                 .as_ref()
@@ -501,7 +526,7 @@ async fn a_copy_that_leaves_the_source_fails_with_a_stable_condition_and_writes_
     )
     .await;
     assert_eq!(
-        ready(again.status.as_ref().and_then(|s| s.conditions.as_ref())),
+        common::condition(&again, "Ready"),
         Some(condition),
         "same reason, message and transition time"
     );
@@ -513,17 +538,17 @@ async fn a_copy_that_leaves_the_source_fails_with_a_stable_condition_and_writes_
         .patch("composite", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("patched");
-    let moved = wait(
+    let moved = wait_generator(
+        &generators,
         "the new generation to fail",
-        || async { generators.get("composite").await.expect("reads") },
         |g: &ArtifactGenerator| {
-            ready(g.status.as_ref().and_then(|s| s.conditions.as_ref())).is_some_and(|c| {
+            common::condition(g, "Ready").is_some_and(|c| {
                 c.status == "False" && c.observed_generation == g.metadata.generation
             })
         },
     )
     .await;
-    let message = ready(moved.status.as_ref().and_then(|s| s.conditions.as_ref()))
+    let message = common::condition(&moved, "Ready")
         .map(|c| c.message)
         .unwrap_or_default();
     assert!(
@@ -549,20 +574,7 @@ async fn a_path_pattern_generates_one_labelled_external_artifact_per_matched_dir
     )
     .await;
     git_source(&server, &client, "config", &[("x.yaml", &configmap("x"))]).await;
-    tokio::spawn(gitrepository::run(
-        Arc::new(gitrepository::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
-    tokio::spawn(artifactgenerator::run(
-        Arc::new(artifactgenerator::Context::new(
-            client.clone(),
-            cluster.storage.clone(),
-        )),
-        std::future::pending(),
-    ));
+    start(&cluster, false);
     let generators: Api<ArtifactGenerator> = Api::namespaced(client.clone(), common::NS);
     let mut object = generator(vec![OutputArtifact {
         name: "{app}-manifests".into(),
@@ -574,13 +586,10 @@ async fn a_path_pattern_generates_one_labelled_external_artifact_per_matched_dir
         .create(&PostParams::default(), &object)
         .await
         .expect("created");
-    let generated = wait(
+    let generated = wait_generator(
+        &generators,
         "the generator to be Ready",
-        || async { generators.get("composite").await.expect("reads") },
-        |g: &ArtifactGenerator| {
-            ready(g.status.as_ref().and_then(|s| s.conditions.as_ref()))
-                .is_some_and(|c| c.status == "True")
-        },
+        |g: &ArtifactGenerator| common::condition(g, "Ready").is_some_and(|c| c.status == "True"),
     )
     .await;
     let names: Vec<String> = generated

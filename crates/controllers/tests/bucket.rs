@@ -7,41 +7,31 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{NS, create_secret};
-use ferroflux_api::meta::{Condition, LocalObjectReference};
+use common::{NS, condition, create_secret, ready_is, wait_until};
+use ferroflux_api::meta::LocalObjectReference;
 use ferroflux_api::source::{Bucket, BucketSpec};
 use ferroflux_controllers::bucket::{self, Context};
-use ferroflux_source::artifact::ExtractOptions;
-use ferroflux_source::storage::fetch_artifact;
 use ferroflux_testpeers::{S3Server, require};
 use kube::api::{Api, PostParams};
 
-fn condition<'a>(object: &'a Bucket, type_: &str) -> Option<&'a Condition> {
-    object
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
+/// Starts the Bucket reconciler on `cluster` until the returned sender is dropped.
+fn start(cluster: &common::Cluster) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = common::shutdown();
+    let context = Arc::new(Context::new(
+        cluster.client.clone(),
+        cluster.storage.clone(),
+    ));
+    tokio::spawn(bucket::run(context, stopped));
+    stop
 }
 
-async fn wait_until(
-    api: &Api<Bucket>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Bucket) -> bool,
-) -> Bucket {
-    for _ in 0..300 {
-        if let Some(object) = api.get_opt(name).await.expect("reads")
-            && done(&object)
-        {
-            return object;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let object = api.get(name).await.expect("reads");
-    panic!("Bucket {name} never got {what}: {:#?}", object.status);
+/// A Secret's data holding S3 keys.
+fn keys(access: &str, secret: &str) -> std::collections::BTreeMap<String, String> {
+    [
+        ("accesskey".to_string(), access.to_string()),
+        ("secretkey".to_string(), secret.to_string()),
+    ]
+    .into()
 }
 
 fn bucket(name: &str, endpoint: &str, prefix: Option<&str>, secret: &str) -> Bucket {
@@ -84,26 +74,14 @@ async fn objects_under_the_prefix_become_the_artifact_and_changes_a_new_revision
         )
         .expect("seed bucket");
     let cluster = require!(common::cluster().await);
-    let (_stop, stopped) = common::shutdown();
-    let context = Arc::new(Context::new(
-        cluster.client.clone(),
-        cluster.storage.clone(),
-    ));
-    tokio::spawn(bucket::run(context, stopped));
+    let _stop = start(&cluster);
 
     let (access, secret) = signed
         .access_key()
         .expect("a signature-checking server has a key");
-    let keys = |secret: &str| {
-        [
-            ("accesskey".to_string(), access.to_string()),
-            ("secretkey".to_string(), secret.to_string()),
-        ]
-        .into()
-    };
-    create_secret(&cluster.client, "good", keys(secret)).await;
+    create_secret(&cluster.client, "good", keys(access, secret)).await;
     let wrong = format!("{secret}-wrong");
-    create_secret(&cluster.client, "bad", keys(&wrong)).await;
+    create_secret(&cluster.client, "bad", keys(access, &wrong)).await;
 
     let api: Api<Bucket> = Api::namespaced(cluster.client.clone(), NS);
     let prefix = Some("clusters/prod");
@@ -117,39 +95,14 @@ async fn objects_under_the_prefix_become_the_artifact_and_changes_a_new_revision
             .expect("created");
     }
 
-    let ready = |o: &Bucket, status: &str| {
-        condition(o, "Ready")
-            .is_some_and(|c| c.status == status && c.observed_generation == o.metadata.generation)
-    };
-    let object = wait_until(&api, "prod", "Ready=True", |o| ready(o, "True")).await;
-    let artifact = object
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .expect("artifact");
+    let object = wait_until(&api, "prod", "Ready=True", |o| ready_is(o, "True")).await;
+    let artifact = common::artifact(&object).expect("artifact");
     assert!(
         artifact.revision.starts_with("sha256:"),
         "{}",
         artifact.revision
     );
-    let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    let fetch = |artifact: ferroflux_api::meta::Artifact, into: &str| {
-        let dest = cluster.dir.path().join(into);
-        let http = http.clone();
-        async move {
-            fetch_artifact(
-                &http,
-                &artifact.url,
-                artifact.digest.as_deref().expect("digest"),
-                &dest,
-                &ExtractOptions::default(),
-            )
-            .await
-            .expect("served with its digest");
-            dest
-        }
-    };
-    let first = fetch(artifact.clone(), "first").await;
+    let first = common::download(&artifact, cluster.dir.path().join("first")).await;
     assert_eq!(
         std::fs::read_to_string(first.join("clusters/prod/app.yaml")).expect("in the artifact"),
         "kind: ConfigMap\n"
@@ -167,24 +120,18 @@ async fn objects_under_the_prefix_become_the_artifact_and_changes_a_new_revision
         )
         .expect("change an object");
     let object = wait_until(&api, "prod", "a new revision", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.artifact.as_ref())
-            .is_some_and(|a| a.revision != artifact.revision)
+        common::artifact(o).is_some_and(|a| a.revision != artifact.revision)
     })
     .await;
-    let second = fetch(
-        object.status.and_then(|s| s.artifact).expect("artifact"),
-        "second",
-    )
-    .await;
+    let artifact = common::artifact(&object).expect("artifact");
+    let second = common::download(&artifact, cluster.dir.path().join("second")).await;
     assert_eq!(
         std::fs::read_to_string(second.join("clusters/prod/app.yaml")).expect("in the artifact"),
         "kind: ConfigMap\ndata: {}\n"
     );
 
-    wait_until(&api, "signed", "Ready=True", |o| ready(o, "True")).await;
-    let denied = wait_until(&api, "denied", "Ready=False", |o| ready(o, "False")).await;
+    wait_until(&api, "signed", "Ready=True", |o| ready_is(o, "True")).await;
+    let denied = wait_until(&api, "denied", "Ready=False", |o| ready_is(o, "False")).await;
     let fetch_failed = condition(&denied, "FetchFailed").expect("FetchFailed");
     assert_eq!(fetch_failed.status, "True");
     assert_eq!(
@@ -208,23 +155,14 @@ async fn wrong_credentials_write_a_stable_status_without_a_hot_loop() {
         .put_objects("fleet", &[("app.yaml", b"kind: ConfigMap\n")])
         .expect("seed bucket");
     let cluster = require!(common::cluster().await);
-    let (_stop, stopped) = common::shutdown();
-    let context = Arc::new(Context::new(
-        cluster.client.clone(),
-        cluster.storage.clone(),
-    ));
-    tokio::spawn(bucket::run(context, stopped));
+    let _stop = start(&cluster);
     let (access, secret) = signed
         .access_key()
         .expect("a signature-checking server has a key");
     create_secret(
         &cluster.client,
         "bad",
-        [
-            ("accesskey".to_string(), access.to_string()),
-            ("secretkey".to_string(), format!("{secret}-wrong")),
-        ]
-        .into(),
+        keys(access, &format!("{secret}-wrong")),
     )
     .await;
     let api: Api<Bucket> = Api::namespaced(cluster.client.clone(), NS);

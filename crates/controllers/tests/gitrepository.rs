@@ -37,34 +37,6 @@ fn repository(url: &str, secret: &str) -> GitRepository {
     repo
 }
 
-async fn wait_for(
-    api: &Api<GitRepository>,
-    done: impl Fn(&GitRepository) -> bool,
-) -> GitRepository {
-    for _ in 0..200 {
-        let repo = api.get("fleet").await.expect("reads");
-        if done(&repo) {
-            return repo;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the GitRepository never reached the expected state: {:#?}",
-        api.get("fleet").await.expect("reads").status
-    );
-}
-
-fn condition(repo: &GitRepository, type_: &str) -> Option<(String, String, String)> {
-    let c = repo
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
     let creds = Credentials::generate();
@@ -107,11 +79,8 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
     )
     .await
     .expect("created");
-    let repo = wait_for(&api, |r| {
-        r.status
-            .as_ref()
-            .and_then(|s| s.artifact.as_ref())
-            .is_some()
+    let repo = common::wait_until(&api, "fleet", "an artifact", |r| {
+        common::artifact(r).is_some()
     })
     .await;
     let artifact = repo
@@ -126,9 +95,9 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
             .as_deref()
             .is_some_and(|d| d.starts_with("sha256:"))
     );
-    assert_eq!(condition(&repo, "Ready").map(|c| c.0), Some("True".into()));
+    assert!(common::ready_is(&repo, "True"));
     assert_eq!(
-        condition(&repo, "ArtifactInStorage").map(|c| c.0),
+        common::condition(&repo, "ArtifactInStorage").map(|c| c.status),
         Some("True".into())
     );
 
@@ -140,11 +109,8 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
     let second = work.commit("second").expect("commit");
     work.push().expect("push");
     let expected = format!("main@sha1:{second}");
-    wait_for(&api, |r| {
-        r.status
-            .as_ref()
-            .and_then(|s| s.artifact.as_ref())
-            .is_some_and(|a| a.revision == expected)
+    common::wait_until(&api, "fleet", "the second commit", |r| {
+        common::artifact(r).is_some_and(|a| a.revision == expected)
     })
     .await;
 
@@ -163,10 +129,14 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
     )
     .await
     .expect("created");
-    let repo = wait_for(&api, |r| condition(r, "FetchFailed").is_some()).await;
-    let (status, reason, message) = condition(&repo, "FetchFailed").expect("FetchFailed");
+    let repo = common::wait_until(&api, "fleet", "FetchFailed", |r| {
+        common::condition(r, "FetchFailed").is_some()
+    })
+    .await;
+    let failed = common::condition(&repo, "FetchFailed").expect("FetchFailed");
+    let message = failed.message;
     assert_eq!(
-        (status.as_str(), reason.as_str()),
+        (failed.status.as_str(), failed.reason.as_str()),
         ("True", "AuthenticationFailed"),
         "{message}"
     );
@@ -175,7 +145,7 @@ async fn artifacts_follow_commits_and_a_wrong_password_is_fetch_failed() {
         !message.contains(&creds.password),
         "the password leaked: {message}"
     );
-    assert_eq!(condition(&repo, "Ready").map(|c| c.0), Some("False".into()));
+    assert!(common::ready_is(&repo, "False"));
     cluster.server.shutdown().await;
 }
 
@@ -231,7 +201,7 @@ async fn a_restarted_source_controller_advertises_its_new_address_and_kustomizat
         Arc::new(Context::new(cluster.client.clone(), storage)),
         stopped,
     ));
-    wait_for(&api, url_at(first_address)).await;
+    common::wait_until(&api, "fleet", "the first address", url_at(first_address)).await;
     drop(stop);
     first.await.expect("the controller stops");
     first_server.abort();
@@ -241,7 +211,7 @@ async fn a_restarted_source_controller_advertises_its_new_address_and_kustomizat
         Arc::new(Context::new(cluster.client.clone(), storage)),
         std::future::pending(),
     ));
-    wait_for(&api, url_at(second_address)).await;
+    common::wait_until(&api, "fleet", "the second address", url_at(second_address)).await;
 
     let context = Arc::new(reconciler::Context::new(
         cluster.client.clone(),
@@ -268,20 +238,10 @@ async fn a_restarted_source_controller_advertises_its_new_address_and_kustomizat
         .create(&PostParams::default(), &ks)
         .await
         .expect("created");
-    let mut ready = None;
-    for _ in 0..150 {
-        let ks = kustomizations.get("apps").await.expect("reads");
-        ready = ks
-            .status
-            .and_then(|s| s.conditions)
-            .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"));
-        if ready.as_ref().is_some_and(|c| c.status == "True") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ready = ready.expect("Ready is set");
-    assert_eq!(ready.status, "True", "{}", ready.message);
+    common::wait_until(&kustomizations, "apps", "Ready=True", |ks| {
+        common::ready_is(ks, "True")
+    })
+    .await;
     cluster.server.shutdown().await;
 }
 
@@ -310,19 +270,17 @@ async fn an_invalid_interval_stalls_and_the_controller_keeps_reconciling() {
     api.create(&PostParams::default(), &broken)
         .await
         .expect("the pattern admits it");
-    let mut stalled = None;
-    for _ in 0..100 {
-        let repo = api.get("broken").await.expect("reads");
-        stalled = condition(&repo, "Stalled");
-        if stalled.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (status, reason, message) = stalled.expect("Stalled is set");
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "InvalidSpec"));
+    let repo = common::wait_until(&api, "broken", "Stalled", |r| {
+        common::condition(r, "Stalled").is_some()
+    })
+    .await;
+    let stalled = common::condition(&repo, "Stalled").expect("Stalled is set");
     assert_eq!(
-        message,
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert_eq!(
+        stalled.message,
         "invalid spec.interval: time: invalid duration \"99999999999999999999h\""
     );
 
@@ -331,10 +289,8 @@ async fn an_invalid_interval_stalls_and_the_controller_keeps_reconciling() {
     api.create(&PostParams::default(), &fresh)
         .await
         .expect("created");
-    let repo = wait_for(&api, |r| {
-        condition(r, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
+    let repo =
+        common::wait_until(&api, "fleet", "Ready=True", |r| common::ready_is(r, "True")).await;
     assert!(repo.status.and_then(|s| s.artifact).is_some());
     cluster.server.shutdown().await;
 }

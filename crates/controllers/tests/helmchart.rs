@@ -7,17 +7,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::NS;
-use ferroflux_api::meta::Condition;
+use common::{NS, condition, wait_until};
 use ferroflux_api::source::{
     GitRepository, GitRepositorySpec, HelmChart, HelmChartSpec, HelmRepository, HelmRepositorySpec,
     LocalHelmChartSourceReference,
 };
 use ferroflux_controllers::{helmchart, helmrepository};
-use ferroflux_source::artifact::{ExtractOptions, IgnoreRules, pack_dir};
-use ferroflux_source::storage::{ObjectKey, fetch_artifact};
+use ferroflux_source::artifact::{IgnoreRules, pack_dir};
+use ferroflux_source::oci::cosign::{self, SigningKey};
+use ferroflux_source::oci::helm::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
+use ferroflux_source::oci::{OciClient, OciOptions};
+use ferroflux_source::storage::ObjectKey;
 use ferroflux_testpeers::require;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -67,27 +68,11 @@ async fn chart_repository() -> String {
     format!("http://{addr}")
 }
 
-fn condition<'a>(chart: &'a HelmChart, type_: &str) -> Option<&'a Condition> {
-    chart
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
 async fn wait_ready(api: &Api<HelmChart>, name: &str) -> HelmChart {
-    for _ in 0..300 {
-        if let Some(chart) = api.get_opt(name).await.expect("reads")
-            && condition(&chart, "Ready").is_some_and(|c| c.status == "True")
-        {
-            return chart;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let chart = api.get(name).await.expect("reads");
-    panic!("HelmChart {name} never got Ready: {:#?}", chart.status);
+    wait_until(api, name, "Ready", |chart| {
+        condition(chart, "Ready").is_some_and(|c| c.status == "True")
+    })
+    .await
 }
 
 fn helm_chart(
@@ -117,89 +102,94 @@ fn helm_chart(
 
 /// Downloads a chart artifact and extracts it into a fresh directory under `root`.
 async fn unpack(root: &std::path::Path, chart: &HelmChart, into: &str) -> std::path::PathBuf {
-    let artifact = chart
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .expect("artifact");
-    let dest = root.join(into);
-    let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    fetch_artifact(
-        &http,
-        &artifact.url,
-        artifact.digest.as_deref().expect("digest"),
-        &dest,
-        &ExtractOptions::default(),
-    )
-    .await
-    .expect("served with its digest");
-    dest
+    let artifact = common::artifact(chart).expect("artifact");
+    common::download(&artifact, root.join(into)).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn charts_from_a_repository_and_from_git() {
-    let cluster = require!(common::cluster().await);
+/// Starts the HelmChart reconciler (and the HelmRepository one with `repositories`) until
+/// the returned senders are dropped.
+fn start(cluster: &common::Cluster, repositories: bool) -> Vec<tokio::sync::oneshot::Sender<()>> {
+    let mut stops = Vec::new();
+    if repositories {
+        let (stop, stopped) = common::shutdown();
+        let repo_ctx = Arc::new(helmrepository::Context::new(
+            cluster.client.clone(),
+            cluster.storage.clone(),
+        ));
+        tokio::spawn(helmrepository::run(repo_ctx, stopped));
+        stops.push(stop);
+    }
     let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    let (_stop_repo, stopped) = common::shutdown();
-    let repo_ctx = Arc::new(helmrepository::Context::new(
-        cluster.client.clone(),
-        cluster.storage.clone(),
-    ));
-    tokio::spawn(helmrepository::run(repo_ctx, stopped));
-    let (_stop_chart, stopped) = common::shutdown();
+    let (stop, stopped) = common::shutdown();
     let chart_ctx = Arc::new(helmchart::Context::new(
         cluster.client.clone(),
         cluster.storage.clone(),
         http,
     ));
     tokio::spawn(helmchart::run(chart_ctx, stopped));
+    stops.push(stop);
+    stops
+}
 
-    let url = chart_repository().await;
+/// Creates the HelmRepository `name` in [`NS`].
+async fn create_repository(cluster: &common::Cluster, name: &str, spec: HelmRepositorySpec) {
     let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
-    let mut repo = HelmRepository::new(
-        "charts",
-        HelmRepositorySpec {
-            url,
-            interval: Some("1m".into()),
-            ..Default::default()
-        },
-    );
+    let mut repo = HelmRepository::new(name, spec);
     repo.metadata.namespace = Some(NS.into());
     repos
         .create(&PostParams::default(), &repo)
         .await
         .expect("created");
+}
 
-    // Charts wait (and requeue) while the index is missing; start them once it is stored.
-    for _ in 0..300 {
-        let repo = repos.get("charts").await.expect("reads");
-        if repo.status.and_then(|s| s.artifact).is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Creates each chart in [`NS`].
+async fn create_charts(charts: &Api<HelmChart>, objects: &[HelmChart]) {
+    for chart in objects {
+        charts
+            .create(&PostParams::default(), chart)
+            .await
+            .expect("created");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_from_a_repository_and_from_git() {
+    let cluster = require!(common::cluster().await);
+    let _stops = start(&cluster, true);
     let charts: Api<HelmChart> = Api::namespaced(cluster.client.clone(), NS);
-    charts
-        .create(
-            &PostParams::default(),
-            &helm_chart("latest", "podinfo", None, "HelmRepository", "charts"),
-        )
-        .await
-        .expect("created");
-    charts
-        .create(
-            &PostParams::default(),
-            &helm_chart(
-                "pinned",
-                "podinfo",
-                Some(">=1.0.0 <1.2.0"),
-                "HelmRepository",
-                "charts",
-            ),
-        )
-        .await
-        .expect("created");
-    let latest = wait_ready(&charts, "latest").await;
+    semver_selects_charts_of_a_repository(&cluster, &charts).await;
+    let revision = publish_git_chart(&cluster).await;
+    a_git_chart_is_packaged_with_merged_values(&cluster, &charts, revision).await;
+    a_missing_chart_path_stalls(&charts).await;
+    cluster.server.shutdown().await;
+}
+
+/// From an HTTP HelmRepository: the highest release without a version, the highest in range
+/// with one.
+async fn semver_selects_charts_of_a_repository(cluster: &common::Cluster, charts: &Api<HelmChart>) {
+    let url = chart_repository().await;
+    let spec = HelmRepositorySpec {
+        url,
+        interval: Some("1m".into()),
+        ..Default::default()
+    };
+    create_repository(cluster, "charts", spec).await;
+    // Charts wait (and requeue) while the index is missing; start them once it is stored.
+    let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
+    wait_until(&repos, "charts", "an index", |r| {
+        common::artifact(r).is_some()
+    })
+    .await;
+    let pinned = Some(">=1.0.0 <1.2.0");
+    create_charts(
+        charts,
+        &[
+            helm_chart("latest", "podinfo", None, "HelmRepository", "charts"),
+            helm_chart("pinned", "podinfo", pinned, "HelmRepository", "charts"),
+        ],
+    )
+    .await;
+    let latest = wait_ready(charts, "latest").await;
     let ready = condition(&latest, "Ready").expect("Ready");
     assert_eq!(ready.reason, "ChartPullSucceeded");
     assert_eq!(ready.message, "pulled 'podinfo' chart with version '1.2.0'");
@@ -209,17 +199,16 @@ async fn charts_from_a_repository_and_from_git() {
             .expect("chart")
             .contains("version: 1.2.0")
     );
-    let pinned = wait_ready(&charts, "pinned").await;
+    let pinned = wait_ready(charts, "pinned").await;
     assert_eq!(
-        pinned
-            .status
-            .and_then(|s| s.artifact)
-            .map(|a| a.revision)
-            .as_deref(),
+        common::artifact(&pinned).map(|a| a.revision).as_deref(),
         Some("1.0.0")
     );
+}
 
-    // A GitRepository whose artifact holds a chart directory with environment values.
+/// Stores an artifact holding a chart directory with environment values as the artifact of
+/// the GitRepository `fleet`; returns its revision.
+async fn publish_git_chart(cluster: &common::Cluster) -> &'static str {
     let tree = cluster.dir.path().join("git-tree");
     write(
         &tree,
@@ -266,15 +255,21 @@ async fn charts_from_a_repository_and_from_git() {
     gits.patch_status("fleet", &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("status");
+    revision
+}
 
+/// A chart from the GitRepository `fleet` is packaged with its values files merged in order
+/// and the `Revision` strategy's version.
+async fn a_git_chart_is_packaged_with_merged_values(
+    cluster: &common::Cluster,
+    charts: &Api<HelmChart>,
+    revision: &str,
+) {
     let mut from_git = helm_chart("app", "./charts/app", None, "GitRepository", "fleet");
     from_git.spec.values_files = Some(vec!["values.yaml".into(), "values-prod.yaml".into()]);
     from_git.spec.reconcile_strategy = Some("Revision".into());
-    charts
-        .create(&PostParams::default(), &from_git)
-        .await
-        .expect("created");
-    let app = wait_ready(&charts, "app").await;
+    create_charts(charts, &[from_git]).await;
+    let app = wait_ready(charts, "app").await;
     let ready = condition(&app, "Ready").expect("Ready");
     assert_eq!(ready.reason, "ChartPackageSucceeded");
     let status = app.status.clone().expect("status");
@@ -296,64 +291,34 @@ async fn charts_from_a_repository_and_from_git() {
         values,
         json!({"replicaCount": 3, "image": {"repository": "ghcr.io/app", "tag": "1.1"}})
     );
+}
 
-    let mut missing = helm_chart(
+/// A chart path absent from the GitRepository's artifact stalls, naming the path.
+async fn a_missing_chart_path_stalls(charts: &Api<HelmChart>) {
+    let missing = helm_chart(
         "missing",
         "./charts/nothing-here",
         None,
         "GitRepository",
         "fleet",
     );
-    missing.metadata.name = Some("missing".into());
-    charts
-        .create(&PostParams::default(), &missing)
-        .await
-        .expect("created");
-    for _ in 0..300 {
-        let chart = charts.get("missing").await.expect("reads");
-        if let Some(stalled) = condition(&chart, "Stalled") {
-            assert_eq!(stalled.reason, "ChartPackageError");
-            assert!(
-                stalled.message.contains("nothing-here"),
-                "{}",
-                stalled.message
-            );
-            cluster.server.shutdown().await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("a missing chart path never stalled");
+    create_charts(charts, &[missing]).await;
+    let chart = wait_until(charts, "missing", "Stalled", |c| {
+        condition(c, "Stalled").is_some()
+    })
+    .await;
+    let stalled = condition(&chart, "Stalled").expect("Stalled");
+    assert_eq!(stalled.reason, "ChartPackageError");
+    assert!(
+        stalled.message.contains("nothing-here"),
+        "{}",
+        stalled.message
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn charts_from_an_oci_helm_repository() {
-    use ferroflux_source::oci::helm::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
-    use ferroflux_source::oci::{OciClient, OciOptions};
-    let registry = require!(ferroflux_testpeers::Registry::start(None));
-    let cluster = require!(common::cluster().await);
-    let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    let (_stop, stopped) = common::shutdown();
-    let chart_ctx = Arc::new(helmchart::Context::new(
-        cluster.client.clone(),
-        cluster.storage.clone(),
-        http,
-    ));
-    tokio::spawn(helmchart::run(chart_ctx, stopped));
-
-    let (key, pem) = {
-        use p256::pkcs8::{EncodePublicKey, LineEnding};
-        let seed = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
-        let digest = ferroflux_source::sha256_digest(seed.as_bytes());
-        // 32 ASCII hex digits are a valid scalar (far below the curve order).
-        let key = ferroflux_source::oci::cosign::SigningKey::from_slice(&digest.as_bytes()[7..39])
-            .expect("scalar");
-        let pem = key
-            .verifying_key()
-            .to_public_key_pem(LineEnding::LF)
-            .expect("pem");
-        (key, pem)
-    };
+/// Pushes podinfo 0.9.0, 1.0.0, 1.2.0 and 2.0.0-rc.1 as Helm OCI charts to
+/// `oci://<host>/charts/podinfo`, with a cosign signature by `key` on 1.2.0 only.
+async fn push_oci_charts(host: &str, key: &SigningKey) {
     let client = OciClient::new(&OciOptions {
         insecure: true,
         ..OciOptions::default()
@@ -371,7 +336,7 @@ async fn charts_from_an_oci_helm_repository() {
         let config = json!({"apiVersion": "v2", "name": "podinfo", "version": version}).to_string();
         let digest = client
             .push_layers(
-                &format!("oci://{}/charts/podinfo:{version}", registry.host()),
+                &format!("oci://{host}/charts/podinfo:{version}"),
                 HELM_CONFIG_MEDIA_TYPE,
                 config.into_bytes(),
                 vec![(HELM_CHART_MEDIA_TYPE.to_string(), tgz)],
@@ -380,52 +345,41 @@ async fn charts_from_an_oci_helm_repository() {
             .await
             .expect("push chart");
         if version == "1.2.0" {
-            ferroflux_source::oci::cosign::sign(
+            cosign::sign(
                 &client,
-                &format!("oci://{}/charts/podinfo", registry.host()),
+                &format!("oci://{host}/charts/podinfo"),
                 &digest,
-                &key,
+                key,
             )
             .await
             .expect("sign 1.2.0");
         }
     }
-    common::create_secret(
-        &cluster.client,
-        "cosign-keys",
-        [("cosign.pub".to_string(), pem)].into(),
-    )
-    .await;
+}
 
-    let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
-    let mut repo = HelmRepository::new(
-        "oci-charts",
-        HelmRepositorySpec {
-            url: format!("oci://{}/charts", registry.host()),
-            repository_type: Some("oci".into()),
-            insecure: Some(true),
-            ..Default::default()
-        },
-    );
-    repo.metadata.namespace = Some(NS.into());
-    repos
-        .create(&PostParams::default(), &repo)
-        .await
-        .expect("created");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_from_an_oci_helm_repository() {
+    let registry = require!(ferroflux_testpeers::Registry::start(None));
+    let cluster = require!(common::cluster().await);
+    let _stops = start(&cluster, false);
+    let key = common::cosign_keys_secret(&cluster.client).await;
+    push_oci_charts(&registry.host(), &key).await;
+    let spec = HelmRepositorySpec {
+        url: format!("oci://{}/charts", registry.host()),
+        repository_type: Some("oci".into()),
+        insecure: Some(true),
+        ..Default::default()
+    };
+    create_repository(&cluster, "oci-charts", spec).await;
     let charts: Api<HelmChart> = Api::namespaced(cluster.client.clone(), NS);
-    charts
-        .create(
-            &PostParams::default(),
-            &helm_chart(
-                "from-oci",
-                "podinfo",
-                Some("1.x"),
-                "HelmRepository",
-                "oci-charts",
-            ),
-        )
-        .await
-        .expect("created");
+    let from_oci = helm_chart(
+        "from-oci",
+        "podinfo",
+        Some("1.x"),
+        "HelmRepository",
+        "oci-charts",
+    );
+    create_charts(&charts, &[from_oci]).await;
     let chart = wait_ready(&charts, "from-oci").await;
     let ready = condition(&chart, "Ready").expect("Ready");
     assert_eq!(ready.message, "pulled 'podinfo' chart with version '1.2.0'");
@@ -435,15 +389,13 @@ async fn charts_from_an_oci_helm_repository() {
             .expect("chart")
             .contains("version: 1.2.0")
     );
+    only_signed_oci_charts_are_accepted(&charts).await;
+    cluster.server.shutdown().await;
+}
 
-    let verify = ferroflux_api::source::OCIRepositoryVerification {
-        provider: "cosign".into(),
-        secret_ref: Some(ferroflux_api::meta::LocalObjectReference {
-            name: "cosign-keys".into(),
-        }),
-        match_oidc_identity: None,
-        trusted_root_secret_ref: None,
-    };
+/// With `spec.verify`, the signed 1.2.0 is verified and the unsigned 1.0.0 refused, nothing
+/// stored.
+async fn only_signed_oci_charts_are_accepted(charts: &Api<HelmChart>) {
     let mut signed = helm_chart(
         "signed",
         "podinfo",
@@ -451,7 +403,7 @@ async fn charts_from_an_oci_helm_repository() {
         "HelmRepository",
         "oci-charts",
     );
-    signed.spec.verify = Some(verify.clone());
+    signed.spec.verify = Some(common::cosign_verification());
     let mut unsigned = helm_chart(
         "unsigned",
         "podinfo",
@@ -459,29 +411,18 @@ async fn charts_from_an_oci_helm_repository() {
         "HelmRepository",
         "oci-charts",
     );
-    unsigned.spec.verify = Some(verify);
-    for chart in [&signed, &unsigned] {
-        charts
-            .create(&PostParams::default(), chart)
-            .await
-            .expect("created");
-    }
-    let signed = wait_ready(&charts, "signed").await;
+    unsigned.spec.verify = Some(common::cosign_verification());
+    create_charts(charts, &[signed, unsigned]).await;
+    let signed = wait_ready(charts, "signed").await;
     let verified = condition(&signed, "SourceVerified").expect("SourceVerified");
     assert_eq!(
         (verified.status.as_str(), verified.reason.as_str()),
         ("True", "Succeeded")
     );
-    let mut refused = None;
-    for _ in 0..300 {
-        let chart = charts.get("unsigned").await.expect("reads");
-        if condition(&chart, "Ready").is_some_and(|c| c.status == "False") {
-            refused = Some(chart);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let refused = refused.expect("the unsigned chart is refused");
+    let refused = wait_until(charts, "unsigned", "Ready=False", |chart| {
+        condition(chart, "Ready").is_some_and(|c| c.status == "False")
+    })
+    .await;
     let ready = condition(&refused, "Ready").expect("Ready");
     assert_eq!(ready.reason, "VerificationError", "{}", ready.message);
     let verified = condition(&refused, "SourceVerified").expect("SourceVerified");
@@ -490,5 +431,4 @@ async fn charts_from_an_oci_helm_repository() {
         refused.status.and_then(|s| s.artifact).is_none(),
         "nothing stored"
     );
-    cluster.server.shutdown().await;
 }

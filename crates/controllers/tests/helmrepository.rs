@@ -5,11 +5,10 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine as _;
-use common::{NS, create_secret};
-use ferroflux_api::meta::{Condition, LocalObjectReference};
+use common::{NS, condition, create_secret, ready_is, wait_until};
+use ferroflux_api::meta::LocalObjectReference;
 use ferroflux_api::source::{HelmRepository, HelmRepositorySpec};
 use ferroflux_controllers::helmrepository::{self, Context};
 use ferroflux_testpeers::require;
@@ -47,33 +46,6 @@ async fn serve_index(index: Arc<Mutex<String>>, user: &str, password: &str) -> S
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
-}
-
-fn condition<'a>(repo: &'a HelmRepository, type_: &str) -> Option<&'a Condition> {
-    repo.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
-async fn wait_until(
-    api: &Api<HelmRepository>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&HelmRepository) -> bool,
-) -> HelmRepository {
-    for _ in 0..300 {
-        if let Some(repo) = api.get_opt(name).await.expect("reads")
-            && done(&repo)
-        {
-            return repo;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let repo = api.get(name).await.expect("reads");
-    panic!("HelmRepository {name} never got {what}: {:#?}", repo.status);
 }
 
 fn helm_repository(name: &str, url: &str, secret: &str, oci: bool) -> HelmRepository {
@@ -127,16 +99,8 @@ async fn the_index_is_the_artifact_and_a_changed_index_a_new_revision() {
             .await
             .expect("created");
     }
-    let ready = |r: &HelmRepository, status: &str| {
-        condition(r, "Ready")
-            .is_some_and(|c| c.status == status && c.observed_generation == r.metadata.generation)
-    };
-    let repo = wait_until(&api, "podinfo", "Ready=True", |r| ready(r, "True")).await;
-    let artifact = repo
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .expect("artifact");
+    let repo = wait_until(&api, "podinfo", "Ready=True", |r| ready_is(r, "True")).await;
+    let artifact = common::artifact(&repo).expect("artifact");
     assert_eq!(
         artifact.revision,
         ferroflux_source::sha256_digest(INDEX_V1.as_bytes())
@@ -152,7 +116,7 @@ async fn the_index_is_the_artifact_and_a_changed_index_a_new_revision() {
         .expect("body");
     assert_eq!(served, INDEX_V1, "the stored artifact is the index");
     assert_eq!(
-        condition(&repo, "Ready").map(|c| c.message.clone()),
+        condition(&repo, "Ready").map(|c| c.message),
         Some(format!("stored artifact: revision '{}'", artifact.revision))
     );
 
@@ -161,14 +125,12 @@ async fn the_index_is_the_artifact_and_a_changed_index_a_new_revision() {
     );
     *index.lock().expect("index lock") = v2.clone();
     wait_until(&api, "podinfo", "the new index", |r| {
-        r.status
-            .as_ref()
-            .and_then(|s| s.artifact.as_ref())
+        common::artifact(r)
             .is_some_and(|a| a.revision == ferroflux_source::sha256_digest(v2.as_bytes()))
     })
     .await;
 
-    let denied = wait_until(&api, "denied", "Ready=False", |r| ready(r, "False")).await;
+    let denied = wait_until(&api, "denied", "Ready=False", |r| ready_is(r, "False")).await;
     let fetch_failed = condition(&denied, "FetchFailed").expect("FetchFailed");
     assert_eq!(
         fetch_failed.reason, "AuthenticationFailed",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use ferroflux_api::image::{
     CommitSpec, CommitUser, CrossNamespaceSourceReference, GitCheckoutSpec, GitSpec, ImagePolicy,
-    ImagePolicyChoice, ImagePolicySpec, ImageRepository, ImageRepositorySpec,
+    ImagePolicyChoice, ImagePolicySpec, ImageRef, ImageRepository, ImageRepositorySpec,
     ImageUpdateAutomation, ImageUpdateAutomationSpec, OrderPolicy, PushSpec, SemVerPolicy,
     TagFilter, UpdateStrategy,
 };
@@ -23,7 +23,7 @@ use ferroflux_api::meta::{
 use ferroflux_api::source::{GitRepository, GitRepositoryRef, GitRepositorySpec};
 use ferroflux_controllers::imagerepository::TagStore;
 use ferroflux_controllers::{imagepolicy, imagerepository, imageupdateautomation};
-use ferroflux_source::oci::{OciAuth, OciClient, OciOptions};
+use ferroflux_source::oci::{OciAuth, OciClient};
 use ferroflux_testpeers::{Credentials, GitHttp, GitWork, PeerError, Registry, require};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
@@ -84,15 +84,6 @@ async fn env() -> Result<Env, PeerError> {
     })
 }
 
-fn registry_client(auth: OciAuth) -> OciClient {
-    OciClient::new(&OciOptions {
-        auth,
-        insecure: true,
-        ..OciOptions::default()
-    })
-    .expect("client")
-}
-
 /// Pushes a small image (config + one layer) under `tag`.
 async fn push_image(client: &OciClient, repository: &str, tag: &str) {
     client
@@ -119,18 +110,13 @@ fn condition<'a>(conditions: Option<&'a Vec<Condition>>, type_: &str) -> Option<
 /// Polls until `done` holds (up to 60 s) and returns the object.
 async fn wait_until<K>(api: &Api<K>, name: &str, what: &str, done: impl Fn(&K) -> bool) -> K
 where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
 {
-    for _ in 0..600 {
-        if let Some(object) = api.get_opt(name).await.expect("reads")
-            && done(&object)
-        {
-            return object;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let object = api.get(name).await.expect("reads");
-    panic!("{name} never got {what}: {object:#?}");
+    common::wait_within(Duration::from_secs(60), api, name, what, done).await
 }
 
 async fn request_reconcile<K>(api: &Api<K>, name: &str, token: &str)
@@ -283,25 +269,17 @@ fn rev(work: &GitWork, name: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
-    let registry = require!(Registry::start(None));
-    let git_server = require!(GitHttp::start(None));
-    let env = require!(env().await);
-    let host = registry.host();
-    let image = format!("{host}/team-a/podinfo");
-    let oci = registry_client(OciAuth::Anonymous);
-    for tag in [
-        "main-abc123-1718000000",
-        "main-def456-1718000100",
-        "1.0.0",
-        "latest",
-    ] {
-        push_image(&oci, &image, tag).await;
-    }
-    // A cosign signature tag, excluded by the default exclusion list.
-    push_image(&oci, &image, "sha256-0123.sig").await;
+/// The fleet repository: `apps/team-a` and `apps/team-b` deploy `old`, pushed as `main`.
+struct Fleet {
+    work: GitWork,
+    main: String,
+    image: String,
+    old: String,
+    original: String,
+}
 
+/// Creates the repository `fleet` whose deployments use `{image}:main-abc123-1718000000`.
+fn seed_fleet(git_server: &GitHttp, image: &str) -> Fleet {
     let bare = git_server.repos().create("fleet").expect("repo");
     let work = GitWork::new(&bare).expect("work tree");
     let old = format!("{image}:main-abc123-1718000000");
@@ -313,26 +291,18 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
     work.write("README.md", "fleet\n").expect("write");
     let main = work.commit("initial").expect("commit");
     work.push().expect("push");
+    Fleet {
+        work,
+        main,
+        image: image.to_string(),
+        old,
+        original,
+    }
+}
 
-    let (git, repo, policy, automation) = seed_objects(&host, &git_server.url("fleet"));
-    let client = &env.client;
-    let post = PostParams::default();
-    Api::<GitRepository>::namespaced(client.clone(), TEAM)
-        .create(&post, &git)
-        .await
-        .expect("GitRepository");
-    let repos: Api<ImageRepository> = Api::namespaced(client.clone(), TEAM);
-    repos.create(&post, &repo).await.expect("ImageRepository");
-    let policies: Api<ImagePolicy> = Api::namespaced(client.clone(), TEAM);
-    policies.create(&post, &policy).await.expect("ImagePolicy");
-    let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), TEAM);
-    automations
-        .create(&post, &automation)
-        .await
-        .expect("ImageUpdateAutomation");
-
-    // The scan: four tags, the signature excluded, the canonical name reported.
-    let scanned = wait_until(&repos, "podinfo", "a scan", |r| {
+/// The scan: four tags, the signature excluded, the canonical name reported.
+async fn the_scan_lists_the_tags(repos: &Api<ImageRepository>, image: &str) {
+    let scanned = wait_until(repos, "podinfo", "a scan", |r| {
         r.status
             .as_ref()
             .is_some_and(|s| s.last_scan_result.is_some())
@@ -352,29 +322,32 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
             "main-def456-1718000100"
         ]
     );
-    assert_eq!(status.canonical_image_name.as_deref(), Some(image.as_str()));
+    assert_eq!(status.canonical_image_name.as_deref(), Some(image));
     let ready = condition(status.conditions.as_ref(), "Ready").expect("Ready");
     assert_eq!(
         (ready.status.as_str(), ready.message.as_str()),
         ("True", "successful scan: found 4 tags")
     );
+}
 
-    // The policy: numerical asc on the extracted timestamp.
-    let selected = wait_until(&policies, "podinfo", "a latest image", |p| {
+/// Waits until the policy `name` selected an image and returns its `latestRef`.
+async fn latest_ref(policies: &Api<ImagePolicy>, name: &str) -> ImageRef {
+    let selected = wait_until(policies, name, "a latest image", |p| {
         p.status.as_ref().is_some_and(|s| s.latest_ref.is_some())
     })
     .await;
-    let latest_ref = selected
+    selected
         .status
-        .clone()
         .and_then(|s| s.latest_ref)
-        .expect("latestRef");
-    assert_eq!(
-        (latest_ref.name.as_str(), latest_ref.tag.as_str()),
-        (image.as_str(), "main-def456-1718000100")
-    );
+        .expect("latestRef")
+}
 
-    // Semver with digest reflection: the digest is the registry's for the chosen tag.
+/// Semver with digest reflection: the digest is the registry's for the chosen tag.
+async fn digest_reflection_records_the_registry_digest(
+    policies: &Api<ImagePolicy>,
+    oci: &OciClient,
+    image: &str,
+) {
     let mut release = ImagePolicy::new(
         "podinfo-release",
         ImagePolicySpec {
@@ -393,24 +366,26 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
         },
     );
     release.metadata.namespace = Some(TEAM.into());
-    policies.create(&post, &release).await.expect("ImagePolicy");
-    let released = wait_until(&policies, "podinfo-release", "a latest image", |p| {
-        p.status.as_ref().is_some_and(|s| s.latest_ref.is_some())
-    })
-    .await;
-    let release_ref = released
-        .status
-        .and_then(|s| s.latest_ref)
-        .expect("latestRef");
+    policies
+        .create(&PostParams::default(), &release)
+        .await
+        .expect("ImagePolicy");
+    let release_ref = latest_ref(policies, "podinfo-release").await;
     let digest = oci
         .digest(&format!("oci://{image}:1.0.0"))
         .await
         .expect("digest");
     assert_eq!(release_ref.tag, "1.0.0");
     assert_eq!(release_ref.digest.as_deref(), Some(digest.as_str()));
+}
 
-    // The automation: one commit on flux-image-updates.
-    let pushed = wait_until(&automations, "podinfo-auto", "a push", |a| {
+/// The automation: one commit on flux-image-updates that changes only the tag under
+/// `update.path`; returns it.
+async fn the_automation_commits_the_new_tag(
+    automations: &Api<ImageUpdateAutomation>,
+    fleet: &Fleet,
+) -> String {
+    let pushed = wait_until(automations, "podinfo-auto", "a push", |a| {
         a.status
             .as_ref()
             .is_some_and(|s| s.last_push_commit.is_some())
@@ -427,15 +402,16 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
             .map(|r| r.tag.as_str()),
         Some("main-def456-1718000100")
     );
+    let work = &fleet.work;
     work.git(&["fetch", "-q", "origin"]).expect("fetch");
-    assert_eq!(rev(&work, "origin/flux-image-updates"), first);
-    assert_eq!(rev(&work, "origin/main"), main, "main is unchanged");
+    assert_eq!(rev(work, "origin/flux-image-updates"), first);
+    assert_eq!(rev(work, "origin/main"), fleet.main, "main is unchanged");
     assert_eq!(
-        rev(&work, "origin/flux-image-updates^"),
-        main,
+        rev(work, "origin/flux-image-updates^"),
+        fleet.main,
         "one commit on top of main"
     );
-    let new = format!("{image}:main-def456-1718000100");
+    let new = format!("{}:main-def456-1718000100", fleet.image);
     assert_eq!(
         work.git(&[
             "diff",
@@ -453,7 +429,7 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
             "origin/flux-image-updates:apps/team-a/deployment.yaml"
         ])
         .expect("show"),
-        original.replacen(&old, &new, 1),
+        fleet.original.replacen(&fleet.old, &new, 1),
         "only the tag changes, every other byte stays"
     );
     assert_eq!(
@@ -467,23 +443,82 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
         .trim(),
         "fluxcdbot <fluxcdbot@users.noreply.github.com>"
     );
-    assert_eq!(commit_message(&work, &first), expected_message(&old, &new));
+    assert_eq!(
+        commit_message(work, &first),
+        expected_message(&fleet.old, &new)
+    );
+    first
+}
 
-    // Nothing changed: another run makes no commit.
-    request_reconcile(&automations, "podinfo-auto", "again-1").await;
-    wait_until(&automations, "podinfo-auto", "the requested run", |a| {
+/// Nothing changed: another run makes no commit.
+async fn a_run_without_a_change_makes_no_commit(
+    automations: &Api<ImageUpdateAutomation>,
+    fleet: &Fleet,
+    first: &str,
+) {
+    request_reconcile(automations, "podinfo-auto", "again-1").await;
+    wait_until(automations, "podinfo-auto", "the requested run", |a| {
         a.status
             .as_ref()
             .and_then(|s| s.last_handled_reconcile_at.as_deref())
             == Some("again-1")
     })
     .await;
-    work.git(&["fetch", "-q", "origin"]).expect("fetch");
+    fleet.work.git(&["fetch", "-q", "origin"]).expect("fetch");
     assert_eq!(
-        rev(&work, "origin/flux-image-updates"),
+        rev(&fleet.work, "origin/flux-image-updates"),
         first,
         "no commit without a change"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
+    let registry = require!(Registry::start(None));
+    let git_server = require!(GitHttp::start(None));
+    let env = require!(env().await);
+    let host = registry.host();
+    let image = format!("{host}/team-a/podinfo");
+    let oci = common::registry_client(OciAuth::Anonymous);
+    for tag in [
+        "main-abc123-1718000000",
+        "main-def456-1718000100",
+        "1.0.0",
+        "latest",
+    ] {
+        push_image(&oci, &image, tag).await;
+    }
+    // A cosign signature tag, excluded by the default exclusion list.
+    push_image(&oci, &image, "sha256-0123.sig").await;
+    let fleet = seed_fleet(&git_server, &image);
+
+    let (git, repo, policy, automation) = seed_objects(&host, &git_server.url("fleet"));
+    let client = &env.client;
+    let post = PostParams::default();
+    Api::<GitRepository>::namespaced(client.clone(), TEAM)
+        .create(&post, &git)
+        .await
+        .expect("GitRepository");
+    let repos: Api<ImageRepository> = Api::namespaced(client.clone(), TEAM);
+    repos.create(&post, &repo).await.expect("ImageRepository");
+    let policies: Api<ImagePolicy> = Api::namespaced(client.clone(), TEAM);
+    policies.create(&post, &policy).await.expect("ImagePolicy");
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), TEAM);
+    automations
+        .create(&post, &automation)
+        .await
+        .expect("ImageUpdateAutomation");
+
+    the_scan_lists_the_tags(&repos, &image).await;
+    // The policy: numerical asc on the extracted timestamp.
+    let selected = latest_ref(&policies, "podinfo").await;
+    assert_eq!(
+        (selected.name.as_str(), selected.tag.as_str()),
+        (image.as_str(), "main-def456-1718000100")
+    );
+    digest_reflection_records_the_registry_digest(&policies, &oci, &image).await;
+    let first = the_automation_commits_the_new_tag(&automations, &fleet).await;
+    a_run_without_a_change_makes_no_commit(&automations, &fleet, &first).await;
 
     // A new build in the registry: the next scan and run commit again, on top of the first.
     push_image(&oci, &image, "main-0a1b2c-1718000200").await;
@@ -498,10 +533,16 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
     .status
     .expect("status");
     let second = second_status.last_push_commit.expect("commit");
+    let work = &fleet.work;
     work.git(&["fetch", "-q", "origin"]).expect("fetch");
-    assert_eq!(rev(&work, "origin/flux-image-updates"), second);
-    assert_eq!(rev(&work, "origin/flux-image-updates^"), first);
-    assert_eq!(rev(&work, "origin/main"), main, "main is still unchanged");
+    assert_eq!(rev(work, "origin/flux-image-updates"), second);
+    assert_eq!(rev(work, "origin/flux-image-updates^"), first);
+    assert_eq!(
+        rev(work, "origin/main"),
+        fleet.main,
+        "main is still unchanged"
+    );
+    let new = format!("{image}:main-def456-1718000100");
     let newest = format!("{image}:main-0a1b2c-1718000200");
     assert_eq!(
         work.git(&[
@@ -509,10 +550,10 @@ async fn a_registry_push_becomes_a_commit_on_the_update_branch() {
             "origin/flux-image-updates:apps/team-a/deployment.yaml"
         ])
         .expect("show"),
-        original.replacen(&old, &newest, 1)
+        fleet.original.replacen(&fleet.old, &newest, 1)
     );
     assert_eq!(
-        commit_message(&work, &second),
+        commit_message(work, &second),
         expected_message(&new, &newest)
     );
     let policy = policies.get("podinfo").await.expect("policy");
@@ -558,7 +599,7 @@ async fn scans_with_registry_credentials_and_a_wrong_password_is_a_readable_cond
     let env = require!(env().await);
     let host = registry.host();
     let image = format!("{host}/team-a/private");
-    let oci = registry_client(OciAuth::Basic {
+    let oci = common::registry_client(OciAuth::Basic {
         username: credentials.username.clone(),
         password: credentials.password.clone(),
     });
@@ -639,7 +680,12 @@ async fn a_policy_in_another_namespace_needs_the_repositorys_access_from() {
     let registry = require!(Registry::start(None));
     let env = require!(env().await);
     let image = format!("{}/platform/shared", registry.host());
-    push_image(&registry_client(OciAuth::Anonymous), &image, "1.0.0").await;
+    push_image(
+        &common::registry_client(OciAuth::Anonymous),
+        &image,
+        "1.0.0",
+    )
+    .await;
     let post = PostParams::default();
     let repos: Api<ImageRepository> = Api::namespaced(env.client.clone(), common::NS);
     let mut repo = ImageRepository::new("shared", image_repository(&image, None));

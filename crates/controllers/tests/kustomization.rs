@@ -50,6 +50,12 @@ async fn env() -> Result<Env, PeerError> {
 }
 
 impl Env {
+    /// Writes `apps/settings.yaml` and publishes the tree as `revision` in `flux-system`.
+    async fn publish_settings(&self, settings: &str, revision: &str) {
+        std::fs::write(self.source_tree.join("apps/settings.yaml"), settings).expect("write");
+        self.publish("flux-system", revision).await;
+    }
+
     /// Packs the source tree as a new revision and publishes it in the GitRepository's status.
     async fn publish(&self, namespace: &str, revision: &str) {
         let artifact = self
@@ -126,7 +132,7 @@ fn kustomization(namespace: &str, source_namespace: Option<&str>) -> Kustomizati
 
 async fn wait_for_ready(api: &Api<Kustomization>, name: &str, status: &str) -> Kustomization {
     wait_until(api, name, &format!("Ready={status}"), |ks| {
-        condition_of(ks, "Ready").is_some_and(|c| c.status == status)
+        common::condition(ks, "Ready").is_some_and(|c| c.status == status)
     })
     .await
 }
@@ -135,7 +141,7 @@ async fn wait_for_ready(api: &Api<Kustomization>, name: &str, status: &str) -> K
 /// revision's, whose status a slower server has not replaced yet.
 async fn wait_for_applied(api: &Api<Kustomization>, name: &str, revision: &str) -> Kustomization {
     wait_until(api, name, &format!("{revision} applied"), |ks| {
-        condition_of(ks, "Ready").is_some_and(|c| c.status == "True")
+        common::condition(ks, "Ready").is_some_and(|c| c.status == "True")
             && ks
                 .status
                 .as_ref()
@@ -152,16 +158,7 @@ async fn wait_until(
     what: &str,
     done: impl Fn(&Kustomization) -> bool,
 ) -> Kustomization {
-    for _ in 0..150 {
-        if let Some(ks) = api.get_opt(name).await.expect("reads")
-            && done(&ks)
-        {
-            return ks;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ks = api.get(name).await.expect("reads");
-    panic!("Kustomization {name} never became {what}: {:#?}", ks.status);
+    common::wait_within(Duration::from_secs(15), api, name, what, done).await
 }
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -543,7 +540,24 @@ async fn health_gating_fails_on_a_broken_image_and_recovers_when_git_fixes_it() 
     api.create(&PostParams::default(), &ks)
         .await
         .expect("created");
+    // While it waits for health, the status says so, as Flux's does.
+    let waiting = wait_until(&api, "apps", "the health check in progress", |ks| {
+        common::condition(ks, "Reconciling").is_some_and(|c| c.status == "True")
+    })
+    .await;
+    for type_ in ["Reconciling", "Ready"] {
+        let condition = common::condition(&waiting, type_).expect("set");
+        assert_eq!(
+            (condition.reason.as_str(), condition.message.as_str()),
+            ("Progressing", "Health check in progress")
+        );
+    }
+    assert_eq!(
+        common::condition(&waiting, "Ready").map(|c| c.status),
+        Some("Unknown".into())
+    );
     let failed = wait_for_ready(&api, "apps", "False").await;
+    assert!(common::condition(&failed, "Reconciling").is_none());
     let conditions = failed
         .status
         .and_then(|s| s.conditions)
@@ -590,26 +604,11 @@ fn named(name: &str, mut ks: Kustomization) -> Kustomization {
     ks
 }
 
-fn condition_of(ks: &Kustomization, type_: &str) -> Option<ferroflux_api::meta::Condition> {
-    ks.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-        .cloned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_durations_stall_and_a_fresh_kustomization_is_still_reconciled() {
     let env = require!(env().await);
-    std::fs::write(
-        env.source_tree.join("apps/settings.yaml"),
+    env.publish_settings(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
-    )
-    .expect("write");
-    env.publish(
-        "flux-system",
         "main@sha1:6666666666666666666666666666666666666666",
     )
     .await;
@@ -629,7 +628,7 @@ async fn invalid_durations_stall_and_a_fresh_kustomization_is_still_reconciled()
         ("huge-timeout", "spec.timeout"),
     ] {
         let ks = wait_for_ready(&api, name, "False").await;
-        let stalled = condition_of(&ks, "Stalled").expect("Stalled");
+        let stalled = common::condition(&ks, "Stalled").expect("Stalled");
         assert_eq!(
             (stalled.status.as_str(), stalled.reason.as_str()),
             ("True", "InvalidSpec")
@@ -665,7 +664,7 @@ async fn a_malformed_manifest_fails_with_a_stable_status_and_no_hot_loop() {
         .await
         .expect("created");
     let ks = wait_for_ready(&api, "apps", "False").await;
-    let ready = condition_of(&ks, "Ready").expect("Ready");
+    let ready = common::condition(&ks, "Ready").expect("Ready");
     assert_eq!(ready.reason, "BuildFailed", "{}", ready.message);
     assert!(
         !ready
@@ -710,13 +709,8 @@ async fn a_malformed_manifest_fails_with_a_stable_status_and_no_hot_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_kustomization_keeps_the_objects_another_one_took_over() {
     let env = require!(env().await);
-    std::fs::write(
-        env.source_tree.join("apps/settings.yaml"),
+    env.publish_settings(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
-    )
-    .expect("write");
-    env.publish(
-        "flux-system",
         "main@sha1:8888888888888888888888888888888888888888",
     )
     .await;
@@ -778,16 +772,8 @@ async fn deleting_a_kustomization_keeps_the_objects_another_one_took_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn substitute_strategy_always_applies_defaults_without_variables() {
     let env = require!(env().await);
-    std::fs::write(
-        env.source_tree.join("apps/settings.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: '${greeting:=hello}'}\n",
-    )
-    .expect("write");
-    env.publish(
-        "flux-system",
-        "main@sha1:9999999999999999999999999999999999999999",
-    )
-    .await;
+    env.publish_settings("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: '${greeting:=hello}'}\n", "main@sha1:9999999999999999999999999999999999999999")
+        .await;
     let _stop = env.start_controller(Options::default());
     let api: Api<Kustomization> = Api::namespaced(env.client.clone(), "flux-system");
     // No variable resolves: the only source is an optional ConfigMap that does not exist.
@@ -833,13 +819,8 @@ async fn substitute_strategy_always_applies_defaults_without_variables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_metadata_annotates_objects_with_their_relative_origin() {
     let env = require!(env().await);
-    std::fs::write(
-        env.source_tree.join("apps/settings.yaml"),
+    env.publish_settings(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
-    )
-    .expect("write");
-    env.publish(
-        "flux-system",
         "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     )
     .await;
@@ -1030,7 +1011,7 @@ async fn an_invalid_ignore_rule_stalls_naming_the_field() {
         .await
         .expect("created");
     let ks = wait_for_ready(&api, "apps", "False").await;
-    let stalled = condition_of(&ks, "Stalled").expect("Stalled");
+    let stalled = common::condition(&ks, "Stalled").expect("Stalled");
     assert_eq!(
         (stalled.status.as_str(), stalled.reason.as_str()),
         ("True", "InvalidSpec")

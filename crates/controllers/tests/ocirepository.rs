@@ -6,19 +6,17 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use common::{NS, create_secret};
-use ferroflux_api::meta::{Condition, LocalObjectReference};
+use common::{NS, condition, create_secret, ready_is, wait_until};
+use ferroflux_api::meta::LocalObjectReference;
 use ferroflux_api::source::{
     OCIRepository, OCIRepositoryRef, OCIRepositorySpec, OCIRepositoryVerification,
 };
 use ferroflux_controllers::ocirepository::{self, Context};
-use ferroflux_source::artifact::{ExtractOptions, IgnoreRules};
-use ferroflux_source::oci::cosign::{self, SigningKey};
-use ferroflux_source::oci::{OciAuth, OciClient, OciOptions, PushMetadata, Pushed};
-use ferroflux_source::storage::fetch_artifact;
+use ferroflux_source::artifact::IgnoreRules;
+use ferroflux_source::oci::cosign;
+use ferroflux_source::oci::{OciAuth, OciClient, PushMetadata, Pushed};
 use ferroflux_testpeers::{Credentials, PeerError, Registry, require};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -43,15 +41,6 @@ async fn env() -> Result<Env, PeerError> {
         cluster,
         _stop: stop,
     })
-}
-
-fn registry_client(auth: OciAuth) -> OciClient {
-    OciClient::new(&OciOptions {
-        auth,
-        insecure: true,
-        ..OciOptions::default()
-    })
-    .expect("client")
 }
 
 /// Pushes a one-file artifact whose content names `version`.
@@ -89,39 +78,6 @@ fn oci_repository(name: &str, url: &str, reference: OCIRepositoryRef) -> OCIRepo
     repo
 }
 
-fn condition<'a>(repo: &'a OCIRepository, type_: &str) -> Option<&'a Condition> {
-    repo.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
-/// Polls until `done` holds (up to 30 s) and returns the object.
-async fn wait_until(
-    api: &Api<OCIRepository>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&OCIRepository) -> bool,
-) -> OCIRepository {
-    for _ in 0..300 {
-        if let Some(repo) = api.get_opt(name).await.expect("reads")
-            && done(&repo)
-        {
-            return repo;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let repo = api.get(name).await.expect("reads");
-    panic!("OCIRepository {name} never got {what}: {:#?}", repo.status);
-}
-
-fn ready_is(repo: &OCIRepository, status: &str) -> bool {
-    condition(repo, "Ready")
-        .is_some_and(|c| c.status == status && c.observed_generation == repo.metadata.generation)
-}
-
 /// Downloads the artifact from the storage server, checks its digest, and reads the file.
 async fn artifact_content(env: &Env, repo: &OCIRepository) -> String {
     let dest = fetch(env, repo).await;
@@ -131,34 +87,20 @@ async fn artifact_content(env: &Env, repo: &OCIRepository) -> String {
 
 /// Downloads and extracts the artifact (digest-checked) into a fresh directory.
 async fn fetch(env: &Env, repo: &OCIRepository) -> std::path::PathBuf {
-    let artifact = repo
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
-        .expect("artifact");
+    let artifact = common::artifact(repo).expect("artifact");
     let dest = env.cluster.dir.path().join(format!(
         "fetched-{}-{}",
         repo.metadata.name.as_deref().unwrap_or_default(),
         artifact.revision.replace([':', '@'], "-")
     ));
-    let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    fetch_artifact(
-        &http,
-        &artifact.url,
-        artifact.digest.as_deref().expect("digest"),
-        &dest,
-        &ExtractOptions::default(),
-    )
-    .await
-    .expect("the artifact is served and matches its digest");
-    dest
+    common::download(&artifact, dest).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semver_picks_the_highest_release_and_a_new_one_on_the_next_interval() {
     let registry = require!(Registry::start(None));
     let env = require!(env().await);
-    let client = registry_client(OciAuth::Anonymous);
+    let client = common::registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/app", registry.host());
     for version in ["0.9.0", "1.0.0", "1.2.0", "2.0.0-rc.1"] {
         push(&client, &format!("{url}:{version}"), version).await;
@@ -191,8 +133,8 @@ async fn semver_picks_the_highest_release_and_a_new_one_on_the_next_interval() {
         format!("stored artifact for digest '1.2.0@{digest_120}'")
     );
     assert_eq!(
-        condition(&repo, "ArtifactInStorage").map(|c| c.status.as_str()),
-        Some("True")
+        condition(&repo, "ArtifactInStorage").map(|c| c.status),
+        Some("True".into())
     );
     let metadata = artifact.metadata.clone().unwrap_or_default();
     assert_eq!(
@@ -235,44 +177,13 @@ async fn semver_picks_the_highest_release_and_a_new_one_on_the_next_interval() {
     env.cluster.server.shutdown().await;
 }
 
-fn signing_key() -> (SigningKey, String) {
-    use p256::pkcs8::{EncodePublicKey, LineEnding};
-    // A fresh key per run, derived from the clock and the process.
-    let seed = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
-    let mut scalar = [0u8; 32];
-    scalar.copy_from_slice(&ferroflux_source::sha256_digest(seed.as_bytes()).as_bytes()[7..39]);
-    let key = loop {
-        if let Ok(key) = SigningKey::from_slice(&scalar) {
-            break key;
-        }
-        scalar[0] = scalar[0].wrapping_add(1);
-    };
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("pem");
-    (key, pem)
-}
-
-/// A fresh signing key whose public half is the Secret `cosign-keys` (`cosign.pub`).
-async fn cosign_keys_secret(env: &Env) -> SigningKey {
-    let (key, pem) = signing_key();
-    create_secret(
-        &env.client,
-        "cosign-keys",
-        [("cosign.pub".to_string(), pem)].into(),
-    )
-    .await;
-    key
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
     let registry = require!(Registry::start(None));
     let env = require!(env().await);
-    let client = registry_client(OciAuth::Anonymous);
+    let client = common::registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/signed", registry.host());
-    let key = cosign_keys_secret(&env).await;
+    let key = common::cosign_keys_secret(&env.client).await;
 
     let signed = push(&client, &format!("{url}:1.0.0"), "1.0.0").await;
     cosign::sign(&client, &url, &signed.digest, &key)
@@ -300,14 +211,7 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
             ..Default::default()
         },
     );
-    repo.spec.verify = Some(OCIRepositoryVerification {
-        provider: "cosign".into(),
-        secret_ref: Some(LocalObjectReference {
-            name: "cosign-keys".into(),
-        }),
-        match_oidc_identity: None,
-        trusted_root_secret_ref: None,
-    });
+    repo.spec.verify = Some(common::cosign_verification());
     api.create(&PostParams::default(), &repo)
         .await
         .expect("created");
@@ -367,8 +271,8 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
             "the verified artifact stays"
         );
         assert_eq!(
-            condition(&repo, "ArtifactOutdated").map(|c| c.reason.as_str()),
-            Some("NewRevision")
+            condition(&repo, "ArtifactOutdated").map(|c| c.reason),
+            Some("NewRevision".into())
         );
         assert_eq!(
             artifact_content(&env, &repo).await,
@@ -398,9 +302,9 @@ async fn only_cosign_signed_artifacts_reconcile_and_the_previous_one_stays() {
 async fn a_sigstore_trusted_root_is_refused_not_ignored() {
     let registry = require!(Registry::start(None));
     let env = require!(env().await);
-    let client = registry_client(OciAuth::Anonymous);
+    let client = common::registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/rooted", registry.host());
-    let key = cosign_keys_secret(&env).await;
+    let key = common::cosign_keys_secret(&env.client).await;
     let pushed = push(&client, &format!("{url}:1.0.0"), "1.0.0").await;
     cosign::sign(&client, &url, &pushed.digest, &key)
         .await
@@ -415,14 +319,10 @@ async fn a_sigstore_trusted_root_is_refused_not_ignored() {
         },
     );
     repo.spec.verify = Some(OCIRepositoryVerification {
-        provider: "cosign".into(),
-        secret_ref: Some(LocalObjectReference {
-            name: "cosign-keys".into(),
-        }),
         trusted_root_secret_ref: Some(LocalObjectReference {
             name: "sigstore-trusted-root".into(),
         }),
-        ..Default::default()
+        ..common::cosign_verification()
     });
     api.create(&PostParams::default(), &repo)
         .await
@@ -452,7 +352,7 @@ async fn dockerconfigjson_credentials_are_used_and_a_wrong_password_is_not_shown
     let credentials = Credentials::generate();
     let registry = require!(Registry::start(Some(credentials.clone())));
     let env = require!(env().await);
-    let client = registry_client(OciAuth::Basic {
+    let client = common::registry_client(OciAuth::Basic {
         username: credentials.username.clone(),
         password: credentials.password.clone(),
     });
@@ -522,7 +422,7 @@ async fn dockerconfigjson_credentials_are_used_and_a_wrong_password_is_not_shown
 async fn ignore_drops_files_and_copy_keeps_the_layer_as_pushed() {
     let registry = require!(Registry::start(None));
     let env = require!(env().await);
-    let client = registry_client(OciAuth::Anonymous);
+    let client = common::registry_client(OciAuth::Anonymous);
     let url = format!("oci://{}/team-a/docs", registry.host());
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("app")).expect("mkdir");

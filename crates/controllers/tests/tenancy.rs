@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
 use ferroflux_api::source::{GitRepository, GitRepositorySpec};
@@ -85,40 +84,16 @@ async fn publish(
         .expect("status");
 }
 
+/// The message of the Ready=False condition the Kustomization `name` comes to.
 async fn ready_false(api: &Api<Kustomization>, name: &str) -> String {
-    for _ in 0..150 {
-        if let Some(ks) = api.get_opt(name).await.expect("reads")
-            && let Some(ready) = ks
-                .status
-                .and_then(|s| s.conditions)
-                .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"))
-            && ready.status == "False"
-        {
-            return ready.message;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("Kustomization {name} never became Ready=False");
+    let ks = common::wait_until(api, name, "Ready=False", |ks| {
+        common::condition(ks, "Ready").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    common::condition(&ks, "Ready").expect("Ready").message
 }
 
-const TENANT: &str = "apiVersion: v1
-kind: Namespace
-metadata: {name: team-a}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: team-a, namespace: team-a}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: fluxcd-restricted, namespace: team-a}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: team-a-reconciler, namespace: team-a}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
-subjects: [{kind: ServiceAccount, name: team-a, namespace: team-a}]
-";
+const TENANT: &str = include_str!("testdata/tenant.yaml");
 
 fn tenant_kustomization(service_account: Option<&str>) -> Kustomization {
     let mut ks = Kustomization::new(

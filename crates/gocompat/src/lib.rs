@@ -6,6 +6,7 @@
 //!   and go-yaml's writer ([`yaml::emit`]).
 //! - [`duration`]: Go's `time.ParseDuration` with checked arithmetic and `Duration.String()`.
 //! - [`float`]: Go's float text (`strconv.FormatFloat` shortest, `encoding/json`).
+//! - [`json`]: Go's `encoding/json` string escaping.
 //! - [`regex`]: Go `regexp` patterns (RE2 syntax and meaning) compiled with the `regex` crate.
 //!
 //! ```
@@ -20,5 +21,6 @@
 
 pub mod duration;
 pub mod float;
+pub mod json;
 pub mod regex;
 pub mod yaml;

@@ -47,8 +47,8 @@ fn yaml_into(text: &str, want_list: bool) -> Result<Value, String> {
             Value::map(Map::new())
         });
     }
-    let j: serde_json::Value =
-        ferroflux_gocompat::yaml::from_str(text).map_err(crate::yaml::yaml_to_json_error)?;
+    let j: serde_json::Value = ferroflux_gocompat::yaml::from_str(text)
+        .map_err(|e| crate::yaml::YamlError(e).to_string())?;
     let target = if want_list {
         "[]interface {}"
     } else {

@@ -47,24 +47,25 @@ fn node(v: &Value) -> Node<'static> {
 /// `float64` and every key a string. An empty document is `Nil`.
 ///
 /// # Errors
-/// The parser's message when the text is not YAML.
-pub fn from_yaml(text: &str) -> Result<Value, String> {
+/// [`YamlError`] when the text is not YAML or breaks the YAML budget.
+pub fn from_yaml(text: &str) -> Result<Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(Value::Nil);
     }
-    let v: serde_json::Value =
-        ferroflux_gocompat::yaml::from_str(text).map_err(yaml_to_json_error)?;
+    let v: serde_json::Value = ferroflux_gocompat::yaml::from_str(text).map_err(YamlError)?;
     Ok(crate::sprig::from_json_go(&v))
 }
 
-/// sigs.k8s.io/yaml's message for YAML it could not read. Budget errors already carry go-yaml's
-/// `yaml: ` prefix.
-pub(crate) fn yaml_to_json_error(e: ferroflux_gocompat::yaml::Error) -> String {
+/// YAML that `sigs.k8s.io/yaml` could not read, worded as its message.
+#[derive(Debug, thiserror::Error)]
+#[error("error converting YAML to JSON: {}", go_yaml_message(.0))]
+pub struct YamlError(#[source] pub ferroflux_gocompat::yaml::Error);
+
+/// go-yaml's text of a reader error. Budget errors already carry go-yaml's `yaml: ` prefix.
+fn go_yaml_message(e: &ferroflux_gocompat::yaml::Error) -> String {
     match e {
-        ferroflux_gocompat::yaml::Error::Budget(b) => format!("error converting YAML to JSON: {b}"),
-        ferroflux_gocompat::yaml::Error::Parse(p) => {
-            format!("error converting YAML to JSON: yaml: {p}")
-        }
+        ferroflux_gocompat::yaml::Error::Budget(b) => b.to_string(),
+        ferroflux_gocompat::yaml::Error::Parse(p) => format!("yaml: {p}"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! configMapGenerator / secretGenerator and the content hash suffix.
 
 use base64::Engine;
+use ferroflux_gocompat::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, msg};
@@ -277,7 +278,7 @@ fn write_go_json(v: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&crate::yaml::emit::format_float(*f)),
-        Value::Str(s) => write_go_string(s, out),
+        Value::Str(s) => json::write_string(out, s, true),
         Value::Seq(items) => {
             out.push('[');
             for (i, it) in items.iter().enumerate() {
@@ -296,32 +297,13 @@ fn write_go_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_go_string(k, out);
+                json::write_string(out, k, true);
                 out.push(':');
                 write_go_json(m.get(k).expect("key from this map"), out);
             }
             out.push('}');
         }
     }
-}
-
-fn write_go_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// The 10-character content hash kustomize appends to generated names.
@@ -442,6 +424,22 @@ mod tests {
         assert_eq!(a.len(), 10);
         assert_ne!(a, b);
         assert!(a.chars().all(|c| !"013ae".contains(c)));
+    }
+
+    #[test]
+    fn hash_of_control_characters_matches_kustomize() {
+        let mk = |v: &str| {
+            let mut obj = Map::new();
+            obj.insert("kind", Value::from("ConfigMap"));
+            obj.insert(
+                "data",
+                Value::Map([("k".to_string(), Value::from(v))].into_iter().collect()),
+            );
+            Resource::new(obj)
+        };
+        // `kustomize build` v5.8.2 (Go 1.26) of a configMapGenerator literal `k=<value>`.
+        assert_eq!(content_hash(&mk("abc<d")), "m24m9tdgf2");
+        assert_eq!(content_hash(&mk("a\u{8}b\u{c}c<d")), "2b27k85kgt");
     }
 
     #[test]

@@ -374,23 +374,12 @@ mod tests {
     use super::*;
     use crate::fieldspec::builtins;
     use crate::transform::add_prefix_suffix;
-    use crate::yaml::parse_documents;
-
-    fn resmap(src: &str) -> ResMap {
-        let mut m = ResMap::default();
-        for d in parse_documents(src).expect("valid") {
-            if let Value::Map(obj) = d {
-                m.append(Resource::new(obj)).expect("unique");
-            }
-        }
-        m
-    }
 
     const APP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      volumes:\n      - name: v\n        configMap:\n          name: cfg\n      containers:\n      - name: c\n        envFrom:\n        - configMapRef:\n            name: cfg\n        - configMapRef:\n            name: external\n";
 
     #[test]
     fn renamed_config_maps_are_renamed_where_referenced() {
-        let mut m = resmap(APP);
+        let mut m = ResMap::from_yaml_for_test(APP);
         add_prefix_suffix(&mut m, "p-", "", &builtins().section("namePrefix")).expect("ok");
         fix_name_references(&mut m, &builtins().name_refs).expect("ok");
         let d = m.list[1].to_value();
@@ -421,7 +410,7 @@ mod tests {
 
     #[test]
     fn two_candidates_with_different_new_names_are_an_error() {
-        let mut m = resmap(
+        let mut m = ResMap::from_yaml_for_test(
             "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n  namespace: a\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n  namespace: b\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: crb\nroleRef:\n  kind: ClusterRole\n  name: r\nsubjects:\n- kind: ServiceAccount\n  name: sa\n",
         );
         for r in &mut m.list {
@@ -438,7 +427,7 @@ mod tests {
 
     #[test]
     fn legacy_order_puts_namespaces_first_and_webhooks_last() {
-        let mut m = resmap(
+        let mut m = ResMap::from_yaml_for_test(
             "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: w\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n---\napiVersion: x.io/v1\nkind: Widget\nmetadata:\n  name: z\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
         );
         let (first, last) = default_order();

@@ -585,9 +585,7 @@ impl Selector {
     /// earlier) matches group, version, kind, name and namespace together.
     pub fn matches_any_id(&self, r: &Resource) -> Result<bool> {
         let ok = |rx: &Option<Regex>, s: &str| rx.as_ref().is_none_or(|rx| rx.is_match(s));
-        let mut ids = vec![r.cur_id()];
-        ids.extend(r.prev_ids());
-        let hit = ids.iter().any(|id| {
+        let hit = r.any_id(|id| {
             ok(&self.group, &id.gvk.group)
                 && ok(&self.version, &id.gvk.version)
                 && ok(&self.kind, &id.gvk.kind)

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use crate::error::{Result, msg};
 use crate::yaml::{Map, Value};
 
 /// Group, version and kind. Empty fields in a selector match anything.
@@ -350,6 +351,11 @@ impl Resource {
             .collect()
     }
 
+    /// Whether some identity the resource has had (current or earlier) satisfies `f`.
+    pub fn any_id(&self, f: impl Fn(&ResId) -> bool) -> bool {
+        f(&self.cur_id()) || self.prev_ids().iter().any(f)
+    }
+
     /// The first identity this resource had.
     pub fn org_id(&self) -> ResId {
         self.prev_ids()
@@ -439,12 +445,12 @@ pub struct ResMap {
 
 impl ResMap {
     /// Appends, refusing a resource whose current id is already present.
-    pub fn append(&mut self, r: Resource) -> Result<(), String> {
+    pub fn append(&mut self, r: Resource) -> Result<()> {
         let id = r.cur_id();
         if self.list.iter().any(|x| x.cur_id().equals(&id)) {
-            return Err(format!(
+            return Err(msg(format!(
                 "may not add resource with an already registered id: {id}"
-            ));
+            )));
         }
         self.list.push(r);
         Ok(())
@@ -468,24 +474,25 @@ impl ResMap {
         &mut self,
         r: Resource,
         seen: &mut HashSet<(Gvk, String, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         if !seen.insert(Self::id_key(&r)) {
-            return Err(format!(
+            return Err(msg(format!(
                 "may not add resource with an already registered id: {}",
                 r.cur_id()
-            ));
+            )));
         }
         self.list.push(r);
         Ok(())
     }
 
-    /// Appends all of `other`.
-    pub fn append_all(&mut self, other: ResMap) -> Result<(), String> {
-        let mut seen = self.id_keys();
-        for r in other.list {
-            self.append_seen(r, &mut seen)?;
-        }
-        Ok(())
+    /// Indexes of resources with some identity, current or earlier, that satisfies `f`.
+    pub fn positions_by_any_id(&self, f: impl Fn(&ResId) -> bool) -> Vec<usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.any_id(&f))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Indexes of resources whose current or any previous id matches name/gvk selection.
@@ -496,5 +503,19 @@ impl ResMap {
             .filter(|(_, r)| r.cur_id().equals(id))
             .map(|(i, _)| i)
             .collect()
+    }
+}
+
+#[cfg(test)]
+impl ResMap {
+    /// The mappings of a YAML stream, for unit tests.
+    pub(crate) fn from_yaml_for_test(src: &str) -> Self {
+        let mut m = ResMap::default();
+        for d in crate::yaml::parse_documents(src).expect("valid") {
+            if let Value::Map(obj) = d {
+                m.append(Resource::new(obj)).expect("unique");
+            }
+        }
+        m
     }
 }

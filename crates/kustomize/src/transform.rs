@@ -333,12 +333,7 @@ pub fn set_replicas(m: &mut ResMap, name: &str, count: i64, specs: &[FieldSpec])
     let mut found = false;
     for fs in specs {
         for r in &mut m.list {
-            let mut ids = vec![r.cur_id()];
-            ids.extend(r.prev_ids());
-            if !ids
-                .iter()
-                .any(|id| id.gvk.is_selected_by(&fs.gvk) && id.name == name)
-            {
+            if !r.any_id(|id| id.gvk.is_selected_by(&fs.gvk) && id.name == name) {
                 continue;
             }
             found = true;
@@ -382,23 +377,12 @@ pub fn set_replicas(m: &mut ResMap, name: &str, count: i64, specs: &[FieldSpec])
 mod tests {
     use super::*;
     use crate::fieldspec::builtins;
-    use crate::yaml::parse_documents;
-
-    fn resmap(src: &str) -> ResMap {
-        let mut m = ResMap::default();
-        for d in parse_documents(src).expect("valid") {
-            if let Value::Map(obj) = d {
-                m.append(Resource::new(obj)).expect("unique");
-            }
-        }
-        m
-    }
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: nginx:1.0\n";
 
     #[test]
     fn common_labels_reach_selectors_and_templates() {
-        let mut m = resmap(DEPLOY);
+        let mut m = ResMap::from_yaml_for_test(DEPLOY);
         let pairs = vec![("app".to_string(), "x".to_string())];
         add_map_entries(&mut m, &pairs, &builtins().section("commonLabels")).expect("ok");
         let obj = m.list[0].to_value();
@@ -415,7 +399,7 @@ mod tests {
 
     #[test]
     fn namespace_skips_cluster_scoped_kinds() {
-        let mut m = resmap(
+        let mut m = ResMap::from_yaml_for_test(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\n",
         );
         set_namespace(&mut m, "prod", &builtins().section("namespace"), "", false).expect("ok");
@@ -426,7 +410,7 @@ mod tests {
 
     #[test]
     fn prefix_and_suffix_rename_and_remember_the_old_name() {
-        let mut m = resmap(DEPLOY);
+        let mut m = ResMap::from_yaml_for_test(DEPLOY);
         add_prefix_suffix(&mut m, "p-", "", &builtins().section("namePrefix")).expect("ok");
         add_prefix_suffix(&mut m, "", "-s", &builtins().section("namePrefix")).expect("ok");
         assert_eq!(m.list[0].name(), "p-web-s");
@@ -465,7 +449,7 @@ mod tests {
 
     #[test]
     fn replicas_are_set_by_name() {
-        let mut m = resmap(DEPLOY);
+        let mut m = ResMap::from_yaml_for_test(DEPLOY);
         set_replicas(&mut m, "web", 3, &builtins().section("replicas")).expect("ok");
         assert_eq!(
             m.list[0].to_value().path(&["spec", "replicas"]),

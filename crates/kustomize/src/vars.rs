@@ -177,21 +177,11 @@ pub fn bind_var(m: &mut ResMap, v: &Value) -> Result<()> {
     };
     let gvk = crate::resource::Gvk::from_api_version(&s("apiVersion"), &s("kind"));
     let (oname, ons) = (s("name"), s("namespace"));
-    let hits: Vec<usize> = m
-        .list
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            let mut ids = vec![r.cur_id()];
-            ids.extend(r.prev_ids());
-            ids.iter().any(|id| {
-                id.gvk.is_selected_by(&gvk)
-                    && id.name == oname
-                    && (ons.is_empty() || id.effective_namespace() == ons)
-            })
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let hits = m.positions_by_any_id(|id| {
+        id.gvk.is_selected_by(&gvk)
+            && id.name == oname
+            && (ons.is_empty() || id.effective_namespace() == ons)
+    });
     if hits.len() > 1 {
         return Err(msg(format!(
             "found {} resId matches for var {name} (unable to disambiguate)",

@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use ferroflux_kustomize::fs::MemFs;
-use ferroflux_kustomize::patch::{Schema, apply_json6902, apply_smp};
-use ferroflux_kustomize::resource::Gvk;
 use ferroflux_kustomize::yaml::{Value, parse_documents, to_yaml};
 use ferroflux_kustomize::{Options, build};
 use proptest::prelude::*;
+
+#[path = "../fuzz/fuzz_targets/patch_any.rs"]
+mod patch_any;
 
 /// Text made of YAML's structural characters, keys and values that mean something to
 /// kustomize, so that random input often parses.
@@ -71,23 +72,7 @@ proptest! {
 
     #[test]
     fn patching_never_panics(target in yamlish(), patch in yamlish()) {
-        let gvk = Gvk::from_api_version("apps/v1", "Deployment");
-        if let (Ok(t), Ok(p)) = (parse_documents(&target), parse_documents(&patch))
-            && let Some(Value::Map(mut obj)) = t.into_iter().next()
-        {
-            for doc in p {
-                match &doc {
-                    Value::Map(pm) => {
-                        apply_smp(&mut obj, pm, Schema::for_kind(None, &gvk));
-                    }
-                    Value::Seq(_) => {
-                        let _ = apply_json6902(&mut obj, &doc);
-                    }
-                    _ => {}
-                }
-            }
-            let _ = to_yaml(&Value::Map(obj));
-        }
+        patch_any::patch_any(&target, &patch);
     }
 
     #[test]

@@ -378,128 +378,140 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
         out.push(Cause::not_supported(path, v, allowed));
     }
     match v {
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(0.0);
-            if let Some(min) = s["minimum"].as_f64() {
-                let excl = s["exclusiveMinimum"].as_bool() == Some(true);
-                if x < min || (excl && x == min) {
-                    let op = if excl {
-                        "greater than"
-                    } else {
-                        "greater than or equal to"
-                    };
-                    out.push(Cause::invalid(
-                        path,
-                        v,
-                        &format!("{path} in body should be {op} {}", fmt_num(&s["minimum"])),
-                    ));
-                }
-            }
-            if let Some(max) = s["maximum"].as_f64() {
-                let excl = s["exclusiveMaximum"].as_bool() == Some(true);
-                if x > max || (excl && x == max) {
-                    let op = if excl {
-                        "less than"
-                    } else {
-                        "less than or equal to"
-                    };
-                    out.push(Cause::invalid(
-                        path,
-                        v,
-                        &format!("{path} in body should be {op} {}", fmt_num(&s["maximum"])),
-                    ));
-                }
-            }
-        }
-        Value::String(st) => {
-            let len = st.chars().count() as u64;
-            if let Some(min) = s["minLength"].as_u64()
-                && len < min
-            {
-                out.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("{path} in body should be at least {min} chars long"),
-                ));
-            }
-            if let Some(max) = s["maxLength"].as_u64()
-                && len > max
-            {
-                // kube-apiserver reports a maxLength failure as TooLong, without the value.
-                out.push(Cause::too_long(
-                    path,
-                    &format!("may not be more than {max} bytes"),
-                ));
-            }
-            if let Some(p) = s["pattern"].as_str() {
-                match pattern(p).as_deref() {
-                    Some(re) if !re.is_match(st) => {
-                        out.push(Cause::invalid(
-                            path,
-                            v,
-                            &format!("{path} in body should match '{p}'"),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(f) = s["format"].as_str()
-                && !format_ok(f, st)
-            {
-                out.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("{path} in body must be of type {f}: {v}"),
-                ));
-            }
-        }
-        Value::Array(items) => {
-            if let Some(min) = s["minItems"].as_u64()
-                && (items.len() as u64) < min
-            {
-                out.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("{path} in body should have at least {min} items"),
-                ));
-            }
-            if let Some(max) = s["maxItems"].as_u64()
-                && (items.len() as u64) > max
-            {
-                // kube-apiserver reports a maxItems failure as TooMany.
-                out.push(Cause::too_many(
-                    path,
-                    &format!("{}: must have at most {max} items", items.len()),
-                ));
-            }
-            if let Some(is) = s.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    check(item, is, &format!("{path}[{i}]"), out);
-                }
-            }
-        }
-        Value::Object(m) => {
-            for r in s["required"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !m.contains_key(r) {
-                    out.push(Cause::required(join(path, r)));
-                }
-            }
-            let props = s["properties"].as_object();
-            let additional = s.get("additionalProperties").filter(|a| a.is_object());
-            for (k, child) in m {
-                if let Some(cs) = props.and_then(|p| p.get(k)) {
-                    check(child, cs, &join(path, k), out);
-                } else if let Some(a) = additional {
-                    check(child, a, &join(path, k), out);
-                }
-            }
-        }
+        Value::Number(n) => check_number(n.as_f64().unwrap_or(0.0), v, s, path, out),
+        Value::String(st) => check_string(st, v, s, path, out),
+        Value::Array(items) => check_array(items, v, s, path, out),
+        Value::Object(m) => check_object(m, s, path, out),
         _ => {}
+    }
+}
+
+/// `minimum`/`maximum` (with their `exclusive*` flags) of a number.
+fn check_number(x: f64, v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
+    if let Some(min) = s["minimum"].as_f64() {
+        let excl = s["exclusiveMinimum"].as_bool() == Some(true);
+        if x < min || (excl && x == min) {
+            let op = if excl {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            out.push(Cause::invalid(
+                path,
+                v,
+                &format!("{path} in body should be {op} {}", fmt_num(&s["minimum"])),
+            ));
+        }
+    }
+    if let Some(max) = s["maximum"].as_f64() {
+        let excl = s["exclusiveMaximum"].as_bool() == Some(true);
+        if x > max || (excl && x == max) {
+            let op = if excl {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            out.push(Cause::invalid(
+                path,
+                v,
+                &format!("{path} in body should be {op} {}", fmt_num(&s["maximum"])),
+            ));
+        }
+    }
+}
+
+/// `minLength`, `maxLength`, `pattern` and `format` of a string.
+fn check_string(st: &str, v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
+    let len = st.chars().count() as u64;
+    if let Some(min) = s["minLength"].as_u64()
+        && len < min
+    {
+        out.push(Cause::invalid(
+            path,
+            v,
+            &format!("{path} in body should be at least {min} chars long"),
+        ));
+    }
+    if let Some(max) = s["maxLength"].as_u64()
+        && len > max
+    {
+        // kube-apiserver reports a maxLength failure as TooLong, without the value.
+        out.push(Cause::too_long(
+            path,
+            &format!("may not be more than {max} bytes"),
+        ));
+    }
+    if let Some(p) = s["pattern"].as_str() {
+        match pattern(p).as_deref() {
+            Some(re) if !re.is_match(st) => {
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("{path} in body should match '{p}'"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(f) = s["format"].as_str()
+        && !format_ok(f, st)
+    {
+        out.push(Cause::invalid(
+            path,
+            v,
+            &format!("{path} in body must be of type {f}: {v}"),
+        ));
+    }
+}
+
+/// `minItems` and `maxItems` of a list, then each item against `items`.
+fn check_array(items: &[Value], v: &Value, s: &Value, path: &str, out: &mut Vec<Cause>) {
+    if let Some(min) = s["minItems"].as_u64()
+        && (items.len() as u64) < min
+    {
+        out.push(Cause::invalid(
+            path,
+            v,
+            &format!("{path} in body should have at least {min} items"),
+        ));
+    }
+    if let Some(max) = s["maxItems"].as_u64()
+        && (items.len() as u64) > max
+    {
+        // kube-apiserver reports a maxItems failure as TooMany.
+        out.push(Cause::too_many(
+            path,
+            &format!("{}: must have at most {max} items", items.len()),
+        ));
+    }
+    if let Some(is) = s.get("items") {
+        for (i, item) in items.iter().enumerate() {
+            check(item, is, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+/// `required` fields of an object, then each field against its property or
+/// `additionalProperties` schema.
+fn check_object(m: &serde_json::Map<String, Value>, s: &Value, path: &str, out: &mut Vec<Cause>) {
+    for r in s["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !m.contains_key(r) {
+            out.push(Cause::required(join(path, r)));
+        }
+    }
+    let props = s["properties"].as_object();
+    let additional = s.get("additionalProperties").filter(|a| a.is_object());
+    for (k, child) in m {
+        if let Some(cs) = props.and_then(|p| p.get(k)) {
+            check(child, cs, &join(path, k), out);
+        } else if let Some(a) = additional {
+            check(child, a, &join(path, k), out);
+        }
     }
 }
 

@@ -173,10 +173,10 @@ impl<'a> Bucket<'a> {
     }
 
     fn err(&self, action: &str, e: &object_store::Error) -> BucketError {
-        let mut full = e.to_string();
-        if let Some(secret) = self.spec.secret_key.as_deref().filter(|s| !s.is_empty()) {
-            full = full.replace(secret, "***");
-        }
+        let full = crate::redact::redact(
+            &e.to_string(),
+            &[self.spec.secret_key.as_deref().unwrap_or_default()],
+        );
         let message = summarize(&full);
         let bucket = self.spec.bucket_name.clone();
         let endpoint = self.spec.endpoint.clone();

@@ -9,6 +9,7 @@
 //!   with Flux's precedence, revisions such as `main@sha1:<hash>`.
 //! - [`http`]: the one HTTP client builder (connect and overall timeouts, CA bundles).
 //! - [`helm_index`]: Helm HTTP repositories: `index.yaml`, semver chart selection, download.
+//! - [`redact`]: the one scrubber of secrets and URL userinfo from messages.
 //! - [`oci`]: Flux OCI artifacts (push, pull, tag, list, diff, resolve), Helm charts in
 //!   OCI registries, and cosign keyed signatures (sign and verify).
 //!
@@ -32,6 +33,7 @@ pub mod git;
 pub mod helm_index;
 pub mod http;
 pub mod oci;
+pub mod redact;
 pub mod storage;
 mod version;
 

@@ -32,26 +32,45 @@ fn write_app(dir: &std::path::Path, content: &str) {
     std::fs::write(dir.join("app.yaml"), content).expect("write");
 }
 
+/// Creates the repository `fleet` on `server` holding `files` in one pushed commit; returns
+/// a work tree on it and that commit.
+fn fleet(server: &GitHttp, files: &[(&str, &str)]) -> (GitWork, String) {
+    let bare = server.repos().create("fleet").expect("repo");
+    let work = GitWork::new(&bare).expect("work tree");
+    for (path, content) in files {
+        work.write(path, content).expect("write");
+    }
+    let head = work.commit("initial").expect("commit");
+    work.push().expect("push");
+    (work, head)
+}
+
+/// A single-attempt update of `push_branch` from the `checkout` branch of `url`.
+fn request<'a>(
+    url: &'a str,
+    checkout: &'a GitRef,
+    push_branch: &'a str,
+    options: &'a CloneOptions,
+) -> UpdateRequest<'a> {
+    UpdateRequest {
+        url,
+        checkout,
+        push_branch,
+        refspec: None,
+        push_options: &[],
+        options,
+        attempts: 1,
+    }
+}
+
 #[test]
 fn pushes_create_then_stack_on_the_branch_and_skip_empty_edits() {
     let server = require!(GitHttp::start(None));
-    let bare = server.repos().create("fleet").expect("repo");
-    let work = GitWork::new(&bare).expect("work tree");
-    work.write("app.yaml", "image: app:1\n").expect("write");
-    let main = work.commit("initial").expect("commit");
-    work.push().expect("push");
+    let (work, main) = fleet(&server, &[("app.yaml", "image: app:1\n")]);
     let url = server.url("fleet");
     let options = CloneOptions::default();
     let checkout = GitRef::branch("main");
-    let request = UpdateRequest {
-        url: &url,
-        checkout: &checkout,
-        push_branch: "auto",
-        refspec: None,
-        push_options: &[],
-        options: &options,
-        attempts: 1,
-    };
+    let request = request(&url, &checkout, "auto", &options);
 
     let first = update_branch(&request, |tree| {
         assert_eq!(tree.base, main, "a new branch starts at the checkout ref");
@@ -123,23 +142,16 @@ fn pushes_create_then_stack_on_the_branch_and_skip_empty_edits() {
 #[test]
 fn a_push_rejected_because_the_branch_moved_is_retried_on_a_fresh_checkout() {
     let server = require!(GitHttp::start(None));
-    let bare = server.repos().create("fleet").expect("repo");
-    let work = GitWork::new(&bare).expect("work tree");
-    work.write("app.yaml", "image: app:1\n").expect("write");
-    work.write("other.yaml", "x: 1\n").expect("write");
-    work.commit("initial").expect("commit");
-    work.push().expect("push");
+    let (work, _) = fleet(
+        &server,
+        &[("app.yaml", "image: app:1\n"), ("other.yaml", "x: 1\n")],
+    );
     let url = server.url("fleet");
     let options = CloneOptions::default();
     let checkout = GitRef::branch("main");
     let mut request = UpdateRequest {
-        url: &url,
-        checkout: &checkout,
-        push_branch: "main",
-        refspec: None,
-        push_options: &[],
-        options: &options,
         attempts: 2,
+        ..request(&url, &checkout, "main", &options)
     };
     let attempt = Cell::new(0);
     let outcome = update_branch(&request, |tree| {
@@ -206,26 +218,14 @@ fn a_push_rejected_because_the_branch_moved_is_retried_on_a_fresh_checkout() {
 fn push_credentials_never_appear_in_errors() {
     let credentials = Credentials::generate();
     let server = require!(GitHttp::start(Some(credentials.clone())));
-    let bare = server.repos().create("fleet").expect("repo");
-    let work = GitWork::new(&bare).expect("work tree");
-    work.write("app.yaml", "image: app:1\n").expect("write");
-    work.commit("initial").expect("commit");
-    work.push().expect("push");
+    fleet(&server, &[("app.yaml", "image: app:1\n")]);
     let url = server.url("fleet");
     let options = CloneOptions {
         auth: ferroflux_source::git::GitAuth::basic(&credentials.username, "wrong-password-xyz"),
         ..CloneOptions::default()
     };
     let checkout = GitRef::branch("main");
-    let request = UpdateRequest {
-        url: &url,
-        checkout: &checkout,
-        push_branch: "auto",
-        refspec: None,
-        push_options: &[],
-        options: &options,
-        attempts: 1,
-    };
+    let request = request(&url, &checkout, "auto", &options);
     let err = update_branch(&request, |_| Ok::<_, Infallible>(((), None))).expect_err("auth");
     let text = err.to_string();
     assert!(text.contains("authentication"), "{text}");

@@ -35,6 +35,21 @@ fn skopeo(policy: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run skopeo")
 }
 
+/// A work directory with a skopeo policy that accepts anything and a `content` tree of one
+/// manifest; returns it with the policy's and the content's paths.
+fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let policy = work.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .expect("policy");
+    let content = work.path().join("content");
+    common::write_tree(&content, &[("apps/podinfo.yaml", "kind: Deployment\n")]);
+    (work, policy, content)
+}
+
 fn client() -> OciClient {
     common::init_tls();
     OciClient::new(&OciOptions {
@@ -51,15 +66,7 @@ async fn flux_artifact_from_the_reference_tool_pulls_and_extracts() {
     let Some(tool) = shared_tool() else { return };
     let _skopeo = require!(find_program("skopeo", "skopeo"));
     let registry = require!(Registry::start(None));
-    let work = tempfile::tempdir().expect("tempdir");
-    let policy = work.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .expect("policy");
-    let content = work.path().join("content");
-    common::write_tree(&content, &[("apps/podinfo.yaml", "kind: Deployment\n")]);
+    let (work, policy, content) = workspace();
     let out = Command::new("python3")
         .arg(&tool)
         .arg(work.path().join("layout"))
@@ -118,15 +125,7 @@ async fn flux_artifact_from_the_reference_tool_pulls_and_extracts() {
 async fn our_artifact_reads_back_with_skopeo() {
     let _skopeo = require!(find_program("skopeo", "skopeo"));
     let registry = require!(Registry::start(None));
-    let work = tempfile::tempdir().expect("tempdir");
-    let policy = work.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .expect("policy");
-    let content = work.path().join("content");
-    common::write_tree(&content, &[("apps/podinfo.yaml", "kind: Deployment\n")]);
+    let (work, policy, content) = workspace();
     let url = format!("oci://{}/team-a/ours:1.0.0", registry.host());
     let pushed = client()
         .push_dir(

@@ -100,3 +100,28 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<(bool, String)> {
     );
     Some((out.status.success(), text))
 }
+
+/// Sends a request with `headers` (and a JSON `body`) through `client`; the status code and the
+/// raw answer.
+pub async fn request(
+    client: &kube::Client,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> (u16, Vec<u8>) {
+    let mut builder = axum::http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let body = body.map(|b| serde_json::to_vec(b).expect("JSON body"));
+    let request = builder
+        .body(kube::client::Body::from(body.unwrap_or_default()))
+        .expect("request");
+    let response = client.send(request).await.expect("answer");
+    let code = response.status().as_u16();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
+        .await
+        .expect("body");
+    (code, bytes.to_vec())
+}

@@ -10,14 +10,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
 
+use ferroflux_controllers::imagerepository;
 use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::{
-    artifactgenerator, bucket, gitrepository, helmchart, helmrepository, imagepolicy,
-    imagerepository, imageupdateautomation, ocirepository,
-    runtime::{RestartPolicy, supervise},
-    simulator,
+use ferroflux_embedded::components::{
+    Supervised, image_automation_controller, image_reflector_controllers, kustomize_controller,
+    source_controllers, source_watcher, supervise_all,
 };
 use ferroflux_gocompat::duration::parse_std as parse_duration;
 use ferroflux_source::storage::Storage;
@@ -162,7 +160,7 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
             let router = storage.router();
             tokio::spawn(async move { axum::serve(listener, router).await });
-            source_controllers(&client, &storage, &shutdown)
+            source_controllers(&client, &storage, Some(&metrics), &shutdown)
         }
         Name::SourceWatcher => {
             let advertised = format!("http://{}", args.storage_adv_addr.trim_end_matches('/'));
@@ -176,6 +174,7 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
                 &client,
                 &storage,
                 args.no_cross_namespace_refs,
+                Some(&metrics),
                 &shutdown,
             )]
         }
@@ -201,12 +200,19 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         }
         Name::ImageReflector => {
             let tags = Arc::new(imagerepository::TagStore::new(&args.storage_path)?);
-            image_reflector_controllers(&client, tags, args.no_cross_namespace_refs, &shutdown)
+            image_reflector_controllers(
+                &client,
+                tags,
+                args.no_cross_namespace_refs,
+                Some(&metrics),
+                &shutdown,
+            )
         }
         Name::ImageAutomation => {
             vec![image_automation_controller(
                 &client,
                 args.no_cross_namespace_refs,
+                Some(&metrics),
                 &shutdown,
             )]
         }
@@ -214,172 +220,6 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     supervise_all(controllers, shutdown).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A controller to supervise: its name (the kind it reconciles) and how to start it.
-pub(crate) type Supervised = (
-    &'static str,
-    Box<dyn FnMut() -> BoxFuture<'static, ()> + Send>,
-);
-
-/// What stops the controllers: one signal, resolved for every clone at once.
-pub(crate) type Stop = Shared<BoxFuture<'static, ()>>;
-
-/// Boxes a controller's start function for [`supervise_all`]; every start gets its own handle
-/// on `stop`.
-fn starter<Fut>(
-    stop: &Stop,
-    mut start: impl FnMut(Stop) -> Fut + Send + 'static,
-) -> Box<dyn FnMut() -> BoxFuture<'static, ()> + Send>
-where
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let stop = stop.clone();
-    Box::new(move || start(stop.clone()).boxed())
-}
-
-/// The source controller: one reconciler per source kind, as Flux's source-controller.
-pub(crate) fn source_controllers(
-    client: &kube::Client,
-    storage: &Arc<Storage>,
-    stop: &Stop,
-) -> Vec<Supervised> {
-    let git = Arc::new(gitrepository::Context::new(client.clone(), storage.clone()));
-    let oci = Arc::new(ocirepository::Context::new(client.clone(), storage.clone()));
-    let helm = Arc::new(helmrepository::Context::new(
-        client.clone(),
-        storage.clone(),
-    ));
-    let chart = Arc::new(helmchart::Context::new(
-        client.clone(),
-        storage.clone(),
-        ferroflux_source::http::default_client(),
-    ));
-    let bucket = Arc::new(bucket::Context::new(client.clone(), storage.clone()));
-    vec![
-        (
-            "GitRepository",
-            starter(stop, move |stop| gitrepository::run(git.clone(), stop)),
-        ),
-        (
-            "OCIRepository",
-            starter(stop, move |stop| ocirepository::run(oci.clone(), stop)),
-        ),
-        (
-            "HelmRepository",
-            starter(stop, move |stop| helmrepository::run(helm.clone(), stop)),
-        ),
-        (
-            "HelmChart",
-            starter(stop, move |stop| helmchart::run(chart.clone(), stop)),
-        ),
-        (
-            "Bucket",
-            starter(stop, move |stop| bucket::run(bucket.clone(), stop)),
-        ),
-    ]
-}
-
-/// Flux's source-watcher: the ArtifactGenerator reconciler, storing into `storage` (which
-/// honours `--no-cross-namespace-refs`).
-pub(crate) fn source_watcher(
-    client: &kube::Client,
-    storage: &Arc<Storage>,
-    no_cross_namespace_refs: bool,
-    stop: &Stop,
-) -> Supervised {
-    let mut context = artifactgenerator::Context::new(client.clone(), storage.clone());
-    context.no_cross_namespace_refs = no_cross_namespace_refs;
-    let context = Arc::new(context);
-    (
-        "ArtifactGenerator",
-        starter(stop, move |stop| {
-            artifactgenerator::run(context.clone(), stop)
-        }),
-    )
-}
-
-/// The kustomize controller.
-pub(crate) fn kustomize_controller(context: kustomization::Context, stop: &Stop) -> Supervised {
-    let context = Arc::new(context);
-    (
-        "Kustomization",
-        starter(stop, move |stop| kustomization::run(context.clone(), stop)),
-    )
-}
-
-/// The image-reflector controller: the ImageRepository scanner and the ImagePolicy reconciler
-/// (which honours `--no-cross-namespace-refs`).
-pub(crate) fn image_reflector_controllers(
-    client: &kube::Client,
-    tags: Arc<imagerepository::TagStore>,
-    no_cross_namespace_refs: bool,
-    stop: &Stop,
-) -> Vec<Supervised> {
-    let mut policies = imagepolicy::Context::new(client.clone(), tags.clone());
-    policies.no_cross_namespace_refs = no_cross_namespace_refs;
-    let policies = Arc::new(policies);
-    let repositories = Arc::new(imagerepository::Context::new(client.clone(), tags));
-    vec![
-        (
-            "ImageRepository",
-            starter(stop, move |stop| {
-                imagerepository::run(repositories.clone(), stop)
-            }),
-        ),
-        (
-            "ImagePolicy",
-            starter(stop, move |stop| imagepolicy::run(policies.clone(), stop)),
-        ),
-    ]
-}
-
-/// The image-automation controller (honours `--no-cross-namespace-refs`).
-pub(crate) fn image_automation_controller(
-    client: &kube::Client,
-    no_cross_namespace_refs: bool,
-    stop: &Stop,
-) -> Supervised {
-    let mut context = imageupdateautomation::Context::new(client.clone());
-    context.no_cross_namespace_refs = no_cross_namespace_refs;
-    let context = Arc::new(context);
-    (
-        "ImageUpdateAutomation",
-        starter(stop, move |stop| {
-            imageupdateautomation::run(context.clone(), stop)
-        }),
-    )
-}
-
-/// The workload simulator (`ferroflux up` only: in a real cluster, pods run).
-pub(crate) fn workload_simulator(
-    client: &kube::Client,
-    options: simulator::Options,
-    stop: &Stop,
-) -> Supervised {
-    let client = client.clone();
-    (
-        "workload simulator",
-        starter(stop, move |stop| {
-            simulator::run(client.clone(), options.clone(), stop)
-        }),
-    )
-}
-
-/// Runs every controller under [`supervise`] with the default [`RestartPolicy`] until
-/// `shutdown`; fails as soon as one of them keeps dying.
-pub(crate) async fn supervise_all(
-    controllers: Vec<Supervised>,
-    shutdown: Stop,
-) -> anyhow::Result<()> {
-    let policy = RestartPolicy::default();
-    futures::future::try_join_all(
-        controllers
-            .into_iter()
-            .map(|(name, start)| supervise(name, &policy, shutdown.clone(), start)),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Serves `/metrics` on `addr` (`:8080` listens on every interface, like Flux's flag).

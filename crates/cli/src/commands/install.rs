@@ -9,12 +9,16 @@ use clap::Args;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, Namespace, PodSpec, PodTemplateSpec, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
+
+use ferroflux_embedded::manifests::{
+    APPLIER, binding, cluster_reconciler, labels, meta, service_account,
+};
 
 /// The controllers `ferroflux controller NAME` runs, with the flags each gets by default. Only
 /// controllers that exist are offered: Flux's helm-controller and notification-controller have
@@ -199,28 +203,6 @@ fn to_yaml<T: Serialize>(object: &T) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(object)?)
 }
 
-fn labels(component: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "app.kubernetes.io/part-of".to_string(),
-            "ferroflux".to_string(),
-        ),
-        (
-            "app.kubernetes.io/component".to_string(),
-            component.to_string(),
-        ),
-    ])
-}
-
-fn meta(name: &str, namespace: Option<&str>, component: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_string()),
-        namespace: namespace.map(str::to_string),
-        labels: Some(labels(component)),
-        ..ObjectMeta::default()
-    }
-}
-
 fn namespace(name: &str) -> Namespace {
     let mut meta = meta(name, None, "namespace");
     meta.labels.get_or_insert_with(BTreeMap::new).insert(
@@ -259,51 +241,6 @@ fn crd_controller_role() -> ClusterRole {
             rule(vec!["coordination.k8s.io".into()], &["leases"], &["*"]),
         ]),
         ..ClusterRole::default()
-    }
-}
-
-/// The ServiceAccount of the controller that applies manifests (Flux's helm-controller, the
-/// other applier, has no ferroflux counterpart).
-pub(crate) const APPLIER: &str = "kustomize-controller";
-
-/// Flux's `cluster-reconciler` binding: like Flux, the applier is cluster-admin and tenants are
-/// confined by impersonation. Under lockdown (`--default-service-account`) the platform's own
-/// Kustomizations name this account in `spec.serviceAccountName`.
-pub(crate) fn cluster_reconciler(namespace: &str) -> ClusterRoleBinding {
-    binding("cluster-reconciler", "cluster-admin", namespace, &[APPLIER])
-}
-
-fn binding(
-    name: &str,
-    role: &str,
-    namespace: &str,
-    service_accounts: &[&str],
-) -> ClusterRoleBinding {
-    ClusterRoleBinding {
-        metadata: meta(name, None, "rbac"),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role.into(),
-        },
-        subjects: Some(
-            service_accounts
-                .iter()
-                .map(|sa| Subject {
-                    kind: "ServiceAccount".into(),
-                    name: sa.to_string(),
-                    namespace: Some(namespace.to_string()),
-                    ..Subject::default()
-                })
-                .collect(),
-        ),
-    }
-}
-
-pub(crate) fn service_account(name: &str, namespace: &str) -> ServiceAccount {
-    ServiceAccount {
-        metadata: meta(name, Some(namespace), name),
-        ..ServiceAccount::default()
     }
 }
 

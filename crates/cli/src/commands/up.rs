@@ -1,29 +1,21 @@
-//! `ferroflux up`: the embedded GitOps control plane on one machine. Starts the API server, the
-//! artifact server, a local Git server with the fleet, the source and kustomize controllers,
-//! bootstraps the fleet like `flux bootstrap`, and shows the Kustomizations like
-//! `flux get kustomizations -A` until they are Ready.
-
-mod fleet;
-mod git_http;
+//! `ferroflux up`: the embedded GitOps control plane on one machine ([`ferroflux_embedded`]:
+//! the API server, the artifact server, a local Git server with the fleet, the controllers and
+//! the bootstrap like `flux bootstrap`), reported step by step; then shows the Kustomizations
+//! like `flux get kustomizations -A` until they are Ready.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use futures::FutureExt as _;
-use serde_json::{Value, json};
 
-use ferroflux_apply::manager::{ApplyOptions, ResourceManager};
-use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::{imagerepository, simulator};
+use ferroflux_apply::manager::{Action, Change};
+use ferroflux_controllers::runtime::SupervisionError;
+use ferroflux_controllers::simulator;
+use ferroflux_embedded::{ControllerOptions, FleetSource};
 use ferroflux_gocompat::duration::parse_std as parse_duration;
-use ferroflux_source::storage::Storage;
-
-use super::controller;
 
 /// Run the embedded control plane with a fleet repository.
 #[derive(Debug, Args)]
@@ -72,13 +64,6 @@ pub struct UpArgs {
     no_simulator: bool,
 }
 
-/// Ports chosen on first run, kept so artifact and Git URLs stay valid across restarts.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Ports {
-    artifacts: u16,
-    git: u16,
-}
-
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Errors only (a controller that died, ...): stdout is the status table. RUST_LOG widens it.
@@ -94,36 +79,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(up(args))
 }
 
-async fn bind_persisted(
-    data_dir: &Path,
-) -> anyhow::Result<(tokio::net::TcpListener, tokio::net::TcpListener)> {
-    let file = data_dir.join("ports.json");
-    let saved: Option<Ports> = std::fs::read(&file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let bind = |port: u16| tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)));
-    let (artifacts, git) = match saved {
-        Some(ports) => (
-            bind(ports.artifacts)
-                .await
-                .with_context(|| format!("artifact server port {} is taken", ports.artifacts))?,
-            bind(ports.git)
-                .await
-                .with_context(|| format!("git server port {} is taken", ports.git))?,
-        ),
-        None => (bind(0).await?, bind(0).await?),
-    };
-    let ports = Ports {
-        artifacts: artifacts.local_addr()?.port(),
-        git: git.local_addr()?.port(),
-    };
-    std::fs::write(&file, serde_json::to_vec(&ports)?)?;
-    Ok((artifacts, git))
-}
-
-async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data dir {}", args.data_dir.display()))?;
+/// The controllers' options from the flags (checked before anything starts).
+fn controller_options(args: &UpArgs) -> anyhow::Result<ControllerOptions> {
     let simulator_delay = parse_duration(&args.simulator_delay).with_context(|| {
         format!(
             "--simulator-delay {:?} is not a duration",
@@ -137,180 +94,67 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 args.simulate_failure
             )
         })?;
+    Ok(ControllerOptions {
+        default_service_account: args.default_service_account.clone(),
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        simulator: (!args.no_simulator).then_some(simulator),
+    })
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let options = controller_options(&args)?;
     let timeout = parse_duration(&args.timeout)
         .with_context(|| format!("--timeout {:?} is not a duration", args.timeout))?;
     outln!("► starting the API server")?;
-    let mut config = ferroflux_apiserver::Config::new(args.data_dir.join("apiserver"));
-    config.listen = args.listen;
-    config.kubeconfig_out = args.kubeconfig_out.clone();
-    let server = ferroflux_apiserver::serve(config)
-        .await
-        .context("the API server did not start")?;
+    let server =
+        ferroflux_embedded::start_api_server(&args.data_dir, args.listen, args.kubeconfig_out)
+            .await?;
     outln!(
         "✔ API server at {} (kubeconfig: {})",
         server.url,
         server.kubeconfig_path.display()
     )?;
-
-    let (artifact_listener, git_listener) = bind_persisted(&args.data_dir).await?;
-    let artifact_url = format!("http://{}", artifact_listener.local_addr()?);
-    let git_url = format!("http://{}", git_listener.local_addr()?);
-    let storage = Arc::new(Storage::new(
-        args.data_dir.join("artifacts"),
-        &artifact_url,
-    )?);
-    let router = storage.router();
-    tokio::spawn(async move { axum::serve(artifact_listener, router).await });
-    let git_root = args.data_dir.join("git");
-    std::fs::create_dir_all(&git_root)?;
-    tokio::spawn(git_http::serve(git_root.clone(), git_listener));
-
-    let fleet_url = format!("{git_url}/fleet-infra.git");
-    let mut fleet_files = match &args.fleet {
-        Some(path) => fleet::disk_files(path)?,
-        None => fleet::bundled_files(&fleet::EXAMPLE_FLEET),
+    let servers = ferroflux_embedded::serve_sources(&args.data_dir).await?;
+    let source = FleetSource {
+        fleet: args.fleet.as_deref(),
+        apps: args.apps.as_deref(),
+        cluster: &args.cluster,
     };
-    fleet_files
-        .retain(|(path, _)| !path.starts_with(&format!("clusters/{}/flux-system/", args.cluster)));
-    fleet_files.extend(fleet::bootstrap_files(&args.cluster, &fleet_url));
-    let apps_files = match &args.apps {
-        Some(path) => fleet::disk_files(path)?,
-        None => fleet::bundled_files(&fleet::EXAMPLE_APPS),
-    };
-    let (_, created) = fleet::ensure_repository(
-        &git_root,
-        "fleet-infra",
-        &fleet_files,
-        "Add Flux sync manifests",
-    )?;
-    fleet::ensure_repository(&git_root, "tenant-apps", &apps_files, "Add tenant apps")?;
-    if created {
-        outln!("✔ fleet repository created at {fleet_url}")?;
+    let fleet = ferroflux_embedded::write_fleet(&servers, &source)?;
+    if fleet.created {
+        outln!("✔ fleet repository created at {}", fleet.url)?;
     }
-
-    let kube_config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::from_yaml(&server.kubeconfig)?,
-        &Default::default(),
-    )
-    .await?;
-    let client = kube::Client::try_from(kube_config.clone())?;
+    let (client, kube_config) = ferroflux_embedded::client(&server).await?;
     outln!(
         "► installing components and bootstrapping clusters/{}",
         args.cluster
     )?;
-    bootstrap(&client, &args.cluster, &fleet_url, &git_url).await?;
-
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }
-    .boxed()
-    .shared();
-    let tags = Arc::new(imagerepository::TagStore::new(
-        args.data_dir.join("image-tags"),
-    )?);
-    let ks_options = kustomization::Options {
-        default_service_account: args.default_service_account.clone(),
-        no_cross_namespace_refs: args.no_cross_namespace_refs,
-        ..Default::default()
-    };
-    // The lockdown flags reach every controller that follows a reference or applies.
-    let mut controllers = controller::source_controllers(&client, &storage, &shutdown);
-    controllers.push(controller::source_watcher(
+    let changes =
+        ferroflux_embedded::bootstrap(&client, &args.cluster, &fleet.url, &servers.git_url).await?;
+    print_bootstrap(&changes)?;
+    let mut controllers = ferroflux_embedded::start_controllers(
         &client,
-        &storage,
-        args.no_cross_namespace_refs,
-        &shutdown,
-    ));
-    controllers.extend(controller::image_reflector_controllers(
+        kube_config,
+        &servers,
+        &args.data_dir,
+        options,
+    )?;
+    let code = watch_status(
         &client,
-        tags,
-        args.no_cross_namespace_refs,
-        &shutdown,
-    ));
-    controllers.push(controller::image_automation_controller(
-        &client,
-        args.no_cross_namespace_refs,
-        &shutdown,
-    ));
-    controllers.push(controller::kustomize_controller(
-        kustomization::Context::new(client.clone(), kube_config, ks_options),
-        &shutdown,
-    ));
-    if !args.no_simulator {
-        controllers.push(controller::workload_simulator(
-            &client, simulator, &shutdown,
-        ));
-    }
-    let mut supervisors = tokio::spawn(controller::supervise_all(controllers, shutdown));
-
-    let code = watch_status(&client, args.exit_when_ready, timeout, &mut supervisors).await?;
-    let _ = stop.send(true);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+        args.exit_when_ready,
+        timeout,
+        &mut controllers.supervisors,
+    )
+    .await?;
+    controllers.stop().await;
     server.shutdown().await;
     Ok(code)
 }
 
-/// The Flux components `up` runs in its process (see `run`); their CRDs are the ones it installs.
-const COMPONENTS: &[&str] = &[
-    "source-controller",
-    "source-watcher",
-    "kustomize-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-];
-
-/// Installs the CRDs of [`COMPONENTS`] and the flux-system namespace, the applier's ServiceAccount and binding,
-/// the `cluster-vars` the fleet substitutes, and the bootstrap GitRepository + Kustomization. Server-side apply with a dry run first, so
-/// a second start writes nothing.
-async fn bootstrap(
-    client: &kube::Client,
-    cluster: &str,
-    fleet_url: &str,
-    git_url: &str,
-) -> anyhow::Result<()> {
-    let manager = ResourceManager::new(client.clone(), "ferroflux");
-    // Like `install`: only the kinds of the controllers `up` runs; a CRD without its controller
-    // would accept objects that nothing ever reconciles.
-    let mut objects: Vec<Value> = ferroflux_api::crds::SERVED_KINDS
-        .iter()
-        .filter(|kind| COMPONENTS.contains(&kind.component))
-        .map(|kind| {
-            let crd = kind.definition();
-            let mut value = serde_json::to_value(crd).expect("CRDs serialise");
-            value["apiVersion"] = json!("apiextensions.k8s.io/v1");
-            value["kind"] = json!("CustomResourceDefinition");
-            value
-        })
-        .collect();
-    objects.push(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
-    );
-    // What `flux install` creates for the applier: its ServiceAccount, bound to cluster-admin
-    // by `cluster-reconciler`; the flux-system Kustomizations impersonate it.
-    let applier = super::install::service_account(super::install::APPLIER, "flux-system");
-    objects.push(serde_json::to_value(applier)?);
-    objects.push(serde_json::to_value(super::install::cluster_reconciler(
-        "flux-system",
-    ))?);
-    objects.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
-        "data": {"git_server": git_url, "cluster_name": cluster}}));
-    for (_, content) in fleet::bootstrap_files(cluster, fleet_url)
-        .into_iter()
-        .take(1)
-    {
-        let text = String::from_utf8(content).expect("bootstrap files are text");
-        let docs: Vec<Value> = ferroflux_gocompat::yaml::from_multiple(&text)?;
-        objects.extend(docs);
-    }
-    let changes = manager
-        .apply_all(&objects, &ApplyOptions::default())
-        .await?;
+fn print_bootstrap(changes: &[Change]) -> anyhow::Result<()> {
     let changed = changes
         .iter()
-        .filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
+        .filter(|c| c.action != Action::Unchanged)
         .count();
     outln!(
         "✔ bootstrap: {changed} object(s) created or configured, {} unchanged",
@@ -326,7 +170,7 @@ async fn watch_status(
     client: &kube::Client,
     exit_when_ready: bool,
     timeout: Duration,
-    supervisors: &mut tokio::task::JoinHandle<anyhow::Result<()>>,
+    supervisors: &mut tokio::task::JoinHandle<Result<(), SupervisionError>>,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last = String::new();

@@ -679,22 +679,16 @@ mod tests {
 
     fn run(f: &Fixture, ops: &[CopyOperation]) -> Result<Vec<String>, BuildError> {
         stage(ops, &f.sources, &f.staging, &ExtractOptions::default())?;
-        let mut files = Vec::new();
-        list(&f.staging, Path::new(""), &mut files);
+        let staged = RootedFs::new(&f.staging).expect("staging");
+        let mut entries = Vec::new();
+        walk_all(&staged, Path::new(""), &mut entries, u64::MAX)?;
+        let mut files: Vec<String> = entries
+            .into_iter()
+            .filter(|(_, file_type)| !file_type.is_dir())
+            .map(|(path, _)| path.display().to_string())
+            .collect();
         files.sort();
         Ok(files)
-    }
-
-    fn list(root: &Path, rel: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(root.join(rel)).expect("list") {
-            let entry = entry.expect("entry");
-            let path = rel.join(entry.file_name());
-            if entry.file_type().expect("type").is_dir() {
-                list(root, &path, out);
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
     }
 
     #[test]

@@ -9,18 +9,13 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::runtime::reflector::ObjectRef as ReflectorRef;
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use ferroflux_api::kustomize::{Kustomization, KustomizationStatus};
-use ferroflux_api::meta::{
-    Artifact, RECONCILE_REQUEST_ANNOTATION, ResourceInventory, condition_type, reason,
-};
+use ferroflux_api::meta::{Artifact, ResourceInventory, Time, condition_type, reason};
 use ferroflux_apply::identity;
 use ferroflux_apply::inventory::{inventory_of, stale_objects};
 use ferroflux_apply::manager::{
@@ -28,15 +23,14 @@ use ferroflux_apply::manager::{
 };
 use ferroflux_apply::object::ObjectRef;
 
-use crate::conditions::{self, Wanted};
-use crate::events::Recorder;
+use crate::conditions;
 use crate::kustomization::{generator, history, ignore, postbuild};
 use crate::metrics::Metrics;
 use crate::rootfs::RootedFs;
 use crate::runtime::{
-    FINALIZER, ReconcileError, Retry, now, optional_spec_duration, patch_status, record,
-    spec_duration,
+    self, Failure, Note, ReconcileError, Reconciler, now, optional_spec_duration, spec_duration,
 };
+use crate::source::watch_artifacts;
 
 /// The field manager of everything the controller applies.
 pub const FIELD_MANAGER: &str = "kustomize-controller";
@@ -78,160 +72,184 @@ impl Default for Options {
     }
 }
 
-/// What the reconciler needs: the controller's client and config (impersonating clients are
-/// made from it), an HTTP client for artifacts, the flags, and the event recorder.
+/// What the reconciler needs: the runtime's context, the controller's config (impersonating
+/// clients are made from it), an HTTP client for artifacts and the flags.
 pub struct Context {
-    /// The controller's own client.
-    pub client: Client,
+    /// The runtime's shared context.
+    pub runtime: runtime::Context,
     /// The controller's config, from which tenant clients are made.
     pub config: kube::Config,
     /// Downloads artifacts.
     pub http: reqwest::Client,
     /// The flags.
     pub options: Options,
-    recorder: Recorder,
-    metrics: Option<Arc<Metrics>>,
 }
 
 impl Context {
     /// A context whose events are reported as `kustomize-controller`.
     pub fn new(client: Client, config: kube::Config, options: Options) -> Self {
         Context {
-            recorder: crate::runtime::recorder(&client, FIELD_MANAGER),
-            client,
+            runtime: runtime::Context::new(client, FIELD_MANAGER),
             config,
             http: ferroflux_source::http::default_client(),
             options,
-            metrics: None,
         }
     }
 
     /// Records Flux's metrics of every reconciliation in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
+        self.runtime = self.runtime.with_metrics(metrics);
         self
+    }
+
+    fn client(&self) -> &Client {
+        &self.runtime.client
     }
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let api: Api<Kustomization> = Api::all(context.client.clone());
-    let mut config = watcher::Config::default();
-    if let Some(selector) = &context.options.watch_label_selector {
-        config = config.labels(selector);
-    }
-    let controller = crate::runtime::controller(api, config.clone());
-    let store = controller.store();
-    let mut controller = controller;
-    for kind in [
-        "GitRepository",
-        "OCIRepository",
-        "Bucket",
-        "ExternalArtifact",
-    ] {
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
-            ferroflux_api::source::GROUP,
-            "v1",
-            kind,
-        ));
-        let sources: Api<DynamicObject> = Api::all_with(context.client.clone(), &resource);
-        let store = store.clone();
-        // Like Flux's SourceRevisionChangePredicate: only a new artifact (revision, URL)
-        // concerns the Kustomizations; other status writes of a source do not.
-        let sources = watcher::watcher(sources, watcher::Config::default())
-            .default_backoff()
-            .applied_objects()
-            .predicate_filter(source_artifact, Default::default());
-        controller = controller.watches_stream_with(
-            sources,
-            move |source: DynamicObject| {
-                let source_ns = source.namespace().unwrap_or_default();
-                let source_name = source.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|ks| {
-                        let r = &ks.spec.source_ref;
-                        let ns = r
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| ks.namespace().unwrap_or_default());
-                        r.kind == kind && r.name == source_name && ns == source_ns
-                    })
-                    .map(|ks| ReflectorRef::from_obj(&*ks))
-                    .collect::<Vec<_>>()
-            },
-            resource,
-        );
-    }
-    crate::runtime::drive(
-        controller.with_config(
-            kube::runtime::controller::Config::default().concurrency(context.options.concurrent),
-        ),
-        reconcile,
-        context,
-        shutdown,
-    )
-    .await;
-}
+pub use crate::runtime::run;
 
-/// The hash of a source's artifact, which is all a Kustomization reads of it.
-fn source_artifact(source: &DynamicObject) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    source.data["status"]["artifact"]
-        .to_string()
-        .hash(&mut hasher);
-    Some(hasher.finish())
-}
+impl Reconciler for Context {
+    type Kind = Kustomization;
+    type Done = Applied;
+    type Failure = Failed;
+    type Status = KustomizationStatus;
 
-async fn reconcile(
-    ks: Arc<Kustomization>,
-    ctx: Arc<Context>,
-) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
-    let namespace = ks.namespace().unwrap_or_default();
-    let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, ks, |event| async {
-        match event {
-            Event::Apply(ks) => reconcile_apply(&api, &ks, &ctx).await,
-            Event::Cleanup(ks) => finalize(&ks, &ctx).await,
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
+    }
+
+    fn watcher_config(&self) -> watcher::Config {
+        let config = watcher::Config::default();
+        match &self.options.watch_label_selector {
+            Some(selector) => config.labels(selector),
+            None => config,
         }
-    })
-    .await
+    }
+
+    fn watches(&self, controller: Controller<Kustomization>) -> Controller<Kustomization> {
+        let reads = |ks: &Kustomization, kind: &str, namespace: &str, name: &str| {
+            let r = &ks.spec.source_ref;
+            let own = ks.namespace().unwrap_or_default();
+            r.kind == kind && r.name == name && r.namespace.as_deref().unwrap_or(&own) == namespace
+        };
+        let kinds = [
+            "GitRepository",
+            "OCIRepository",
+            "Bucket",
+            "ExternalArtifact",
+        ];
+        watch_artifacts(controller, self.client(), &kinds, reads).with_config(
+            kube::runtime::controller::Config::default().concurrency(self.options.concurrent),
+        )
+    }
+
+    fn suspended(&self, ks: &Kustomization) -> bool {
+        ks.spec.suspend == Some(true)
+    }
+
+    fn interval(&self, ks: &Kustomization) -> Result<Duration, ReconcileError> {
+        spec_duration("spec.interval", &ks.spec.interval)
+    }
+
+    /// `spec.retryInterval`, the interval when unset (an invalid one stalls in `reconcile`).
+    fn retry_interval(&self, ks: &Kustomization) -> Option<Duration> {
+        Checked::of(ks).ok().map(|checked| checked.retry)
+    }
+
+    async fn reconcile(&self, ks: &Kustomization) -> Result<Applied, Failed> {
+        let started = std::time::Instant::now();
+        let mut progress = Progress::default();
+        let result = match Checked::of(ks) {
+            Ok(checked) => attempt(ks, self, &checked, &mut progress).await,
+            Err(err) => Err(err),
+        };
+        progress.elapsed = started.elapsed();
+        match result {
+            Ok(changes) => Ok(Applied { progress, changes }),
+            Err(error) => Err(Failed { progress, error }),
+        }
+    }
+
+    /// The change set when something changed, reported under `Progressing`, the Ready reason
+    /// Flux's controller holds while it applies (`flux events` shows it so).
+    fn event(&self, _ks: &Kustomization, applied: &Applied) -> Option<Note> {
+        let changed: Vec<String> = applied
+            .changes
+            .iter()
+            .filter(|c| c.action != ApplyAction::Unchanged)
+            .map(ToString::to_string)
+            .collect();
+        (!changed.is_empty()).then(|| Note {
+            reason: reason::PROGRESSING,
+            message: changed.join("\n"),
+        })
+    }
+
+    fn summarize(
+        &self,
+        ks: &Kustomization,
+        outcome: Result<Applied, Failed>,
+        at: Time,
+    ) -> KustomizationStatus {
+        let (progress, result) = match outcome {
+            Ok(applied) => (applied.progress, Ok(applied.changes)),
+            Err(failed) => (failed.progress, Err(failed.error)),
+        };
+        summarize(ks, progress, result, at)
+    }
+
+    async fn cleanup(&self, ks: &Kustomization) {
+        finalize(ks, self).await;
+    }
 }
 
-/// The outcome of one reconciliation, for the status write.
-struct Outcome {
+/// How far a reconciliation got, for the status write whether it succeeded or not.
+#[derive(Debug, Default)]
+pub struct Progress {
     revision: Option<String>,
     /// Flux's origin revision: the artifact's `org.opencontainers.image.revision`.
     origin_revision: Option<String>,
     /// Digest of the built set, once the build succeeded (the history records only those).
     digest: Option<String>,
     inventory: Option<ResourceInventory>,
-    result: Result<Vec<Change>, ReconcileError>,
     healthy: Option<bool>,
+    elapsed: Duration,
 }
 
-impl Outcome {
-    fn new(result: Result<Vec<Change>, ReconcileError>) -> Self {
-        Outcome {
-            revision: None,
-            origin_revision: None,
-            digest: None,
-            inventory: None,
-            result,
-            healthy: None,
+/// A successful reconciliation: how far it got (all the way) and what the apply changed.
+#[derive(Debug)]
+pub struct Applied {
+    progress: Progress,
+    changes: Vec<Change>,
+}
+
+/// A failed reconciliation: how far it got and why it stopped.
+#[derive(Debug)]
+pub struct Failed {
+    progress: Progress,
+    error: ReconcileError,
+}
+
+impl From<ReconcileError> for Failed {
+    fn from(error: ReconcileError) -> Self {
+        Failed {
+            progress: Progress::default(),
+            error,
         }
+    }
+}
+
+impl Failure for Failed {
+    fn error(&self) -> &ReconcileError {
+        &self.error
     }
 }
 
 /// What of the spec is checked before anything else: durations that do not parse and ignore
 /// rules that do not compile stall.
 struct Checked {
-    interval: Duration,
     retry: Duration,
     timeout: Duration,
     ignore: Vec<ignore::Rule>,
@@ -241,7 +259,6 @@ impl Checked {
     fn of(ks: &Kustomization) -> Result<Self, ReconcileError> {
         let interval = spec_duration("spec.interval", &ks.spec.interval)?;
         Ok(Checked {
-            interval,
             retry: optional_spec_duration(
                 "spec.retryInterval",
                 ks.spec.retry_interval.as_deref(),
@@ -256,181 +273,120 @@ impl Checked {
 /// The annotation of an OCI artifact naming the revision it was built from.
 const ORIGIN_REVISION_KEY: &str = "org.opencontainers.image.revision";
 
-async fn reconcile_apply(
-    api: &Api<Kustomization>,
+/// Flux's words for the status written before a long health wait.
+const HEALTH_CHECK_IN_PROGRESS: &str = "Health check in progress";
+
+/// Runs the chain, recording in `progress` how far it got; every step's failure carries the
+/// reason it is reported under.
+async fn attempt(
     ks: &Kustomization,
     ctx: &Context,
-) -> Result<Action, kube::Error> {
-    if ks.spec.suspend == Some(true) {
-        return Ok(Action::await_change());
-    }
-    let started = std::time::Instant::now();
-    let (outcome, action) = match Checked::of(ks) {
-        Ok(checked) => {
-            let outcome = attempt(ks, ctx, &checked).await;
-            let action = match &outcome.result {
-                Ok(_) => Action::requeue(checked.interval),
-                Err(err) => err.action(checked.retry),
-            };
-            (outcome, action)
-        }
-        Err(err) => {
-            let action = err.action(Duration::ZERO);
-            (Outcome::new(Err(err)), action)
-        }
-    };
-    record_event(ks, ctx, &outcome).await;
-    let status = summarize(ks, outcome, started.elapsed());
-    if let Some(metrics) = &ctx.metrics {
-        let (namespace, name) = (ks.namespace().unwrap_or_default(), ks.name_any());
-        metrics.observe("Kustomization", &namespace, &name, started.elapsed());
-        metrics.record_conditions(
-            "Kustomization",
-            &namespace,
-            &name,
-            status.conditions.as_deref().unwrap_or_default(),
-        );
-    }
-    patch_status(
-        api,
-        &ks.name_any(),
-        serde_json::to_value(status).expect("status serialises"),
-    )
-    .await?;
-    Ok(action)
-}
-
-/// Emits Flux's events: the change set when something changed, the error when it failed. The
-/// change set is reported under `Progressing`, the Ready reason Flux's controller holds while it
-/// applies (`flux events` shows it so).
-async fn record_event(ks: &Kustomization, ctx: &Context, outcome: &Outcome) {
-    let object = ks.object_ref(&());
-    match &outcome.result {
-        Ok(changes) => {
-            let changed: Vec<String> = changes
-                .iter()
-                .filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
-                .map(ToString::to_string)
-                .collect();
-            if !changed.is_empty() {
-                record(
-                    &ctx.recorder,
-                    &object,
-                    false,
-                    reason::PROGRESSING,
-                    &changed.join("\n"),
-                )
-                .await;
-            }
-        }
-        Err(err) => record(&ctx.recorder, &object, true, err.reason, &err.message).await,
-    }
-}
-
-/// Runs the chain; every step's failure carries the reason it is reported under.
-async fn attempt(ks: &Kustomization, ctx: &Context, checked: &Checked) -> Outcome {
-    let mut outcome = Outcome::new(Ok(Vec::new()));
-    let artifact = match reconcile_source(ks, ctx).await {
-        Ok(artifact) => artifact,
-        Err(err) => {
-            outcome.result = Err(err);
-            return outcome;
-        }
-    };
-    outcome.revision = Some(artifact.revision.clone());
-    outcome.origin_revision = artifact
+    checked: &Checked,
+    progress: &mut Progress,
+) -> Result<Vec<Change>, ReconcileError> {
+    let artifact = reconcile_source(ks, ctx).await?;
+    progress.revision = Some(artifact.revision.clone());
+    progress.origin_revision = artifact
         .metadata
         .as_ref()
         .and_then(|m| m.get(ORIGIN_REVISION_KEY))
         .cloned();
-    if let Err(err) = reconcile_dependencies(ks, ctx).await {
-        outcome.result = Err(err);
-        return outcome;
-    }
-    let objects = match reconcile_build(ks, ctx, &artifact).await {
-        Ok(objects) => objects,
-        Err(err) => {
-            outcome.result = Err(err);
-            return outcome;
-        }
-    };
-    outcome.digest = Some(ferroflux_source::sha256_digest(
+    reconcile_dependencies(ks, ctx).await?;
+    let objects = reconcile_build(ks, ctx, &artifact).await?;
+    progress.digest = Some(ferroflux_source::sha256_digest(
         &serde_json::to_vec(&objects).expect("built objects are JSON values"),
     ));
-    let manager = match applier(ks, ctx) {
-        Ok(manager) => manager,
-        Err(err) => {
-            outcome.result = Err(err);
-            return outcome;
-        }
-    };
+    let manager = applier(ks, ctx)?;
     let options = ApplyOptions {
         force: ks.spec.force == Some(true),
         ignore: ignore::ignored_paths(&checked.ignore, &objects),
     };
-    let mut changes = match manager.apply_all(&objects, &options).await {
-        Ok(changes) => changes,
-        Err(err) => {
-            outcome.result = Err(ReconcileError::generic(
-                reason::RECONCILIATION_FAILED,
-                err.to_string(),
-            ));
-            return outcome;
-        }
-    };
+    let mut changes = manager
+        .apply_all(&objects, &options)
+        .await
+        .map_err(|err| ReconcileError::generic(reason::RECONCILIATION_FAILED, err.to_string()))?;
     let refs: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
     let inventory = inventory_of(&refs);
-    outcome.inventory = Some(inventory.clone());
+    progress.inventory = Some(inventory.clone());
     if ks.spec.prune {
-        let old = ks
-            .status
-            .as_ref()
-            .and_then(|s| s.inventory.clone())
-            .unwrap_or_default();
-        let pruned = stale_objects(&old, &inventory)
-            .map_err(|e| ReconcileError::generic(reason::RECONCILIATION_FAILED, e.to_string()));
-        let pruned = match pruned {
-            Ok(stale) => manager
-                .delete_all(&stale, &owned_by(ks))
-                .await
-                .map_err(|e| {
-                    ReconcileError::generic(
-                        reason::RECONCILIATION_FAILED,
-                        format!("prune failed: {e}"),
-                    )
-                }),
-            Err(err) => Err(err),
-        };
-        match pruned {
-            Ok(deleted) => changes.extend(deleted),
-            Err(err) => {
-                outcome.result = Err(err);
-                return outcome;
-            }
-        }
+        changes.extend(prune(ks, &manager, &inventory).await?);
     }
     let checks = health_checks(ks, &refs);
     if !checks.is_empty() {
         let timeout = checked.timeout;
+        report_health_check(ks, ctx, progress, &changes).await;
         if let Err(err) = manager.wait_healthy(&checks, timeout, true).await {
-            outcome.healthy = Some(false);
-            outcome.result = Err(ReconcileError::generic(
+            progress.healthy = Some(false);
+            return Err(ReconcileError::generic(
                 reason::HEALTH_CHECK_FAILED,
                 format!(
                     "health check failed after {}: {err}",
                     crate::runtime::go_duration(timeout)
                 ),
             ));
-            return outcome;
         }
-        outcome.healthy = Some(true);
+        progress.healthy = Some(true);
     }
     info!(kustomization = %format!("{}/{}", ks.namespace().unwrap_or_default(), ks.name_any()),
-        changes = %changes.iter().filter(|c| c.action != ferroflux_apply::manager::Action::Unchanged)
+        changes = %changes.iter().filter(|c| c.action != ApplyAction::Unchanged)
             .map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "server-side apply completed");
-    outcome.result = Ok(changes);
-    outcome
+    Ok(changes)
+}
+
+/// Deletes what the previous inventory has and `inventory` has not (and this Kustomization
+/// still owns).
+async fn prune(
+    ks: &Kustomization,
+    manager: &ResourceManager,
+    inventory: &ResourceInventory,
+) -> Result<Vec<Change>, ReconcileError> {
+    let old = ks
+        .status
+        .as_ref()
+        .and_then(|s| s.inventory.clone())
+        .unwrap_or_default();
+    let stale = stale_objects(&old, inventory)
+        .map_err(|e| ReconcileError::generic(reason::RECONCILIATION_FAILED, e.to_string()))?;
+    manager
+        .delete_all(&stale, &owned_by(ks))
+        .await
+        .map_err(|e| {
+            ReconcileError::generic(reason::RECONCILIATION_FAILED, format!("prune failed: {e}"))
+        })
+}
+
+/// Before a health wait that may last up to the timeout, writes `Reconciling` and
+/// `Ready=Unknown` as Flux does, so a reader sees the wait rather than the previous outcome.
+/// Only when something may have changed (a new revision, a change applied, an unhealthy
+/// previous check): a reconciliation that changes nothing writes nothing. A failed write is
+/// logged; the reconciliation goes on.
+async fn report_health_check(
+    ks: &Kustomization,
+    ctx: &Context,
+    progress: &Progress,
+    changes: &[Change],
+) {
+    let status = ks.status.clone().unwrap_or_default();
+    let mut conds = status.conditions.unwrap_or_default();
+    let settled = status.last_applied_revision == progress.revision
+        && changes.iter().all(|c| c.action == ApplyAction::Unchanged)
+        && conditions::is_true(&conds, condition_type::HEALTHY);
+    if settled {
+        return;
+    }
+    let at = now();
+    for (type_, state) in [
+        (condition_type::RECONCILING, "True"),
+        (condition_type::READY, "Unknown"),
+    ] {
+        let generation = ks.metadata.generation;
+        let (why, message) = (reason::PROGRESSING, HEALTH_CHECK_IN_PROGRESS);
+        conditions::mark(&mut conds, type_, state, why, message, generation, &at);
+    }
+    if let Err(err) = ctx.runtime.report_progress(ks, &conds).await {
+        warn!(%err, "could not report the health check in progress");
+    }
 }
 
 /// The objects whose health gates readiness: every applied object with `wait`, else the
@@ -487,7 +443,7 @@ async fn reconcile_source(ks: &Kustomization, ctx: &Context) -> Result<Artifact,
         version,
         &source.kind,
     ));
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &source_ns, &resource);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client().clone(), &source_ns, &resource);
     let wait = Duration::from_secs(10);
     let object = api.get_opt(&source.name).await.map_err(|e| {
         ReconcileError::waiting(
@@ -525,7 +481,7 @@ async fn reconcile_dependencies(ks: &Kustomization, ctx: &Context) -> Result<(),
     let own_ns = ks.namespace().unwrap_or_default();
     for dep in ks.spec.depends_on.iter().flatten() {
         let ns = dep.namespace.clone().unwrap_or_else(|| own_ns.clone());
-        let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &ns);
+        let api: Api<Kustomization> = Api::namespaced(ctx.client().clone(), &ns);
         let found = api.get_opt(&dep.name).await.ok().flatten();
         let ready = found.as_ref().is_some_and(|d| {
             let status = d.status.clone().unwrap_or_default();
@@ -693,7 +649,7 @@ async fn substitution_variables(
     for from in post_build.substitute_from.iter().flatten() {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", &from.kind));
         let api: Api<DynamicObject> =
-            Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+            Api::namespaced_with(ctx.client().clone(), &namespace, &resource);
         let found = api.get_opt(&from.name).await.map_err(|e| {
             ReconcileError::generic(
                 reason::BUILD_FAILED,
@@ -809,18 +765,21 @@ fn applier(ks: &Kustomization, ctx: &Context) -> Result<ResourceManager, Reconci
                 format!("cannot impersonate {account}: {e}"),
             )
         })?,
-        None => ctx.client.clone(),
+        None => ctx.client().clone(),
     };
     Ok(ResourceManager::new(client, FIELD_MANAGER))
 }
 
 /// The status after an attempt: conditions by Flux's rules, revisions, inventory, history.
-fn summarize(ks: &Kustomization, outcome: Outcome, elapsed: Duration) -> KustomizationStatus {
+fn summarize(
+    ks: &Kustomization,
+    outcome: Progress,
+    result: Result<Vec<Change>, ReconcileError>,
+    at: Time,
+) -> KustomizationStatus {
     let mut status = ks.status.clone().unwrap_or_default();
     let generation = ks.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let at = now();
-    conditions::delete(&mut conds, condition_type::RECONCILING);
     if let Some(revision) = &outcome.revision {
         status.last_attempted_revision = Some(revision.clone());
     }
@@ -841,112 +800,61 @@ fn summarize(ks: &Kustomization, outcome: Outcome, elapsed: Duration) -> Kustomi
                 .clone()
                 .map(|r| ("originRevision".to_string(), r)),
         );
-        let result = match &outcome.result {
+        let recorded = match &result {
             Ok(_) => reason::RECONCILIATION_SUCCEEDED,
             Err(err) => err.reason,
         };
-        let changed_nothing = outcome
-            .result
+        let changed_nothing = result
             .as_ref()
             .is_ok_and(|changes| changes.iter().all(|c| c.action == ApplyAction::Unchanged));
         let history = status.history.get_or_insert_default();
         // A success that changed nothing and repeats the newest snapshot leaves the history as it
         // is: otherwise every interval (and every restart) would rewrite the object for a
         // timestamp, where ours writes only what changed.
-        if !(changed_nothing && history::repeats_newest(history, digest, result)) {
-            history::upsert(history, digest, at.clone(), elapsed, result, metadata);
+        if !(changed_nothing && history::repeats_newest(history, digest, recorded)) {
+            history::upsert(
+                history,
+                digest,
+                at.clone(),
+                outcome.elapsed,
+                recorded,
+                metadata,
+            );
         }
     }
-    match &outcome.result {
+    match &result {
         Ok(_) => {
             let revision = outcome.revision.clone().unwrap_or_default();
-            conditions::set(
-                &mut conds,
-                Wanted {
-                    type_: condition_type::READY,
-                    status: "True",
-                    reason: reason::RECONCILIATION_SUCCEEDED,
-                    message: &format!("Applied revision: {revision}"),
-                },
-                generation,
-                at.clone(),
-            );
-            conditions::delete(&mut conds, condition_type::STALLED);
+            let message = format!("Applied revision: {revision}");
+            let succeeded = Ok((reason::RECONCILIATION_SUCCEEDED, message.as_str()));
+            conditions::set_outcome(&mut conds, succeeded, generation, &at);
             status.last_applied_revision = outcome.revision;
             status.last_applied_origin_revision = outcome.origin_revision;
         }
-        Err(err) => {
-            conditions::set(
-                &mut conds,
-                Wanted {
-                    type_: condition_type::READY,
-                    status: "False",
-                    reason: err.reason,
-                    message: &err.message,
-                },
-                generation,
-                at.clone(),
-            );
-            if err.retry == Retry::Stalling {
-                conditions::set(
-                    &mut conds,
-                    Wanted {
-                        type_: condition_type::STALLED,
-                        status: "True",
-                        reason: err.reason,
-                        message: &err.message,
-                    },
-                    generation,
-                    at.clone(),
-                );
-            } else {
-                conditions::delete(&mut conds, condition_type::STALLED);
-            }
-        }
+        Err(err) => conditions::set_outcome(&mut conds, Err(err), generation, &at),
     }
-    match outcome.healthy {
-        Some(true) => conditions::set(
-            &mut conds,
-            Wanted {
-                type_: condition_type::HEALTHY,
-                status: "True",
-                reason: reason::RECONCILIATION_SUCCEEDED,
-                message: "Health check passed",
-            },
-            generation,
-            at,
-        ),
+    let health = match outcome.healthy {
+        Some(true) => Some((
+            "True",
+            reason::RECONCILIATION_SUCCEEDED,
+            "Health check passed",
+        )),
         Some(false) => {
-            let message = outcome
-                .result
-                .as_ref()
-                .err()
-                .map(|e| e.message.clone())
-                .unwrap_or_default();
-            conditions::set(
-                &mut conds,
-                Wanted {
-                    type_: condition_type::HEALTHY,
-                    status: "False",
-                    reason: reason::HEALTH_CHECK_FAILED,
-                    message: &message,
-                },
-                generation,
-                at,
-            );
+            let message = result.as_ref().err().map_or("", |e| e.message.as_str());
+            Some(("False", reason::HEALTH_CHECK_FAILED, message))
         }
-        None => {}
+        None => None,
+    };
+    if let Some((state, why, message)) = health {
+        let healthy = condition_type::HEALTHY;
+        conditions::mark(&mut conds, healthy, state, why, message, generation, &at);
     }
     status.conditions = Some(conds);
-    status.observed_generation = generation;
-    if let Some(requested) = ks.annotations().get(RECONCILE_REQUEST_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
     status
 }
 
 /// On deletion with `prune: true`, deletes everything in the inventory (as the applier).
-async fn finalize(ks: &Kustomization, ctx: &Context) -> Result<Action, kube::Error> {
+async fn finalize(ks: &Kustomization, ctx: &Context) {
     let orphan = ks.spec.deletion_policy.as_deref() == Some("Orphan");
     if ks.spec.prune && !orphan && ks.spec.suspend != Some(true) {
         let inventory = ks
@@ -967,7 +875,6 @@ async fn finalize(ks: &Kustomization, ctx: &Context) -> Result<Action, kube::Err
             (_, Err(err)) => warn!(%err, "no client to garbage collect with"),
         }
     }
-    Ok(Action::await_change())
 }
 
 /// Lists every Kustomization (for tests and status tables).

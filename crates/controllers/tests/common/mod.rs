@@ -9,15 +9,21 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroflux_api::meta::{Artifact, Condition, LocalObjectReference};
+use ferroflux_api::source::OCIRepositoryVerification;
+use ferroflux_source::oci::cosign::SigningKey;
+use ferroflux_source::oci::{OciAuth, OciClient, OciOptions};
 use ferroflux_source::storage::Storage;
 use ferroflux_testpeers::{KubeApiserver, PeerError};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Client;
 use kube::api::{Api, PostParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 /// The namespace the tests' objects live in.
@@ -175,4 +181,126 @@ pub fn shutdown() -> (
     (stop, async move {
         let _ = stopped.await;
     })
+}
+
+/// The condition `type_` in an object's `status.conditions` (any Flux kind).
+pub fn condition<K: serde::Serialize>(object: &K, type_: &str) -> Option<Condition> {
+    let status = serde_json::to_value(object).ok()?.get_mut("status")?.take();
+    let conditions: Vec<Condition> =
+        serde_json::from_value(status.get("conditions")?.clone()).ok()?;
+    conditions.into_iter().find(|c| c.type_ == type_)
+}
+
+/// The artifact in an object's `status.artifact` (any Flux source kind).
+pub fn artifact<K: serde::Serialize>(object: &K) -> Option<Artifact> {
+    let mut value = serde_json::to_value(object).ok()?;
+    serde_json::from_value(value.get_mut("status")?.get_mut("artifact")?.take()).ok()
+}
+
+/// Polls `name` until `done` holds (up to 30 s) and returns the object.
+pub async fn wait_until<K>(api: &Api<K>, name: &str, what: &str, done: impl Fn(&K) -> bool) -> K
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    wait_within(Duration::from_secs(30), api, name, what, done).await
+}
+
+/// Polls `name` until `done` holds (up to `within`) and returns the object; panics with its
+/// status when it never does.
+pub async fn wait_within<K>(
+    within: Duration,
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let step = Duration::from_millis(100);
+    for _ in 0..within.as_millis() / step.as_millis() {
+        if let Some(object) = api.get_opt(name).await.expect("reads")
+            && done(&object)
+        {
+            return object;
+        }
+        tokio::time::sleep(step).await;
+    }
+    let object = api.get(name).await.expect("reads");
+    let status = serde_json::to_value(&object).expect("serializes")["status"].clone();
+    panic!("{} {name} never got {what}: {status:#}", K::kind(&()));
+}
+
+/// Whether the object's Ready condition has `status` and is about its current generation.
+pub fn ready_is<K>(object: &K, status: &str) -> bool
+where
+    K: Resource + serde::Serialize,
+{
+    condition(object, "Ready")
+        .is_some_and(|c| c.status == status && c.observed_generation == object.meta().generation)
+}
+
+/// Downloads `artifact` from the storage server, checks its digest and extracts it into
+/// `dest`, which is returned.
+pub async fn download(artifact: &Artifact, dest: PathBuf) -> PathBuf {
+    let http = reqwest::Client::builder().no_proxy().build().expect("http");
+    ferroflux_source::storage::fetch_artifact(
+        &http,
+        &artifact.url,
+        artifact.digest.as_deref().expect("digest"),
+        &dest,
+        &ferroflux_source::artifact::ExtractOptions::default(),
+    )
+    .await
+    .expect("the artifact is served and matches its digest");
+    dest
+}
+
+/// A fresh cosign signing key (derived from the clock and the process) whose public half is
+/// the Secret `cosign-keys` (`cosign.pub`) in [`NS`].
+pub async fn cosign_keys_secret(client: &Client) -> SigningKey {
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    let seed = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    let mut scalar = [0u8; 32];
+    scalar.copy_from_slice(&ferroflux_source::sha256_digest(seed.as_bytes()).as_bytes()[7..39]);
+    // Almost every 32 bytes are a valid scalar; step past the rare ones that are not.
+    let key = loop {
+        if let Ok(key) = SigningKey::from_slice(&scalar) {
+            break key;
+        }
+        scalar[0] = scalar[0].wrapping_add(1);
+    };
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    create_secret(
+        client,
+        "cosign-keys",
+        [("cosign.pub".to_string(), pem)].into(),
+    )
+    .await;
+    key
+}
+
+/// Verification with the cosign public keys of the Secret `cosign-keys`.
+pub fn cosign_verification() -> OCIRepositoryVerification {
+    OCIRepositoryVerification {
+        provider: "cosign".into(),
+        secret_ref: Some(LocalObjectReference {
+            name: "cosign-keys".into(),
+        }),
+        match_oidc_identity: None,
+        trusted_root_secret_ref: None,
+    }
+}
+
+/// A client of the loopback registry (plain HTTP) with `auth`.
+pub fn registry_client(auth: OciAuth) -> OciClient {
+    OciClient::new(&OciOptions {
+        auth,
+        insecure: true,
+        ..OciOptions::default()
+    })
+    .expect("client")
 }

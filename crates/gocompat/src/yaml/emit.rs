@@ -284,38 +284,7 @@ impl Emitter {
         if !self.whitespace {
             self.put(' ');
         }
-        let chars: Vec<char> = s.chars().collect();
-        let mut spaces = false;
-        let mut breaks = false;
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c == ' ' {
-                let next_space = chars.get(i + 1) == Some(&' ');
-                if allow_breaks && !spaces && self.column > self.best_width && !next_space {
-                    self.write_indent();
-                } else {
-                    self.put(c);
-                }
-                spaces = true;
-            } else if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.put_break();
-                }
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(c);
-                self.indention = false;
-                spaces = false;
-                breaks = false;
-            }
-            i += 1;
-        }
+        self.write_folding(s, allow_breaks, false);
         self.whitespace = false;
         self.indention = false;
     }
@@ -331,6 +300,16 @@ impl Emitter {
 
     fn write_single(&mut self, s: &str, allow_breaks: bool) {
         self.write_indicator("'", true, false, false);
+        self.write_folding(s, allow_breaks, true);
+        self.write_indicator("'", false, false, false);
+    }
+
+    /// The text of a plain or single-quoted scalar (go-yaml's `yaml_emitter_write_plain_scalar`
+    /// and `yaml_emitter_write_single_quoted`, which differ only where `quoted` says): a space
+    /// past the best width folds the line unless the next is a space too (a quoted scalar never
+    /// folds at its first or last character), line breaks are written doubled as YAML folds
+    /// them, and a quoted scalar doubles its `'`.
+    fn write_folding(&mut self, s: &str, allow_breaks: bool, quoted: bool) {
         let chars: Vec<char> = s.chars().collect();
         let mut spaces = false;
         let mut breaks = false;
@@ -339,8 +318,7 @@ impl Emitter {
                 if allow_breaks
                     && !spaces
                     && self.column > self.best_width
-                    && i != 0
-                    && i != chars.len() - 1
+                    && (!quoted || (i != 0 && i != chars.len() - 1))
                     && chars.get(i + 1) != Some(&' ')
                 {
                     self.write_indent();
@@ -359,7 +337,7 @@ impl Emitter {
                 if breaks {
                     self.write_indent();
                 }
-                if c == '\'' {
+                if quoted && c == '\'' {
                     self.put('\'');
                 }
                 self.put(c);
@@ -368,7 +346,6 @@ impl Emitter {
                 breaks = false;
             }
         }
-        self.write_indicator("'", false, false, false);
     }
 
     fn write_double(&mut self, s: &str, allow_breaks: bool) {

@@ -4,6 +4,8 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use ferroflux_gocompat::json;
+
 use super::convert::{empty, strval};
 use super::{Entry, FResult, Sources, arity, at_least, f, insert_all, int, s, strs};
 use crate::value::{HostObject, Map, Value};
@@ -76,32 +78,6 @@ pub(crate) fn merge_into(dst: &crate::value::MapCell, src: &Map, overwrite: bool
     }
 }
 
-fn json_string(out: &mut String, s: &str, html: bool) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '<' | '>' | '&' if html => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 fn json_rec(
     out: &mut String,
     v: &Value,
@@ -133,7 +109,7 @@ fn json_rec(
             }
             out.push_str(&ferroflux_gocompat::float::json(*x));
         }
-        Value::Str(s) => json_string(out, s, html),
+        Value::Str(s) => json::write_string(out, s, html),
         Value::List(l) => {
             out.push('[');
             for (i, e) in l.iter().enumerate() {
@@ -156,7 +132,7 @@ fn json_rec(
                     out.push(',');
                 }
                 nl(out, level + 1);
-                json_string(out, k, html);
+                json::write_string(out, k, html);
                 out.push(':');
                 if indent.is_some() {
                     out.push(' ');

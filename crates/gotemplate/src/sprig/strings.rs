@@ -638,24 +638,22 @@ fn cat(a: &[Value]) -> FResult {
 
 /// `indent`.
 fn indent(a: &[Value]) -> FResult {
-    arity(a, 2)?;
-    let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
-    let text = s(a, 1)?;
-    check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
-    Ok(Value::from(format!(
-        "{pad}{}",
-        text.replace('\n', &format!("\n{pad}"))
-    )))
+    indent_with(a, "")
 }
 
 /// `nindent`.
 fn nindent(a: &[Value]) -> FResult {
+    indent_with(a, "\n")
+}
+
+/// Pads every line of the text by the count of spaces, after `lead`.
+fn indent_with(a: &[Value], lead: &str) -> FResult {
     arity(a, 2)?;
     let pad = " ".repeat(int(a, 0)?.clamp(0, 1 << 16) as usize);
     let text = s(a, 1)?;
     check_len(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
     Ok(Value::from(format!(
-        "\n{pad}{}",
+        "{lead}{pad}{}",
         text.replace('\n', &format!("\n{pad}"))
     )))
 }

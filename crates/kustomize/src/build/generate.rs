@@ -21,17 +21,7 @@ pub(crate) fn builtin_origin(ldr: &Loader<'_>, file: &str, kind: &str, name: &st
 /// Adds a generated resource, honouring `behavior: create|merge|replace`.
 pub(crate) fn absorb(res: &mut ResMap, mut r: Resource) -> Result<()> {
     let id = r.cur_id();
-    let matches: Vec<usize> = res
-        .list
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| {
-            let mut ids = vec![x.cur_id()];
-            ids.extend(x.prev_ids());
-            ids.iter().any(|xi| xi.equals(&id))
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let matches = res.positions_by_any_id(|xi| xi.equals(&id));
     let behavior = r.behavior.clone().unwrap_or_else(|| "create".into());
     match matches.len() {
         0 => {
@@ -40,7 +30,7 @@ pub(crate) fn absorb(res: &mut ResMap, mut r: Resource) -> Result<()> {
                     "id {id} does not exist; cannot merge or replace"
                 )));
             }
-            res.append(r).map_err(msg)
+            res.append(r)
         }
         1 => {
             let idx = matches[0];
@@ -126,7 +116,7 @@ pub(crate) fn plugin_configs(ldr: &Loader<'_>, entry: &str) -> Result<Vec<Map>> 
         let child = ldr.child(entry)?;
         let (text, kfile) = child.kustomization_file()?;
         let ck = parse_kustomization(&text, &child.root.join(&kfile))?;
-        let sub = accumulate(&child, &ck, &kfile, Acc::default(), false)?;
+        let sub = accumulate(&child, &ck, &kfile, Acc::default())?;
         return Ok(sub.res.list.into_iter().map(|r| r.obj).collect());
     }
     let bytes = ldr.load(entry)?;
@@ -225,7 +215,7 @@ pub(crate) fn run_builtin_generator(
             obj.insert("metadata", Value::Map(md));
             let mut r = Resource::new(obj);
             r.origin = origin;
-            acc.res.append(r).map_err(msg)
+            acc.res.append(r)
         }
         _ => Err(msg(format!(
             "unable to load builtin {}; external generator plugins are not supported",

@@ -209,7 +209,7 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, opts: Options) -> Result
     let (text, kfile) = ldr.kustomization_file()?;
     let k = parse_kustomization(&text, &ldr.root.join(&kfile))?;
     ldr.track_origin = !str_list(&k, "buildMetadata").is_empty();
-    let mut acc = accumulate(&ldr, &k, &kfile, Acc::default(), false)?;
+    let mut acc = accumulate(&ldr, &k, &kfile, Acc::default())?;
     // Hash suffixes, then references, then vars: only once, at the top.
     for r in &mut acc.res.list {
         if r.needs_hash {
@@ -312,60 +312,9 @@ pub fn build_resources(fs: &dyn FileSystem, dir: &Path, opts: Options) -> Result
     Ok(acc.res.list)
 }
 
-fn accumulate(
-    ldr: &Loader<'_>,
-    k: &Map,
-    kfile: &str,
-    mut acc: Acc,
-    is_component: bool,
-) -> Result<Acc> {
-    let kind = k
-        .get("kind")
-        .and_then(Value::scalar_text)
-        .unwrap_or_default();
-    let _ = is_component;
-    // The OpenAPI schema: the first `openapi` field met wins (the top kustomization's
-    // before its bases'); `version:` selects the built-in schema.
-    if let Some(o) = k.get("openapi")
-        && ldr.schema.borrow().is_none()
-    {
-        let version = o
-            .get("version")
-            .and_then(Value::scalar_text)
-            .unwrap_or_default();
-        let path = o.get("path").and_then(Value::scalar_text);
-        if path.is_some() && !version.is_empty() {
-            return Err(msg(
-                "builtin version and custom schema provided, cannot use both",
-            ));
-        }
-        if !version.is_empty() && version != BUILTIN_OPENAPI_VERSION {
-            return Err(msg(format!(
-                "the specified OpenAPI version is not built in: '{version}' (only {BUILTIN_OPENAPI_VERSION} is)"
-            )));
-        }
-    }
-    if let Some(o) = k.get("openapi")
-        && ldr.schema.borrow().is_none()
-        && (o.get("path").is_some()
-            || o.get("version")
-                .and_then(Value::scalar_text)
-                .is_some_and(|v| !v.is_empty()))
-    {
-        let mut defs = Map::new();
-        if let Some(path) = o.get("path").and_then(Value::scalar_text) {
-            let bytes = ldr.load(&path)?;
-            let docs = parse_documents(&String::from_utf8_lossy(&bytes))
-                .map_err(|e| yaml_err(&ldr.abs(&path), e))?;
-            if let Some(d) = docs
-                .into_iter()
-                .find_map(|d| d.get("definitions").and_then(Value::as_map).cloned())
-            {
-                defs = d;
-            }
-        }
-        *ldr.schema.borrow_mut() = Some(defs);
-    }
+/// One kustomization onto `acc`, in kustomize's order (`accumulateTarget`).
+fn accumulate(ldr: &Loader<'_>, k: &Map, kfile: &str, mut acc: Acc) -> Result<Acc> {
+    load_openapi(ldr, k)?;
     // 1. resources
     let mut seen = acc.res.id_keys();
     for path in str_list(k, "resources") {
@@ -373,6 +322,65 @@ fn accumulate(
             .map_err(|e| e.prefix("accumulating resources"))?;
     }
     // 2. configurations and crds
+    load_configurations(ldr, k, &mut acc)?;
+    // 3. generators
+    run_generators(ldr, k, kfile, &mut acc)?;
+    // 4. components
+    for c in str_list(k, "components") {
+        acc = accumulate_component(ldr, &c, acc)?;
+    }
+    // 5. transformers
+    run_transformers(ldr, k, Some(kfile), &mut acc)?;
+    // 6. vars
+    bind_vars(k, &mut acc)?;
+    Ok(acc)
+}
+
+/// The OpenAPI schema: the first `openapi` field met wins (the top kustomization's before its
+/// bases'); `version:` selects the built-in schema.
+fn load_openapi(ldr: &Loader<'_>, k: &Map) -> Result<()> {
+    let Some(o) = k.get("openapi") else {
+        return Ok(());
+    };
+    if ldr.schema.borrow().is_some() {
+        return Ok(());
+    }
+    let version = o
+        .get("version")
+        .and_then(Value::scalar_text)
+        .unwrap_or_default();
+    let path = o.get("path").and_then(Value::scalar_text);
+    if path.is_some() && !version.is_empty() {
+        return Err(msg(
+            "builtin version and custom schema provided, cannot use both",
+        ));
+    }
+    if !version.is_empty() && version != BUILTIN_OPENAPI_VERSION {
+        return Err(msg(format!(
+            "the specified OpenAPI version is not built in: '{version}' (only {BUILTIN_OPENAPI_VERSION} is)"
+        )));
+    }
+    if o.get("path").is_none() && version.is_empty() {
+        return Ok(());
+    }
+    let mut defs = Map::new();
+    if let Some(path) = path {
+        let bytes = ldr.load(&path)?;
+        let docs = parse_documents(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| yaml_err(&ldr.abs(&path), e))?;
+        if let Some(d) = docs
+            .into_iter()
+            .find_map(|d| d.get("definitions").and_then(Value::as_map).cloned())
+        {
+            defs = d;
+        }
+    }
+    *ldr.schema.borrow_mut() = Some(defs);
+    Ok(())
+}
+
+/// `configurations` (transformer configs) and `crds` merged over the built-in config.
+fn load_configurations(ldr: &Loader<'_>, k: &Map, acc: &mut Acc) -> Result<()> {
     let mut cfg = TConfig::builtin();
     cfg.merge(&acc.config);
     for c in str_list(k, "configurations") {
@@ -388,7 +396,11 @@ fn accumulate(
         crds_config(&String::from_utf8_lossy(&bytes), &mut cfg);
     }
     acc.config = cfg;
-    // 3. generators
+    Ok(())
+}
+
+/// `configMapGenerator`, `secretGenerator` and `generators`.
+fn run_generators(ldr: &Loader<'_>, k: &Map, kfile: &str, acc: &mut Acc) -> Result<()> {
     let global = GenOptions::from_value(k.get("generatorOptions"));
     for (key, secret, kind) in [
         ("configMapGenerator", false, "ConfigMapGenerator"),
@@ -407,46 +419,46 @@ fn accumulate(
         for cfg in plugin_configs(ldr, &g)? {
             let file = if inline { kfile } else { g.as_str() };
             let origin = plugin_origin(ldr, file, &cfg);
-            run_builtin_generator(ldr, &cfg, &mut acc, origin)?;
+            run_builtin_generator(ldr, &cfg, acc, origin)?;
         }
     }
-    // 4. components
-    for c in str_list(k, "components") {
-        let child = ldr.child(&c).map_err(|e| {
-            msg(format!(
-                "accumulating components: loader.New {:?}",
-                e.to_string()
-            ))
-        })?;
-        let (text, kfile) = child.kustomization_file()?;
-        let ck = parse_kustomization(&text, &child.root.join(&kfile))?;
-        let ckind = ck
-            .get("kind")
-            .and_then(Value::scalar_text)
-            .unwrap_or_default();
-        if ckind != "Component" {
-            let inner = format!(
-                "expected kind 'Component' for path '{}' but got '{}'",
-                child.root.display(),
-                ckind
-            );
-            return Err(msg(format!(
-                "accumulating components: accumulateDirectory: {inner:?}"
-            )));
-        }
-        acc = accumulate(&child, &ck, &kfile, acc, true).map_err(|e| {
-            e.prefix(format!(
-                "accumulating components: recursed accumulation of path '{}'",
-                child.root.display()
-            ))
-        })?;
+    Ok(())
+}
+
+/// One entry of `components`: a `Component` accumulated on top of what is there so far.
+fn accumulate_component(ldr: &Loader<'_>, c: &str, acc: Acc) -> Result<Acc> {
+    let child = ldr.child(c).map_err(|e| {
+        msg(format!(
+            "accumulating components: loader.New {:?}",
+            e.to_string()
+        ))
+    })?;
+    let (text, kfile) = child.kustomization_file()?;
+    let ck = parse_kustomization(&text, &child.root.join(&kfile))?;
+    let ckind = ck
+        .get("kind")
+        .and_then(Value::scalar_text)
+        .unwrap_or_default();
+    if ckind != "Component" {
+        let inner = format!(
+            "expected kind 'Component' for path '{}' but got '{}'",
+            child.root.display(),
+            ckind
+        );
+        return Err(msg(format!(
+            "accumulating components: accumulateDirectory: {inner:?}"
+        )));
     }
-    if kind == "Component" && !is_component {
-        // Building a component directly behaves like a kustomization.
-    }
-    // 5. transformers
-    run_transformers(ldr, k, Some(kfile), &mut acc)?;
-    // 6. vars
+    accumulate(&child, &ck, &kfile, acc).map_err(|e| {
+        e.prefix(format!(
+            "accumulating components: recursed accumulation of path '{}'",
+            child.root.display()
+        ))
+    })
+}
+
+/// `vars`: each name once across the whole build.
+fn bind_vars(k: &Map, acc: &mut Acc) -> Result<()> {
     for v in seq(k, "vars") {
         let name = v
             .get("name")
@@ -462,7 +474,7 @@ fn accumulate(
         vars::bind_var(&mut acc.res, &v)?;
         acc.vars.push(v);
     }
-    Ok(acc)
+    Ok(())
 }
 
 fn accumulate_resource(
@@ -512,14 +524,14 @@ fn accumulate_resource(
                 child.root.display()
             )));
         }
-        let sub = accumulate(&child, &ck, &kfile, Acc::default(), false).map_err(|e| {
+        let sub = accumulate(&child, &ck, &kfile, Acc::default()).map_err(|e| {
             e.prefix(format!(
                 "recursed accumulation of path '{}'",
                 child.root.display()
             ))
         })?;
         for r in sub.res.list {
-            acc.res.append_seen(r, seen).map_err(msg)?;
+            acc.res.append_seen(r, seen)?;
         }
         acc.config.merge(&sub.config);
         for v in sub.vars {

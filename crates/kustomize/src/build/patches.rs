@@ -56,21 +56,11 @@ pub(crate) fn apply_smp_to(
 pub(crate) fn find_patch_target(m: &ResMap, patch: &Map) -> Result<Vec<usize>> {
     let p = Resource::new(patch.clone());
     let pid = p.cur_id();
-    let hits: Vec<usize> = m
-        .list
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            let mut ids = vec![r.cur_id()];
-            ids.extend(r.prev_ids());
-            ids.iter().any(|id| {
-                id.gvk.is_selected_by(&pid.gvk)
-                    && id.name == pid.name
-                    && (pid.namespace.is_empty() || id.ns_equals(&pid))
-            })
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let hits = m.positions_by_any_id(|id| {
+        id.gvk.is_selected_by(&pid.gvk)
+            && id.name == pid.name
+            && (pid.namespace.is_empty() || id.ns_equals(&pid))
+    });
     if hits.is_empty() {
         return Err(msg(format!(
             "no matches for Id {pid}; failed to find unique target for patch {pid}"
@@ -81,13 +71,7 @@ pub(crate) fn find_patch_target(m: &ResMap, patch: &Map) -> Result<Vec<usize>> {
         let exact_gvk: Vec<usize> = hits
             .iter()
             .copied()
-            .filter(|&i| {
-                let r = &m.list[i];
-                let mut ids = vec![r.cur_id()];
-                ids.extend(r.prev_ids());
-                ids.iter()
-                    .any(|id| id.gvk == pid.gvk && id.name == pid.name)
-            })
+            .filter(|&i| m.list[i].any_id(|id| id.gvk == pid.gvk && id.name == pid.name))
             .collect();
         if exact_gvk.is_empty() {
             hits

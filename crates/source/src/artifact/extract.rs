@@ -291,6 +291,88 @@ fn type_name(kind: tar::EntryType) -> String {
     }
 }
 
+/// Counts records and decompressed bytes against [`ExtractOptions`].
+struct Budget<'a> {
+    options: &'a ExtractOptions,
+    records: u64,
+    used: u64,
+}
+
+impl Budget<'_> {
+    /// Charges one record (its header block and padded data) before any of its data is read,
+    /// refusing it when the record count, an extension header's cap or the size budget is
+    /// exceeded.
+    fn charge<R: Read>(&mut self, entry: &tar::Entry<'_, R>) -> Result<(), ExtractError> {
+        self.records += 1;
+        if self.records > self.options.max_entries {
+            return Err(ExtractError::TooManyEntries {
+                max: self.options.max_entries,
+            });
+        }
+        let size = entry.size();
+        let header_cap = match entry.header().entry_type() {
+            tar::EntryType::GNULongName => Some(("GNU long name", MAX_LONG_NAME)),
+            tar::EntryType::GNULongLink => Some(("GNU long link", MAX_LONG_NAME)),
+            tar::EntryType::XHeader => Some(("PAX extended header", MAX_PAX_HEADER)),
+            tar::EntryType::XGlobalHeader => Some(("PAX global header", MAX_PAX_HEADER)),
+            _ => None,
+        };
+        if let Some((kind, max)) = header_cap
+            && size > max
+        {
+            return Err(ExtractError::HeaderTooLarge { kind, size, max });
+        }
+        // What the tar reader consumes for this record: its header block and its data
+        // padded to whole blocks. Counted before a byte of the data is read.
+        let padded = size.div_ceil(BLOCK).saturating_mul(BLOCK);
+        self.used = self.used.saturating_add(BLOCK).saturating_add(padded);
+        if self.used > self.options.max_size {
+            return Err(ExtractError::TooLarge {
+                max: self.options.max_size,
+                entry: String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Pending {
+    /// Reads an extension record into `self`; `false` when `entry` is a real entry.
+    fn absorb<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<bool, ExtractError> {
+        let size = entry.size();
+        match entry.header().entry_type() {
+            tar::EntryType::GNULongName => {
+                if self.long_name.is_some() {
+                    return Err(corrupt("two GNU long names describe the same entry"));
+                }
+                self.long_name = Some(c_string(read_record(entry, size)?));
+            }
+            tar::EntryType::GNULongLink => {
+                if self.long_link.is_some() {
+                    return Err(corrupt("two GNU long links describe the same entry"));
+                }
+                self.long_link = Some(c_string(read_record(entry, size)?));
+            }
+            tar::EntryType::XHeader => {
+                let data = read_record(entry, size)?;
+                parse_pax(&data, self)?;
+            }
+            // Global records carry nothing an artifact needs; the reader skips the data.
+            tar::EntryType::XGlobalHeader => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none()
+            && self.long_link.is_none()
+            && self.pax_path.is_none()
+            && self.pax_link.is_none()
+            && self.pax_size.is_none()
+    }
+}
+
 fn unpack(
     reader: impl Read,
     dest: &Path,
@@ -306,166 +388,134 @@ fn unpack(
     // whatever their size; here each one is checked against its cap first.
     let entries = archive.entries().map_err(ExtractError::Corrupt)?.raw(true);
     let mut pending = Pending::default();
-    let mut records: u64 = 0;
-    let mut used: u64 = 0;
+    let mut budget = Budget {
+        options,
+        records: 0,
+        used: 0,
+    };
     for entry in entries {
         let mut entry = entry.map_err(ExtractError::Corrupt)?;
-        records += 1;
-        if records > options.max_entries {
-            return Err(ExtractError::TooManyEntries {
-                max: options.max_entries,
-            });
-        }
-        let kind = entry.header().entry_type();
-        let size = entry.size();
-        let header_cap = match kind {
-            tar::EntryType::GNULongName => Some(("GNU long name", MAX_LONG_NAME)),
-            tar::EntryType::GNULongLink => Some(("GNU long link", MAX_LONG_NAME)),
-            tar::EntryType::XHeader => Some(("PAX extended header", MAX_PAX_HEADER)),
-            tar::EntryType::XGlobalHeader => Some(("PAX global header", MAX_PAX_HEADER)),
-            _ => None,
-        };
-        if let Some((kind, max)) = header_cap
-            && size > max
-        {
-            return Err(ExtractError::HeaderTooLarge { kind, size, max });
-        }
-        // What the tar reader consumes for this record: its header block and its data
-        // padded to whole blocks. Counted before a byte of the data is read.
-        let padded = size.div_ceil(BLOCK).saturating_mul(BLOCK);
-        used = used.saturating_add(BLOCK).saturating_add(padded);
-        if used > options.max_size {
-            return Err(ExtractError::TooLarge {
-                max: options.max_size,
-                entry: String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-            });
-        }
-        match kind {
-            tar::EntryType::GNULongName => {
-                if pending.long_name.is_some() {
-                    return Err(corrupt("two GNU long names describe the same entry"));
-                }
-                pending.long_name = Some(c_string(read_record(&mut entry, size)?));
-                continue;
-            }
-            tar::EntryType::GNULongLink => {
-                if pending.long_link.is_some() {
-                    return Err(corrupt("two GNU long links describe the same entry"));
-                }
-                pending.long_link = Some(c_string(read_record(&mut entry, size)?));
-                continue;
-            }
-            tar::EntryType::XHeader => {
-                let data = read_record(&mut entry, size)?;
-                parse_pax(&data, &mut pending)?;
-                continue;
-            }
-            tar::EntryType::XGlobalHeader => {
-                // Global records carry nothing an artifact needs; the reader skips the data.
-                continue;
-            }
-            _ => {}
-        }
-        let described = std::mem::take(&mut pending);
-        if let Some(pax_size) = described.pax_size
-            && pax_size != size
-        {
-            // Readers that honour the PAX size and readers that do not would see different
-            // archives; refuse rather than pick one.
-            return Err(corrupt(
-                "a PAX size record disagrees with its entry's header",
-            ));
-        }
-        let path_bytes = described
-            .pax_path
-            .or(described.long_name)
-            .unwrap_or_else(|| entry.path_bytes().into_owned());
-        let raw = String::from_utf8_lossy(&path_bytes).into_owned();
-        let Some(rel) = safe_relative(&raw)? else {
-            continue; // "." or "./": the root itself
-        };
-        if kind == tar::EntryType::Symlink {
-            summary.skipped_symlinks += 1;
+        budget.charge(&entry)?;
+        if pending.absorb(&mut entry)? {
             continue;
         }
-        let target = dest.join(&rel);
-        check_no_symlink_on_path(dest, &rel, &raw)?;
-        let io = |source| ExtractError::Io {
-            path: rel.clone(),
-            source,
-        };
-        match kind {
-            tar::EntryType::Directory => {
-                if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-                    remove(&target).map_err(io)?;
-                }
-                std::fs::create_dir_all(&target).map_err(io)?;
-            }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                make_parent(dest, &rel)?;
-                if std::fs::symlink_metadata(&target).is_ok() {
-                    remove(&target).map_err(io)?;
-                }
-                let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target)
-                    .map_err(io)?;
-                let copied = std::io::copy(&mut (&mut entry).take(size), &mut file)
-                    .map_err(ExtractError::Corrupt)?;
-                if copied != size {
-                    return Err(corrupt(format!("entry {raw:?} is truncated")));
-                }
-                set_mode(&target, &rel, if executable { 0o755 } else { 0o644 })?;
-                summary.files += 1;
-                summary.bytes = summary.bytes.saturating_add(size);
-            }
-            tar::EntryType::Link => {
-                let link_bytes = described
-                    .pax_link
-                    .or(described.long_link)
-                    .or_else(|| entry.link_name_bytes().map(|b| b.into_owned()))
-                    .unwrap_or_default();
-                let link = String::from_utf8_lossy(&link_bytes).into_owned();
-                let out_of_root = || ExtractError::LinkOutOfRoot {
-                    entry: raw.clone(),
-                    target: link.clone(),
-                };
-                // Hard link names are relative to the archive root, like entry paths.
-                let Ok(Some(source_rel)) = safe_relative(&link) else {
-                    return Err(out_of_root());
-                };
-                check_no_symlink_on_path(dest, &source_rel, &raw)?;
-                let source = dest.join(&source_rel);
-                if !std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
-                    return Err(out_of_root());
-                }
-                make_parent(dest, &rel)?;
-                if std::fs::symlink_metadata(&target).is_ok() {
-                    remove(&target).map_err(io)?;
-                }
-                std::fs::hard_link(&source, &target).map_err(io)?;
-            }
-            other => {
-                return Err(ExtractError::SpecialFile {
-                    entry: raw,
-                    kind: type_name(other),
-                });
-            }
-        }
+        unpack_entry(&mut entry, std::mem::take(&mut pending), dest, &mut summary)?;
     }
-    if pending.long_name.is_some()
-        || pending.long_link.is_some()
-        || pending.pax_path.is_some()
-        || pending.pax_link.is_some()
-        || pending.pax_size.is_some()
-    {
+    if !pending.is_empty() {
         return Err(corrupt(
             "the archive ends with a header describing no entry",
         ));
     }
     Ok(summary)
+}
+
+/// Writes one real entry, named by the extension records that preceded it, under `dest`.
+fn unpack_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    described: Pending,
+    dest: &Path,
+    summary: &mut ExtractSummary,
+) -> Result<(), ExtractError> {
+    let kind = entry.header().entry_type();
+    let size = entry.size();
+    if let Some(pax_size) = described.pax_size
+        && pax_size != size
+    {
+        // Readers that honour the PAX size and readers that do not would see different
+        // archives; refuse rather than pick one.
+        return Err(corrupt(
+            "a PAX size record disagrees with its entry's header",
+        ));
+    }
+    let path_bytes = described
+        .pax_path
+        .or(described.long_name)
+        .unwrap_or_else(|| entry.path_bytes().into_owned());
+    let raw = String::from_utf8_lossy(&path_bytes).into_owned();
+    let Some(rel) = safe_relative(&raw)? else {
+        return Ok(()); // "." or "./": the root itself
+    };
+    if kind == tar::EntryType::Symlink {
+        summary.skipped_symlinks += 1;
+        return Ok(());
+    }
+    let target = dest.join(&rel);
+    check_no_symlink_on_path(dest, &rel, &raw)?;
+    let io = |source| ExtractError::Io {
+        path: rel.clone(),
+        source,
+    };
+    match kind {
+        tar::EntryType::Directory => {
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+                remove(&target).map_err(io)?;
+            }
+            std::fs::create_dir_all(&target).map_err(io)?;
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            make_parent(dest, &rel)?;
+            if std::fs::symlink_metadata(&target).is_ok() {
+                remove(&target).map_err(io)?;
+            }
+            let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(io)?;
+            let copied =
+                std::io::copy(&mut entry.take(size), &mut file).map_err(ExtractError::Corrupt)?;
+            if copied != size {
+                return Err(corrupt(format!("entry {raw:?} is truncated")));
+            }
+            set_mode(&target, &rel, if executable { 0o755 } else { 0o644 })?;
+            summary.files += 1;
+            summary.bytes = summary.bytes.saturating_add(size);
+        }
+        tar::EntryType::Link => {
+            let link_bytes = described
+                .pax_link
+                .or(described.long_link)
+                .or_else(|| entry.link_name_bytes().map(|b| b.into_owned()))
+                .unwrap_or_default();
+            hard_link(dest, &rel, &raw, &String::from_utf8_lossy(&link_bytes))?;
+        }
+        other => {
+            return Err(ExtractError::SpecialFile {
+                entry: raw,
+                kind: type_name(other),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates the hard link `rel` (stored as `raw`) to `link`, which must name a regular file
+/// already extracted inside `dest`.
+fn hard_link(dest: &Path, rel: &Path, raw: &str, link: &str) -> Result<(), ExtractError> {
+    let out_of_root = || ExtractError::LinkOutOfRoot {
+        entry: raw.to_string(),
+        target: link.to_string(),
+    };
+    // Hard link names are relative to the archive root, like entry paths.
+    let Ok(Some(source_rel)) = safe_relative(link) else {
+        return Err(out_of_root());
+    };
+    check_no_symlink_on_path(dest, &source_rel, raw)?;
+    let source = dest.join(&source_rel);
+    if !std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
+        return Err(out_of_root());
+    }
+    make_parent(dest, rel)?;
+    let target = dest.join(rel);
+    let io = |source| ExtractError::Io {
+        path: rel.to_path_buf(),
+        source,
+    };
+    if std::fs::symlink_metadata(&target).is_ok() {
+        remove(&target).map_err(io)?;
+    }
+    std::fs::hard_link(&source, &target).map_err(io)
 }
 
 /// The entry path as a relative path with no `..`, or `None` for the root itself.

@@ -9,16 +9,14 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 pub const SOURCE_IGNORE_FILE: &str = ".sourceignore";
 
 // fluxcd/pkg/sourceignore: VCS files, binary/archive extensions, CI folders, tool configs.
-const EXCLUDE_VCS: &[&str] = &[".git/", ".gitignore", ".gitmodules", ".gitattributes"];
-const EXCLUDE_DEFAULT: &[&str] = &[
-    "*.jpg",
-    "*.jpeg",
-    "*.gif",
-    "*.png",
-    "*.wmv",
-    "*.flv",
-    "*.tar.gz",
-    "*.zip",
+/// Version-control files: excluded from every artifact.
+pub const EXCLUDE_VCS: &[&str] = &[".git/", ".gitignore", ".gitmodules", ".gitattributes"];
+/// Binary media and archives: excluded by default (`flux push artifact`'s default together
+/// with [`EXCLUDE_VCS`]).
+pub const EXCLUDE_EXT: &[&str] = &[
+    "*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip",
+];
+const EXCLUDE_CI_AND_TOOLS: &[&str] = &[
     ".github/",
     ".circleci/",
     ".travis.yml",
@@ -141,7 +139,10 @@ impl IgnoreRules {
         let defaults = if self.use_defaults {
             Some(build(
                 root,
-                EXCLUDE_VCS.iter().chain(EXCLUDE_DEFAULT),
+                EXCLUDE_VCS
+                    .iter()
+                    .chain(EXCLUDE_EXT)
+                    .chain(EXCLUDE_CI_AND_TOOLS),
                 "Flux's default excludes",
             )?)
         } else {

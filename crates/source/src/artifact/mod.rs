@@ -20,7 +20,9 @@ pub use extract::{
     DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNTAR_SIZE, ExtractError, ExtractOptions, ExtractSummary,
     MAX_LONG_NAME, MAX_PAX_HEADER, extract_tar_gz,
 };
-pub use ignore::{IgnoreError, IgnoreRules, KeyFilter, SOURCE_IGNORE_FILE};
+pub use ignore::{
+    EXCLUDE_EXT, EXCLUDE_VCS, IgnoreError, IgnoreRules, KeyFilter, SOURCE_IGNORE_FILE,
+};
 pub use include::{IncludeError, copy_include};
 pub use pack::{PackError, Packed, pack_dir, pack_path};
 

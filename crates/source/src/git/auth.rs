@@ -1,4 +1,4 @@
-//! Git credentials, SSH host key checking, and redaction of secrets from messages.
+//! Git credentials and SSH host key checking; [`crate::redact`] scrubs them from messages.
 
 use base64::Engine as _;
 
@@ -77,39 +77,6 @@ impl GitAuth {
     }
 }
 
-/// Replaces every secret and any `user:password@` in URLs with `***`.
-pub(crate) fn redact(message: &str, secrets: &[String]) -> String {
-    let mut out = message.to_string();
-    for s in secrets {
-        out = out.replace(s.as_str(), "***");
-    }
-    strip_url_userinfo(&out)
-}
-
-/// `https://user:pw@host/x` -> `https://***@host/x`, for every URL in `text`.
-pub(crate) fn strip_url_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Whether the SSH host key (`key_type` as in known_hosts, raw `key` blob) of `host`
 /// (with `port`) is listed in `known_hosts`. Hashed (`|1|`) entries are not supported and
 /// never match; `@revoked`/`@cert-authority` lines are ignored.
@@ -148,15 +115,6 @@ pub fn known_host_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_removes_secrets_and_url_userinfo() {
-        let msg = "failed to fetch https://bob:s3cret@example.com/repo.git: bad s3cret";
-        let out = redact(msg, &["s3cret".to_string()]);
-        assert!(!out.contains("s3cret"), "{out}");
-        assert!(out.contains("https://***@example.com/repo.git"), "{out}");
-        assert_eq!(strip_url_userinfo("git://host/x"), "git://host/x");
-    }
 
     #[test]
     fn known_hosts_match_host_port_type_and_key() {

@@ -339,7 +339,7 @@ impl<'a> Ctx<'a> {
         let secrets = auth.secrets();
         Ctx {
             url,
-            display_url: auth::redact(url, &secrets),
+            display_url: crate::redact::redact(url, &secrets),
             auth,
             secrets,
             deadline: timeout.map(|t| (Instant::now() + t, t)),
@@ -389,7 +389,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn err(&self, action: &'static str, e: &git2::Error) -> GitError {
-        let message = auth::redact(e.message(), &self.secrets);
+        let message = crate::redact::redact(e.message(), &self.secrets);
         if self.timed_out.get()
             && let Some((_, timeout)) = self.deadline
         {

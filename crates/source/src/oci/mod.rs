@@ -401,9 +401,7 @@ impl OciClient {
             }
             cause = c.source();
         }
-        if let Some(secret) = self.auth.secret().filter(|s| !s.is_empty()) {
-            message = message.replace(secret, "***");
-        }
+        let message = crate::redact::redact(&message, &[self.auth.secret().unwrap_or_default()]);
         let status = match &e {
             E::ServerError { code, .. } => Some(*code),
             E::RegistryError { .. } => None,

@@ -32,7 +32,7 @@ struct DiffArtifactArgs {
     #[arg(long)]
     path: PathBuf,
     /// gitignore-style patterns of local files to leave out, as given to `push artifact`.
-    #[arg(long, value_delimiter = ',', default_values_t = super::push::EXCLUDE_OCI.map(String::from))]
+    #[arg(long, value_delimiter = ',', default_values_t = super::push::default_ignore_paths())]
     ignore_paths: Vec<String>,
     #[command(flatten)]
     registry: RegistryFlags,

@@ -41,7 +41,7 @@ struct PushArtifactArgs {
     #[arg(long = "annotations", short = 'a', value_delimiter = ',')]
     annotations: Vec<String>,
     /// gitignore-style patterns of files to leave out (repeat or separate with commas).
-    #[arg(long, value_delimiter = ',', default_values_t = EXCLUDE_OCI.map(String::from))]
+    #[arg(long, value_delimiter = ',', default_values_t = default_ignore_paths())]
     ignore_paths: Vec<String>,
     /// Print the pushed artifact's URL, repository, tag and digest as json or yaml.
     #[arg(long, short = 'o', value_enum)]
@@ -51,20 +51,14 @@ struct PushArtifactArgs {
 }
 
 /// flux's default `--ignore-paths`: version-control files and binary media and archives.
-pub(super) const EXCLUDE_OCI: [&str; 12] = [
-    ".git/",
-    ".gitignore",
-    ".gitmodules",
-    ".gitattributes",
-    "*.jpg",
-    "*.jpeg",
-    "*.gif",
-    "*.png",
-    "*.wmv",
-    "*.flv",
-    "*.tar.gz",
-    "*.zip",
-];
+pub(super) fn default_ignore_paths() -> Vec<String> {
+    use ferroflux_source::artifact::{EXCLUDE_EXT, EXCLUDE_VCS};
+    EXCLUDE_VCS
+        .iter()
+        .chain(EXCLUDE_EXT)
+        .map(|p| p.to_string())
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Output {

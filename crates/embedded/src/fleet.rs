@@ -1,14 +1,14 @@
-//! The local Git repositories of `ferroflux up`: the fleet (with the bootstrap files
-//! `flux bootstrap` would commit) and the tenants' app repository, created once from folders
-//! on disk or from the bundled examples.
+//! The local Git repositories of the embedded control plane: the fleet (with the bootstrap
+//! files `flux bootstrap` would commit) and the tenants' app repository, created once from
+//! folders on disk or from the bundled examples.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use git2::{FileMode, Oid, Repository, Signature};
 use include_dir::{Dir, include_dir};
+
+use crate::Error;
 
 /// The example fleet bundled into the binary.
 pub static EXAMPLE_FLEET: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../examples/fleet-infra");
@@ -39,13 +39,11 @@ fn collect_bundled(dir: &Dir<'_>, out: &mut Files) {
 }
 
 /// The files below `root` on disk (`.git` excluded).
-pub fn disk_files(root: &Path) -> anyhow::Result<Files> {
+pub fn disk_files(root: &Path) -> Result<Files, Error> {
     let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
-        {
+        for entry in std::fs::read_dir(&dir).map_err(Error::read(&dir))? {
             let path = entry?.path();
             if path.file_name().is_some_and(|n| n == ".git") {
                 continue;
@@ -53,14 +51,10 @@ pub fn disk_files(root: &Path) -> anyhow::Result<Files> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .expect("walked from root")
-                    .to_string_lossy()
-                    .into_owned();
-                let content = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                files.push((relative, content));
+                let content = std::fs::read(&path).map_err(Error::read(&path))?;
+                // Every path walked starts with `root`: the stack only grows below it.
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                files.push((relative.to_string_lossy().into_owned(), content));
             }
         }
     }
@@ -73,8 +67,28 @@ pub fn disk_files(root: &Path) -> anyhow::Result<Files> {
 /// kustomize-controller ServiceAccount, as Flux's multi-tenancy lockdown patches it, so that it
 /// keeps its cluster-admin rights under `--default-service-account`.
 pub fn bootstrap_files(cluster: &str, fleet_url: &str) -> Files {
-    let applier = crate::commands::install::APPLIER;
-    let sync = format!(
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- gotk-sync.yaml
+";
+    vec![
+        (
+            format!("clusters/{cluster}/flux-system/gotk-sync.yaml"),
+            sync_manifests(cluster, fleet_url).into_bytes(),
+        ),
+        (
+            format!("clusters/{cluster}/flux-system/kustomization.yaml"),
+            kustomization.as_bytes().to_vec(),
+        ),
+    ]
+}
+
+/// `gotk-sync.yaml`: the GitRepository and Kustomization that sync the fleet itself (applied
+/// by the bootstrap too, so the fleet syncs before the first Git poll).
+pub fn sync_manifests(cluster: &str, fleet_url: &str) -> String {
+    let applier = crate::manifests::APPLIER;
+    format!(
         "apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata:
@@ -100,22 +114,7 @@ spec:
     kind: GitRepository
     name: flux-system
 "
-    );
-    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-- gotk-sync.yaml
-";
-    vec![
-        (
-            format!("clusters/{cluster}/flux-system/gotk-sync.yaml"),
-            sync.into_bytes(),
-        ),
-        (
-            format!("clusters/{cluster}/flux-system/kustomization.yaml"),
-            kustomization.as_bytes().to_vec(),
-        ),
-    ]
+    )
 }
 
 /// Creates the bare repository `<root>/<name>.git` with one commit of `files` on `main`;
@@ -125,13 +124,15 @@ pub fn ensure_repository(
     name: &str,
     files: &Files,
     message: &str,
-) -> anyhow::Result<(PathBuf, bool)> {
+) -> Result<(PathBuf, bool), Error> {
     let path = root.join(format!("{name}.git"));
     if path.join("HEAD").is_file() {
         return Ok((path, false));
     }
-    let repo = Repository::init_bare(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let repo = Repository::init_bare(&path).map_err(|source| Error::CreateRepository {
+        path: path.clone(),
+        source,
+    })?;
     let mut root_dir = TreeDir::default();
     for (file, content) in files {
         let blob = repo.blob(content)?;

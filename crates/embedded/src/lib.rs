@@ -1,0 +1,303 @@
+//! The embedded GitOps control plane of `ferroflux up`, on one machine: the API server, the
+//! artifact server, a local Git server holding the fleet, the Flux-style bootstrap and the
+//! controllers as supervised tasks. The steps are separate functions so that the caller can
+//! report each one; the `ferroflux` binary only parses flags and prints.
+
+pub mod components;
+mod error;
+pub mod fleet;
+pub mod git_http;
+pub mod manifests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use serde_json::{Value, json};
+
+use ferroflux_apiserver::RunningServer;
+use ferroflux_apply::manager::{ApplyOptions, Change, ResourceManager};
+use ferroflux_controllers::kustomization::reconciler as kustomization;
+use ferroflux_controllers::runtime::SupervisionError;
+use ferroflux_controllers::{imagerepository, simulator};
+use ferroflux_source::storage::Storage;
+
+pub use error::Error;
+
+/// The Flux components the embedded control plane runs in its process (see
+/// [`start_controllers`]); their CRDs are the ones [`bootstrap`] installs.
+pub const COMPONENTS: &[&str] = &[
+    "source-controller",
+    "source-watcher",
+    "kustomize-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+];
+
+/// Creates `data_dir` and starts the API server there (database under `apiserver/`).
+pub async fn start_api_server(
+    data_dir: &Path,
+    listen: SocketAddr,
+    kubeconfig_out: Option<PathBuf>,
+) -> Result<RunningServer, Error> {
+    std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let mut config = ferroflux_apiserver::Config::new(data_dir.join("apiserver"));
+    config.listen = listen;
+    config.kubeconfig_out = kubeconfig_out;
+    ferroflux_apiserver::serve(config)
+        .await
+        .map_err(Error::ApiServer)
+}
+
+/// The artifact server and the Git server, running.
+pub struct SourceServers {
+    /// The artifact storage the source controllers write to.
+    pub storage: Arc<Storage>,
+    /// Where the bare repositories are (`<data-dir>/git`).
+    pub git_root: PathBuf,
+    /// `http://127.0.0.1:PORT` of the Git server.
+    pub git_url: String,
+}
+
+/// Starts the artifact server and the Git server on the ports of the previous run (the first
+/// run picks free ones), so that the URLs written into objects stay valid across restarts.
+pub async fn serve_sources(data_dir: &Path) -> Result<SourceServers, Error> {
+    let (artifact_listener, git_listener) = bind_persisted(data_dir).await?;
+    let artifact_url = format!("http://{}", artifact_listener.local_addr()?);
+    let git_url = format!("http://{}", git_listener.local_addr()?);
+    let storage = Arc::new(Storage::new(data_dir.join("artifacts"), &artifact_url)?);
+    let router = storage.router();
+    tokio::spawn(async move { axum::serve(artifact_listener, router).await });
+    let git_root = data_dir.join("git");
+    std::fs::create_dir_all(&git_root)?;
+    tokio::spawn(git_http::serve(git_root.clone(), git_listener));
+    Ok(SourceServers {
+        storage,
+        git_root,
+        git_url,
+    })
+}
+
+/// Ports chosen on first run, kept so artifact and Git URLs stay valid across restarts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Ports {
+    artifacts: u16,
+    git: u16,
+}
+
+async fn bind_persisted(
+    data_dir: &Path,
+) -> Result<(tokio::net::TcpListener, tokio::net::TcpListener), Error> {
+    let file = data_dir.join("ports.json");
+    let saved: Option<Ports> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let bind = |server: &'static str, port: u16| async move {
+        tokio::net::TcpListener::bind(local(port))
+            .await
+            .map_err(|source| Error::PortTaken {
+                server,
+                port,
+                source,
+            })
+    };
+    let (artifacts, git) = match saved {
+        Some(ports) => (
+            bind("artifact", ports.artifacts).await?,
+            bind("git", ports.git).await?,
+        ),
+        None => (
+            tokio::net::TcpListener::bind(local(0)).await?,
+            tokio::net::TcpListener::bind(local(0)).await?,
+        ),
+    };
+    let ports = Ports {
+        artifacts: artifacts.local_addr()?.port(),
+        git: git.local_addr()?.port(),
+    };
+    std::fs::write(&file, serde_json::to_vec(&ports)?)?;
+    Ok((artifacts, git))
+}
+
+/// Where the fleet's content comes from.
+pub struct FleetSource<'a> {
+    /// The fleet repository folder (`None`: the bundled examples/fleet-infra).
+    pub fleet: Option<&'a Path>,
+    /// The tenants' app repository folder (`None`: the bundled examples/tenant-apps).
+    pub apps: Option<&'a Path>,
+    /// The cluster whose `clusters/<cluster>/flux-system` gets the bootstrap files.
+    pub cluster: &'a str,
+}
+
+/// The fleet repository.
+pub struct Fleet {
+    /// Its URL on the Git server.
+    pub url: String,
+    /// Whether this run created it (a later run keeps what is there).
+    pub created: bool,
+}
+
+/// Creates the fleet repository (with the bootstrap files, replacing any the folder has) and
+/// the tenants' app repository on the Git server, unless they exist.
+pub fn write_fleet(servers: &SourceServers, source: &FleetSource<'_>) -> Result<Fleet, Error> {
+    let url = format!("{}/fleet-infra.git", servers.git_url);
+    let mut fleet_files = match source.fleet {
+        Some(path) => fleet::disk_files(path)?,
+        None => fleet::bundled_files(&fleet::EXAMPLE_FLEET),
+    };
+    let flux_system = format!("clusters/{}/flux-system/", source.cluster);
+    fleet_files.retain(|(path, _)| !path.starts_with(&flux_system));
+    fleet_files.extend(fleet::bootstrap_files(source.cluster, &url));
+    let apps_files = match source.apps {
+        Some(path) => fleet::disk_files(path)?,
+        None => fleet::bundled_files(&fleet::EXAMPLE_APPS),
+    };
+    let (_, created) = fleet::ensure_repository(
+        &servers.git_root,
+        "fleet-infra",
+        &fleet_files,
+        "Add Flux sync manifests",
+    )?;
+    fleet::ensure_repository(
+        &servers.git_root,
+        "tenant-apps",
+        &apps_files,
+        "Add tenant apps",
+    )?;
+    Ok(Fleet { url, created })
+}
+
+/// A client of the API server, as its admin, and the config it was built from.
+pub async fn client(server: &RunningServer) -> Result<(kube::Client, kube::Config), Error> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&server.kubeconfig)?,
+        &Default::default(),
+    )
+    .await?;
+    Ok((kube::Client::try_from(config.clone())?, config))
+}
+
+/// The CRDs of [`COMPONENTS`], as objects to apply. Like `install`: only the kinds of the
+/// controllers that run; a CRD without its controller would accept objects that nothing ever
+/// reconciles.
+pub fn crds() -> Result<Vec<Value>, Error> {
+    ferroflux_api::crds::SERVED_KINDS
+        .iter()
+        .filter(|kind| COMPONENTS.contains(&kind.component))
+        .map(|kind| {
+            let mut value = serde_json::to_value(kind.definition())?;
+            value["apiVersion"] = json!("apiextensions.k8s.io/v1");
+            value["kind"] = json!("CustomResourceDefinition");
+            Ok(value)
+        })
+        .collect()
+}
+
+/// Installs the [`crds`] and the flux-system namespace, the applier's ServiceAccount and
+/// binding, the `cluster-vars` the fleet substitutes, and the bootstrap GitRepository +
+/// Kustomization. Server-side apply with a dry run first, so a second start writes nothing.
+pub async fn bootstrap(
+    client: &kube::Client,
+    cluster: &str,
+    fleet_url: &str,
+    git_url: &str,
+) -> Result<Vec<Change>, Error> {
+    let manager = ResourceManager::new(client.clone(), "ferroflux");
+    let mut objects = crds()?;
+    objects.push(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+    );
+    // What `flux install` creates for the applier: its ServiceAccount, bound to cluster-admin
+    // by `cluster-reconciler`; the flux-system Kustomizations impersonate it.
+    let applier = manifests::service_account(manifests::APPLIER, "flux-system");
+    objects.push(serde_json::to_value(applier)?);
+    objects.push(serde_json::to_value(manifests::cluster_reconciler(
+        "flux-system",
+    ))?);
+    objects.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
+        "data": {"git_server": git_url, "cluster_name": cluster}}));
+    let sync = fleet::sync_manifests(cluster, fleet_url);
+    objects.extend(ferroflux_gocompat::yaml::from_multiple::<Value>(&sync)?);
+    Ok(manager
+        .apply_all(&objects, &ApplyOptions::default())
+        .await?)
+}
+
+/// What the controllers honour besides their defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerOptions {
+    /// Lockdown: the ServiceAccount Kustomizations without `serviceAccountName` impersonate.
+    pub default_service_account: Option<String>,
+    /// Lockdown: refuse references to objects in other namespaces.
+    pub no_cross_namespace_refs: bool,
+    /// Simulate workload status (`None`: Deployments never become available).
+    pub simulator: Option<simulator::Options>,
+}
+
+/// The controllers, running under their supervisors.
+pub struct Controllers {
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends before [`Controllers::stop`] only when a controller keeps dying.
+    pub supervisors: tokio::task::JoinHandle<Result<(), SupervisionError>>,
+}
+
+impl Controllers {
+    /// Signals every controller to stop and gives them a moment to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts the controllers of [`COMPONENTS`] (and the workload simulator) as supervised tasks.
+/// The image tags are kept under `<data-dir>/image-tags`.
+pub fn start_controllers(
+    client: &kube::Client,
+    kube_config: kube::Config,
+    servers: &SourceServers,
+    data_dir: &Path,
+    options: ControllerOptions,
+) -> Result<Controllers, Error> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+    .boxed()
+    .shared();
+    let tags = Arc::new(imagerepository::TagStore::new(data_dir.join("image-tags"))?);
+    let ks_options = kustomization::Options {
+        default_service_account: options.default_service_account,
+        no_cross_namespace_refs: options.no_cross_namespace_refs,
+        ..Default::default()
+    };
+    let no_cross = options.no_cross_namespace_refs;
+    let storage = &servers.storage;
+    // The lockdown flags reach every controller that follows a reference or applies.
+    let mut controllers = components::source_controllers(client, storage, None, &shutdown);
+    controllers.push(components::source_watcher(
+        client, storage, no_cross, None, &shutdown,
+    ));
+    controllers.extend(components::image_reflector_controllers(
+        client, tags, no_cross, None, &shutdown,
+    ));
+    controllers.push(components::image_automation_controller(
+        client, no_cross, None, &shutdown,
+    ));
+    controllers.push(components::kustomize_controller(
+        kustomization::Context::new(client.clone(), kube_config, ks_options),
+        &shutdown,
+    ));
+    if let Some(simulator) = options.simulator {
+        controllers.push(components::workload_simulator(client, simulator, &shutdown));
+    }
+    let supervisors = tokio::spawn(components::supervise_all(controllers, shutdown));
+    Ok(Controllers { stop, supervisors })
+}
