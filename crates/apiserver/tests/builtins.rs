@@ -186,122 +186,82 @@ fn words(line: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Runs kubectl with `args` and checks the table's header is `header` (columns two spaces
+/// apart); the output and the cells of its first row.
+fn table(k: &Kubectl, args: &[&str], header: &str) -> (String, Vec<String>) {
+    let out = k.ok(args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(words(lines[0]), words(header), "{out}");
+    let row = words(lines[1]).into_iter().map(String::from).collect();
+    (out, row)
+}
+
 #[test]
 fn get_wide_prints_kubes_extra_columns() {
     let Some(k) = Kubectl::start() else { return };
     k.ok(&["create", "namespace", "demo"]);
     k.apply(WORKLOADS);
-    let out = k.ok(&["get", "deploy", "-n", "demo", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "READY",
-            "UP-TO-DATE",
-            "AVAILABLE",
-            "AGE",
-            "CONTAINERS",
-            "IMAGES",
-            "SELECTOR"
-        ],
-        "{out}"
+    wide_deployments_and_pods(&k);
+    wide_services_and_jobs(&k);
+    roles_pdbs_and_priority_classes(&k);
+}
+
+fn wide_deployments_and_pods(k: &Kubectl) {
+    let (out, row) = table(
+        k,
+        &["get", "deploy", "-n", "demo", "-o", "wide"],
+        "NAME  READY  UP-TO-DATE  AVAILABLE  AGE  CONTAINERS  IMAGES  SELECTOR",
     );
-    let row = words(lines[1]);
     assert_eq!(row[..4], ["web", "0/1", "0", "0"], "{out}");
     assert_eq!(
         row[5..],
         ["nginx,side", "nginx:1.27,busybox", "app=web"],
         "{out}"
     );
-    let out = k.ok(&["get", "pods", "-n", "demo", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "READY",
-            "STATUS",
-            "RESTARTS",
-            "AGE",
-            "IP",
-            "NODE",
-            "NOMINATED NODE",
-            "READINESS GATES"
-        ],
-        "{out}"
+    let (out, row) = table(
+        k,
+        &["get", "pods", "-n", "demo", "-o", "wide"],
+        "NAME  READY  STATUS  RESTARTS  AGE  IP  NODE  NOMINATED NODE  READINESS GATES",
     );
-    let row = words(lines[1]);
     assert_eq!(row[..4], ["solo", "0/1", "Pending", "0"], "{out}");
     assert_eq!(row[5..], ["<none>", "<none>", "<none>", "<none>"], "{out}");
-    let out = k.ok(&["get", "svc", "web", "-n", "demo", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "TYPE",
-            "CLUSTER-IP",
-            "EXTERNAL-IP",
-            "PORT(S)",
-            "AGE",
-            "SELECTOR"
-        ],
-        "{out}"
+}
+
+fn wide_services_and_jobs(k: &Kubectl) {
+    let (out, row) = table(
+        k,
+        &["get", "svc", "web", "-n", "demo", "-o", "wide"],
+        "NAME  TYPE  CLUSTER-IP  EXTERNAL-IP  PORT(S)  AGE  SELECTOR",
     );
-    let row = words(lines[1]);
     assert_eq!(row[1], "ClusterIP", "{out}");
     assert!(row[2].starts_with("10."), "an allocated cluster IP: {out}");
     assert_eq!(row[3..5], ["<none>", "80/TCP"], "{out}");
     assert_eq!(row[6..], ["app=web"], "{out}");
-    let out = k.ok(&["get", "job", "once", "-n", "demo", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "STATUS",
-            "COMPLETIONS",
-            "DURATION",
-            "AGE",
-            "CONTAINERS",
-            "IMAGES",
-            "SELECTOR"
-        ],
-        "{out}"
+    let (out, row) = table(
+        k,
+        &["get", "job", "once", "-n", "demo", "-o", "wide"],
+        "NAME  STATUS  COMPLETIONS  DURATION  AGE  CONTAINERS  IMAGES  SELECTOR",
     );
-    let row = words(lines[1]);
     assert_eq!(row[..3], ["once", "Running", "0/1"], "{out}");
     assert_eq!(row[4..6], ["run", "busybox:1.36"], "{out}");
     assert!(
         row[6].starts_with("batch.kubernetes.io/controller-uid="),
         "{out}"
     );
-    let out = k.ok(&["get", "cronjob", "tick", "-n", "demo", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "SCHEDULE",
-            "TIMEZONE",
-            "SUSPEND",
-            "ACTIVE",
-            "LAST SCHEDULE",
-            "AGE",
-            "CONTAINERS",
-            "IMAGES",
-            "SELECTOR"
-        ],
-        "{out}"
+    let (out, row) = table(
+        k,
+        &["get", "cronjob", "tick", "-n", "demo", "-o", "wide"],
+        "NAME  SCHEDULE  TIMEZONE  SUSPEND  ACTIVE  LAST SCHEDULE  AGE  CONTAINERS  IMAGES  SELECTOR",
     );
-    let row = words(lines[1]);
     assert_eq!(
         row[..6],
         ["tick", "*/5 * * * *", "<none>", "False", "0", "<none>"],
         "{out}"
     );
     assert_eq!(row[7..], ["tick", "busybox:latest", "<none>"], "{out}");
+}
+
+fn roles_pdbs_and_priority_classes(k: &Kubectl) {
     k.apply(
         "apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -320,32 +280,23 @@ value: 1000
 ",
     );
     // kube-apiserver has no printer for Roles: its default table has Name and Created At.
-    let out = k.ok(&["get", "role", "reader", "-n", "demo"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(words(lines[0]), ["NAME", "CREATED AT"], "{out}");
-    assert!(words(lines[1])[1].ends_with('Z'), "{out}");
-    let out = k.ok(&["get", "pdb", "web", "-n", "demo"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        [
-            "NAME",
-            "MIN AVAILABLE",
-            "MAX UNAVAILABLE",
-            "ALLOWED DISRUPTIONS",
-            "AGE"
-        ],
-        "{out}"
+    let (out, row) = table(
+        k,
+        &["get", "role", "reader", "-n", "demo"],
+        "NAME  CREATED AT",
     );
-    assert_eq!(words(lines[1])[..4], ["web", "1", "N/A", "0"], "{out}");
-    let out = k.ok(&["get", "priorityclass", "high", "-o", "wide"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"],
-        "{out}"
+    assert!(row[1].ends_with('Z'), "{out}");
+    let (out, row) = table(
+        k,
+        &["get", "pdb", "web", "-n", "demo"],
+        "NAME  MIN AVAILABLE  MAX UNAVAILABLE  ALLOWED DISRUPTIONS  AGE",
     );
-    let row = words(lines[1]);
+    assert_eq!(row[..4], ["web", "1", "N/A", "0"], "{out}");
+    let (out, row) = table(
+        k,
+        &["get", "priorityclass", "high", "-o", "wide"],
+        "NAME  VALUE  GLOBAL-DEFAULT  AGE  PREEMPTIONPOLICY",
+    );
     assert_eq!(row[..3], ["high", "1000", "false"], "{out}");
     assert_eq!(row[4], "PreemptLowerPriority", "{out}");
 }

@@ -14,6 +14,11 @@ async fn send(client: &Client, method: &str, uri: &str, ct: &str, body: Value) -
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// GETs `uri` accepting `accept`; the status code and the raw answer.
+async fn get_as(client: &Client, uri: &str, accept: &str) -> (u16, Vec<u8>) {
+    common::request(client, "GET", uri, &[("accept", accept)], None).await
+}
+
 /// A CRD as controller-gen writes it: the root schema declares `metadata: {type: object}`.
 fn controller_gen_crd() -> Value {
     json!({
@@ -92,12 +97,10 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
         assert!(o.get("data").is_none(), "metadata only: {o}");
     };
 
-    let (code, bytes) = common::request(
+    let (code, bytes) = get_as(
         &client,
-        "GET",
         "/api/v1/namespaces/default/configmaps/vars",
-        &[("accept", METADATA_ONLY)],
-        None,
+        METADATA_ONLY,
     )
     .await;
     assert_eq!(code, 200);
@@ -105,13 +108,11 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
     partial(&got);
     assert_eq!(got["metadata"]["labels"]["app"], "x");
 
-    let (code, bytes) = common::request(
+    let (code, bytes) = get_as(
         &client,
-        "GET",
         // Only the test's object, not the server's own kube-root-ca.crt.
         "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx",
-        &[("accept", METADATA_ONLY_LIST)],
-        None,
+        METADATA_ONLY_LIST,
     )
     .await;
     assert_eq!(code, 200);
@@ -126,12 +127,10 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
 
     // A streaming watch list, as client-go's informers run it: the initial events and the
     // bookmark that ends them carry the metadata type too.
-    let (code, bytes) = common::request(
+    let (code, bytes) = get_as(
         &client,
-        "GET",
         "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
-        &[("accept", METADATA_ONLY)],
-        None,
+        METADATA_ONLY,
     )
     .await;
     assert_eq!(code, 200);
@@ -146,12 +145,10 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
     }
 
     // A plain JSON client still gets the whole object.
-    let (_, bytes) = common::request(
+    let (_, bytes) = get_as(
         &client,
-        "GET",
         "/api/v1/namespaces/default/configmaps/vars",
-        &[("accept", "application/json")],
-        None,
+        "application/json",
     )
     .await;
     let full: Value = serde_json::from_slice(&bytes).expect("JSON");

@@ -63,6 +63,11 @@ async fn call(
     (code, v)
 }
 
+/// A GET of `uri` with no body.
+async fn get(f: &Fixture, uri: &str) -> (StatusCode, Value) {
+    call(f, Method::GET, uri, "", vec![], None).await
+}
+
 async fn post(f: &Fixture, uri: &str, body: Value) -> (StatusCode, Value) {
     call(
         f,
@@ -138,12 +143,12 @@ async fn bad_input_is_a_4xx_status_and_leaves_the_store_unchanged() {
 #[tokio::test]
 async fn status_errors_for_routes_methods_and_auth() {
     let f = fixture();
-    let (code, v) = call(&f, Method::GET, "/api/v1/nothings", "", vec![], None).await;
+    let (code, v) = get(&f, "/api/v1/nothings").await;
     assert_eq!(
         (code.as_u16(), v["reason"].as_str()),
         (404, Some("NotFound"))
     );
-    let (code, v) = call(&f, Method::GET, &format!("{CMS}/missing"), "", vec![], None).await;
+    let (code, v) = get(&f, &format!("{CMS}/missing")).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(v["details"]["name"], "missing");
     assert_eq!(v["message"], "configmaps \"missing\" not found");
@@ -311,7 +316,7 @@ async fn watch_resumes_and_answers_gone_after_compaction() {
     for n in ["a", "b", "c"] {
         post(&f, CMS, json!({"metadata": {"name": n}})).await;
     }
-    let (_, a) = call(&f, Method::GET, &format!("{CMS}/a"), "", vec![], None).await;
+    let (_, a) = get(&f, &format!("{CMS}/a")).await;
     let rv_a: i64 = a["metadata"]["resourceVersion"]
         .as_str()
         .and_then(|s| s.parse().ok())
@@ -366,9 +371,9 @@ async fn table_output_and_discovery() {
     assert_eq!(t["kind"], "Table");
     assert_eq!(t["columnDefinitions"][0]["name"], "Name");
     assert_eq!(t["rows"][0]["cells"][0], "a");
-    let (_, v) = call(&f, Method::GET, "/version", "", vec![], None).await;
+    let (_, v) = get(&f, "/version").await;
     assert_eq!(v["minor"], "33");
-    let (_, v) = call(&f, Method::GET, "/apis/apps/v1", "", vec![], None).await;
+    let (_, v) = get(&f, "/apis/apps/v1").await;
     let deploy = v["resources"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["name"] == "deployments"))
@@ -410,42 +415,22 @@ async fn watch_with_a_selector_sees_objects_enter_and_leave() {
             .into_bytes()
     };
     let uri = format!("{CMS}/a");
-    call(
-        &f,
-        Method::PATCH,
-        &uri,
-        "application/merge-patch+json",
-        merge(json!({"x": "y"})),
-        None,
-    )
-    .await;
-    call(
-        &f,
-        Method::PATCH,
-        &uri,
-        "application/merge-patch+json",
-        merge(json!({"x": "y", "z": "1"})),
-        None,
-    )
-    .await;
-    call(
-        &f,
-        Method::PATCH,
-        &uri,
-        "application/merge-patch+json",
-        merge(json!({"x": null})),
-        None,
-    )
-    .await;
-    call(
-        &f,
-        Method::PATCH,
-        &uri,
-        "application/merge-patch+json",
-        merge(json!({"z": "2"})),
-        None,
-    )
-    .await;
+    for labels in [
+        json!({"x": "y"}),
+        json!({"x": "y", "z": "1"}),
+        json!({"x": null}),
+        json!({"z": "2"}),
+    ] {
+        call(
+            &f,
+            Method::PATCH,
+            &uri,
+            "application/merge-patch+json",
+            merge(labels),
+            None,
+        )
+        .await;
+    }
     let text = watch.await.expect("watch task");
     let types: Vec<String> = text
         .lines()
@@ -458,13 +443,9 @@ async fn watch_with_a_selector_sees_objects_enter_and_leave() {
         .collect();
     assert_eq!(types, vec!["ADDED", "MODIFIED", "DELETED"]);
     // The same from the log alone (the watch starts after the writes).
-    let (_, v) = call(
+    let (_, v) = get(
         &f,
-        Method::GET,
         &format!("{CMS}?watch=true&timeoutSeconds=1&labelSelector=x%3Dy&resourceVersion={rv}"),
-        "",
-        vec![],
-        None,
     )
     .await;
     let replayed: Vec<String> = v
@@ -484,7 +465,7 @@ async fn watch_with_a_selector_sees_objects_enter_and_leave() {
 #[tokio::test]
 async fn discovery_lists_exactly_the_subresources_served() {
     let f = fixture();
-    let (code, list) = call(&f, Method::GET, "/api/v1", "", vec![], None).await;
+    let (code, list) = get(&f, "/api/v1").await;
     assert_eq!(code, StatusCode::OK, "{list}");
     let names: Vec<&str> = list["resources"]
         .as_array()
@@ -519,15 +500,7 @@ async fn a_resource_version_that_is_not_a_number_is_refused_as_kube_refuses_it()
         )
     };
     // A list validates it first: 400.
-    let (code, v) = call(
-        &f,
-        Method::GET,
-        &format!("{CMS}?resourceVersion=abc"),
-        "",
-        vec![],
-        None,
-    )
-    .await;
+    let (code, v) = get(&f, &format!("{CMS}?resourceVersion=abc")).await;
     assert_eq!(
         (code, &v["reason"]),
         (StatusCode::BAD_REQUEST, &json!("BadRequest")),
@@ -540,25 +513,9 @@ async fn a_resource_version_that_is_not_a_number_is_refused_as_kube_refuses_it()
             field("abc", "invalid syntax")
         )
     );
-    let (code, v) = call(
-        &f,
-        Method::GET,
-        &format!("{CMS}?resourceVersion=%2B5"),
-        "",
-        vec![],
-        None,
-    )
-    .await;
+    let (code, v) = get(&f, &format!("{CMS}?resourceVersion=%2B5")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "a sign is not a digit: {v}");
-    let (_, v) = call(
-        &f,
-        Method::GET,
-        &format!("{CMS}?resourceVersion=18446744073709551616"),
-        "",
-        vec![],
-        None,
-    )
-    .await;
+    let (_, v) = get(&f, &format!("{CMS}?resourceVersion=18446744073709551616")).await;
     assert_eq!(
         v["message"],
         format!(
@@ -573,33 +530,17 @@ async fn a_resource_version_that_is_not_a_number_is_refused_as_kube_refuses_it()
         format!("{CMS}/missing?resourceVersion=abc"),
         format!("{CMS}?watch=true&resourceVersion=abc"),
     ] {
-        let (code, v) = call(&f, Method::GET, &uri, "", vec![], None).await;
+        let (code, v) = get(&f, &uri).await;
         assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {v}");
         assert_eq!(v["message"], field("abc", "invalid syntax"), "{uri}");
         assert_eq!(v["reason"].as_str().unwrap_or(""), "", "{uri}");
     }
     // Events are not cached: a get parses it in storage, with a 400.
-    let (code, v) = call(
-        &f,
-        Method::GET,
-        "/api/v1/namespaces/default/events/e?resourceVersion=x",
-        "",
-        vec![],
-        None,
-    )
-    .await;
+    let (code, v) = get(&f, "/api/v1/namespaces/default/events/e?resourceVersion=x").await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
     // Empty and 0 mean any.
     for rv in ["", "0"] {
-        let (code, v) = call(
-            &f,
-            Method::GET,
-            &format!("{CMS}/a?resourceVersion={rv}"),
-            "",
-            vec![],
-            None,
-        )
-        .await;
+        let (code, v) = get(&f, &format!("{CMS}/a?resourceVersion={rv}")).await;
         assert_eq!(code, StatusCode::OK, "{rv:?}: {v}");
     }
 }

@@ -32,6 +32,19 @@ fn api_error(e: kube::Error) -> (u16, String) {
     }
 }
 
+/// Asserts `e` is an API error with `code` and a message holding every one of `parts`; the
+/// error's reason.
+fn assert_api_error(e: kube::Error, code: u16, parts: &[&str]) -> String {
+    match e {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, code, "{}", s.message);
+            assert!(parts.iter().all(|p| s.message.contains(p)), "{}", s.message);
+            s.reason.clone()
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
 #[tokio::test]
 async fn typed_deployment_crud_and_concurrency() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -143,17 +156,7 @@ async fn typed_deployment_crud_and_concurrency() {
         )
         .await
         .expect_err("immutable");
-    match err {
-        kube::Error::Api(s) => {
-            assert_eq!(s.code, 422);
-            assert!(
-                s.message.contains("spec.selector") && s.message.contains("field is immutable"),
-                "{}",
-                s.message
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+    assert_api_error(err, 422, &["spec.selector", "field is immutable"]);
 
     api.delete("web", &DeleteParams::default())
         .await
@@ -187,17 +190,7 @@ async fn server_side_apply_conflicts_and_force() {
         .patch("app", &ssa("bob"), &Patch::Apply(deployment("app", 2)))
         .await
         .expect_err("conflict");
-    match err {
-        kube::Error::Api(s) => {
-            assert_eq!(s.code, 409);
-            assert!(
-                s.message.contains("alice") && s.message.contains(".spec.replicas"),
-                "{}",
-                s.message
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+    assert_api_error(err, 409, &["alice", ".spec.replicas"]);
     let forced = api
         .patch(
             "app",
@@ -330,21 +323,12 @@ async fn dynamic_objects_through_discovery() {
         "apiVersion": "test.ferroflux.io/v1", "kind": "Gadget", "metadata": {"name": "g2"}, "spec": {"interval": 3}
     }))
     .expect("object");
-    match api
+    let err = api
         .create(&PostParams::default(), &bad)
         .await
-        .expect_err("invalid")
-    {
-        kube::Error::Api(s) => {
-            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-            assert!(
-                s.message.contains("spec.url") && s.message.contains("spec.interval"),
-                "{}",
-                s.message
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+        .expect_err("invalid");
+    let reason = assert_api_error(err, 422, &["spec.url", "spec.interval"]);
+    assert_eq!(reason, "Invalid");
 
     // Server-side apply merges the list-map by its key.
     let pp = PatchParams::apply("m2");

@@ -135,6 +135,13 @@ metadata: {name: w1, namespace: demo}
 spec: {size: small, replicas: 1}
 ";
 
+/// Writes a manifest `name` under `dir`; its path.
+fn write_manifest(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write manifest");
+    p.display().to_string()
+}
+
 fn scenario(bin: &Path) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = common::ThreadServer::start(&dir.path().join("data"));
@@ -142,12 +149,23 @@ fn scenario(bin: &Path) {
         bin,
         kubeconfig: &server.kubeconfig,
     };
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).expect("write manifest");
-        p.display().to_string()
-    };
+    let file = |name: &str, text: &str| write_manifest(dir.path(), name, text);
 
+    create_builtins(&k);
+    apply_client_and_server_side(&k, &file);
+    watch_sees_change(&k, &server.kubeconfig);
+    crd_kind(&k, &file);
+    label_annotate_patch(&k);
+    delete_with_finalizer(&k);
+
+    // Deleting the namespace empties it.
+    k.ok(&["delete", "namespace", "demo", "--timeout=20s"]);
+    k.fails(&["get", "namespace", "demo"]);
+    assert!(!server.url.is_empty());
+}
+
+/// Creates the namespace and built-in objects with `kubectl create`, and reads them back.
+fn create_builtins(k: &Kubectl) {
     assert!(
         k.ok(&["create", "namespace", "demo"])
             .contains("namespace/demo created")
@@ -203,7 +221,10 @@ fn scenario(bin: &Path) {
         "jsonpath={.items[*].data} {.items[2].spec.ports[0].targetPort}",
     ]);
     assert_eq!(got, r#"{"a":"b"} {"p":"cQ=="} 8080"#);
+}
 
+/// Client-side apply, then server-side apply with a conflicting second manager.
+fn apply_client_and_server_side(k: &Kubectl, file: &dyn Fn(&str, &str) -> String) {
     // Client-side apply, twice, with a change; the last-applied annotation follows.
     let d1 = file("d1.yaml", &DEPLOY.replace("IMAGE", "nginx:1.25"));
     assert!(k.ok(&["apply", "-f", &d1]).contains("created"));
@@ -257,11 +278,14 @@ fn scenario(bin: &Path) {
         k.ok(&["get", "deploy", "web", "-n", "demo", "-o", "yaml"])
             .contains("kind: Deployment")
     );
+}
 
+/// `get -w` sees a change made by another client.
+fn watch_sees_change(k: &Kubectl, kubeconfig: &Path) {
     // get -w sees a change made by another client.
-    let mut watch = Command::new(bin)
+    let mut watch = Command::new(k.bin)
         .arg("--kubeconfig")
-        .arg(&server.kubeconfig)
+        .arg(kubeconfig)
         .args([
             "get",
             "configmaps",
@@ -300,7 +324,10 @@ fn scenario(bin: &Path) {
     let _ = watch.kill();
     let _ = watch.wait();
     assert!(seen, "kubectl get -w saw the new ConfigMap");
+}
 
+/// A CRD kind with printer columns, a scale subresource and explain.
+fn crd_kind(k: &Kubectl, file: &dyn Fn(&str, &str) -> String) {
     // A CRD kind with printer columns, a scale subresource and explain.
     k.ok(&["apply", "-f", &file("crd.yaml", CRD)]);
     let w = file("w.yaml", WIDGET);
@@ -334,7 +361,10 @@ fn scenario(bin: &Path) {
         resources.contains("widgets") && resources.contains("deployments"),
         "{resources}"
     );
+}
 
+/// label, annotate, the three patch types.
+fn label_annotate_patch(k: &Kubectl) {
     // label, annotate, the three patch types.
     k.ok(&["label", "deploy", "web", "-n", "demo", "tier=fe"]);
     k.ok(&["annotate", "deploy", "web", "-n", "demo", "note=hi"]);
@@ -362,7 +392,10 @@ fn scenario(bin: &Path) {
     let got = k.ok(&["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.metadata.labels.tier} {.metadata.annotations.note} {.spec.replicas} {.spec.template.spec.containers[*].image}"]);
     // kube puts a container added by a strategic merge patch before the existing ones.
     assert_eq!(got, "fe hi 5 busybox nginx:1.27");
+}
 
+/// delete with a finalizer held, then released.
+fn delete_with_finalizer(k: &Kubectl) {
     // delete with a finalizer held, then released.
     k.ok(&[
         "patch",
@@ -396,11 +429,6 @@ fn scenario(bin: &Path) {
         r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
     ]);
     k.fails(&["get", "wg", "w1", "-n", "demo"]);
-
-    // Deleting the namespace empties it.
-    k.ok(&["delete", "namespace", "demo", "--timeout=20s"]);
-    k.fails(&["get", "namespace", "demo"]);
-    assert!(!server.url.is_empty());
 }
 
 #[test]

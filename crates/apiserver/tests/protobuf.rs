@@ -117,6 +117,13 @@ fn meta(name: &str) -> Option<meta::ObjectMeta> {
 
 #[test]
 fn built_in_objects_round_trip_through_json() {
+    deployment_round_trips();
+    small_objects_round_trip();
+    crd_round_trips();
+}
+
+/// A Deployment with pointers, int-or-strings, quantities and an inlined probe handler.
+fn deployment_round_trips() {
     let deploy = k8s_pb::api::apps::v1::Deployment {
         metadata: meta("web"),
         spec: Some(k8s_pb::api::apps::v1::DeploymentSpec {
@@ -210,7 +217,10 @@ fn built_in_objects_round_trip_through_json() {
         false
     );
     assert_eq!(v["metadata"]["creationTimestamp"], "2023-11-14T22:13:20Z");
+}
 
+/// Service, Secret, Lease, SubjectAccessReview and ControllerRevision.
+fn small_objects_round_trip() {
     let svc = core::Service {
         metadata: meta("svc"),
         spec: Some(core::ServiceSpec {
@@ -291,7 +301,10 @@ fn built_in_objects_round_trip_through_json() {
     };
     let v = round_trip("apps/v1", "ControllerRevision", &revision);
     assert_eq!(v["data"], json!({"a": 1, "b": [true]}));
+}
 
+/// A CRD with nested JSON schema props.
+fn crd_round_trips() {
     use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
     let leaf = ext::JsonSchemaProps {
         r#type: s("integer"),
@@ -402,6 +415,11 @@ async fn call(
     (code, ct, bytes.to_vec())
 }
 
+/// A GET of `uri` accepting `accept`: (status, content type, body).
+async fn get(f: &Fixture, uri: &str, accept: &str) -> (StatusCode, String, Vec<u8>) {
+    call(f, Method::GET, uri, PROTOBUF, accept, vec![]).await
+}
+
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
@@ -435,35 +453,19 @@ async fn protobuf_replies_for_objects_lists_and_errors() {
     assert!(created_meta.creation_timestamp.is_some());
     assert_eq!(created.data.get("k").map(String::as_str), Some("v"));
 
-    let (code, ct, bytes) = call(
-        &f,
-        Method::GET,
-        &format!("{CMS}/a"),
-        PROTOBUF,
-        ACCEPT_PROTOBUF,
-        vec![],
-    )
-    .await;
+    let (code, ct, bytes) = get(&f, &format!("{CMS}/a"), ACCEPT_PROTOBUF).await;
     assert_eq!((code, ct.as_str()), (StatusCode::OK, PROTOBUF));
     let (got, _): (core::ConfigMap, _) = open(&bytes);
     assert_eq!(got, created);
 
-    let (code, ct, bytes) = call(&f, Method::GET, CMS, PROTOBUF, ACCEPT_PROTOBUF, vec![]).await;
+    let (code, ct, bytes) = get(&f, CMS, ACCEPT_PROTOBUF).await;
     assert_eq!((code, ct.as_str()), (StatusCode::OK, PROTOBUF));
     let (list, tm): (core::ConfigMapList, _) = open(&bytes);
     assert_eq!(tm.kind.as_deref(), Some("ConfigMapList"));
     assert_eq!(list.items, vec![created]);
     assert!(list.metadata.and_then(|m| m.resource_version).is_some());
 
-    let (code, ct, bytes) = call(
-        &f,
-        Method::GET,
-        &format!("{CMS}/nope"),
-        PROTOBUF,
-        ACCEPT_PROTOBUF,
-        vec![],
-    )
-    .await;
+    let (code, ct, bytes) = get(&f, &format!("{CMS}/nope"), ACCEPT_PROTOBUF).await;
     assert_eq!((code, ct.as_str()), (StatusCode::NOT_FOUND, PROTOBUF));
     let (status, tm): (meta::Status, _) = open(&bytes);
     assert_eq!(tm.kind.as_deref(), Some("Status"));
@@ -475,23 +477,17 @@ async fn protobuf_replies_for_objects_lists_and_errors() {
     );
 
     // JSON first in Accept, or no Accept: JSON, as before.
-    let (_, ct, _) = call(
+    let (_, ct, _) = get(
         &f,
-        Method::GET,
         &format!("{CMS}/a"),
-        PROTOBUF,
         "application/json, application/vnd.kubernetes.protobuf",
-        vec![],
     )
     .await;
     assert_eq!(ct, "application/json");
-    let (_, ct, _) = call(
+    let (_, ct, _) = get(
         &f,
-        Method::GET,
         CMS,
-        PROTOBUF,
         "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
-        vec![],
     )
     .await;
     assert_eq!(ct, "application/json");
@@ -531,13 +527,10 @@ async fn protobuf_watch_streams_length_prefixed_events() {
     let body = envelope("v1", "ConfigMap", &configmap("w"));
     let (code, _, _) = call(&f, Method::POST, CMS, PROTOBUF, ACCEPT_PROTOBUF, body).await;
     assert_eq!(code, StatusCode::CREATED);
-    let (code, ct, bytes) = call(
+    let (code, ct, bytes) = get(
         &f,
-        Method::GET,
         &format!("{CMS}?watch=true&resourceVersion=0&timeoutSeconds=1"),
-        PROTOBUF,
         ACCEPT_PROTOBUF,
-        vec![],
     )
     .await;
     assert_eq!(code, StatusCode::OK);

@@ -83,22 +83,34 @@ async fn setup_tenant(admin: &kube::Client) {
     )
     .await
     .expect("service account");
+    tenant_role(
+        admin,
+        "tenant-app-admin",
+        "tenant",
+        json!([
+            {"apiGroups": ["", "apps"], "resources": ["deployments", "services", "configmaps"], "verbs": ["*"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "list", "create", "update"]}
+        ]),
+    )
+    .await;
+}
+
+/// Creates the Role `role` with `rules` in team-a and binds it (as `binding`) to the team-a
+/// service account.
+async fn tenant_role(admin: &kube::Client, role: &str, binding: &str, rules: Value) {
     let roles: Api<Role> = Api::namespaced(admin.clone(), "team-a");
     roles
         .create(
             &PostParams::default(),
-            &obj(json!({"metadata": {"name": "tenant-app-admin"}, "rules": [
-                {"apiGroups": ["", "apps"], "resources": ["deployments", "services", "configmaps"], "verbs": ["*"]},
-                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "list", "create", "update"]}
-            ]})),
+            &obj(json!({"metadata": {"name": role}, "rules": rules})),
         )
         .await
         .expect("role");
     let rb: Api<RoleBinding> = Api::namespaced(admin.clone(), "team-a");
     rb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": "tenant"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant-app-admin"},
+        &obj(json!({"metadata": {"name": binding},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
             "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"}]})),
     )
     .await
@@ -526,25 +538,15 @@ async fn bind_and_escalate_verbs_allow_granting_what_is_not_held() {
     let server = start(dir.path()).await;
     let admin = common::client(&server.kubeconfig).await;
     setup_tenant(&admin).await;
-    let roles: Api<Role> = Api::namespaced(admin.clone(), "team-a");
-    roles
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "binder"}, "rules": [
-                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["view"], "verbs": ["bind"]},
-                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}]})),
-        )
-        .await
-        .expect("role");
-    let rb: Api<RoleBinding> = Api::namespaced(admin.clone(), "team-a");
-    rb.create(
-        &PostParams::default(),
-        &obj(json!({"metadata": {"name": "binder"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binder"},
-            "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"}]})),
+    tenant_role(
+        &admin,
+        "binder",
+        "binder",
+        json!([
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["view"], "verbs": ["bind"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}]),
     )
-    .await
-    .expect("binding");
+    .await;
     let tenant = client_as(&server, &server.token, Some(SA)).await;
     let trb: Api<RoleBinding> = Api::namespaced(tenant.clone(), "team-a");
     // The tenant lacks much of what `view` grants (pods, jobs, ...): the bind verb allows it.

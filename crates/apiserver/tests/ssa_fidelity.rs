@@ -42,6 +42,14 @@ fn web(containers: Value) -> Value {
 }
 
 /// Only the containers (and what the caller adds), as a second manager applies them.
+/// The pod template's spec of `d`.
+fn pod_spec(d: &Deployment) -> &k8s_openapi::api::core::v1::PodSpec {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec")
+}
+
 fn partial(containers: Value) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
@@ -69,11 +77,7 @@ async fn a_second_manager_adds_env_to_an_existing_container_and_both_merge() {
         .await
         .expect("env merges into containers[name=web], as in kube");
 
-    let spec = merged
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .expect("pod spec");
+    let spec = pod_spec(&merged);
     assert_eq!(spec.containers.len(), 1);
     let c = &spec.containers[0];
     assert_eq!(c.image.as_deref(), Some("nginx:1.25"));
@@ -156,12 +160,7 @@ async fn container_ports_are_keyed_by_container_port_and_protocol() {
         .patch("web", &PatchParams::apply("tcp"), &Patch::Apply(tcp))
         .await
         .expect("another protocol on the same port is another item");
-    let ports = out
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .expect("pod spec")
-        .containers[0]
+    let ports = pod_spec(&out).containers[0]
         .ports
         .clone()
         .unwrap_or_default();

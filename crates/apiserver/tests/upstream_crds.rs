@@ -929,6 +929,175 @@ async fn wait_served(client: &Client, v: &Version) {
     }
 }
 
+/// One version's run: the pair of servers, the results, and the sample's identity.
+struct Run<'a> {
+    pair: &'a Pair,
+    results: &'a mut Results,
+    id: String,
+    uri: String,
+    coll: String,
+}
+
+impl Run<'_> {
+    /// Sends one request to both servers and records the case `step`.
+    async fn check(
+        &mut self,
+        step: &str,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) {
+        let (r, o) = self.pair.send(method, uri, headers, body).await;
+        self.record(step, &r, &o);
+    }
+
+    fn record(&mut self, step: &str, r: &Answer, o: &Answer) {
+        self.results.record(format!("{}/{step}", self.id), r, o);
+    }
+
+    /// create, get, list, watch, and the merge and JSON patches.
+    async fn crud_and_watch(&mut self, obj: &Value, name: &str) {
+        let (uri, coll) = (self.uri.clone(), self.coll.clone());
+        let create = format!("{coll}?fieldManager=creator");
+        self.check("create", "POST", &create, &[], Some(obj)).await;
+        self.check("get", "GET", &uri, &[], None).await;
+        let list = format!("{coll}?labelSelector=app%3Dsample");
+        self.check("list", "GET", &list, &[], None).await;
+        let watch = format!("{coll}?watch=true&fieldSelector=metadata.name%3D{name}");
+        let (r, o) = tokio::join!(
+            first_event(&self.pair.real, &watch),
+            first_event(&self.pair.ours, &watch)
+        );
+        self.record("watch", &r, &o);
+
+        let merge = json!({"metadata": {"labels": {"merged": "yes"}}});
+        self.check(
+            "merge-patch",
+            "PATCH",
+            &uri,
+            &[("content-type", MERGE)],
+            Some(&merge),
+        )
+        .await;
+        let jp = json!([
+            {"op": "test", "path": "/metadata/labels/merged", "value": "yes"},
+            {"op": "add", "path": "/metadata/annotations", "value": {"json-patched": "yes"}}
+        ]);
+        self.check(
+            "json-patch",
+            "PATCH",
+            &uri,
+            &[("content-type", JSON_PATCH)],
+            Some(&jp),
+        )
+        .await;
+    }
+
+    /// Server-side apply: the first manager applies the sample, a second one changes one field
+    /// (a conflict), then forces it.
+    async fn server_side_apply(&mut self, v: &Version, obj: &Value) {
+        let uri = self.uri.clone();
+        let apply = &[("content-type", APPLY)];
+        let first = format!("{uri}?fieldManager=first");
+        self.check("apply", "PATCH", &first, apply, Some(obj)).await;
+        let mut second = obj.clone();
+        second["metadata"]["labels"] = json!({"second": "yes"});
+        let leaf = changeable_leaf(obj, &v.schema);
+        if let Some(leaf) = &leaf
+            && let Some(value) = value_at_mut(&mut second, leaf)
+        {
+            change(value);
+        }
+        let by_second = format!("{uri}?fieldManager=second");
+        self.check("apply-conflict", "PATCH", &by_second, apply, Some(&second))
+            .await;
+        let forced = format!("{uri}?fieldManager=second&force=true");
+        self.check("apply-force", "PATCH", &forced, apply, Some(&second))
+            .await;
+    }
+
+    /// The status and scale subresources, where the version has them.
+    async fn subresources(&mut self, v: &Version) {
+        let uri = self.uri.clone();
+        if v.status
+            && let Some(status) = generate(&v.schema["properties"]["status"], "status", 1)
+        {
+            // Each server's current object (its own resourceVersion), with a status and a label
+            // change the status subresource must ignore.
+            let (real_now, ours_now) = self.pair.send("GET", &uri, &[], None).await;
+            let with_status = |mut body: Value| {
+                body["status"] = status.clone();
+                body["metadata"]["labels"]["ignored-by-status"] = json!("yes");
+                body
+            };
+            let status_uri = format!("{uri}/status?fieldManager=status");
+            let (real_body, ours_body) = (with_status(real_now.body), with_status(ours_now.body));
+            let (r, o) = tokio::join!(
+                request(&self.pair.real, "PUT", &status_uri, &[], Some(&real_body)),
+                request(&self.pair.ours, "PUT", &status_uri, &[], Some(&ours_body))
+            );
+            self.record("status", &r, &o);
+            self.check("status-get", "GET", &format!("{uri}/status"), &[], None)
+                .await;
+        }
+        if v.scale {
+            let scale = format!("{uri}/scale");
+            self.check("scale-get", "GET", &scale, &[], None).await;
+            let replicas = json!({"spec": {"replicas": 3}});
+            self.check(
+                "scale-patch",
+                "PATCH",
+                &scale,
+                &[("content-type", MERGE)],
+                Some(&replicas),
+            )
+            .await;
+        }
+    }
+
+    /// Tables for an object and a list.
+    async fn tables(&mut self) {
+        let (uri, coll) = (self.uri.clone(), self.coll.clone());
+        self.check("table-get", "GET", &uri, &[("accept", TABLE)], None)
+            .await;
+        let list = format!("{coll}?labelSelector=app%3Dsample");
+        self.check("table-list", "GET", &list, &[("accept", TABLE)], None)
+            .await;
+    }
+
+    /// Objects that break the schema's enum or required fields.
+    async fn invalid_objects(&mut self, v: &Version, obj: &Value) {
+        let (uri, coll) = (self.uri.clone(), self.coll.clone());
+        if let Some(path) = enum_field(obj, &v.schema, &mut Vec::new()) {
+            let mut bad = obj.clone();
+            bad["metadata"]["name"] = json!("invalid-enum");
+            if let Some(value) = value_at_mut(&mut bad, &path) {
+                *value = json!("NotInTheEnum");
+            }
+            self.check("invalid-enum", "POST", &coll, &[], Some(&bad))
+                .await;
+        }
+        if let Some(path) = required_field(obj, &v.schema, &mut Vec::new()) {
+            let mut bad = obj.clone();
+            bad["metadata"]["name"] = json!("invalid-required");
+            remove_path(&mut bad, &path);
+            self.check("invalid-required", "POST", &coll, &[], Some(&bad))
+                .await;
+            let remove = json!([{"op": "remove", "path": json_pointer(&path)}]);
+            let headers = &[("content-type", JSON_PATCH)];
+            self.check(
+                "invalid-required-patch",
+                "PATCH",
+                &uri,
+                headers,
+                Some(&remove),
+            )
+            .await;
+        }
+    }
+}
+
 async fn run_version(pair: &Pair, v: &Version, results: &mut Results) {
     let id = format!("{}/{}", v.kind, v.name);
     let name = format!("sample-{}", v.name);
@@ -940,165 +1109,20 @@ async fn run_version(pair: &Pair, v: &Version, results: &mut Results) {
         );
         return;
     };
-    let uri = v.object(&name);
-    let coll = v.collection();
-    let case = |step: &str| format!("{id}/{step}");
-
-    let (r, o) = pair
-        .send(
-            "POST",
-            &format!("{coll}?fieldManager=creator"),
-            &[],
-            Some(&obj),
-        )
-        .await;
-    results.record(case("create"), &r, &o);
-    let (r, o) = pair.send("GET", &uri, &[], None).await;
-    results.record(case("get"), &r, &o);
-    let (r, o) = pair
-        .send(
-            "GET",
-            &format!("{coll}?labelSelector=app%3Dsample"),
-            &[],
-            None,
-        )
-        .await;
-    results.record(case("list"), &r, &o);
-    let watch = format!("{coll}?watch=true&fieldSelector=metadata.name%3D{name}");
-    let (r, o) = tokio::join!(
-        first_event(&pair.real, &watch),
-        first_event(&pair.ours, &watch)
-    );
-    results.record(case("watch"), &r, &o);
-
-    let merge = json!({"metadata": {"labels": {"merged": "yes"}}});
-    let (r, o) = pair
-        .send("PATCH", &uri, &[("content-type", MERGE)], Some(&merge))
-        .await;
-    results.record(case("merge-patch"), &r, &o);
-    let jp = json!([
-        {"op": "test", "path": "/metadata/labels/merged", "value": "yes"},
-        {"op": "add", "path": "/metadata/annotations", "value": {"json-patched": "yes"}}
-    ]);
-    let (r, o) = pair
-        .send("PATCH", &uri, &[("content-type", JSON_PATCH)], Some(&jp))
-        .await;
-    results.record(case("json-patch"), &r, &o);
-
-    // Server-side apply: the first manager applies the sample, a second one changes one field
-    // (a conflict), then forces it.
-    let (r, o) = pair
-        .send(
-            "PATCH",
-            &format!("{uri}?fieldManager=first"),
-            &[("content-type", APPLY)],
-            Some(&obj),
-        )
-        .await;
-    results.record(case("apply"), &r, &o);
-    let mut second = obj.clone();
-    second["metadata"]["labels"] = json!({"second": "yes"});
-    let leaf = changeable_leaf(&obj, &v.schema);
-    if let Some(leaf) = &leaf
-        && let Some(value) = value_at_mut(&mut second, leaf)
-    {
-        change(value);
-    }
-    let (r, o) = pair
-        .send(
-            "PATCH",
-            &format!("{uri}?fieldManager=second"),
-            &[("content-type", APPLY)],
-            Some(&second),
-        )
-        .await;
-    results.record(case("apply-conflict"), &r, &o);
-    let (r, o) = pair
-        .send(
-            "PATCH",
-            &format!("{uri}?fieldManager=second&force=true"),
-            &[("content-type", APPLY)],
-            Some(&second),
-        )
-        .await;
-    results.record(case("apply-force"), &r, &o);
-
-    if v.status
-        && let Some(status) = generate(&v.schema["properties"]["status"], "status", 1)
-    {
-        // Each server's current object (its own resourceVersion), with a status and a label
-        // change the status subresource must ignore.
-        let (real_now, ours_now) = pair.send("GET", &uri, &[], None).await;
-        let with_status = |mut body: Value| {
-            body["status"] = status.clone();
-            body["metadata"]["labels"]["ignored-by-status"] = json!("yes");
-            body
-        };
-        let status_uri = format!("{uri}/status?fieldManager=status");
-        let (real_body, ours_body) = (with_status(real_now.body), with_status(ours_now.body));
-        let (r, o) = tokio::join!(
-            request(&pair.real, "PUT", &status_uri, &[], Some(&real_body)),
-            request(&pair.ours, "PUT", &status_uri, &[], Some(&ours_body))
-        );
-        results.record(case("status"), &r, &o);
-        let (r, o) = pair.send("GET", &format!("{uri}/status"), &[], None).await;
-        results.record(case("status-get"), &r, &o);
-    }
-    if v.scale {
-        let (r, o) = pair.send("GET", &format!("{uri}/scale"), &[], None).await;
-        results.record(case("scale-get"), &r, &o);
-        let (r, o) = pair
-            .send(
-                "PATCH",
-                &format!("{uri}/scale"),
-                &[("content-type", MERGE)],
-                Some(&json!({"spec": {"replicas": 3}})),
-            )
-            .await;
-        results.record(case("scale-patch"), &r, &o);
-    }
-
-    let (r, o) = pair.send("GET", &uri, &[("accept", TABLE)], None).await;
-    results.record(case("table-get"), &r, &o);
-    let (r, o) = pair
-        .send(
-            "GET",
-            &format!("{coll}?labelSelector=app%3Dsample"),
-            &[("accept", TABLE)],
-            None,
-        )
-        .await;
-    results.record(case("table-list"), &r, &o);
-
-    if let Some(path) = enum_field(&obj, &v.schema, &mut Vec::new()) {
-        let mut bad = obj.clone();
-        bad["metadata"]["name"] = json!("invalid-enum");
-        if let Some(value) = value_at_mut(&mut bad, &path) {
-            *value = json!("NotInTheEnum");
-        }
-        let (r, o) = pair.send("POST", &coll, &[], Some(&bad)).await;
-        results.record(case("invalid-enum"), &r, &o);
-    }
-    if let Some(path) = required_field(&obj, &v.schema, &mut Vec::new()) {
-        let mut bad = obj.clone();
-        bad["metadata"]["name"] = json!("invalid-required");
-        remove_path(&mut bad, &path);
-        let (r, o) = pair.send("POST", &coll, &[], Some(&bad)).await;
-        results.record(case("invalid-required"), &r, &o);
-        let remove = json!([{"op": "remove", "path": json_pointer(&path)}]);
-        let (r, o) = pair
-            .send(
-                "PATCH",
-                &uri,
-                &[("content-type", JSON_PATCH)],
-                Some(&remove),
-            )
-            .await;
-        results.record(case("invalid-required-patch"), &r, &o);
-    }
-
-    let (r, o) = pair.send("DELETE", &uri, &[], None).await;
-    results.record(case("delete"), &r, &o);
+    let mut run = Run {
+        pair,
+        results,
+        id,
+        uri: v.object(&name),
+        coll: v.collection(),
+    };
+    run.crud_and_watch(&obj, &name).await;
+    run.server_side_apply(v, &obj).await;
+    run.subresources(v).await;
+    run.tables().await;
+    run.invalid_objects(v, &obj).await;
+    let uri = run.uri.clone();
+    run.check("delete", "DELETE", &uri, &[], None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

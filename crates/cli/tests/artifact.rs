@@ -60,28 +60,18 @@ fn push(url: &str, dir: &Path, revision: &str, extra: &[&str]) -> String {
     digest
 }
 
-#[test]
-fn push_tag_list_pull_and_diff_round_trip() {
-    let registry = require!(Registry::start(None));
-    let repo = format!("{}/team-a/app", registry.host());
-    let work = tempfile::tempdir().expect("temp dir");
-    let src = work.path().join("src");
-    write(
-        &src,
-        "app/deployment.yaml",
-        "kind: Deployment\nimage: app:1.0.0\n",
-    );
-    write(&src, "app/local.env", "TOKEN=not-for-the-registry\n");
-
+/// Pushes `src` as 1.0.0 (its `.env` files ignored) and three more versions; returns each
+/// version's digest, 1.0.0 first.
+fn push_versions(work: &Path, src: &Path, repo: &str) -> Vec<(&'static str, String)> {
     let digest_100 = push(
         &format!("oci://{repo}:1.0.0"),
-        &src,
+        src,
         "main@sha1:100",
         &["--ignore-paths=*.env", "--annotations=team=a"],
     );
-    let mut digests = vec![("1.0.0", digest_100.clone())];
+    let mut digests = vec![("1.0.0", digest_100)];
     for version in ["0.9.0", "1.2.0", "2.0.0-rc.1"] {
-        let dir = work.path().join(version);
+        let dir = work.join(version);
         write(
             &dir,
             "app/deployment.yaml",
@@ -106,7 +96,11 @@ fn push_tag_list_pull_and_diff_round_trip() {
         4,
         "different content, different digests"
     );
+    digests
+}
 
+/// Tags 1.2.0 as `latest`.
+fn tag_latest(repo: &str) {
     let out = ferroflux(&[
         "tag",
         "artifact",
@@ -120,7 +114,11 @@ fn push_tag_list_pull_and_diff_round_trip() {
         stderr.contains(&format!("✔ artifact tagged as {repo}:latest")),
         "{stderr}"
     );
+}
 
+/// `list artifacts` with a semver filter shows the matching tags, newest first, with their
+/// digest, source and revision; without a filter, every tag.
+fn assert_listed(repo: &str, digests: &[(&str, String)]) {
     let out = ferroflux(&[
         "list",
         "artifacts",
@@ -160,8 +158,12 @@ fn push_tag_list_pull_and_diff_round_trip() {
     let stdout = text(&out.stdout);
     assert_eq!(stdout.lines().count(), 6, "all five tags: {stdout}");
     assert!(stdout.contains(&format!("{repo}:latest")), "{stdout}");
+}
 
-    let output = work.path().join("pulled");
+/// Pulling 1.0.0 reports its source, revision and digest and writes its files, without the
+/// ignored ones.
+fn assert_pulled(work: &Path, repo: &str, digest_100: &str) {
+    let output = work.join("pulled");
     std::fs::create_dir_all(&output).expect("mkdir");
     let out = ferroflux(&[
         "pull",
@@ -193,33 +195,27 @@ fn push_tag_list_pull_and_diff_round_trip() {
         !output.join("app/local.env").exists(),
         "--ignore-paths kept the file out of the artifact"
     );
+}
 
+/// `diff artifact` finds no change in `src` as pushed, then a changed file, then a file the
+/// push ignored.
+fn assert_diffs(src: &Path, repo: &str) {
     let url = format!("oci://{repo}:1.0.0");
     let path = format!("--path={}", src.display());
-    let out = ferroflux(&[
-        "diff",
-        "artifact",
-        &url,
-        &path,
-        "--ignore-paths=*.env",
-        "--insecure-registry",
-    ]);
+    let diff = |extra: &[&str]| {
+        let args = [&["diff", "artifact", &url, &path][..], extra].concat();
+        ferroflux(&[&args[..], &["--insecure-registry"]].concat())
+    };
+    let out = diff(&["--ignore-paths=*.env"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("✔ no changes detected"));
 
     write(
-        &src,
+        src,
         "app/deployment.yaml",
         "kind: Deployment\nimage: app:1.0.1\n",
     );
-    let out = ferroflux(&[
-        "diff",
-        "artifact",
-        &url,
-        &path,
-        "--ignore-paths=*.env",
-        "--insecure-registry",
-    ]);
+    let out = diff(&["--ignore-paths=*.env"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).contains("~ app/deployment.yaml"),
@@ -229,12 +225,32 @@ fn push_tag_list_pull_and_diff_round_trip() {
     assert!(
         text(&out.stderr).contains("✗ the remote artifact contents differs from the local one")
     );
-    let out = ferroflux(&["diff", "artifact", &url, &path, "--insecure-registry"]);
+    let out = diff(&[]);
     assert!(
         text(&out.stdout).contains("+ app/local.env"),
         "{}",
         text(&out.stdout)
     );
+}
+
+#[test]
+fn push_tag_list_pull_and_diff_round_trip() {
+    let registry = require!(Registry::start(None));
+    let repo = format!("{}/team-a/app", registry.host());
+    let work = tempfile::tempdir().expect("temp dir");
+    let src = work.path().join("src");
+    write(
+        &src,
+        "app/deployment.yaml",
+        "kind: Deployment\nimage: app:1.0.0\n",
+    );
+    write(&src, "app/local.env", "TOKEN=not-for-the-registry\n");
+
+    let digests = push_versions(work.path(), &src, &repo);
+    tag_latest(&repo);
+    assert_listed(&repo, &digests);
+    assert_pulled(work.path(), &repo, &digests[0].1);
+    assert_diffs(&src, &repo);
 }
 
 #[test]

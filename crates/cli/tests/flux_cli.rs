@@ -332,25 +332,22 @@ fn probe(step: &str) -> String {
     )
 }
 
-#[test]
-fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
-    let started = Instant::now();
-    let flux = ferroflux_testpeers::require!(ferroflux_testpeers::peer_binary("flux"));
-    let Some(up) = start_up(flux) else { return };
-    let mut comparisons = Comparisons::default();
-
-    // `flux get` and `ferroflux get`: same columns, same rows, byte for byte; the same error
-    // for a namespace without objects.
+/// `flux get` and `ferroflux get`: same columns, same rows, byte for byte; the same error
+/// for a namespace without objects.
+fn compare_gets(up: &Up, comparisons: &mut Comparisons) {
     for args in GETS.into_iter().chain([
         &["get", "sources", "git"][..],
         &["get", "kustomizations"],
         &["get", "kustomizations", "-n", "team-a"],
         &["get", "kustomizations", "-n", "nowhere"],
     ]) {
-        comparisons.compare_commands(&up, "", args);
+        comparisons.compare_commands(up, "", args);
     }
+}
 
-    // A new commit, reconciled by flux with its source: the new revision is applied.
+/// A new commit, reconciled by flux with its source: the new revision is applied. Then the
+/// same with ferroflux for a second commit, which is returned (the fleet ends on it).
+fn reconcile_with_source(up: &Up, comparisons: &mut Comparisons) -> String {
     let first = up.commit_to_fleet("clusters/prod/flux-cli-probe.yaml", &probe("one"));
     let reconcile = ["reconcile", "kustomization", "flux-system", "--with-source"];
     let flux = up.flux(&reconcile);
@@ -384,18 +381,21 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
         &without_commit(&shown(&flux), &[&first]),
         &without_commit(&shown(&ours), &[&second]),
     );
-    settle(&up, &second);
+    settle(up, &second);
     for args in GETS {
-        comparisons.compare_commands(&up, " (after reconcile)", args);
+        comparisons.compare_commands(up, " (after reconcile)", args);
     }
     let listed = text(&up.flux(GETS[1]).stdout);
     assert!(
         listed.contains(&format!("main@sha1:{}", &second[..8])),
         "{listed}"
     );
+    second
+}
 
-    // `flux events`: the controllers' events about the Flux objects (ferroflux has no events
-    // command).
+/// `flux events`: the controllers' events about the Flux objects (ferroflux has no events
+/// command).
+fn check_events(up: &Up, second: &str) {
     let events = up.flux(&["events"]);
     let events_text = text(&events.stdout);
     eprintln!("flux events:\n{events_text}");
@@ -438,7 +438,7 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
         events_text.lines().map(cells).any(|c| c.len() > 4
             && c[2] == "NewArtifact"
             && c[3] == "GitRepository/flux-system"
-            && c[4].contains(&second)),
+            && c[4].contains(second)),
         "no event about the artifact of {second}:\n{events_text}"
     );
     let all_events = up.flux(&["events", "-A"]);
@@ -448,9 +448,11 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
         all_text.lines().any(|l| l.starts_with("team-a")),
         "{all_text}"
     );
+}
 
-    // `flux tree`: every inventory entry, nested Kustomizations expanded (ferroflux has no
-    // tree command; the expected tree is read from the Kustomizations' status).
+/// `flux tree`: every inventory entry, nested Kustomizations expanded (ferroflux has no
+/// tree command; the expected tree is read from the Kustomizations' status).
+fn check_tree(up: &Up) {
     let tree = up.flux(&["tree", "kustomization", "flux-system"]);
     let tree_text = text(&tree.stdout);
     eprintln!("flux tree kustomization flux-system:\n{tree_text}");
@@ -461,7 +463,7 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
         "{tree_text}"
     );
     let mut expected = Vec::new();
-    tree_lines(&up, "flux-system", "flux-system", 0, &mut expected);
+    tree_lines(up, "flux-system", "flux-system", 0, &mut expected);
     assert_eq!(parse_tree(&tree_text), expected, "{tree_text}");
     for wanted in [
         "0:ConfigMap/flux-system/flux-cli-probe",
@@ -473,9 +475,11 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
             "{wanted} missing from the tree:\n{tree_text}"
         );
     }
+}
 
-    // `flux suspend`: the suspension shows in both `get`s and both refuse to reconcile
-    // (ferroflux has no suspend command).
+/// `flux suspend`: the suspension shows in both `get`s and both refuse to reconcile
+/// (ferroflux has no suspend command).
+fn suspend_and_resume(up: &Up, comparisons: &mut Comparisons, second: &str) {
     let suspend = up.flux(&["suspend", "kustomization", "tenants"]);
     assert_eq!(
         shown(&suspend),
@@ -490,9 +494,9 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
         }),
         "{listed}"
     );
-    comparisons.compare_commands(&up, " (suspended)", GETS[1]);
+    comparisons.compare_commands(up, " (suspended)", GETS[1]);
     comparisons.compare_commands(
-        &up,
+        up,
         " (suspended)",
         &["reconcile", "kustomization", "tenants"],
     );
@@ -508,7 +512,20 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
     ] {
         assert!(resume_log.contains(&wanted), "{resume_log}");
     }
-    comparisons.compare_commands(&up, " (resumed)", GETS[1]);
+    comparisons.compare_commands(up, " (resumed)", GETS[1]);
+}
+
+#[test]
+fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
+    let started = Instant::now();
+    let flux = ferroflux_testpeers::require!(ferroflux_testpeers::peer_binary("flux"));
+    let Some(up) = start_up(flux) else { return };
+    let mut comparisons = Comparisons::default();
+    compare_gets(&up, &mut comparisons);
+    let second = reconcile_with_source(&up, &mut comparisons);
+    check_events(&up, &second);
+    check_tree(&up);
+    suspend_and_resume(&up, &mut comparisons, &second);
 
     eprintln!("{}", comparisons.report());
     eprintln!("flux CLI suite took {:.0?}", started.elapsed());

@@ -94,41 +94,47 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-#[test]
-fn fluxs_own_controllers_reconcile_the_example_fleet_to_ready() {
-    if !common::require("git", &["--version"]) || !common::require_kubectl() {
-        return;
-    }
-    let source_controller = require!(peer_binary("source-controller"));
-    let kustomize_controller = require!(peer_binary("kustomize-controller"));
-    let mut crds = require!(upstream_crds("source-controller"));
-    crds.extend(require!(upstream_crds("kustomize-controller")));
-    let git = require!(GitHttp::start(None));
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    seed(
-        &git.repos().create("fleet-infra").expect("fleet repo"),
-        &examples.join("fleet-infra"),
-    );
-    seed(
-        &git.repos().create("tenant-apps").expect("apps repo"),
-        &examples.join("tenant-apps"),
-    );
-    let fleet_url = git.url("fleet-infra");
-    let git_server = fleet_url
-        .strip_suffix("/fleet-infra.git")
-        .expect("the URL ends with the repository");
+/// The fleet's names that must become Ready.
+const WANTED: [&str; 7] = [
+    "GitRepository flux-system/flux-system",
+    "GitRepository team-a/team-a",
+    "GitRepository team-b/team-b",
+    "Kustomization flux-system/flux-system",
+    "Kustomization flux-system/tenants",
+    "Kustomization team-a/team-a",
+    "Kustomization team-b/team-b",
+];
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let started = Instant::now();
-    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
+/// The two controllers running, and their logs.
+struct Controllers {
+    _source: Killed,
+    _kustomize: Killed,
+    source_log: PathBuf,
+    kustomize_log: PathBuf,
+}
+
+/// Seeds the example fleet's two repositories; returns the fleet's URL.
+fn serve_fleet(git: &GitHttp) -> String {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for repo in ["fleet-infra", "tenant-apps"] {
+        seed(
+            &git.repos().create(repo).expect("a fleet repo"),
+            &examples.join(repo),
+        );
+    }
+    git.url("fleet-infra")
+}
+
+/// Applies the controllers' CRDs and waits until the API server serves them.
+fn install_crds(kubeconfig: &Path, crds: &[PathBuf]) {
     let mut apply = vec!["apply", "--server-side"];
     let crd_args: Vec<String> = crds.iter().map(|p| p.display().to_string()).collect();
     for crd in &crd_args {
         apply.extend(["-f", crd.as_str()]);
     }
-    kubectl(&kubeconfig, &apply, None);
+    kubectl(kubeconfig, &apply, None);
     kubectl(
-        &kubeconfig,
+        kubeconfig,
         &[
             "wait",
             "--for=condition=Established",
@@ -138,9 +144,12 @@ fn fluxs_own_controllers_reconcile_the_example_fleet_to_ready() {
         ],
         None,
     );
-    // What `flux bootstrap` leaves in the cluster besides the controllers: the namespace, the
-    // applier ServiceAccount bound to cluster-admin (the fleet's `tenants` Kustomization
-    // impersonates it), the variables the fleet substitutes, and the sync objects.
+}
+
+/// What `flux bootstrap` leaves in the cluster besides the controllers: the namespace, the
+/// applier ServiceAccount bound to cluster-admin (the fleet's `tenants` Kustomization
+/// impersonates it), the variables the fleet substitutes, and the sync objects.
+fn bootstrap(kubeconfig: &Path, fleet_url: &str, git_server: &str) {
     let bootstrap = format!(
         "apiVersion: v1
 kind: Namespace
@@ -181,20 +190,28 @@ spec:
 "
     );
     kubectl(
-        &kubeconfig,
+        kubeconfig,
         &["apply", "-f", "-"],
         Some(bootstrap.as_bytes()),
     );
+}
 
+/// Starts source-controller and kustomize-controller against `kubeconfig`, their data and
+/// logs under `dir`.
+fn start_controllers(
+    source_controller: &Path,
+    kustomize_controller: &Path,
+    kubeconfig: &Path,
+    dir: &Path,
+) -> Controllers {
     // source-controller requires its storage directory to exist, as its volume does.
-    let storage = dir.path().join("storage");
+    let storage = dir.join("storage");
     std::fs::create_dir_all(&storage).expect("storage dir");
-    let storage_port = free_port();
-    let storage_addr = format!("127.0.0.1:{storage_port}");
-    let source_log = dir.path().join("source-controller.log");
-    let _source = start_controller(
-        &source_controller,
-        &kubeconfig,
+    let storage_addr = format!("127.0.0.1:{}", free_port());
+    let source_log = dir.join("source-controller.log");
+    let source = start_controller(
+        source_controller,
+        kubeconfig,
         &[
             format!("--storage-path={}", storage.display()),
             format!("--storage-addr={storage_addr}"),
@@ -202,20 +219,20 @@ spec:
         ],
         &source_log,
     );
-    let kustomize_log = dir.path().join("kustomize-controller.log");
-    let _kustomize = start_controller(&kustomize_controller, &kubeconfig, &[], &kustomize_log);
+    let kustomize_log = dir.join("kustomize-controller.log");
+    let kustomize = start_controller(kustomize_controller, kubeconfig, &[], &kustomize_log);
+    Controllers {
+        _source: source,
+        _kustomize: kustomize,
+        source_log,
+        kustomize_log,
+    }
+}
 
-    let wanted = [
-        "GitRepository flux-system/flux-system",
-        "GitRepository team-a/team-a",
-        "GitRepository team-b/team-b",
-        "Kustomization flux-system/flux-system",
-        "Kustomization flux-system/tenants",
-        "Kustomization team-a/team-a",
-        "Kustomization team-b/team-b",
-    ];
+/// Waits until every object of [`WANTED`] is Ready; fails with the controllers' logs.
+fn wait_fleet_ready(kubeconfig: &Path, controllers: &Controllers) {
     let all_ready = |all: &[(String, String, String)]| {
-        wanted.iter().all(|w| {
+        WANTED.iter().all(|w| {
             all.iter()
                 .any(|(name, status, _)| name == w && status == "True")
         })
@@ -223,7 +240,7 @@ spec:
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = Vec::new();
     while Instant::now() < deadline {
-        last = readiness(&kubeconfig);
+        last = readiness(kubeconfig);
         if all_ready(&last) {
             break;
         }
@@ -233,17 +250,15 @@ spec:
         all_ready(&last),
         "not everything is Ready after {READY_TIMEOUT:?}: {last:#?}\n\
          --- source-controller:\n{}\n--- kustomize-controller:\n{}",
-        tail(&source_log, 80),
-        tail(&kustomize_log, 80)
+        tail(&controllers.source_log, 80),
+        tail(&controllers.kustomize_log, 80)
     );
-    eprintln!(
-        "the fleet was Ready {:.1}s after the API server started",
-        started.elapsed().as_secs_f64()
-    );
+}
 
-    // client-go logs a watch or list the server answered wrongly and carries on (it lists
-    // again): the fleet would still become Ready, so the logs are checked too, after a change
-    // of the kinds kustomize-controller watches for metadata only.
+/// client-go logs a watch or list the server answered wrongly and carries on (it lists
+/// again): the fleet would still become Ready, so the logs are checked too, after a change
+/// of the kinds kustomize-controller watches for metadata only.
+fn assert_watches_unbroken(kubeconfig: &Path, git_server: &str, controllers: &Controllers) {
     let touched = format!(
         "apiVersion: v1
 kind: ConfigMap
@@ -255,9 +270,9 @@ kind: Secret
 metadata: {{name: touched, namespace: flux-system}}
 "
     );
-    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(touched.as_bytes()));
+    kubectl(kubeconfig, &["apply", "-f", "-"], Some(touched.as_bytes()));
     std::thread::sleep(Duration::from_secs(2));
-    for log in [&source_log, &kustomize_log] {
+    for log in [&controllers.source_log, &controllers.kustomize_log] {
         let text = std::fs::read_to_string(log).expect("controller log");
         let broken: Vec<&str> = text
             .lines()
@@ -278,9 +293,12 @@ metadata: {{name: touched, namespace: flux-system}}
             broken.join("\n")
         );
     }
-    // The controllers' Kubernetes Events reach the server.
+}
+
+/// The controllers' Kubernetes Events reach the server.
+fn assert_events_recorded(kubeconfig: &Path) {
     let events = kubectl(
-        &kubeconfig,
+        kubeconfig,
         &[
             "get",
             "events",
@@ -293,10 +311,13 @@ metadata: {{name: touched, namespace: flux-system}}
     );
     assert!(events.contains("NewArtifact"), "{events}");
     assert!(events.contains("ReconciliationSucceeded"), "{events}");
+}
 
+/// Each tenant's podinfo is applied, labelled by its Kustomization, with its variables.
+fn assert_tenants_applied(kubeconfig: &Path) {
     for tenant in ["team-a", "team-b"] {
         let deployment: Value = serde_json::from_str(&kubectl(
-            &kubeconfig,
+            kubeconfig,
             &["get", "deployment", "podinfo", "-n", tenant, "-o", "json"],
             None,
         ))
@@ -308,16 +329,18 @@ metadata: {{name: touched, namespace: flux-system}}
         let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"];
         assert_eq!(env.as_str(), Some(format!("hello from {tenant}").as_str()));
         kubectl(
-            &kubeconfig,
+            kubeconfig,
             &["get", "service", "podinfo", "-n", tenant],
             None,
         );
     }
+}
 
-    // Deleting a tenant's sync runs the controllers' finalizers: kustomize-controller prunes
-    // what it applied, source-controller drops the artifact; then both objects go.
+/// Deleting a tenant's sync runs the controllers' finalizers: kustomize-controller prunes
+/// what it applied, source-controller drops the artifact; then both objects go.
+fn assert_finalizers_prune(kubeconfig: &Path) {
     kubectl(
-        &kubeconfig,
+        kubeconfig,
         &[
             "delete",
             "kustomization,gitrepository",
@@ -329,7 +352,7 @@ metadata: {{name: touched, namespace: flux-system}}
         None,
     );
     let left = kubectl(
-        &kubeconfig,
+        kubeconfig,
         &[
             "get",
             "deployments,services,kustomizations,gitrepositories",
@@ -341,4 +364,42 @@ metadata: {{name: touched, namespace: flux-system}}
         None,
     );
     assert_eq!(left, "", "left after the finalizers ran");
+}
+
+#[test]
+fn fluxs_own_controllers_reconcile_the_example_fleet_to_ready() {
+    if !common::require("git", &["--version"]) || !common::require_kubectl() {
+        return;
+    }
+    let source_controller = require!(peer_binary("source-controller"));
+    let kustomize_controller = require!(peer_binary("kustomize-controller"));
+    let mut crds = require!(upstream_crds("source-controller"));
+    crds.extend(require!(upstream_crds("kustomize-controller")));
+    let git = require!(GitHttp::start(None));
+    let fleet_url = serve_fleet(&git);
+    let git_server = fleet_url
+        .strip_suffix("/fleet-infra.git")
+        .expect("the URL ends with the repository");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    let (_apiserver, kubeconfig) = common::start_apiserver(dir.path());
+    install_crds(&kubeconfig, &crds);
+    bootstrap(&kubeconfig, &fleet_url, git_server);
+    let controllers = start_controllers(
+        &source_controller,
+        &kustomize_controller,
+        &kubeconfig,
+        dir.path(),
+    );
+    wait_fleet_ready(&kubeconfig, &controllers);
+    eprintln!(
+        "the fleet was Ready {:.1}s after the API server started",
+        started.elapsed().as_secs_f64()
+    );
+
+    assert_watches_unbroken(&kubeconfig, git_server, &controllers);
+    assert_events_recorded(&kubeconfig);
+    assert_tenants_applied(&kubeconfig);
+    assert_finalizers_prune(&kubeconfig);
 }

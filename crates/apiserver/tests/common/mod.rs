@@ -125,3 +125,11 @@ pub async fn request(
         .expect("body");
     (code, bytes.to_vec())
 }
+
+/// Reports how many of a table's `total` cases passed; fails when any is in `failed` or when the
+/// table has fewer than 30 cases.
+pub fn assert_case_table(total: usize, failed: &[String]) {
+    eprintln!("{} passed, {} failed", total - failed.len(), failed.len());
+    assert!(total >= 30);
+    assert!(failed.is_empty(), "{failed:#?}");
+}
