@@ -7,7 +7,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::{artifactgenerator, flagger, helm, image, kustomize, kyverno, notification, source};
+use crate::{
+    artifactgenerator, flagger, helm, image, kustomize, kyverno, notification, source, wgpolicy,
+};
 
 /// One served kind: its CRD generator, the versions served besides the storage version, and the
 /// Flux component that owns it.
@@ -104,8 +106,23 @@ pub const SERVED_KINDS: &[ServedKind] = &[
     },
     ServedKind {
         crd: kyverno::ClusterPolicy::crd,
+        older_versions: &["v2beta1"],
+        component: "policy-webhook",
+    },
+    ServedKind {
+        crd: kyverno::Policy::crd,
+        older_versions: &["v2beta1"],
+        component: "policy-webhook",
+    },
+    ServedKind {
+        crd: wgpolicy::policy_report_crd,
         older_versions: &[],
-        component: "admission",
+        component: "policy-webhook",
+    },
+    ServedKind {
+        crd: wgpolicy::cluster_policy_report_crd,
+        older_versions: &[],
+        component: "policy-webhook",
     },
 ];
 

@@ -1,7 +1,7 @@
 //! Rust types for every object kind ferroflux serves: the Flux toolkit
 //! (`source`, `kustomize`, `helm`, `image`, `notification` `*.toolkit.fluxcd.io`), Flagger's
-//! `Canary` and Kyverno's `ClusterPolicy`; their CRDs; conversion between served versions; and
-//! strict decoding of manifests against the CRD schemas.
+//! `Canary` and Kyverno's `ClusterPolicy`/`Policy`; their CRDs; conversion between served
+//! versions; and strict decoding of manifests against the CRD schemas.
 //!
 //! These structs are the only definition of a Flux object in the project. Each kind has one
 //! spec/status type that holds the fields of every served version, so converting between
@@ -24,3 +24,4 @@ pub mod notification;
 mod schema_helpers;
 pub mod source;
 pub mod strict;
+pub mod wgpolicy;

@@ -4,37 +4,23 @@
 //! held to a checked-in list, so one new gap is red and a listed one that closes must leave it.
 //! Skips, saying so, when `../shared` or python3 with PyYAML is absent; under `CI=true` that fails.
 
+mod upstream;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ferroflux_api::crds;
 use ferroflux_testpeers::KnownFailures;
+use upstream::tools;
 
 /// Groups whose kinds must match upstream's validation keywords too (Flux's own groups).
 const FLUX_GROUP_SUFFIX: &str = ".fluxcd.io";
-
-fn upstream_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/upstream-crds")
-}
 
 fn list(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/known-failures")
         .join(name)
-}
-
-/// The upstream folder and a python3 that can read YAML, or the reason the checks cannot run.
-fn tools() -> Result<PathBuf, String> {
-    let dir = upstream_dir();
-    if !dir.join("compare.py").is_file() {
-        return Err(format!("{} is absent", dir.display()));
-    }
-    match Command::new("python3").args(["-c", "import yaml"]).output() {
-        Ok(out) if out.status.success() => Ok(dir),
-        Ok(_) => Err("python3 has no PyYAML (apt-get install python3-yaml)".into()),
-        Err(err) => Err(format!("python3 cannot run: {err}")),
-    }
 }
 
 /// Every CRD we serve as one multi-document YAML file, as `install --export` writes them.

@@ -468,7 +468,7 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         .clone()
         .unwrap_or_else(|| dir.join("kubeconfig"));
     tls::write_private(&kubeconfig_path, &kubeconfig)?;
-    let (stx, mut srx) = oneshot::channel::<()>();
+    let (stx, srx) = oneshot::channel::<()>();
     let compaction = {
         let store = store.clone();
         let (retain, every) = (config.compaction_retain, config.compaction_interval);
@@ -484,11 +484,39 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
             }
         })
     };
+    let serving = serve_router(listener, router, acceptor, srx);
     let task = tokio::spawn(async move {
+        let _ = serving.await;
+        compaction.abort();
+        worker.abort();
+    });
+    Ok(RunningServer {
+        addr,
+        url,
+        kubeconfig_path,
+        kubeconfig,
+        token,
+        ca_pem: pki.map(|p| p.ca_pem),
+        store,
+        shutdown: Some(stx),
+        task,
+    })
+}
+
+/// Serves `router` on `listener` (over TLS when `acceptor` is set, HTTP/1 and HTTP/2 with
+/// upgrades) until `stop` fires; open connections are then closed. Shared with the other HTTPS
+/// endpoints of the project (the policy webhook), so every server accepts the same way.
+pub fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
             tokio::select! {
-                _ = &mut srx => break,
+                _ = &mut stop => break,
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
                     let _ = tcp.set_nodelay(true);
@@ -512,19 +540,6 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         }
         conns.abort_all();
         while conns.join_next().await.is_some() {}
-        compaction.abort();
-        worker.abort();
-    });
-    Ok(RunningServer {
-        addr,
-        url,
-        kubeconfig_path,
-        kubeconfig,
-        token,
-        ca_pem: pki.map(|p| p.ca_pem),
-        store,
-        shutdown: Some(stx),
-        task,
     })
 }
 

@@ -59,6 +59,23 @@ impl ApiError {
             details: None,
         }
     }
+    /// A validating webhook's (or in-process validator's) denial, as kube-apiserver reports
+    /// it: the webhook's code (400 when it gave none below 400) and its `reason`, which is empty
+    /// when the webhook named none (Kyverno names none).
+    pub fn webhook_denial(code: u16, reason: &str, message: impl Into<String>) -> ApiError {
+        const REASONS: [&str; 8] = [
+            "BadRequest",
+            "Forbidden",
+            "Invalid",
+            "NotFound",
+            "Conflict",
+            "Unauthorized",
+            "AlreadyExists",
+            "InternalError",
+        ];
+        let reason = REASONS.into_iter().find(|r| *r == reason).unwrap_or("");
+        ApiError::new(code.max(400), reason, message)
+    }
     /// 400 BadRequest.
     pub fn bad_request(msg: impl Into<String>) -> ApiError {
         ApiError::new(400, "BadRequest", msg)

@@ -151,7 +151,7 @@ pub fn review(req: &Request<'_>, uid: &str) -> Value {
 }
 
 /// What a webhook answered: allowed with warnings, or denied with code and message.
-pub fn verdict(response: &Value) -> Result<Vec<String>, (u16, String)> {
+pub fn verdict(response: &Value) -> Result<Vec<String>, (u16, String, String)> {
     let r = &response["response"];
     let warnings: Vec<String> = r["warnings"]
         .as_array()
@@ -166,14 +166,15 @@ pub fn verdict(response: &Value) -> Result<Vec<String>, (u16, String)> {
         .as_u64()
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (400..600).contains(c))
-        .unwrap_or(403);
+        .unwrap_or(400);
+    let reason = r["status"]["reason"].as_str().unwrap_or("").to_string();
     let message = r["status"]["message"]
         .as_str()
         .filter(|m| !m.is_empty())
         .or_else(|| r["status"]["reason"].as_str())
         .unwrap_or("")
         .to_string();
-    Err((code, message))
+    Err((code, reason, message))
 }
 
 /// Why a webhook could not be called or answered nothing usable; the text is what
@@ -283,18 +284,12 @@ pub async fn admit(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .extend(w),
-                Err((code, message)) => {
+                Err((code, reason, message)) => {
                     let msg = format!(
                         "admission webhook {:?} denied the request: {message}",
                         c.name
                     );
-                    let mut e = if code == 400 {
-                        ApiError::bad_request(msg)
-                    } else {
-                        ApiError::forbidden(msg)
-                    };
-                    e.code = code;
-                    return Err(e);
+                    return Err(ApiError::webhook_denial(code, &reason, msg));
                 }
             },
             Err(e) if c.ignore_failure => {
@@ -397,9 +392,13 @@ mod tests {
             verdict(
                 &json!({"response": {"allowed": false, "status": {"code": 400, "message": "no"}}})
             ),
-            Err((400, "no".to_string()))
+            Err((400, String::new(), "no".to_string()))
         );
-        assert_eq!(verdict(&json!({})), Err((403, String::new())));
+        // kube-apiserver makes a denial without a code a 400 with the webhook's (empty) reason.
+        assert_eq!(
+            verdict(&json!({})),
+            Err((400, String::new(), String::new()))
+        );
     }
 
     #[test]

@@ -355,13 +355,8 @@ async fn admit(
             .unwrap_or_else(|e| e.into_inner())
             .extend(w),
         Err(d) => {
-            let mut e = if d.code == 400 {
-                ApiError::bad_request(d.message)
-            } else {
-                ApiError::forbidden(d.message)
-            };
-            e.code = d.code;
-            return Err(e);
+            let reason = if d.code == 403 { "Forbidden" } else { "" };
+            return Err(ApiError::webhook_denial(d.code, reason, d.message));
         }
     }
     crate::webhook::admit(app, ctx, &request).await

@@ -76,6 +76,8 @@ pub(crate) enum Command {
     Apiserver(commands::apiserver::ApiserverArgs),
     /// Run one controller against a cluster (as the installed Deployments do).
     Controller(Box<commands::controller::ControllerArgs>),
+    /// Create or update objects like `flux create` (`create tenant NAME --with-namespace NS`).
+    Create(commands::create::CreateArgs),
     /// Get the status of Flux objects, like `flux get`.
     Get(commands::get::GetArgs),
     /// Install or upgrade ferroflux (print the manifests with --export).
@@ -86,6 +88,10 @@ pub(crate) enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Reconcile a Flux object now, like `flux reconcile`.
     Reconcile(commands::reconcile::ReconcileArgs),
+    /// Test Kyverno-compatible policies (`policy test DIR`, like `kyverno test`).
+    Policy(commands::policy::PolicyArgs),
+    /// Serve Kyverno-compatible validating admission for a real cluster (ClusterPolicy, Policy).
+    PolicyWebhook(commands::policy_webhook::PolicyWebhookArgs),
     /// Run the embedded control plane: API server, controllers and the fleet, on one machine.
     Up(Box<commands::up::UpArgs>),
     /// Print the client version information.
@@ -107,11 +113,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Apiserver(args) => commands::apiserver::run(args),
         Command::Controller(args) => commands::controller::run(*args),
+        Command::Create(args) => commands::create::run(args),
         Command::Get(args) => commands::get::run(args),
         Command::Install(args) => commands::install::run(*args),
         Command::Kustomize(args) => commands::kustomize::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Reconcile(args) => commands::reconcile::run(args),
+        Command::Policy(args) => commands::policy::run(args),
+        Command::PolicyWebhook(args) => commands::policy_webhook::run(args),
         Command::Up(args) => commands::up::run(*args),
         Command::Version(args) => commands::version::run(args),
         Command::Push(args) => commands::artifact::push::run(args),

@@ -148,13 +148,28 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
         "helmreleases.helm.toolkit.fluxcd.io",
         "alerts.notification.toolkit.fluxcd.io",
         "canaries.flagger.app",
-        "clusterpolicies.kyverno.io",
     ] {
         assert!(
             !names.contains(&unserved),
             "{unserved} is installed without its controller: {names:?}"
         );
     }
+    // Kyverno's kinds are served (admission runs inside the API server), but no
+    // `policy-webhook` Deployment is recorded: no such process runs.
+    for served in ["clusterpolicies.kyverno.io", "policies.kyverno.io"] {
+        assert!(names.contains(&served), "{served} missing: {names:?}");
+    }
+    let webhook = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "deployment", "policy-webhook", "-n", "flux-system"])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        String::from_utf8_lossy(&webhook.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&webhook.stderr)
+    );
     for tenant in ["team-a", "team-b"] {
         let deployment = kubectl(&kubeconfig, &["get", "deployment", "podinfo", "-n", tenant]);
         assert_eq!(
@@ -298,4 +313,74 @@ fn under_lockdown_the_platform_is_ready_and_a_tenant_without_an_account_applies_
         "",
         "team-b's app was applied"
     );
+    controllers_are_recorded_with_their_flags(&kubeconfig);
+}
+
+/// Each in-process controller is a Deployment in flux-system, Available, whose container args
+/// are the flags it runs with (the lockdown flags where Flux's controller has them).
+fn controllers_are_recorded_with_their_flags(kubeconfig: &std::path::Path) {
+    let args = |name: &str| {
+        let jsonpath = common::kubectl_ok(
+            kubeconfig,
+            &[
+                "get",
+                "deploy",
+                name,
+                "-n",
+                "flux-system",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].args}",
+            ],
+            None,
+        );
+        serde_json::from_str::<Vec<String>>(&jsonpath).expect("args are a JSON list")
+    };
+    for (name, command, no_cross, default_sa) in [
+        ("source-controller", "source", false, false),
+        ("source-watcher", "source-watcher", true, false),
+        ("kustomize-controller", "kustomize", true, true),
+        ("image-reflector-controller", "image-reflector", true, false),
+        (
+            "image-automation-controller",
+            "image-automation",
+            true,
+            false,
+        ),
+    ] {
+        let flags = args(name);
+        assert_eq!(
+            flags.first().map(String::as_str),
+            Some(command),
+            "{flags:?}"
+        );
+        let has = |flag: &str| flags.iter().any(|f| f == flag);
+        assert_eq!(
+            has("--no-cross-namespace-refs=true"),
+            no_cross,
+            "{name}: {flags:?}"
+        );
+        assert_eq!(
+            has("--default-service-account=default"),
+            default_sa,
+            "{name}: {flags:?}"
+        );
+        let deployment = kubectl(kubeconfig, &["get", "deploy", name, "-n", "flux-system"]);
+        let labels = &deployment["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/component"], name);
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "manager");
+        assert_eq!(
+            container["image"],
+            concat!("ghcr.io/ferroflux/ferroflux:v", env!("CARGO_PKG_VERSION"))
+        );
+        let available = deployment["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+            .map(|c| c["status"].clone());
+        assert_eq!(
+            available,
+            Some(Value::from("True")),
+            "{name} is not Available"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 mod gotemplate;
 mod imagepolicy;
+mod kyverno;
 mod semver;
 
 /// A case may not take longer than this; a hang is a failure, not a stuck harness.
@@ -37,6 +38,7 @@ fn runner_for(corpus: &str) -> Option<Runner> {
         "gotemplate" => Some(gotemplate::run_gotemplate),
         "sprig" => Some(gotemplate::run_sprig),
         "helm-funcs" => Some(gotemplate::run_helm),
+        "kyverno" => Some(kyverno::run),
         _ => None,
     }
 }

@@ -11,7 +11,14 @@ use ferroflux_testpeers::{KnownFailures, Verdict};
 use serde_json::Value;
 
 /// The corpora with an engine behind them. Engines add their corpus when they land.
-const CORPORA: &[&str] = &["semver", "imagepolicy", "gotemplate", "sprig", "helm-funcs"];
+const CORPORA: &[&str] = &[
+    "semver",
+    "imagepolicy",
+    "gotemplate",
+    "sprig",
+    "helm-funcs",
+    "kyverno",
+];
 
 fn known_failures(corpus: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -36,6 +36,7 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 
 use crate::conditions;
 use crate::runtime::SUCCEEDED;
+use crate::runtime::Scheduled;
 use crate::runtime::{self, Note, ReconcileError, Reconciler, now};
 use crate::source::{source_resource, watch_artifacts};
 
@@ -93,6 +94,20 @@ impl Context {
 /// Runs the controller until `shutdown` resolves.
 pub use crate::runtime::run;
 
+impl Scheduled for ArtifactGenerator {
+    /// A paused generator (`source.extensions.fluxcd.io/reconcile: disabled`).
+    fn suspended(&self) -> bool {
+        self.annotations()
+            .get(RECONCILE_ANNOTATION)
+            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+    }
+
+    /// source-watcher has no interval: it requeues on a fixed period.
+    fn interval(&self) -> Result<Duration, ReconcileError> {
+        Ok(REQUEUE)
+    }
+}
+
 impl Reconciler for Context {
     type Kind = ArtifactGenerator;
     type Done = Option<Generated>;
@@ -116,18 +131,6 @@ impl Reconciler for Context {
             })
         };
         watch_artifacts(controller, self.client(), &SOURCE_KINDS, reads)
-    }
-
-    /// A paused generator (`source.extensions.fluxcd.io/reconcile: disabled`).
-    fn suspended(&self, object: &ArtifactGenerator) -> bool {
-        object
-            .annotations()
-            .get(RECONCILE_ANNOTATION)
-            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
-    }
-
-    fn interval(&self, _object: &ArtifactGenerator) -> Result<Duration, ReconcileError> {
-        Ok(REQUEUE)
     }
 
     async fn reconcile(

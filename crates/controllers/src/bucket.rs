@@ -16,7 +16,6 @@ use crate::ocirepository::referenced_secret;
 use crate::runtime::SUCCEEDED;
 use crate::runtime::{
     Note, ReconcileError, Reconciler, go_duration, optional_spec_duration, set_source_conditions,
-    spec_duration,
 };
 use crate::source::STORAGE_FAILED;
 use crate::source::new_artifact;
@@ -38,14 +37,6 @@ impl Reconciler for Context {
 
     fn runtime(&self) -> &crate::runtime::Context {
         &self.runtime
-    }
-
-    fn suspended(&self, object: &Bucket) -> bool {
-        object.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, object: &Bucket) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &object.spec.interval)
     }
 
     async fn reconcile(&self, object: &Bucket) -> Result<Artifact, ReconcileError> {

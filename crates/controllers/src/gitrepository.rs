@@ -16,7 +16,7 @@ use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 
 use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions, spec_duration,
+    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions,
 };
 use crate::source::STORAGE_FAILED;
 use crate::source::new_artifact;
@@ -35,14 +35,6 @@ impl Reconciler for Context {
 
     fn runtime(&self) -> &crate::runtime::Context {
         &self.runtime
-    }
-
-    fn suspended(&self, repo: &GitRepository) -> bool {
-        repo.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, repo: &GitRepository) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &repo.spec.interval)
     }
 
     async fn reconcile(&self, repo: &GitRepository) -> Result<Artifact, ReconcileError> {

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroflux_helm::{chartutil, loader, package};
 use kube::api::Api;
 use kube::runtime::{Controller, watcher};
 use kube::{Client, ResourceExt};
-use serde_json::Value;
 use tracing::info;
 
 use ferroflux_api::meta::{Artifact, Time, condition_type, reason};
@@ -23,8 +23,9 @@ use ferroflux_source::storage::Storage;
 
 use crate::conditions;
 use crate::ocirepository::referenced_secret;
+use crate::rootfs::RootedFs;
 use crate::runtime::SUCCEEDED;
-use crate::runtime::{Note, ReconcileError, Reconciler, set_source_conditions, spec_duration};
+use crate::runtime::{Note, ReconcileError, Reconciler, set_source_conditions};
 use crate::source::STORAGE_FAILED;
 use crate::source::new_artifact;
 
@@ -88,14 +89,6 @@ impl Reconciler for Context {
             )
     }
 
-    fn suspended(&self, chart: &HelmChart) -> bool {
-        chart.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, chart: &HelmChart) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &chart.spec.interval)
-    }
-
     async fn reconcile(&self, chart: &HelmChart) -> Result<Built, ReconcileError> {
         reconcile_chart(chart, self).await
     }
@@ -140,6 +133,7 @@ fn charts_of<S: ResourceExt>(
 }
 
 /// A chart built: the artifact, and what it was built from.
+/// A chart built: the artifact, and what it was built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
     artifact: Artifact,
@@ -152,51 +146,37 @@ pub struct Built {
 }
 
 fn success_message(built: &Built) -> String {
-    let verb = if built.pulled { "pulled" } else { "packaged" };
-    format!(
-        "{verb} '{}' chart with version '{}'",
-        built.chart_name, built.artifact.revision
-    )
+    package::summary(!built.pulled, &built.chart_name, &built.artifact.revision)
 }
 
-/// The artifact revision: the chart version, plus the source revision's hash (12 characters)
-/// with `reconcileStrategy: Revision` on Git and bucket sources, as Flux does.
-fn chart_revision(version: &str, strategy: Option<&str>, source_revision: &str) -> String {
-    if strategy != Some("Revision") {
-        return version.to_string();
-    }
-    let hash = source_revision
-        .rsplit(':')
-        .next()
-        .unwrap_or(source_revision);
-    let short: String = hash.chars().take(12).collect();
-    format!("{version}+{short}")
+/// Where the chart comes from.
+enum Origin {
+    /// An HTTP HelmRepository and its index artifact.
+    Index(HelmRepository, Artifact),
+    /// An OCI HelmRepository: charts come from the registry, there is no index.
+    Registry(HelmRepository),
+    /// The artifact of a GitRepository or Bucket holding the chart directory.
+    Tree(Artifact),
 }
 
-/// Helm's values merge: maps merge key by key, anything else in `overlay` replaces.
-pub(crate) fn merge_values(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(base), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        merge_values(existing, value);
-                    }
-                    _ => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay,
-    }
+/// A chart fetched, before it is stored.
+struct Fetched {
+    name: String,
+    version: String,
+    source_revision: String,
+    verified: bool,
+    content: Content,
+}
+
+enum Content {
+    /// A chart archive pulled from a repository.
+    Archive(Vec<u8>),
+    /// A chart directory in an extracted source artifact.
+    Dir(PathBuf),
 }
 
 /// The source object's artifact, or a waiting error while it has none.
-async fn source_artifact(
-    chart: &HelmChart,
-    ctx: &Context,
-) -> Result<(Option<Artifact>, Option<HelmRepository>), ReconcileError> {
+async fn source_artifact(chart: &HelmChart, ctx: &Context) -> Result<Origin, ReconcileError> {
     let namespace = chart.namespace().unwrap_or_default();
     let source = &chart.spec.source_ref;
     let unavailable =
@@ -207,13 +187,13 @@ async fn source_artifact(
             source.kind, source.name
         ))
     };
+    let client = ctx.source.client().clone();
     let (artifact, repository) = match source.kind.as_str() {
         "HelmRepository" => {
-            let api: Api<HelmRepository> = Api::namespaced(ctx.source.client().clone(), &namespace);
+            let api: Api<HelmRepository> = Api::namespaced(client, &namespace);
             let repo = api.get(&source.name).await.map_err(not_found)?;
-            // An OCI repository has no index artifact: charts come from the registry.
             if repo.spec.repository_type.as_deref() == Some("oci") {
-                return Ok((None, Some(repo)));
+                return Ok(Origin::Registry(repo));
             }
             (
                 repo.status.as_ref().and_then(|s| s.artifact.clone()),
@@ -221,12 +201,12 @@ async fn source_artifact(
             )
         }
         "GitRepository" => {
-            let api: Api<GitRepository> = Api::namespaced(ctx.source.client().clone(), &namespace);
+            let api: Api<GitRepository> = Api::namespaced(client, &namespace);
             let repo = api.get(&source.name).await.map_err(not_found)?;
             (repo.status.and_then(|s| s.artifact), None)
         }
         "Bucket" => {
-            let api: Api<Bucket> = Api::namespaced(ctx.source.client().clone(), &namespace);
+            let api: Api<Bucket> = Api::namespaced(client, &namespace);
             let bucket = api.get(&source.name).await.map_err(not_found)?;
             (bucket.status.and_then(|s| s.artifact), None)
         }
@@ -245,7 +225,10 @@ async fn source_artifact(
             source.kind, source.name
         ))
     })?;
-    Ok((Some(artifact), repository))
+    Ok(match repository {
+        Some(repo) => Origin::Index(repo, artifact),
+        None => Origin::Tree(artifact),
+    })
 }
 
 fn is_current(
@@ -267,160 +250,147 @@ fn is_current(
         })
 }
 
-/// Owns `FetchFailed` and the artifact.
+/// Owns `FetchFailed` and the artifact: fetch, skip when current, package, store.
 async fn reconcile_chart(chart: &HelmChart, ctx: &Context) -> Result<Built, ReconcileError> {
-    let mut verified = false;
-    let (source, repository) = source_artifact(chart, ctx).await?;
-    let key = ctx.source.key(chart);
     let workdir = tempfile::tempdir().map_err(|e| {
         ReconcileError::generic(STORAGE_FAILED, format!("temporary directory: {e}"))
     })?;
-    let (chart_dir, name, version, pulled, source_revision) = match repository {
-        Some(repo) => {
-            let (name, version, tgz, source_revision) = match &source {
-                Some(index) => {
-                    let (name, version, tgz) =
-                        pull_from_repository(chart, ctx, &repo, index).await?;
-                    (name, version, tgz, index.revision.clone())
-                }
-                None => {
-                    verified = chart.spec.verify.is_some();
-                    pull_from_registry(chart, ctx, &repo).await?
-                }
-            };
-            let revision = version.clone();
-            if let Some(artifact) = is_current(chart, &revision, &name, &ctx.source.storage) {
-                return Ok(Built {
-                    artifact,
-                    chart_name: name,
-                    source_revision,
-                    pulled: true,
-                    verified,
-                });
-            }
-            if chart.spec.values_files.is_none() {
-                let stored = ctx
-                    .source
-                    .storage
-                    .store_bytes(&key, &revision, &tgz)
-                    .map_err(store_error)?;
-                return Ok(built(stored, name, source_revision, true, verified));
-            }
-            let dest = workdir.path().join("chart");
-            ferroflux_source::artifact::extract_tar_gz(&tgz[..], &dest, &ExtractOptions::default())
-                .map_err(|e| {
-                    ReconcileError::generic(
-                        CHART_PULL_ERROR,
-                        format!("chart {name} {version}: {e}"),
-                    )
-                })?;
-            (dest.join(&name), name, version, true, source_revision)
-        }
-        None => {
-            let source = source.expect("Git and bucket sources are only returned with an artifact");
-            let dest = workdir.path().join("source");
-            let digest = source.digest.clone().unwrap_or_default();
-            ferroflux_source::storage::fetch_artifact(
-                &ctx.http,
-                &source.url,
-                &digest,
-                &dest,
-                &ExtractOptions::default(),
-            )
-            .await
-            .map_err(|e| {
-                ReconcileError::generic(
-                    SOURCE_UNAVAILABLE,
-                    format!("failed to fetch source artifact: {e}"),
-                )
-            })?;
-            let path = chart
-                .spec
-                .chart
-                .trim_start_matches("./")
-                .trim_end_matches('/');
-            let dir = match inside(&dest, path) {
-                Some(dir) if dir.join("Chart.yaml").is_file() => dir,
-                _ => {
-                    return Err(ReconcileError::stalling(
-                        CHART_PACKAGE_ERROR,
-                        format!(
-                            "no chart (Chart.yaml) at path '{}' in {} '{}'",
-                            chart.spec.chart,
-                            chart.spec.source_ref.kind,
-                            chart.spec.source_ref.name
-                        ),
-                    ));
-                }
-            };
-            let (name, version) = chart_metadata(&dir)?;
-            (dir, name, version, false, source.revision)
-        }
+    let fetched = match source_artifact(chart, ctx).await? {
+        Origin::Index(repo, index) => pull_from_repository(chart, ctx, &repo, &index).await?,
+        Origin::Registry(repo) => pull_from_registry(chart, ctx, &repo).await?,
+        Origin::Tree(artifact) => unpack_source(chart, ctx, &artifact, workdir.path()).await?,
     };
+    let pulled = matches!(fetched.content, Content::Archive(_));
     let revision = if pulled {
-        version.clone()
+        fetched.version.clone()
     } else {
-        chart_revision(
-            &version,
+        package::chart_revision(
+            &fetched.version,
             chart.spec.reconcile_strategy.as_deref(),
-            &source_revision,
+            &fetched.source_revision,
         )
     };
-    if let Some(artifact) = is_current(chart, &revision, &name, &ctx.source.storage)
-        && (pulled
-            || chart
-                .status
-                .as_ref()
-                .and_then(|s| s.observed_source_artifact_revision.as_deref())
-                == Some(source_revision.as_str()))
+    let built = |artifact| Built {
+        artifact,
+        chart_name: fetched.name.clone(),
+        source_revision: fetched.source_revision.clone(),
+        pulled,
+        verified: fetched.verified,
+    };
+    // A packaged chart is current only while it was built from the same source revision.
+    let observed_source = chart
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_source_artifact_revision.as_deref());
+    if let Some(artifact) = is_current(chart, &revision, &fetched.name, &ctx.source.storage)
+        && (pulled || observed_source == Some(fetched.source_revision.as_str()))
     {
-        return Ok(Built {
-            artifact,
-            chart_name: name,
-            source_revision,
-            pulled,
-            verified,
-        });
+        return Ok(built(artifact));
     }
-    if let Some(files) = &chart.spec.values_files {
-        merge_values_files(
+    let key = ctx.source.key(chart);
+    let values_files = chart.spec.values_files.as_deref();
+    let chart_dir = match &fetched.content {
+        Content::Archive(tgz) if !package::needs_packaging(pulled, values_files) => {
+            let stored = ctx
+                .source
+                .storage
+                .store_bytes(&key, &revision, tgz)
+                .map_err(store_error)?;
+            return Ok(built(crate::source::status_artifact(stored)));
+        }
+        Content::Archive(tgz) => extract_archive(tgz, &fetched, workdir.path())?,
+        Content::Dir(dir) => dir.clone(),
+    };
+    if let Some(files) = values_files {
+        write_values_files(
             &chart_dir,
             files,
             chart.spec.ignore_missing_values_files == Some(true),
         )?;
     }
-    // Helm archives hold the chart under a top directory named after it.
+    // Helm archives hold the chart under a top directory named after it. The tree came out of
+    // `extract_tar_gz`, which drops symlinks, so moving it carries none into the package.
     let package_root = workdir.path().join("package");
-    copy_tree(&chart_dir, &package_root.join(&name)).map_err(|e| {
-        ReconcileError::generic(CHART_PACKAGE_ERROR, format!("copying chart {name}: {e}"))
-    })?;
+    std::fs::create_dir_all(&package_root)
+        .and_then(|()| std::fs::rename(&chart_dir, package_root.join(&fetched.name)))
+        .map_err(|e| {
+            ReconcileError::generic(
+                CHART_PACKAGE_ERROR,
+                format!("packaging chart {}: {e}", fetched.name),
+            )
+        })?;
     let stored = ctx
         .source
         .storage
         .store_dir(&key, &revision, &package_root, &IgnoreRules::none())
         .map_err(store_error)?;
-    info!(chart = %name, %revision, "stored chart");
-    Ok(built(stored, name, source_revision, pulled, verified))
+    info!(chart = %fetched.name, %revision, "stored chart");
+    Ok(built(crate::source::status_artifact(stored)))
 }
 
 fn store_error(e: ferroflux_source::storage::StorageError) -> ReconcileError {
     ReconcileError::generic(STORAGE_FAILED, format!("failed to store artifact: {e}"))
 }
 
-fn built(
-    stored: ferroflux_source::Artifact,
-    chart_name: String,
-    source_revision: String,
-    pulled: bool,
-    verified: bool,
-) -> Built {
-    Built {
-        artifact: crate::source::status_artifact(stored),
-        chart_name,
-        source_revision,
-        pulled,
-        verified,
-    }
+/// Extracts a pulled chart archive under `workdir`; the chart is its top directory.
+fn extract_archive(
+    tgz: &[u8],
+    fetched: &Fetched,
+    workdir: &Path,
+) -> Result<PathBuf, ReconcileError> {
+    let dest = workdir.join("chart");
+    ferroflux_source::artifact::extract_tar_gz(tgz, &dest, &ExtractOptions::default()).map_err(
+        |e| {
+            ReconcileError::generic(
+                CHART_PULL_ERROR,
+                format!("chart {} {}: {e}", fetched.name, fetched.version),
+            )
+        },
+    )?;
+    Ok(dest.join(&fetched.name))
+}
+
+/// Downloads the Git or bucket artifact under `workdir` and finds the chart at `spec.chart`.
+async fn unpack_source(
+    chart: &HelmChart,
+    ctx: &Context,
+    source: &Artifact,
+    workdir: &Path,
+) -> Result<Fetched, ReconcileError> {
+    let dest = workdir.join("source");
+    let digest = source.digest.clone().unwrap_or_default();
+    ferroflux_source::storage::fetch_artifact(
+        &ctx.http,
+        &source.url,
+        &digest,
+        &dest,
+        &ExtractOptions::default(),
+    )
+    .await
+    .map_err(|e| {
+        ReconcileError::generic(
+            SOURCE_UNAVAILABLE,
+            format!("failed to fetch source artifact: {e}"),
+        )
+    })?;
+    let package_error = |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, why);
+    // Chart content is untrusted: read without following any symlink.
+    let fs = RootedFs::new(&dest).map_err(|e| package_error(format!("source artifact: {e}")))?;
+    let dir = loader::chart_dir(&fs, &dest, &chart.spec.chart).ok_or_else(|| {
+        package_error(format!(
+            "no chart (Chart.yaml) at path '{}' in {} '{}'",
+            chart.spec.chart, chart.spec.source_ref.kind, chart.spec.source_ref.name
+        ))
+    })?;
+    let metadata = chartutil::load_chartfile(&fs, &dir.join(chartutil::CHARTFILE_NAME))
+        .map_err(|e| package_error(e.to_string()))?;
+    Ok(Fetched {
+        name: metadata.name,
+        version: metadata.version,
+        source_revision: source.revision.clone(),
+        verified: false,
+        content: Content::Dir(dir),
+    })
 }
 
 /// Selects the version in the repository's stored index and downloads the chart archive.
@@ -429,7 +399,8 @@ async fn pull_from_repository(
     ctx: &Context,
     repo: &HelmRepository,
     index_artifact: &Artifact,
-) -> Result<(String, String, Vec<u8>), ReconcileError> {
+) -> Result<Fetched, ReconcileError> {
+    checked_chart_name(chart)?;
     let url = repo.spec.url.trim_end_matches('/');
     let local = ctx.source.storage.root().join(&index_artifact.path);
     let bytes = std::fs::read(&local).map_err(|e| {
@@ -476,7 +447,20 @@ async fn pull_from_repository(
             ),
         )
     })?;
-    Ok((chart.spec.chart.clone(), version.version.clone(), tgz))
+    Ok(Fetched {
+        name: chart.spec.chart.clone(),
+        version: version.version.clone(),
+        source_revision: index_artifact.revision.clone(),
+        verified: false,
+        content: Content::Archive(tgz),
+    })
+}
+
+/// `spec.chart` of a repository chart, checked as Flux does: it names a path of the pulled
+/// archive and a part of the registry URL, so `..` and the like are refused.
+fn checked_chart_name(chart: &HelmChart) -> Result<(), ReconcileError> {
+    loader::validate_chart_name(&chart.spec.chart)
+        .map_err(|e| ReconcileError::stalling(CHART_PULL_ERROR, e.to_string()))
 }
 
 /// The data of the HelmRepository's `secretRef` Secret, if it names one.
@@ -505,7 +489,8 @@ async fn pull_from_registry(
     chart: &HelmChart,
     ctx: &Context,
     repo: &HelmRepository,
-) -> Result<(String, String, Vec<u8>, String), ReconcileError> {
+) -> Result<Fetched, ReconcileError> {
+    checked_chart_name(chart)?;
     let url = format!(
         "{}/{}",
         repo.spec.url.trim_end_matches('/'),
@@ -544,12 +529,13 @@ async fn pull_from_registry(
     if let Some(verify) = &chart.spec.verify {
         verify_chart(chart, ctx, verify, &client, &url, &pulled.digest).await?;
     }
-    Ok((
-        chart.spec.chart.clone(),
+    Ok(Fetched {
+        name: chart.spec.chart.clone(),
         version,
-        pulled.layer,
-        pulled.digest,
-    ))
+        source_revision: pulled.digest,
+        verified: chart.spec.verify.is_some(),
+        content: Content::Archive(pulled.layer),
+    })
 }
 
 /// Checks the cosign signature of the chart manifest `digest` with the `*.pub` keys of the
@@ -576,93 +562,20 @@ async fn verify_chart(
         })
 }
 
-#[derive(serde::Deserialize)]
-struct ChartYaml {
-    name: String,
-    version: String,
-}
-
-fn chart_metadata(dir: &Path) -> Result<(String, String), ReconcileError> {
-    // Named relative to the chart: the directory is a temp dir, and a message must not change
-    // from one reconcile to the next.
-    let bad =
-        |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, format!("Chart.yaml: {why}"));
-    // Chart content is untrusted: read without following any symlink.
-    let fs = crate::rootfs::RootedFs::new(dir).map_err(|e| bad(e.to_string()))?;
-    let text = ferroflux_kustomize::fs::FileSystem::read(&fs, Path::new("Chart.yaml"))
-        .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other))
-        .map_err(|e| bad(e.to_string()))?;
-    let meta: ChartYaml =
-        ferroflux_gocompat::yaml::from_str(&text).map_err(|e| bad(format!("not a chart: {e}")))?;
-    if meta.name.is_empty() || meta.name.contains(['/', '\\']) || meta.name.starts_with('.') {
-        return Err(bad(format!("invalid chart name '{}'", meta.name)));
-    }
-    Ok((meta.name, meta.version))
-}
-
-fn merge_values_files(
+/// Merges `valuesFiles` into the chart's `values.yaml`. Values files are artifact content:
+/// read and written without following any symlink.
+fn write_values_files(
     chart_dir: &Path,
     files: &[String],
     ignore_missing: bool,
 ) -> Result<(), ReconcileError> {
     let fail = |why: String| ReconcileError::stalling(CHART_PACKAGE_ERROR, why);
-    // Values files are artifact content: read without following any symlink.
-    let fs = crate::rootfs::RootedFs::new(chart_dir)
-        .map_err(|e| fail(format!("chart directory: {e}")))?;
-    let mut merged = Value::Object(Default::default());
-    for file in files {
-        let Some(path) = inside(chart_dir, file.trim_start_matches("./")) else {
-            return Err(fail(format!(
-                "values file '{file}' is not a path inside the chart"
-            )));
-        };
-        let read = ferroflux_kustomize::fs::FileSystem::read(&fs, &path)
-            .and_then(|bytes| String::from_utf8(bytes).map_err(std::io::Error::other));
-        let text = match read {
-            Ok(text) => text,
-            Err(_) if ignore_missing => continue,
-            Err(e) => {
-                return Err(fail(format!(
-                    "values file '{file}': {e}; set ignoreMissingValuesFiles to skip it"
-                )));
-            }
-        };
-        let values: Value = if text.trim().is_empty() {
-            Value::Object(Default::default())
-        } else {
-            ferroflux_gocompat::yaml::from_str(&text)
-                .map_err(|e| fail(format!("values file '{file}' is not YAML: {e}")))?
-        };
-        merge_values(&mut merged, values);
-    }
-    let yaml = serde_saphyr::to_string(&merged).map_err(|e| fail(format!("merged values: {e}")))?;
-    fs.write(&chart_dir.join("values.yaml"), yaml.as_bytes())
+    let fs = RootedFs::new(chart_dir).map_err(|e| fail(format!("chart directory: {e}")))?;
+    let merged = chartutil::merge_values_files(&fs, chart_dir, files, ignore_missing)
+        .map_err(|e| fail(e.to_string()))?;
+    let yaml = chartutil::values_yaml(&merged).map_err(|e| fail(e.to_string()))?;
+    fs.write(&chart_dir.join(chartutil::VALUESFILE_NAME), yaml.as_bytes())
         .map_err(|e| fail(format!("writing values.yaml: {e}")))
-}
-
-/// `root/rel` when `rel` is a relative path that stays under `root` (no `..`, not absolute).
-fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
-    use std::path::Component;
-    let rel = Path::new(rel);
-    let plain = rel
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    plain.then(|| root.join(rel))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target: PathBuf = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 fn summarize(
@@ -725,69 +638,6 @@ fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn revision_strategy_appends_the_source_hash() {
-        let source = "main@sha1:0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(chart_revision("6.5.0", None, source), "6.5.0");
-        assert_eq!(
-            chart_revision("6.5.0", Some("ChartVersion"), source),
-            "6.5.0"
-        );
-        assert_eq!(
-            chart_revision("6.5.0", Some("Revision"), source),
-            "6.5.0+0123456789ab"
-        );
-    }
-
-    #[test]
-    fn values_merge_maps_deeply_and_replace_the_rest() {
-        let mut base =
-            json!({"image": {"tag": "1", "pullPolicy": "Always"}, "ports": [80], "replicas": 1});
-        merge_values(
-            &mut base,
-            json!({"image": {"tag": "2"}, "ports": [443], "extra": true}),
-        );
-        assert_eq!(
-            base,
-            json!({"image": {"tag": "2", "pullPolicy": "Always"}, "ports": [443], "replicas": 1, "extra": true})
-        );
-    }
-
-    #[test]
-    fn paths_must_stay_inside_the_root() {
-        let root = Path::new("/srv/chart");
-        assert_eq!(
-            inside(root, "values-prod.yaml"),
-            Some(root.join("values-prod.yaml"))
-        );
-        assert_eq!(
-            inside(root, "charts/podinfo"),
-            Some(root.join("charts/podinfo"))
-        );
-        assert_eq!(inside(root, "../secrets.yaml"), None);
-        assert_eq!(inside(root, "/etc/passwd"), None);
-    }
-
-    #[test]
-    fn an_alias_bomb_values_file_stalls_quickly() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("values-bomb.yaml"),
-            include_str!("../../gocompat/testdata/alias-bomb.yaml"),
-        )
-        .expect("write");
-        let start = std::time::Instant::now();
-        let err =
-            merge_values_files(dir.path(), &["values-bomb.yaml".into()], false).expect_err("bomb");
-        assert!(start.elapsed() < std::time::Duration::from_secs(2));
-        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
-        assert_eq!(
-            err.message,
-            "values file 'values-bomb.yaml' is not YAML: yaml: document contains excessive aliasing"
-        );
-    }
 
     #[test]
     fn values_files_behind_symlinks_are_neither_read_nor_written_through() {
@@ -797,12 +647,13 @@ mod tests {
         let secret = host.path().join("host-secret.yaml");
         std::fs::write(&secret, "token: hunter2\n").expect("write");
         std::os::unix::fs::symlink(&secret, chart.join("values-prod.yaml")).expect("symlink");
-        let err = merge_values_files(&chart, &["values-prod.yaml".into()], false)
+        let err = write_values_files(&chart, &["values-prod.yaml".into()], false)
             .expect_err("symlink refused");
+        assert_eq!(err.retry, crate::runtime::Retry::Stalling);
         assert!(!err.message.contains("hunter2"), "{}", err.message);
         std::os::unix::fs::symlink(&secret, chart.join("values.yaml")).expect("symlink");
         std::fs::write(chart.join("extra.yaml"), "replicas: 2\n").expect("write");
-        merge_values_files(&chart, &["extra.yaml".into()], false).expect_err("no write-through");
+        write_values_files(&chart, &["extra.yaml".into()], false).expect_err("no write-through");
         assert_eq!(
             std::fs::read_to_string(&secret).expect("read"),
             "token: hunter2\n"
@@ -810,22 +661,15 @@ mod tests {
     }
 
     #[test]
-    fn chart_metadata_refuses_names_that_leave_the_package() {
+    fn merged_values_replace_the_charts_values_file() {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("Chart.yaml"),
-            "apiVersion: v2\nname: ../evil\nversion: 1.0.0\n",
-        )
-        .expect("write");
-        assert!(chart_metadata(dir.path()).is_err());
-        std::fs::write(
-            dir.path().join("Chart.yaml"),
-            "apiVersion: v2\nname: podinfo\nversion: 1.0.0\n",
-        )
-        .expect("write");
+        std::fs::write(dir.path().join("values.yaml"), "replicas: 1\nport: 80\n").expect("write");
+        std::fs::write(dir.path().join("prod.yaml"), "replicas: 3\n").expect("write");
+        let files = ["values.yaml".to_string(), "prod.yaml".to_string()];
+        write_values_files(dir.path(), &files, false).expect("merged");
         assert_eq!(
-            chart_metadata(dir.path()).expect("valid"),
-            ("podinfo".into(), "1.0.0".into())
+            std::fs::read_to_string(dir.path().join("values.yaml")).expect("read"),
+            "port: 80\nreplicas: 3\n"
         );
     }
 }

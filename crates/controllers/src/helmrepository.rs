@@ -45,18 +45,6 @@ impl Reconciler for Context {
         repo.spec.repository_type.as_deref() != Some("oci")
     }
 
-    fn suspended(&self, repo: &HelmRepository) -> bool {
-        repo.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, repo: &HelmRepository) -> Result<Duration, ReconcileError> {
-        optional_spec_duration(
-            "spec.interval",
-            repo.spec.interval.as_deref(),
-            Duration::from_secs(60),
-        )
-    }
-
     async fn reconcile(&self, repo: &HelmRepository) -> Result<Artifact, ReconcileError> {
         reconcile_artifact(repo, self).await
     }

@@ -25,7 +25,7 @@ use crate::imagerepository::{
     CanonicalImage, StoredTags, TagStore, access_allowed, ca_certs, registry_auth,
 };
 use crate::runtime::SUCCEEDED;
-use crate::runtime::{self, Note, ReconcileError, Reconciler, optional_spec_duration};
+use crate::runtime::{self, Note, ReconcileError, Reconciler};
 
 /// Reason: the spec's policy or filter is invalid.
 pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
@@ -93,18 +93,6 @@ impl Reconciler for Context {
         })
     }
 
-    fn suspended(&self, policy: &ImagePolicy) -> bool {
-        policy.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, policy: &ImagePolicy) -> Result<Duration, ReconcileError> {
-        optional_spec_duration(
-            "spec.interval",
-            policy.spec.interval.as_deref(),
-            Duration::from_secs(600),
-        )
-    }
-
     fn retry_interval(&self, _policy: &ImagePolicy) -> Option<Duration> {
         Some(DEPENDENCY_WAIT)
     }
@@ -151,68 +139,89 @@ impl Reconciler for Context {
 
 /// Owns `Ready`: the reference check, the tags, the selection and the digest.
 async fn reconcile_latest(policy: &ImagePolicy, ctx: &Context) -> Result<ImageRef, ReconcileError> {
+    let (repo, namespace) = referred_repository(policy, ctx).await?;
+    let name = &policy.spec.image_repository_ref.name;
+    let stored = ctx.store.load(&namespace, name).ok().flatten();
+    let tag = select(&policy.spec, &repo, stored.as_ref())?;
+    let image = repo.spec.image.clone();
+    let digest = reflect_digest(policy, &repo, &namespace, &tag, ctx).await?;
+    Ok(ImageRef {
+        name: image,
+        tag,
+        digest,
+    })
+}
+
+/// The ImageRepository the policy refers to, and its namespace, when the policy may read it:
+/// as image-reflector-controller, `--no-cross-namespace-refs` refuses another namespace before
+/// anything is read, otherwise the repository's `spec.accessFrom` must select the policy's
+/// namespace. A refusal is `AccessDenied` and retried (the namespace's labels may change).
+async fn referred_repository(
+    policy: &ImagePolicy,
+    ctx: &Context,
+) -> Result<(ImageRepository, String), ReconcileError> {
     let own_namespace = policy.namespace().unwrap_or_default();
     let repo_ref = &policy.spec.image_repository_ref;
     let namespace = repo_ref
         .namespace
         .clone()
+        .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| own_namespace.clone());
-    let repos: Api<ImageRepository> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
-    let repo = repos
-        .get_opt(&repo_ref.name)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            ReconcileError::waiting(
-                reason::DEPENDENCY_NOT_READY,
-                format!(
-                    "referenced ImageRepository '{namespace}/{}' not found",
-                    repo_ref.name
-                ),
-                DEPENDENCY_WAIT,
-            )
-        })?;
-    if namespace != own_namespace {
-        check_cross_namespace(ctx, &repo, &namespace, &own_namespace).await?;
+    let failed = |why: String| format!("failed to get the referred ImageRepository: {why}");
+    let denied = |why: String| ReconcileError::generic(reason::ACCESS_DENIED, failed(why));
+    if ctx.no_cross_namespace_refs && namespace != own_namespace {
+        return Err(denied(format!(
+            "cannot access 'ImageRepository/{namespace}/{}', cross-namespace references have been blocked",
+            repo_ref.name
+        )));
     }
-    let stored = ctx.store.load(&namespace, &repo_ref.name).ok().flatten();
-    let tag = select(&policy.spec, &repo, stored.as_ref())?;
-    let name = repo.spec.image.clone();
-    let digest = reflect_digest(policy, &repo, &namespace, &tag, ctx).await?;
-    Ok(ImageRef { name, tag, digest })
+    let repos: Api<ImageRepository> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
+    let repo = repos.get_opt(&repo_ref.name).await.ok().flatten().ok_or_else(|| {
+        ReconcileError::waiting(
+            reason::DEPENDENCY_NOT_READY,
+            failed(format!(
+                "referenced ImageRepository does not exist: imagerepositories.image.toolkit.fluxcd.io \"{}\" not found",
+                repo_ref.name
+            )),
+            DEPENDENCY_WAIT,
+        )
+    })?;
+    if namespace != own_namespace {
+        has_access(ctx, &repo, &namespace, &own_namespace)
+            .await
+            .map_err(|why| denied(format!("access denied: {why}")))?;
+    }
+    Ok((repo, namespace))
 }
 
-async fn check_cross_namespace(
+/// Flux's ACL check of a cross-namespace reference (`acl.HasAccessToRef`): the repository's
+/// `spec.accessFrom.namespaceSelectors` must select the labels of the policy's namespace. The
+/// error is Flux's `AccessDeniedError` text.
+async fn has_access(
     ctx: &Context,
     repo: &ImageRepository,
     namespace: &str,
     own_namespace: &str,
-) -> Result<(), ReconcileError> {
-    let denied = |why: &str| {
-        ReconcileError::stalling(
-            reason::ACCESS_DENIED,
-            format!(
-                "cannot access ImageRepository '{namespace}/{}' from namespace '{own_namespace}': {why}",
-                repo.name_any()
-            ),
-        )
+) -> Result<(), String> {
+    let name = repo.name_any();
+    let Some(access_from) = repo.spec.access_from.as_ref() else {
+        return Err(format!(
+            "'{namespace}/{name}' can't be accessed due to missing ACL labels on 'accessFrom'"
+        ));
     };
-    if ctx.no_cross_namespace_refs {
-        return Err(denied("cross-namespace references are disabled"));
-    }
     let namespaces: Api<Namespace> = Api::all(ctx.runtime.client.clone());
     let labels = namespaces
-        .get_opt(own_namespace)
+        .get(own_namespace)
         .await
-        .ok()
-        .flatten()
-        .map(|ns| ns.labels().clone())
-        .unwrap_or_default();
-    if access_allowed(repo.spec.access_from.as_ref(), &labels) {
+        .map_err(|e| e.to_string())?
+        .labels()
+        .clone();
+    if access_allowed(Some(access_from), &labels) {
         Ok(())
     } else {
-        Err(denied("its spec.accessFrom does not select this namespace"))
+        Err(format!(
+            "'{namespace}/{name}' can't be accessed due to ACL labels mismatch on namespace '{own_namespace}'"
+        ))
     }
 }
 

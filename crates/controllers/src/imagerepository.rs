@@ -6,34 +6,32 @@
 //! changed, a reconcile was requested, or the stored tags are gone ([`scan_due`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use kube::api::Api;
 use kube::{Client, ResourceExt};
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use ferroflux_api::image::{
     DEFAULT_EXCLUSION_LIST, ImageRepository, ImageRepositorySpec, ImageRepositoryStatus, ScanResult,
 };
 use ferroflux_api::meta::{RECONCILE_REQUEST_ANNOTATION, Time, condition_type, reason};
-use ferroflux_source::oci::{OciAuth, OciClient, OciError, OciOptions, auth_from_dockerconfigjson};
+use ferroflux_image::scan::{Exclusions, latest_tags};
+use ferroflux_source::oci::{OciAuth, OciClient, OciError, OciOptions};
 
 use crate::conditions;
+use crate::ocirepository::{dockerconfig_auth, pull_secret_names, secret_data};
 use crate::runtime::SUCCEEDED;
 use crate::runtime::{
     self, Note, ReconcileError, Reconciler, go_duration, now, optional_spec_duration, spec_duration,
 };
 use crate::source::STORAGE_FAILED;
 
-/// How many tags `lastScanResult.latestTags` shows.
-pub const LATEST_TAGS: usize = 10;
-
-/// The registry Docker Hub names resolve to, as go-containerregistry spells it.
-pub const DOCKER_HUB: &str = "index.docker.io";
+// The scan's decisions and the tag store live in `ferroflux_image`; they are named here too
+// because the ImagePolicy and ImageUpdateAutomation controllers and the binaries that build
+// this controller's `Context` know them as the ImageRepository's.
+pub use ferroflux_image::scan::{CanonicalImage, DOCKER_HUB, StoredTags};
+pub use ferroflux_image::store::TagStore;
 
 /// What the reconciler needs.
 pub struct Context {
@@ -64,14 +62,6 @@ impl Reconciler for Context {
 
     fn runtime(&self) -> &runtime::Context {
         &self.runtime
-    }
-
-    fn suspended(&self, repo: &ImageRepository) -> bool {
-        repo.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, repo: &ImageRepository) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &repo.spec.interval)
     }
 
     async fn not_due(&self, repo: &ImageRepository, interval: Duration) -> Option<Duration> {
@@ -138,7 +128,7 @@ async fn reconcile_scan(repo: &ImageRepository, ctx: &Context) -> Result<Scanned
         ));
     }
     let exclusions = Exclusions::new(&effective_exclusion_list(&repo.spec))
-        .map_err(|why| ReconcileError::stalling(reason::INVALID, why))?;
+        .map_err(|e| ReconcileError::stalling(reason::INVALID, e.to_string()))?;
     let namespace = repo.namespace().unwrap_or_default();
     let options = OciOptions {
         auth: registry_auth(&ctx.runtime.client, &namespace, &repo.spec, &image.registry).await?,
@@ -208,59 +198,11 @@ pub(crate) async fn registry_auth(
     spec: &ImageRepositorySpec,
     registry: &str,
 ) -> Result<OciAuth, ReconcileError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let mut names = Vec::new();
-    if let Some(secret_ref) = &spec.secret_ref {
-        names.push(secret_ref.name.clone());
+    let mut names: Vec<String> = spec.secret_ref.iter().map(|r| r.name.clone()).collect();
+    if let Some(account) = &spec.service_account_name {
+        names.extend(pull_secret_names(client, namespace, account).await?);
     }
-    if let Some(sa) = &spec.service_account_name {
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-        let account = accounts.get_opt(sa).await.ok().flatten().ok_or_else(|| {
-            ReconcileError::generic(
-                reason::AUTHENTICATION_FAILED,
-                format!(
-                    "service account '{namespace}/{sa}' not found; check spec.serviceAccountName"
-                ),
-            )
-        })?;
-        names.extend(
-            account
-                .image_pull_secrets
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.name),
-        );
-    }
-    for name in names {
-        let secret = secrets.get_opt(&name).await.ok().flatten().ok_or_else(|| {
-            ReconcileError::generic(
-                reason::AUTHENTICATION_FAILED,
-                format!("secret '{namespace}/{name}' not found"),
-            )
-        })?;
-        let data = secret.data.unwrap_or_default();
-        let Some(config) = data
-            .get(".dockerconfigjson")
-            .or_else(|| data.get(".dockercfg"))
-        else {
-            return Err(ReconcileError::stalling(
-                reason::AUTHENTICATION_FAILED,
-                format!(
-                    "secret '{namespace}/{name}' has no .dockerconfigjson key; create it with type kubernetes.io/dockerconfigjson"
-                ),
-            ));
-        };
-        let auth = auth_from_dockerconfigjson(&config.0, registry).map_err(|e| {
-            ReconcileError::stalling(
-                reason::AUTHENTICATION_FAILED,
-                format!("secret '{namespace}/{name}': {e}"),
-            )
-        })?;
-        if !matches!(auth, OciAuth::Anonymous) {
-            return Ok(auth);
-        }
-    }
-    Ok(OciAuth::Anonymous)
+    dockerconfig_auth(client, namespace, &names, registry).await
 }
 
 /// `ca.crt` of `spec.certSecretRef`.
@@ -272,24 +214,9 @@ pub(crate) async fn ca_certs(
     let Some(cert_ref) = &spec.cert_secret_ref else {
         return Ok(Vec::new());
     };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = secrets
-        .get_opt(&cert_ref.name)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            ReconcileError::generic(
-                reason::AUTHENTICATION_FAILED,
-                format!("secret '{namespace}/{}' not found", cert_ref.name),
-            )
-        })?;
-    Ok(secret
-        .data
-        .unwrap_or_default()
-        .get("ca.crt")
-        .map(|b| vec![b.0.clone()])
-        .unwrap_or_default())
+    let why = reason::AUTHENTICATION_FAILED;
+    let data = secret_data(client, namespace, &cert_ref.name, why).await?;
+    Ok(data.get("ca.crt").cloned().into_iter().collect())
 }
 
 fn summarize(
@@ -322,119 +249,6 @@ pub fn effective_exclusion_list(spec: &ImageRepositorySpec) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-    }
-}
-
-/// Compiled `spec.exclusionList`: a tag matching any pattern is dropped.
-#[derive(Debug, Clone)]
-pub struct Exclusions(Vec<regex::Regex>);
-
-impl Exclusions {
-    /// Compiles the patterns; the error names the bad one.
-    ///
-    /// # Errors
-    /// A message naming the pattern that is not a valid regular expression.
-    pub fn new(patterns: &[String]) -> Result<Self, String> {
-        patterns
-            .iter()
-            .map(|p| {
-                regex::Regex::new(p)
-                    .map_err(|e| format!("invalid spec.exclusionList pattern {p:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Exclusions)
-    }
-
-    /// The tags no pattern matches, in their original order.
-    pub fn apply(&self, tags: Vec<String>) -> Vec<String> {
-        tags.into_iter()
-            .filter(|t| !self.0.iter().any(|r| r.is_match(t)))
-            .collect()
-    }
-}
-
-/// The `LATEST_TAGS` tags Flux shows in `lastScanResult.latestTags`: reverse byte order.
-pub fn latest_tags(tags: &[String]) -> Vec<String> {
-    let mut sorted: Vec<String> = tags.to_vec();
-    sorted.sort_unstable_by(|a, b| b.cmp(a));
-    sorted.truncate(LATEST_TAGS);
-    sorted
-}
-
-/// `spec.image` split into registry host and repository path, Docker Hub names normalised
-/// (`nginx` -> `index.docker.io/library/nginx`), as go-containerregistry does for Flux.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CanonicalImage {
-    /// Registry host (with port), e.g. `ghcr.io`, `index.docker.io`.
-    pub registry: String,
-    /// Repository path, e.g. `library/nginx`.
-    pub repository: String,
-}
-
-impl CanonicalImage {
-    /// Parses `spec.image`.
-    ///
-    /// # Errors
-    /// A message saying what is wrong: a URL scheme, a tag or digest, an empty or upper-case
-    /// path.
-    pub fn parse(image: &str) -> Result<Self, String> {
-        let image = image.trim();
-        if image.contains("://") {
-            return Err(format!(
-                "spec.image {image:?} must not start with a URL scheme; use HOST/REPOSITORY"
-            ));
-        }
-        if image.contains('@') {
-            return Err(format!(
-                "spec.image {image:?} must not contain a digest; name the repository only"
-            ));
-        }
-        let (first, rest) = match image.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (Some(first), rest)
-            }
-            _ => (None, image),
-        };
-        if rest
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains(':'))
-        {
-            return Err(format!(
-                "spec.image {image:?} must not contain a tag; name the repository only"
-            ));
-        }
-        let valid = |segment: &str| {
-            !segment.is_empty()
-                && segment.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-                })
-        };
-        if !rest.split('/').all(valid) {
-            return Err(format!(
-                "spec.image {image:?} is not a valid repository name: path components are lower-case letters, digits and . _ -"
-            ));
-        }
-        let registry = match first {
-            None | Some("docker.io") | Some("index.docker.io") => DOCKER_HUB.to_string(),
-            Some(host) => host.to_string(),
-        };
-        let repository = if registry == DOCKER_HUB && !rest.contains('/') {
-            format!("library/{rest}")
-        } else {
-            rest.to_string()
-        };
-        Ok(CanonicalImage {
-            registry,
-            repository,
-        })
-    }
-
-    /// `REGISTRY/REPOSITORY`, Flux's `status.canonicalImageName`.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
     }
 }
 
@@ -495,88 +309,6 @@ pub fn scan_due(
     }
 }
 
-/// The tags of one ImageRepository, as stored after a scan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredTags {
-    /// The canonical image name scanned.
-    pub canonical_image_name: String,
-    /// The tags left after exclusions, in the registry's order.
-    pub tags: Vec<String>,
-}
-
-impl StoredTags {
-    /// `sha256:<hex>` of the sorted tag list: changes exactly when the set of tags does.
-    pub fn revision(&self) -> String {
-        let mut sorted: Vec<&str> = self.tags.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        ferroflux_source::sha256_digest(sorted.join("\n").as_bytes())
-    }
-}
-
-/// Scanned tags on disk: one JSON file per ImageRepository, `<dir>/<namespace>/<name>.json`,
-/// written atomically (temporary file + rename) so a crash never leaves half a list.
-#[derive(Debug, Clone)]
-pub struct TagStore {
-    dir: PathBuf,
-}
-
-impl TagStore {
-    /// A store under `dir` (created when missing).
-    ///
-    /// # Errors
-    /// When the directory cannot be created.
-    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        Ok(TagStore { dir })
-    }
-
-    fn path(&self, namespace: &str, name: &str) -> PathBuf {
-        // Kubernetes names cannot hold `/`, so the layout cannot collide or escape.
-        self.dir.join(namespace).join(format!("{name}.json"))
-    }
-
-    /// Replaces the tags of `namespace/name`.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn save(&self, namespace: &str, name: &str, tags: &StoredTags) -> std::io::Result<()> {
-        let path = self.path(namespace, name);
-        let parent = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent)?;
-        let mut file = tempfile::NamedTempFile::new_in(parent)?;
-        serde_json::to_writer(&mut file, tags)?;
-        file.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    }
-
-    /// The tags of `namespace/name`, `None` when never stored.
-    ///
-    /// # Errors
-    /// I/O errors, or a corrupt file (reported as `InvalidData`).
-    pub fn load(&self, namespace: &str, name: &str) -> std::io::Result<Option<StoredTags>> {
-        match std::fs::read(self.path(namespace, name)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Forgets `namespace/name`.
-    ///
-    /// # Errors
-    /// I/O errors other than "not found".
-    pub fn remove(&self, namespace: &str, name: &str) -> std::io::Result<()> {
-        match std::fs::remove_file(self.path(namespace, name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// Labels of namespaces, to check `accessFrom` selectors.
 pub(crate) fn access_allowed(
     access_from: Option<&ferroflux_api::meta::AccessFrom>,
@@ -599,89 +331,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_hub_names_are_normalised() {
-        for (image, want) in [
-            ("nginx", "index.docker.io/library/nginx"),
-            ("docker.io/nginx", "index.docker.io/library/nginx"),
-            (
-                "stefanprodan/podinfo",
-                "index.docker.io/stefanprodan/podinfo",
-            ),
-            ("ghcr.io/org/app", "ghcr.io/org/app"),
-            (
-                "127.0.0.1:5000/team-a/podinfo",
-                "127.0.0.1:5000/team-a/podinfo",
-            ),
-            ("localhost/app", "localhost/app"),
-        ] {
-            assert_eq!(
-                CanonicalImage::parse(image).map(|c| c.name()),
-                Ok(want.to_string()),
-                "{image}"
-            );
-        }
-        for bad in [
-            "https://ghcr.io/org/app",
-            "ghcr.io/org/app:1.0",
-            "ghcr.io/org/app@sha256:00",
-            "Org/App",
-            "ghcr.io//app",
-        ] {
-            assert!(CanonicalImage::parse(bad).is_err(), "{bad} is refused");
-        }
-        let err = CanonicalImage::parse("nginx:1.25").expect_err("tag refused");
-        assert!(err.contains("must not contain a tag"), "{err}");
-    }
-
-    #[test]
-    fn default_exclusion_drops_signature_tags() {
-        let exclusions =
-            Exclusions::new(&effective_exclusion_list(&ImageRepositorySpec::default()))
-                .expect("default compiles");
-        let tags = ["1.0.0", "sha256-abc.sig", "sig", "1.0.1"]
+    fn the_default_exclusion_list_drops_signature_tags() {
+        let list = effective_exclusion_list(&ImageRepositorySpec::default());
+        let exclusions = Exclusions::new(&list).expect("Flux's default compiles");
+        let tags = ["1.0.0", "sha256-abc.sig", "1.0.1"]
             .map(String::from)
             .to_vec();
-        assert_eq!(exclusions.apply(tags), ["1.0.0", "sig", "1.0.1"]);
-        let err = Exclusions::new(&["(".to_string()]).expect_err("bad regex");
-        assert!(err.contains("spec.exclusionList"), "{err}");
-    }
-
-    #[test]
-    fn latest_tags_are_the_ten_greatest_in_reverse_order() {
-        let tags: Vec<String> = (0..15).map(|i| format!("v{i:02}")).collect();
-        let latest = latest_tags(&tags);
-        assert_eq!(latest.len(), LATEST_TAGS);
-        assert_eq!(latest.first().map(String::as_str), Some("v14"));
-        assert_eq!(latest.last().map(String::as_str), Some("v05"));
-    }
-
-    #[test]
-    fn store_round_trips_and_revision_ignores_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = TagStore::new(dir.path().join("tags")).expect("store");
-        assert_eq!(store.load("ns", "app").expect("load"), None);
-        let tags = StoredTags {
-            canonical_image_name: "ghcr.io/org/app".into(),
-            tags: vec!["b".into(), "a".into()],
-        };
-        store.save("ns", "app", &tags).expect("save");
-        let reopened = TagStore::new(dir.path().join("tags")).expect("store");
-        assert_eq!(
-            reopened.load("ns", "app").expect("load"),
-            Some(tags.clone())
-        );
-        let reordered = StoredTags {
-            tags: vec!["a".into(), "b".into()],
-            ..tags.clone()
-        };
-        assert_eq!(tags.revision(), reordered.revision());
-        let more = StoredTags {
-            tags: vec!["a".into(), "b".into(), "c".into()],
-            ..tags
-        };
-        assert_ne!(reordered.revision(), more.revision());
-        reopened.remove("ns", "app").expect("remove");
-        assert_eq!(reopened.load("ns", "app").expect("load"), None);
+        assert_eq!(exclusions.apply(tags), ["1.0.0", "1.0.1"]);
     }
 
     fn scanned_repo(scan_time: &str) -> ImageRepository {

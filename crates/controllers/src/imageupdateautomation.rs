@@ -32,9 +32,7 @@ pub use update::{UpdateError, apply_setters};
 
 use crate::conditions;
 use crate::runtime::SUCCEEDED;
-use crate::runtime::{
-    self, Note, ReconcileError, Reconciler, optional_spec_duration, spec_duration,
-};
+use crate::runtime::{self, Note, ReconcileError, Reconciler, optional_spec_duration};
 
 /// How long to wait for a GitRepository that does not exist yet.
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(30);
@@ -90,14 +88,6 @@ impl Reconciler for Context {
                 .map(|a| ObjectRef::from_obj(&*a))
                 .collect::<Vec<_>>()
         })
-    }
-
-    fn suspended(&self, auto: &ImageUpdateAutomation) -> bool {
-        auto.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, auto: &ImageUpdateAutomation) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &auto.spec.interval)
     }
 
     /// A policy watch wakes every automation of the namespace: without a reason to run, wait.

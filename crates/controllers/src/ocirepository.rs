@@ -21,7 +21,7 @@ use ferroflux_source::storage::{ObjectKey, Storage};
 use crate::conditions;
 use crate::runtime::SUCCEEDED;
 use crate::runtime::{
-    Failure, Note, ReconcileError, Reconciler, go_duration, optional_spec_duration, spec_duration,
+    Failure, Note, ReconcileError, Reconciler, go_duration, optional_spec_duration,
 };
 use crate::source::STORAGE_FAILED;
 use crate::source::new_artifact;
@@ -46,14 +46,6 @@ impl Reconciler for Context {
 
     fn runtime(&self) -> &crate::runtime::Context {
         &self.runtime
-    }
-
-    fn suspended(&self, repo: &OCIRepository) -> bool {
-        repo.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, repo: &OCIRepository) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &repo.spec.interval)
     }
 
     async fn reconcile(&self, repo: &OCIRepository) -> Outcome {
@@ -196,38 +188,48 @@ async fn registry_auth(
     registry: &str,
 ) -> Result<OciAuth, ReconcileError> {
     let namespace = repo.namespace().unwrap_or_default();
-    let mut secret_names = Vec::new();
-    if let Some(secret_ref) = &repo.spec.secret_ref {
-        secret_names.push(secret_ref.name.clone());
-    } else if let Some(sa_name) = &repo.spec.service_account_name {
-        let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client().clone(), &namespace);
-        let account = accounts
-            .get_opt(sa_name)
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
-                ReconcileError::generic(
-                    reason::AUTHENTICATION_FAILED,
-                    format!("service account '{namespace}/{sa_name}' not found"),
-                )
-            })?;
-        secret_names.extend(
-            account
-                .image_pull_secrets
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.name),
-        );
-    }
-    for name in &secret_names {
-        let data = secret_data(
-            ctx.client(),
-            &namespace,
-            name,
+    let secret_names = match (&repo.spec.secret_ref, &repo.spec.service_account_name) {
+        (Some(secret_ref), _) => vec![secret_ref.name.clone()],
+        (None, Some(account)) => pull_secret_names(ctx.client(), &namespace, account).await?,
+        (None, None) => Vec::new(),
+    };
+    dockerconfig_auth(ctx.client(), &namespace, &secret_names, registry).await
+}
+
+/// The `imagePullSecrets` of the ServiceAccount `account`; a missing account fails
+/// authentication.
+pub(crate) async fn pull_secret_names(
+    client: &Client,
+    namespace: &str,
+    account: &str,
+) -> Result<Vec<String>, ReconcileError> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let found = accounts.get_opt(account).await.ok().flatten().ok_or_else(|| {
+        ReconcileError::generic(
             reason::AUTHENTICATION_FAILED,
+            format!(
+                "service account '{namespace}/{account}' not found; check spec.serviceAccountName"
+            ),
         )
-        .await?;
+    })?;
+    Ok(found
+        .image_pull_secrets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.name)
+        .collect())
+}
+
+/// Credentials for `registry` from the first of the dockerconfigjson Secrets `secret_names`
+/// that has an entry for it; anonymous when none has.
+pub(crate) async fn dockerconfig_auth(
+    client: &Client,
+    namespace: &str,
+    secret_names: &[String],
+    registry: &str,
+) -> Result<OciAuth, ReconcileError> {
+    for name in secret_names {
+        let data = secret_data(client, namespace, name, reason::AUTHENTICATION_FAILED).await?;
         let Some(config) = data
             .get(".dockerconfigjson")
             .or_else(|| data.get(".dockercfg"))

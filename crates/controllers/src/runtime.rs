@@ -13,13 +13,15 @@
 //!    controller that reports the events, e.g. `source-controller`) and whatever the kind needs
 //!    besides (source kinds use [`crate::source::Context`], which adds the artifact storage).
 //! 2. `impl Reconciler` for it: the kind, what a success produces (`Done`), what a failure
-//!    reports (`Failure`, usually [`ReconcileError`]), the status type; then `suspended`,
-//!    `interval` (and `retry_interval` when the kind has one), `reconcile` (everything the kind
+//!    reports (`Failure`, usually [`ReconcileError`]), the status type; then `retry_interval`
+//!    when the kind has one, `reconcile` (everything the kind
 //!    decides and does), `event` (the Normal event of a success), `summarize` (the conditions
 //!    and fields of the status: the runtime stamps `observedGeneration` and
 //!    `lastHandledReconcileAt`), and, when needed, `watches` (related kinds that trigger a
 //!    reconcile), `watcher_config`, `manages` (objects left alone), `periodic` and `not_due`
 //!    (kinds that do not simply run every interval) and `cleanup` (undone on deletion).
+//!    The kind itself says when it runs ([`Scheduled`]: `spec.suspend`, `spec.interval`; one
+//!    line in `scheduled_by_spec!` for the usual spec fields).
 //! 3. `pub use crate::runtime::run;` (so callers start it as `kind::run(ctx, shutdown)`), and
 //!    one entry in `ferroflux_embedded::components` (the wiring both `ferroflux up` and
 //!    `ferroflux controller` supervise).
@@ -132,6 +134,56 @@ pub fn spec_duration(field: &str, text: &str) -> Result<Duration, ReconcileError
         )
     })
 }
+
+/// When a kind runs, as its spec says: Flux's `spec.suspend` and `spec.interval`.
+pub trait Scheduled {
+    /// A suspended object is not reconciled until it changes.
+    fn suspended(&self) -> bool;
+    /// The requeue after a success. An invalid interval fails the reconciliation (stalled).
+    fn interval(&self) -> Result<Duration, ReconcileError>;
+}
+
+/// [`Scheduled`] for kinds with `spec.suspend: Option<bool>` and a `spec.interval` that is
+/// required, or optional with Flux's default for the kind (`Kind = seconds`).
+macro_rules! scheduled_by_spec {
+    ($($kind:ty),* $(,)?) => {$(
+        impl Scheduled for $kind {
+            fn suspended(&self) -> bool {
+                self.spec.suspend == Some(true)
+            }
+            fn interval(&self) -> Result<Duration, ReconcileError> {
+                spec_duration("spec.interval", &self.spec.interval)
+            }
+        }
+    )*};
+    ($($kind:ty = $default_secs:expr),* $(,)?) => {$(
+        impl Scheduled for $kind {
+            fn suspended(&self) -> bool {
+                self.spec.suspend == Some(true)
+            }
+            fn interval(&self) -> Result<Duration, ReconcileError> {
+                let default = Duration::from_secs($default_secs);
+                optional_spec_duration("spec.interval", self.spec.interval.as_deref(), default)
+            }
+        }
+    )*};
+}
+
+scheduled_by_spec!(
+    ferroflux_api::source::GitRepository,
+    ferroflux_api::source::OCIRepository,
+    ferroflux_api::source::Bucket,
+    ferroflux_api::source::HelmChart,
+    ferroflux_api::image::ImageRepository,
+    ferroflux_api::image::ImageUpdateAutomation,
+    ferroflux_api::kustomize::Kustomization,
+);
+
+// Flux's defaults: a minute for HTTP Helm repositories, ten minutes for image policies.
+scheduled_by_spec!(
+    ferroflux_api::source::HelmRepository = 60,
+    ferroflux_api::image::ImagePolicy = 600,
+);
 
 /// [`spec_duration`] of an optional field: `default` when it is unset.
 pub fn optional_spec_duration(

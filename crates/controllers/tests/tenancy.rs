@@ -1,12 +1,15 @@
 //! Hard multi-tenancy end to end: a tenant Kustomization applies as its ServiceAccount, so a
 //! source that tries to make the tenant cluster-admin fails with the API server's 403 and
 //! nothing of it is applied; with `--default-service-account` a Kustomization without
-//! serviceAccountName applies as that (unprivileged) account, never as the controller.
+//! serviceAccountName applies as that (unprivileged) account, never as the controller. An
+//! ImagePolicy reads an ImageRepository of another namespace only when the repository's
+//! `accessFrom` selects the policy's namespace, and never under `--no-cross-namespace-refs`.
 
 mod common;
 
 use std::sync::Arc;
 
+use ferroflux_api::image::ImagePolicy;
 use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
 use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
@@ -213,6 +216,91 @@ async fn the_default_service_account_replaces_the_controller_identity() {
             .await
             .expect("reads")
             .is_none()
+    );
+    cluster.server.shutdown().await;
+}
+
+/// Runs the ImagePolicy reconciler (`--no-cross-namespace-refs` as given) over a policy in
+/// team-a (labelled `team_a_labels`) that refers to `flux-system/shared`, an ImageRepository
+/// whose `accessFrom` selects namespaces labelled `tenant: a`; returns the policy's Ready
+/// condition once it is False.
+async fn cross_namespace_policy(
+    cluster: &common::Cluster,
+    team_a_labels: &str,
+    no_cross_namespace_refs: bool,
+) -> ferroflux_api::meta::Condition {
+    apply_yaml(
+        &cluster.client,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team-a, labels: {team_a_labels}}}\n"
+        ),
+    )
+    .await;
+    apply_yaml(
+        &cluster.client,
+        "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: shared, namespace: flux-system}
+spec:
+  image: registry.example/platform/shared
+  interval: 1h
+  accessFrom:
+    namespaceSelectors:
+    - matchLabels: {tenant: a}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: shared, namespace: team-a}
+spec:
+  imageRepositoryRef: {name: shared, namespace: flux-system}
+  policy:
+    semver: {range: '>=1.0.0'}
+",
+    )
+    .await;
+    let tags =
+        ferroflux_controllers::imagerepository::TagStore::new(cluster.dir.path().join("tags"))
+            .expect("tag store");
+    let mut context =
+        ferroflux_controllers::imagepolicy::Context::new(cluster.client.clone(), Arc::new(tags));
+    context.no_cross_namespace_refs = no_cross_namespace_refs;
+    tokio::spawn(ferroflux_controllers::imagepolicy::run(
+        Arc::new(context),
+        std::future::pending(),
+    ));
+    let api: Api<ImagePolicy> = Api::namespaced(cluster.client.clone(), "team-a");
+    let policy = common::wait_until(&api, "shared", "Ready=False", |p| {
+        common::condition(p, "Ready").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    assert!(
+        common::condition(&policy, "Stalled").is_none(),
+        "a refusal is retried, as image-reflector-controller does"
+    );
+    common::condition(&policy, "Ready").expect("Ready")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_policy_outside_the_access_from_selection_is_denied() {
+    let cluster = require!(common::cluster().await);
+    let ready = cross_namespace_policy(&cluster, "{tenant: b}", false).await;
+    assert_eq!(ready.reason, "AccessDenied");
+    assert_eq!(
+        ready.message,
+        "failed to get the referred ImageRepository: access denied: 'flux-system/shared' can't be accessed due to ACL labels mismatch on namespace 'team-a'"
+    );
+    cluster.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cross_namespace_refs_an_image_policy_is_refused_whatever_access_from_says() {
+    let cluster = require!(common::cluster().await);
+    // The repository's accessFrom selects team-a: only the flag refuses.
+    let ready = cross_namespace_policy(&cluster, "{tenant: a}", true).await;
+    assert_eq!(ready.reason, "AccessDenied");
+    assert_eq!(
+        ready.message,
+        "failed to get the referred ImageRepository: cannot access 'ImageRepository/flux-system/shared', cross-namespace references have been blocked"
     );
     cluster.server.shutdown().await;
 }

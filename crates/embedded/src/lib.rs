@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use serde_json::{Value, json};
 
+use ferroflux_admission::PolicyCache;
 use ferroflux_apiserver::RunningServer;
 use ferroflux_apply::manager::{ApplyOptions, Change, ResourceManager};
 use ferroflux_controllers::kustomization::reconciler as kustomization;
@@ -27,20 +28,25 @@ use ferroflux_source::storage::Storage;
 pub use error::Error;
 
 /// The Flux components the embedded control plane runs in its process (see
-/// [`start_controllers`]); their CRDs are the ones [`bootstrap`] installs.
+/// [`start_controllers`]), and `policy-webhook`: Kyverno-style policies, enforced inside the
+/// API server ([`start_api_server`]) rather than by `install`'s webhook Deployment. Their CRDs
+/// are the ones [`bootstrap`] installs.
 pub const COMPONENTS: &[&str] = &[
     "source-controller",
     "source-watcher",
     "kustomize-controller",
     "image-reflector-controller",
     "image-automation-controller",
+    manifests::POLICY_WEBHOOK,
 ];
 
-/// Creates `data_dir` and starts the API server there (database under `apiserver/`).
+/// Creates `data_dir` and starts the API server there (database under `apiserver/`), with
+/// Kyverno's webhooks in-process over `policies` (kept current by [`watch_policies`]).
 pub async fn start_api_server(
     data_dir: &Path,
     listen: SocketAddr,
     kubeconfig_out: Option<PathBuf>,
+    policies: &Arc<PolicyCache>,
 ) -> Result<RunningServer, Error> {
     std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
         path: data_dir.to_path_buf(),
@@ -49,6 +55,7 @@ pub async fn start_api_server(
     let mut config = ferroflux_apiserver::Config::new(data_dir.join("apiserver"));
     config.listen = listen;
     config.kubeconfig_out = kubeconfig_out;
+    config.validators = ferroflux_admission::validators(policies);
     ferroflux_apiserver::serve(config)
         .await
         .map_err(Error::ApiServer)
@@ -58,6 +65,8 @@ pub async fn start_api_server(
 pub struct SourceServers {
     /// The artifact storage the source controllers write to.
     pub storage: Arc<Storage>,
+    /// `http://127.0.0.1:PORT` of the artifact server.
+    pub artifact_url: String,
     /// Where the bare repositories are (`<data-dir>/git`).
     pub git_root: PathBuf,
     /// `http://127.0.0.1:PORT` of the Git server.
@@ -78,6 +87,7 @@ pub async fn serve_sources(data_dir: &Path) -> Result<SourceServers, Error> {
     tokio::spawn(git_http::serve(git_root.clone(), git_listener));
     Ok(SourceServers {
         storage,
+        artifact_url,
         git_root,
         git_url,
     })
@@ -183,6 +193,18 @@ pub async fn client(server: &RunningServer) -> Result<(kube::Client, kube::Confi
     Ok((kube::Client::try_from(config.clone())?, config))
 }
 
+/// Keeps `policies` current from the API server and waits until it has listed them once (an
+/// API server without Kyverno's kinds yet has none), so no write is refused for want of them.
+/// The watch runs until the returned task is aborted.
+pub async fn watch_policies(
+    client: &kube::Client,
+    policies: &Arc<PolicyCache>,
+) -> tokio::task::JoinHandle<()> {
+    let task = tokio::spawn(policies.clone().run(client.clone()));
+    policies.wait_synced().await;
+    task
+}
+
 /// The CRDs of [`COMPONENTS`], as objects to apply. Like `install`: only the kinds of the
 /// controllers that run; a CRD without its controller would accept objects that nothing ever
 /// reconciles.
@@ -239,6 +261,105 @@ pub struct ControllerOptions {
     pub no_cross_namespace_refs: bool,
     /// Simulate workload status (`None`: Deployments never become available).
     pub simulator: Option<simulator::Options>,
+}
+
+impl ControllerOptions {
+    /// The flags of the `ferroflux controller` command line that runs `controller` as this
+    /// process runs it (its subcommand is the Deployment's, [`manifests::Command::args`]): its storage under `data_dir`, the artifact server's address and
+    /// the lockdown flags of the controllers that honour them, in Flux's `--flag=value` form.
+    pub fn args(
+        &self,
+        controller: &manifests::Controller,
+        servers: &SourceServers,
+        data_dir: &Path,
+    ) -> Vec<String> {
+        let mut args = vec!["--watch-all-namespaces=true".to_string()];
+        let storage = |dir: &str| format!("--storage-path={}", data_dir.join(dir).display());
+        let advertised = servers
+            .artifact_url
+            .trim_start_matches("http://")
+            .to_string();
+        match controller.name {
+            "source-controller" | "source-watcher" => {
+                args.push(storage("artifacts"));
+                args.push(format!("--storage-addr={advertised}"));
+                args.push(format!("--storage-adv-addr={advertised}"));
+            }
+            "image-reflector-controller" => args.push(storage("image-tags")),
+            _ => {}
+        }
+        // Flux's source-controller has no cross-namespace reference to refuse.
+        if self.no_cross_namespace_refs && controller.name != "source-controller" {
+            args.push("--no-cross-namespace-refs=true".to_string());
+        }
+        // The impersonation default of Flux's lockdown belongs to the applier.
+        if let (Some(account), manifests::APPLIER) =
+            (&self.default_service_account, controller.name)
+        {
+            args.push(format!("--default-service-account={account}"));
+        }
+        args
+    }
+}
+
+/// The Deployments that record the controllers of [`COMPONENTS`] in `flux-system`, as
+/// `ferroflux install` would deploy them, with the flags they run with in this process. The
+/// policy webhook has none: admission runs inside the API server here, not as a webhook.
+pub fn controller_deployments(
+    options: &ControllerOptions,
+    servers: &SourceServers,
+    data_dir: &Path,
+) -> Vec<k8s_openapi::api::apps::v1::Deployment> {
+    COMPONENTS
+        .iter()
+        .filter_map(|name| manifests::controller(name))
+        .filter(|component| component.is_controller())
+        .map(|controller| {
+            let args = options.args(controller, servers, data_dir);
+            manifests::deployment(controller, "flux-system", manifests::IMAGE, args)
+        })
+        .collect()
+}
+
+/// Applies `deployments` (server-side, so a restart with the same flags writes nothing) and
+/// reports them Available: they are records of controllers running in this process, not
+/// workloads, so no pod (and no workload simulator, which `--no-simulator` turns off) decides
+/// their status.
+pub async fn register_controllers(
+    client: &kube::Client,
+    deployments: &[k8s_openapi::api::apps::v1::Deployment],
+) -> Result<Vec<Change>, Error> {
+    let manager = ResourceManager::new(client.clone(), "ferroflux");
+    let objects = deployments
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()?;
+    let changes = manager
+        .apply_all(&objects, &ApplyOptions::default())
+        .await?;
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), "flux-system");
+    for deployment in deployments {
+        let name = deployment.metadata.name.as_deref().unwrap_or_default();
+        // The status of the stored object (defaulted by the server), as the simulator writes it.
+        let stored = serde_json::to_value(api.get(name).await?)?;
+        let status = simulator::simulated_status(&stored, false, Duration::ZERO);
+        if !holds(&stored["status"], &status) {
+            api.patch_status(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({ "status": status })),
+            )
+            .await?;
+        }
+    }
+    Ok(changes)
+}
+
+/// Whether `have` holds every top-level field of `want` as it is (the server may add others).
+fn holds(have: &Value, want: &Value) -> bool {
+    want.as_object()
+        .is_some_and(|want| want.iter().all(|(k, v)| have.get(k) == Some(v)))
 }
 
 /// The controllers, running under their supervisors.

@@ -7,7 +7,9 @@
 //! - [`duration`]: Go's `time.ParseDuration` with checked arithmetic and `Duration.String()`.
 //! - [`float`]: Go's float text (`strconv.FormatFloat` shortest, `encoding/json`).
 //! - [`json`]: Go's `encoding/json` string escaping.
+//! - [`path`]: Go's `path.Clean`.
 //! - [`regex`]: Go `regexp` patterns (RE2 syntax and meaning) compiled with the `regex` crate.
+//! - [`time`]: Go's time layouts (`Time.Format`, `time.Parse`).
 //!
 //! ```
 //! use ferroflux_gocompat::{duration, yaml};
@@ -22,5 +24,7 @@
 pub mod duration;
 pub mod float;
 pub mod json;
+pub mod path;
 pub mod regex;
+pub mod time;
 pub mod yaml;

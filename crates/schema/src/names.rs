@@ -64,11 +64,10 @@ pub fn name_error(group: &str, kind: &str, name: &str) -> Option<Cause> {
     }
 }
 
-fn is_label_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+/// kube's name-part pattern (`([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`), whatever the length.
+fn matches_name_part(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
@@ -76,8 +75,9 @@ fn is_label_name(s: &str) -> bool {
 const NAME_PART_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
 /// What is wrong with a qualified name (`prefix/name` or `name`, as label and annotation keys
-/// and finalizers are), one message per fault in kube-apiserver's words; empty when valid.
-fn qualified_name_errors(s: &str) -> Vec<String> {
+/// and finalizers are), one message per fault in kube-apiserver's words (apimachinery's
+/// `validation.IsQualifiedName`); empty when valid.
+pub fn qualified_name_errors(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let name = match s.split('/').collect::<Vec<_>>().as_slice() {
         [name] => *name,
@@ -93,7 +93,7 @@ fn qualified_name_errors(s: &str) -> Vec<String> {
         }
         _ => {
             return vec![format!(
-                "a qualified name {NAME_PART_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+                "a valid label key {NAME_PART_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
             )];
         }
     };
@@ -102,20 +102,25 @@ fn qualified_name_errors(s: &str) -> Vec<String> {
     } else if name.len() > 63 {
         errs.push("name part must be no more than 63 characters".to_string());
     }
-    // The pattern, whatever the length.
-    let pattern = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    if !pattern {
+    if !matches_name_part(name) {
         errs.push(format!("name part {NAME_PART_MSG}"));
+    }
+    errs
+}
+
+/// kube-apiserver's explanation of a label value that does not match the pattern.
+pub const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+/// What is wrong with a label value, one message per fault in kube-apiserver's words
+/// (apimachinery's `IsLabelValue`: empty, or at most 63 characters of a name part); empty when
+/// valid.
+pub fn label_value_errors(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 63 {
+        errs.push("must be no more than 63 characters".to_string());
+    }
+    if !value.is_empty() && !matches_name_part(value) {
+        errs.push(LABEL_VALUE_MSG.to_string());
     }
     errs
 }
@@ -132,12 +137,8 @@ pub fn validate_metadata(obj: &Value) -> Vec<Cause> {
                     out.push(Cause::invalid("metadata.labels", &json!(k), &msg));
                 }
                 match v.as_str() {
-                    Some(s) if s.is_empty() || is_label_name(s) => {}
-                    _ => out.push(Cause::invalid(
-                        "metadata.labels",
-                        v,
-                        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
-                    )),
+                    Some(s) if label_value_errors(s).is_empty() => {}
+                    _ => out.push(Cause::invalid("metadata.labels", v, LABEL_VALUE_MSG)),
                 }
             }
         }

@@ -187,17 +187,12 @@ impl<'a> Bucket<'a> {
                 endpoint,
                 message,
             },
-            _ if full.contains("403")
-                || full.contains("SignatureDoesNotMatch")
-                || full.contains("InvalidAccessKeyId") =>
-            {
-                BucketError::Auth {
-                    bucket,
-                    endpoint,
-                    message,
-                }
-            }
             _ if full.contains("NoSuchBucket") => BucketError::NotFound { bucket, endpoint },
+            _ if denied(&full) => BucketError::Auth {
+                bucket,
+                endpoint,
+                message,
+            },
             _ => BucketError::Store {
                 bucket,
                 endpoint,
@@ -334,9 +329,29 @@ pub async fn download(
     Ok(n)
 }
 
+/// Whether a store error is S3 refusing the credentials. The status is
+/// matched with its words: a bare "403" also matches an endpoint's port
+/// (127.0.0.1:40307).
+fn denied(full: &str) -> bool {
+    full.contains("403 Forbidden")
+        || full.contains("SignatureDoesNotMatch")
+        || full.contains("InvalidAccessKeyId")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_with_403_in_it_is_not_a_denial() {
+        assert!(!denied(
+            "Error performing GET http://127.0.0.1:40307/no-such-bucket?list-type=2 - Server returned non-2xx status code: 404 Not Found (NoSuchBucket)"
+        ));
+        assert!(denied(
+            "Error performing GET http://127.0.0.1:5000/fleet?list-type=2 - Server returned non-2xx status code: 403 Forbidden"
+        ));
+        assert!(denied("... (InvalidAccessKeyId)"));
+    }
 
     #[test]
     fn store_errors_lose_their_timings() {

@@ -68,6 +68,9 @@ macro_rules! with_kind {
             "Receiver" => $f::<notification::Receiver>($value),
             "Canary" => $f::<flagger::Canary>($value),
             "ClusterPolicy" => $f::<kyverno::ClusterPolicy>($value),
+            "Policy" => $f::<kyverno::Policy>($value),
+            "PolicyReport" => $f::<wgpolicy::PolicyReport>($value),
+            "ClusterPolicyReport" => $f::<wgpolicy::ClusterPolicyReport>($value),
             other => panic!("no typed struct for kind {other}"),
         }
     }};

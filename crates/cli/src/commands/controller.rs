@@ -60,10 +60,13 @@ pub struct ControllerArgs {
     /// Reconciliations run at once.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
-    /// kustomize: the identity of Kustomizations without serviceAccountName.
+    /// kustomize: the identity of Kustomizations without serviceAccountName. image-reflector,
+    /// image-automation: accepted as Flux's (the identity of cloud-provider workload identity,
+    /// which ferroflux does not offer: their objects use secrets).
     #[arg(long)]
     default_service_account: Option<String>,
-    /// kustomize, source-watcher: refuse sources in other namespaces.
+    /// kustomize, source-watcher, image-automation: refuse sources in other namespaces;
+    /// image-reflector: refuse ImagePolicies' ImageRepositories in other namespaces.
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     no_cross_namespace_refs: bool,
     /// kustomize: refuse remote bases (always the case: remote bases are not supported).

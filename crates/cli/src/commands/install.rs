@@ -1,73 +1,21 @@
 //! `ferroflux install`: the manifests that run ferroflux on a Kubernetes cluster, in the same
-//! topology as Flux (one Deployment per controller in `flux-system`).
+//! topology as Flux (one Deployment per controller in `flux-system`), and optionally the
+//! `policy-webhook` component: Kyverno-style admission as a validating webhook.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, Namespace, PodSpec, PodTemplateSpec, Service,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use ferroflux_embedded::manifests::{
-    APPLIER, binding, cluster_reconciler, labels, meta, service_account,
+    APPLIER, CONTROLLERS, Command, Controller, IMAGE, POLICY_WEBHOOK, binding, cluster_reconciler,
+    deployment, meta, service_account,
 };
-
-/// The controllers `ferroflux controller NAME` runs, with the flags each gets by default. Only
-/// controllers that exist are offered: Flux's helm-controller and notification-controller have
-/// no ferroflux counterpart yet, and a Deployment for them would advertise what does not run.
-const CONTROLLERS: &[Controller] = &[
-    Controller {
-        name: "source-controller",
-        command: "source",
-        http_port: Some(9090),
-        extra_flags: &[
-            "--storage-path=/tmp/artifacts",
-            "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
-        ],
-    },
-    Controller {
-        name: "source-watcher",
-        command: "source-watcher",
-        http_port: Some(9090),
-        extra_flags: &[
-            "--storage-path=/tmp/artifacts",
-            "--storage-adv-addr=source-watcher.$(RUNTIME_NAMESPACE).svc.cluster.local.",
-        ],
-    },
-    Controller {
-        name: "kustomize-controller",
-        command: "kustomize",
-        http_port: None,
-        extra_flags: &[],
-    },
-    Controller {
-        name: "image-reflector-controller",
-        command: "image-reflector",
-        http_port: None,
-        extra_flags: &[],
-    },
-    Controller {
-        name: "image-automation-controller",
-        command: "image-automation",
-        http_port: None,
-        extra_flags: &[],
-    },
-];
-
-struct Controller {
-    name: &'static str,
-    command: &'static str,
-    http_port: Option<i32>,
-    extra_flags: &'static [&'static str],
-}
 
 /// Install ferroflux on a cluster: the CRDs, RBAC and one Deployment per controller.
 #[derive(Debug, Args)]
@@ -79,7 +27,7 @@ pub struct InstallArgs {
     #[arg(long, default_value = "flux-system")]
     namespace: String,
     /// Container image of the controllers.
-    #[arg(long, default_value = concat!("ghcr.io/ferroflux/ferroflux:v", env!("CARGO_PKG_VERSION")))]
+    #[arg(long, default_value = IMAGE)]
     image: String,
     /// Controllers to install.
     #[arg(
@@ -88,7 +36,8 @@ pub struct InstallArgs {
         default_value = "source-controller,kustomize-controller"
     )]
     components: Vec<String>,
-    /// Controllers to install besides --components.
+    /// Controllers to install besides --components; `policy-webhook` adds Kyverno-style
+    /// admission (its CRDs, RBAC, Service and Deployment).
     #[arg(long, value_delimiter = ',')]
     components_extra: Vec<String>,
     /// Log level of the controllers.
@@ -126,7 +75,8 @@ impl InstallArgs {
             "source-watcher" => &self.source_watcher_extra_args,
             "kustomize-controller" => &self.kustomize_controller_extra_args,
             "image-reflector-controller" => &self.image_reflector_controller_extra_args,
-            _ => &self.image_automation_controller_extra_args,
+            "image-automation-controller" => &self.image_automation_controller_extra_args,
+            _ => &[],
         }
     }
 }
@@ -141,37 +91,54 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let selected = selected_controllers(&args)?;
     let mut docs: Vec<String> = Vec::new();
     docs.push(to_yaml(&namespace(&args.namespace))?);
-    let service_accounts: Vec<&str> = selected.iter().map(|c| c.name).collect();
-    // Like `flux install --components`, the CRDs of the installed controllers only: a kind
+    let components: Vec<&str> = selected.iter().map(|c| c.name).collect();
+    // Like `flux install --components`, the CRDs of the installed components only: a kind
     // nothing reconciles (HelmRelease, Alert, ...) is refused by the cluster instead of waiting
     // for ever.
     for kind in ferroflux_api::crds::SERVED_KINDS
         .iter()
-        .filter(|kind| service_accounts.contains(&kind.component))
+        .filter(|kind| components.contains(&kind.component))
     {
         docs.push(to_yaml(&kind.definition())?);
     }
-    docs.push(to_yaml(&crd_controller_role())?);
-    docs.push(to_yaml(&binding(
-        "crd-controller",
-        "crd-controller",
-        &args.namespace,
-        &service_accounts,
-    ))?);
-    if service_accounts.contains(&APPLIER) {
+    // The controllers share Flux's `crd-controller` rights; the webhook has its own, narrower.
+    let controllers: Vec<&str> = selected
+        .iter()
+        .filter(|c| c.is_controller())
+        .map(|c| c.name)
+        .collect();
+    if !controllers.is_empty() {
+        docs.push(to_yaml(&crd_controller_role())?);
+        docs.push(to_yaml(&binding(
+            "crd-controller",
+            "crd-controller",
+            &args.namespace,
+            &controllers,
+        ))?);
+    }
+    if controllers.contains(&APPLIER) {
         docs.push(to_yaml(&cluster_reconciler(&args.namespace))?);
+    }
+    if components.contains(&POLICY_WEBHOOK) {
+        docs.push(to_yaml(&policy_webhook_role())?);
+        docs.push(to_yaml(&binding(
+            POLICY_WEBHOOK,
+            POLICY_WEBHOOK,
+            &args.namespace,
+            &[POLICY_WEBHOOK],
+        ))?);
     }
     for controller in &selected {
         docs.push(to_yaml(&service_account(controller.name, &args.namespace))?);
-        if let Some(port) = controller.http_port {
-            docs.push(to_yaml(&service(
-                controller.name,
-                &args.namespace,
-                80,
-                port,
-            ))?);
+        if let Some(service) = service(controller, &args.namespace) {
+            docs.push(to_yaml(&service)?);
         }
-        docs.push(to_yaml(&deployment(controller, &args))?);
+        docs.push(to_yaml(&deployment(
+            controller,
+            &args.namespace,
+            &args.image,
+            controller_args(controller, &args),
+        ))?);
     }
     out!("{}", docs.join("---\n"))?;
     Ok(ExitCode::SUCCESS)
@@ -215,65 +182,134 @@ fn namespace(name: &str) -> Namespace {
     }
 }
 
-fn crd_controller_role() -> ClusterRole {
-    let flux_groups: Vec<String> = ferroflux_api::crds::SERVED_KINDS
+/// A ClusterRole rule: `verbs` on `resources` of `groups`.
+fn rule<G: AsRef<str>>(groups: &[G], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(groups.iter().map(|g| g.as_ref().to_string()).collect()),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+/// The API groups of the Flux kinds. Kyverno's kinds and the policy reports are the
+/// webhook's, not the controllers'.
+fn flux_groups() -> Vec<String> {
+    ferroflux_api::crds::SERVED_KINDS
         .iter()
+        .filter(|k| k.component != POLICY_WEBHOOK)
         .map(|k| k.group())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect();
-    let rule = |groups: Vec<String>, resources: &[&str], verbs: &[&str]| PolicyRule {
-        api_groups: Some(groups),
-        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
-        verbs: verbs.iter().map(|s| s.to_string()).collect(),
-        ..PolicyRule::default()
-    };
+        .collect()
+}
+
+fn crd_controller_role() -> ClusterRole {
+    let flux_groups = flux_groups();
     ClusterRole {
         metadata: meta("crd-controller", None, "rbac"),
         rules: Some(vec![
-            rule(flux_groups, &["*"], &["*"]),
+            rule(&flux_groups, &["*"], &["*"]),
             rule(
-                vec![String::new()],
+                &[""],
                 &["namespaces", "secrets", "configmaps", "serviceaccounts"],
                 &["get", "list", "watch"],
             ),
-            rule(vec![String::new()], &["events"], &["create", "patch"]),
-            rule(vec!["coordination.k8s.io".into()], &["leases"], &["*"]),
+            rule(&[""], &["events"], &["create", "patch"]),
+            rule(&["coordination.k8s.io"], &["leases"], &["*"]),
         ]),
         ..ClusterRole::default()
     }
 }
 
-fn service(name: &str, namespace: &str, port: i32, target: i32) -> Service {
-    Service {
+/// What `ferroflux policy-webhook` does with the API, nothing more: the policy cache lists and
+/// watches the policies and the namespaces (their labels feed `namespaceSelector`) and patches
+/// each policy's `Ready` condition; the registration server-side applies its
+/// ValidatingWebhookConfiguration (apply creates it the first time); background scans list
+/// the Flux kinds (what ferroflux's policies match; a policy on other kinds needs its own
+/// binding, else the scan skips the kind) and write the PolicyReports/ClusterPolicyReports.
+fn policy_webhook_role() -> ClusterRole {
+    ClusterRole {
+        metadata: meta(POLICY_WEBHOOK, None, "rbac"),
+        rules: Some(vec![
+            rule(
+                &["kyverno.io"],
+                &["clusterpolicies", "policies"],
+                &["list", "watch"],
+            ),
+            rule(
+                &["kyverno.io"],
+                &["clusterpolicies/status", "policies/status"],
+                &["patch"],
+            ),
+            rule(&[""], &["namespaces"], &["list", "watch"]),
+            // Kyverno's `roles`/`clusterRoles` of a requester come from its bindings.
+            rule(
+                &["rbac.authorization.k8s.io"],
+                &["rolebindings", "clusterrolebindings"],
+                &["list", "watch"],
+            ),
+            rule(
+                &["admissionregistration.k8s.io"],
+                &["validatingwebhookconfigurations"],
+                &["get", "create", "patch", "update"],
+            ),
+            rule(&flux_groups(), &["*"], &["list"]),
+            rule(
+                &["wgpolicyk8s.io"],
+                &["policyreports", "clusterpolicyreports"],
+                &["list", "create", "update", "delete"],
+            ),
+        ]),
+        ..ClusterRole::default()
+    }
+}
+
+/// The Service in front of the component's ports that have a Service port, if any.
+fn service(controller: &Controller, namespace: &str) -> Option<Service> {
+    let ports: Vec<ServicePort> = controller
+        .ports
+        .iter()
+        .filter_map(|port| {
+            Some(ServicePort {
+                name: Some(port.name.into()),
+                port: port.service_port?,
+                protocol: Some("TCP".into()),
+                target_port: Some(IntOrString::Int(port.container_port)),
+                ..ServicePort::default()
+            })
+        })
+        .collect();
+    if ports.is_empty() {
+        return None;
+    }
+    let name = controller.name;
+    Some(Service {
         metadata: meta(name, Some(namespace), name),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(BTreeMap::from([("app".to_string(), name.to_string())])),
-            ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port,
-                protocol: Some("TCP".into()),
-                target_port: Some(IntOrString::Int(target)),
-                ..ServicePort::default()
-            }]),
+            ports: Some(ports),
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    }
+    })
 }
 
-/// The container arguments: the defaults, then the user's extra args, a later `--flag=...`
-/// replacing an earlier one of the same name.
+/// The container's flags (its [`Command`] adds the subcommand): the defaults, then the user's
+/// extra args, a later `--flag=...` replacing an earlier one of the same name.
 fn controller_args(controller: &Controller, args: &InstallArgs) -> Vec<String> {
-    let mut flags: Vec<String> = vec![
-        "controller".into(),
-        controller.command.into(),
-        format!("--watch-all-namespaces={}", args.watch_all_namespaces),
-        format!("--log-level={}", args.log_level),
-        "--log-encoding=json".into(),
-        "--enable-leader-election".into(),
-    ];
+    let log_level = format!("--log-level={}", args.log_level);
+    let mut flags: Vec<String> = match controller.command {
+        Command::Controller(_) => vec![
+            format!("--watch-all-namespaces={}", args.watch_all_namespaces),
+            log_level,
+            "--log-encoding=json".into(),
+            "--enable-leader-election".into(),
+        ],
+        Command::PolicyWebhook => vec![log_level],
+    };
     flags.extend(controller.extra_flags.iter().map(|f| f.to_string()));
     for extra in args.extra_args(controller.name) {
         let name = flag_name(extra);
@@ -285,83 +321,6 @@ fn controller_args(controller: &Controller, args: &InstallArgs) -> Vec<String> {
 
 fn flag_name(flag: &str) -> &str {
     flag.split_once('=').map_or(flag, |(name, _)| name)
-}
-
-fn deployment(controller: &Controller, args: &InstallArgs) -> Deployment {
-    let selector = BTreeMap::from([("app".to_string(), controller.name.to_string())]);
-    let mut pod_labels = labels(controller.name);
-    pod_labels.extend(selector.clone());
-    let mut ports = vec![ContainerPort {
-        name: Some("http-prom".into()),
-        container_port: 8080,
-        protocol: Some("TCP".into()),
-        ..ContainerPort::default()
-    }];
-    if let Some(port) = controller.http_port {
-        ports.push(ContainerPort {
-            name: Some("http".into()),
-            container_port: port,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        });
-    }
-    let mut argv = controller_args(controller, args);
-    let command = vec!["ferroflux".to_string(), argv.remove(0)];
-    Deployment {
-        metadata: meta(controller.name, Some(&args.namespace), controller.name),
-        spec: Some(DeploymentSpec {
-            replicas: Some(1),
-            selector: LabelSelector {
-                match_labels: Some(selector),
-                ..LabelSelector::default()
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(controller.name.to_string()),
-                    termination_grace_period_seconds: Some(10),
-                    containers: vec![Container {
-                        name: "manager".into(),
-                        image: Some(args.image.clone()),
-                        command: Some(command),
-                        args: Some(argv),
-                        ports: Some(ports),
-                        env: Some(vec![k8s_openapi::api::core::v1::EnvVar {
-                            name: "RUNTIME_NAMESPACE".into(),
-                            value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
-                                // kube defaults the apiVersion of this atomic selector:
-                                // written out, a second field manager applying the same
-                                // export co-owns it instead of conflicting on it.
-                                field_ref: Some(k8s_openapi::api::core::v1::ObjectFieldSelector {
-                                    api_version: Some("v1".into()),
-                                    field_path: "metadata.namespace".into(),
-                                }),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        }]),
-                        volume_mounts: Some(vec![VolumeMount {
-                            name: "temp".into(),
-                            mount_path: "/tmp".into(),
-                            ..VolumeMount::default()
-                        }]),
-                        ..Container::default()
-                    }],
-                    volumes: Some(vec![Volume {
-                        name: "temp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
 }
 
 #[cfg(test)]
@@ -376,19 +335,26 @@ mod tests {
             "ferroflux",
             "install",
             "--export",
-            "--components-extra=image-reflector-controller,image-automation-controller",
+            "--components-extra=image-reflector-controller,image-automation-controller,policy-webhook",
             "--kustomize-controller-extra-args=--no-cross-namespace-refs=true,--default-service-account=default",
         ])
         .expect("install flags parse");
         let crate::Command::Install(args) = args.command else {
             panic!("parsed as another command")
         };
-        for controller in selected_controllers(&args).expect("known components") {
-            let argv = controller_args(controller, &args);
-            let mut line = vec!["ferroflux".to_string()];
-            line.extend(argv);
-            if let Err(err) = crate::Cli::try_parse_from(&line) {
-                panic!("{}: {line:?} does not parse: {err}", controller.name);
+        let selected = selected_controllers(&args).expect("known components");
+        assert_eq!(selected.len(), 5);
+        for controller in selected {
+            let flags = controller_args(controller, &args);
+            let mut line = controller.command.program();
+            line.extend(controller.command.args(flags));
+            match crate::Cli::try_parse_from(&line) {
+                Err(err) => panic!("{}: {line:?} does not parse: {err}", controller.name),
+                Ok(cli) => assert_eq!(
+                    matches!(cli.command, crate::Command::PolicyWebhook(_)),
+                    controller.name == POLICY_WEBHOOK,
+                    "{line:?}"
+                ),
             }
         }
     }

@@ -6,11 +6,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
 
+use ferroflux_admission::PolicyCache;
 use ferroflux_apply::manager::{Action, Change};
 use ferroflux_controllers::runtime::SupervisionError;
 use ferroflux_controllers::simulator;
@@ -106,9 +108,14 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let timeout = parse_duration(&args.timeout)
         .with_context(|| format!("--timeout {:?} is not a duration", args.timeout))?;
     outln!("► starting the API server")?;
-    let server =
-        ferroflux_embedded::start_api_server(&args.data_dir, args.listen, args.kubeconfig_out)
-            .await?;
+    let policies = Arc::new(PolicyCache::default());
+    let server = ferroflux_embedded::start_api_server(
+        &args.data_dir,
+        args.listen,
+        args.kubeconfig_out,
+        &policies,
+    )
+    .await?;
     outln!(
         "✔ API server at {} (kubeconfig: {})",
         server.url,
@@ -125,6 +132,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         outln!("✔ fleet repository created at {}", fleet.url)?;
     }
     let (client, kube_config) = ferroflux_embedded::client(&server).await?;
+    let policy_watch = ferroflux_embedded::watch_policies(&client, &policies).await;
     outln!(
         "► installing components and bootstrapping clusters/{}",
         args.cluster
@@ -132,6 +140,16 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let changes =
         ferroflux_embedded::bootstrap(&client, &args.cluster, &fleet.url, &servers.git_url).await?;
     print_bootstrap(&changes)?;
+    let records = ferroflux_embedded::controller_deployments(&options, &servers, &args.data_dir);
+    ferroflux_embedded::register_controllers(&client, &records).await?;
+    outln!(
+        "✔ controllers registered as Deployments in flux-system: {}",
+        records
+            .iter()
+            .filter_map(|d| d.metadata.name.as_deref())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     let mut controllers = ferroflux_embedded::start_controllers(
         &client,
         kube_config,
@@ -147,6 +165,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     controllers.stop().await;
+    policy_watch.abort();
     server.shutdown().await;
     Ok(code)
 }
@@ -222,6 +241,63 @@ async fn watch_status(
                 anyhow::bail!("the controllers stopped");
             }
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn every_recorded_deployment_runs_a_command_line_the_cli_accepts() {
+        let args = crate::Cli::try_parse_from([
+            "ferroflux",
+            "up",
+            "--no-cross-namespace-refs",
+            "--default-service-account=default",
+        ])
+        .expect("up flags parse");
+        let crate::Command::Up(args) = args.command else {
+            panic!("parsed as another command")
+        };
+        let options = controller_options(&args).expect("valid options");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let servers = ferroflux_embedded::SourceServers {
+            storage: std::sync::Arc::new(
+                ferroflux_source::storage::Storage::new(dir.path(), "http://127.0.0.1:1")
+                    .expect("storage"),
+            ),
+            artifact_url: "http://127.0.0.1:1".into(),
+            git_root: dir.path().join("git"),
+            git_url: "http://127.0.0.1:2".into(),
+        };
+        let records = ferroflux_embedded::controller_deployments(&options, &servers, dir.path());
+        // Every component but `policy-webhook`: admission runs inside the API server.
+        assert_eq!(records.len(), ferroflux_embedded::COMPONENTS.len() - 1);
+        for deployment in records {
+            let container = deployment
+                .spec
+                .and_then(|s| s.template.spec)
+                .map(|s| s.containers[0].clone())
+                .expect("a container");
+            let mut line = container.command.expect("command");
+            let flags = container.args.expect("args");
+            line.extend(flags.iter().cloned());
+            if let Err(err) = crate::Cli::try_parse_from(&line) {
+                panic!("{line:?} does not parse: {err}");
+            }
+            let name = deployment.metadata.name.expect("name");
+            let lockdown = flags.contains(&"--no-cross-namespace-refs=true".to_string());
+            assert_eq!(lockdown, name != "source-controller", "{name}: {flags:?}");
+            let default_sa = flags.contains(&"--default-service-account=default".to_string());
+            assert_eq!(
+                default_sa,
+                name == "kustomize-controller",
+                "{name}: {flags:?}"
+            );
         }
     }
 }

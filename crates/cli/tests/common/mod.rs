@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod process;
+pub mod table;
+
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -620,7 +620,7 @@ impl Copier<'_> {
 /// values merge: maps merge key by key, anything else replaces), then `overlay` into `base`.
 fn merge_yaml(base: &[u8], overlay: &[u8]) -> Result<Vec<u8>, String> {
     let mut merged = load_yaml(base)?;
-    crate::helmchart::merge_values(&mut merged, load_yaml(overlay)?);
+    ferroflux_helm::chartutil::merge_maps(&mut merged, load_yaml(overlay)?);
     serde_saphyr::to_string(&merged)
         .map(String::into_bytes)
         .map_err(|e| e.to_string())
@@ -633,7 +633,7 @@ fn load_yaml(bytes: &[u8]) -> Result<Value, String> {
     let mut merged = Value::Object(Default::default());
     for document in documents {
         match document {
-            Value::Object(_) => crate::helmchart::merge_values(&mut merged, document),
+            Value::Object(_) => ferroflux_helm::chartutil::merge_maps(&mut merged, document),
             Value::Null => {}
             _ => return Err("a YAML document is not a map".into()),
         }

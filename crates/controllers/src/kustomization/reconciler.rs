@@ -145,14 +145,6 @@ impl Reconciler for Context {
         )
     }
 
-    fn suspended(&self, ks: &Kustomization) -> bool {
-        ks.spec.suspend == Some(true)
-    }
-
-    fn interval(&self, ks: &Kustomization) -> Result<Duration, ReconcileError> {
-        spec_duration("spec.interval", &ks.spec.interval)
-    }
-
     /// `spec.retryInterval`, the interval when unset (an invalid one stalls in `reconcile`).
     fn retry_interval(&self, ks: &Kustomization) -> Option<Duration> {
         Checked::of(ks).ok().map(|checked| checked.retry)

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::backoff::Backoff;
-use super::{FINALIZER, ReconcileError, now};
+use super::{FINALIZER, ReconcileError, Scheduled, now};
 use crate::events::Recorder;
 use crate::metrics::Metrics;
 
@@ -167,7 +167,7 @@ impl<K> Object for K where
 /// The decisions of one kind; [`run`] does the rest. See the [module](super) documentation.
 pub trait Reconciler: Send + Sync + Sized + 'static {
     /// The kind reconciled.
-    type Kind: Object;
+    type Kind: Object + super::Scheduled;
     /// What a successful reconciliation produced (e.g. the artifact).
     type Done: Send;
     /// What a failed one reports.
@@ -198,12 +198,6 @@ pub trait Reconciler: Send + Sync + Sized + 'static {
     fn manages(&self, _object: &Self::Kind) -> bool {
         true
     }
-
-    /// `spec.suspend`: a suspended object is not reconciled until it changes.
-    fn suspended(&self, object: &Self::Kind) -> bool;
-
-    /// `spec.interval`, the requeue after a success. An invalid one fails the reconciliation.
-    fn interval(&self, object: &Self::Kind) -> Result<Duration, ReconcileError>;
 
     /// `spec.retryInterval`, the requeue after a generic failure; `None` backs off
     /// exponentially as controller-runtime does.
@@ -309,12 +303,12 @@ async fn apply<R: Reconciler>(
     api: &Api<R::Kind>,
     object: &R::Kind,
 ) -> Result<Action, kube::Error> {
-    if reconciler.suspended(object) {
+    if object.suspended() {
         return Ok(Action::await_change());
     }
     let started = std::time::Instant::now();
     let ctx = reconciler.runtime();
-    let interval = reconciler.interval(object);
+    let interval = object.interval();
     if let Ok(interval) = interval
         && let Some(wait) = reconciler.not_due(object, interval).await
     {

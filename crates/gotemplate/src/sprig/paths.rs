@@ -1,37 +1,9 @@
 //! Go's `path` functions (Sprig's `base`, `dir`, `clean`, `ext`) and `net/url` parsing and
 //! joining (Sprig's `urlParse`, `urlJoin`).
 
-use crate::FuncError;
+pub(crate) use ferroflux_gocompat::path::clean as path_clean;
 
-/// Go's `path.Clean`.
-pub(crate) fn path_clean(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let joined = parts.join("/");
-    if rooted {
-        format!("/{joined}")
-    } else if joined.is_empty() {
-        ".".into()
-    } else {
-        joined
-    }
-}
+use crate::FuncError;
 
 pub(super) fn path_base(p: &str) -> String {
     if p.is_empty() {

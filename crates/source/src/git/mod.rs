@@ -412,7 +412,11 @@ impl<'a> Ctx<'a> {
                 message,
             };
         }
-        if e.class() == git2::ErrorClass::Http && message.contains("401") {
+        // libgit2 says "unexpected http status code: 401"; a bare "401" would
+        // also match a port in the URL.
+        if e.class() == git2::ErrorClass::Http
+            && message.to_ascii_lowercase().contains("status code: 401")
+        {
             return GitError::Auth {
                 url: self.display_url.clone(),
                 message,

@@ -1,0 +1,13 @@
+//! Helm charts for ferroflux, named as Helm names them: [`chartutil`] reads and checks
+//! `Chart.yaml` and merges values files, [`loader`] finds a chart in a source tree and checks
+//! chart references, [`package`] decides what a HelmChart artifact holds and how it is named.
+//!
+//! The crate does no I/O of its own. Chart content is untrusted, so it is read through a
+//! [`FileSystem`](ferroflux_kustomize::fs::FileSystem) the caller passes in (the controllers
+//! pass one rooted at the chart that refuses symlinks), and what is to be written (a merged
+//! `values.yaml`) is returned for the caller to write.
+#![deny(missing_docs)]
+
+pub mod chartutil;
+pub mod loader;
+pub mod package;
