@@ -1,5 +1,7 @@
 //! Discovery documents (`/api`, `/apis`, `/apis/<g>/<v>`, `/version`) and OpenAPI documents.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::registry::{Registry, Resource};
@@ -34,16 +36,19 @@ fn resource_entry(r: &Resource) -> Value {
     e
 }
 
-/// `APIResourceList` for one group version; `None` when nothing is served there.
-pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+/// The resources served in one group version; `None` when there are none.
+fn served_in(reg: &Registry, group: &str, version: &str) -> Option<Vec<Arc<Resource>>> {
     let rs: Vec<_> = reg
         .all()
         .into_iter()
         .filter(|r| r.group == group && r.version == version)
         .collect();
-    if rs.is_empty() {
-        return None;
-    }
+    (!rs.is_empty()).then_some(rs)
+}
+
+/// `APIResourceList` for one group version; `None` when nothing is served there.
+pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    let rs = served_in(reg, group, version)?;
     let mut list = Vec::new();
     for r in &rs {
         list.push(resource_entry(r));
@@ -216,14 +221,7 @@ pub fn openapi_v3_root(reg: &Registry) -> Value {
 /// `/openapi/v3/apis/<g>/<v>`: the schemas of that group version's built-in kinds (see
 /// [`crate::builtin_schema`]) and custom resources.
 pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<_> = reg
-        .all()
-        .into_iter()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
-    if rs.is_empty() {
-        return None;
-    }
+    let rs = served_in(reg, group, version)?;
     let mut schemas = crate::builtin_schema::schemas(group, version)
         .cloned()
         .unwrap_or_default();

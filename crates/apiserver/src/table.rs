@@ -418,6 +418,23 @@ fn job_duration(o: &Value, now: jiff::Timestamp) -> Value {
     })
 }
 
+/// kube's `loadBalancerStatusStringer`: each `status.loadBalancer.ingress` entry's IP, else its
+/// host name, sorted and without duplicates (a string set in kube).
+fn load_balancer_ingress(o: &Value) -> Vec<&str> {
+    let mut addresses: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let non_empty = |field: &str| i[field].as_str().filter(|s| !s.is_empty());
+            non_empty("ip").or_else(|| non_empty("hostname"))
+        })
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses
+}
+
 fn service_external_ip(o: &Value) -> Value {
     let spec = &o["spec"];
     let external: Vec<&str> = spec["externalIPs"]
@@ -430,17 +447,7 @@ fn service_external_ip(o: &Value) -> Value {
         "ClusterIP" | "NodePort" if !external.is_empty() => external.join(","),
         "ClusterIP" | "NodePort" => "<none>".into(),
         "LoadBalancer" => {
-            let mut ips: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|i| {
-                    i["ip"]
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .or(i["hostname"].as_str())
-                })
-                .collect();
+            let mut ips = load_balancer_ingress(o);
             ips.extend(external);
             if ips.is_empty() {
                 "<pending>".into()
@@ -492,6 +499,14 @@ fn subjects(o: &Value, kind: &str) -> Value {
     json!(names.join(", "))
 }
 
+/// A column whose cell is the integer at `o[$section][$field]`, 0 when unset, as kube's
+/// printers show replica and pod counts.
+macro_rules! int_column {
+    ($name:literal, $type:literal, $section:literal, $field:literal) => {
+        ($name, $type, 0, |o, _| json!(int(&o[$section][$field])))
+    };
+}
+
 /// The columns kube-apiserver's table printers (`pkg/printers/internalversion`) define for the
 /// built-in kinds (after Name), wide ones included; `None` for a kind printed as Name and Age.
 fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
@@ -505,69 +520,40 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
         json!(format_selector(&o["spec"]["selector"]))
     });
     let age_col: Column = ("Age", "string", 0, age_cell);
+    // Deployments and StatefulSets print readiness as `ready/desired` replicas.
+    let ready_of_desired: Column = ("Ready", "string", 0, |o, _| {
+        json!(format!(
+            "{}/{}",
+            int(&o["status"]["readyReplicas"]),
+            int(&o["spec"]["replicas"])
+        ))
+    });
     Some(match kind {
         "Deployment" => vec![
-            ("Ready", "string", 0, |o, _| {
-                json!(format!(
-                    "{}/{}",
-                    int(&o["status"]["readyReplicas"]),
-                    int(&o["spec"]["replicas"])
-                ))
-            }),
-            ("Up-to-date", "string", 0, |o, _| {
-                json!(int(&o["status"]["updatedReplicas"]))
-            }),
-            ("Available", "string", 0, |o, _| {
-                json!(int(&o["status"]["availableReplicas"]))
-            }),
+            ready_of_desired,
+            int_column!("Up-to-date", "string", "status", "updatedReplicas"),
+            int_column!("Available", "string", "status", "availableReplicas"),
             age_col,
             containers,
             images,
             selector,
         ],
         "ReplicaSet" => vec![
-            ("Desired", "integer", 0, |o, _| {
-                json!(int(&o["spec"]["replicas"]))
-            }),
-            ("Current", "integer", 0, |o, _| {
-                json!(int(&o["status"]["replicas"]))
-            }),
-            ("Ready", "integer", 0, |o, _| {
-                json!(int(&o["status"]["readyReplicas"]))
-            }),
+            int_column!("Desired", "integer", "spec", "replicas"),
+            int_column!("Current", "integer", "status", "replicas"),
+            int_column!("Ready", "integer", "status", "readyReplicas"),
             age_col,
             containers,
             images,
             selector,
         ],
-        "StatefulSet" => vec![
-            ("Ready", "string", 0, |o, _| {
-                json!(format!(
-                    "{}/{}",
-                    int(&o["status"]["readyReplicas"]),
-                    int(&o["spec"]["replicas"])
-                ))
-            }),
-            age_col,
-            containers,
-            images,
-        ],
+        "StatefulSet" => vec![ready_of_desired, age_col, containers, images],
         "DaemonSet" => vec![
-            ("Desired", "integer", 0, |o, _| {
-                json!(int(&o["status"]["desiredNumberScheduled"]))
-            }),
-            ("Current", "integer", 0, |o, _| {
-                json!(int(&o["status"]["currentNumberScheduled"]))
-            }),
-            ("Ready", "integer", 0, |o, _| {
-                json!(int(&o["status"]["numberReady"]))
-            }),
-            ("Up-to-date", "integer", 0, |o, _| {
-                json!(int(&o["status"]["updatedNumberScheduled"]))
-            }),
-            ("Available", "integer", 0, |o, _| {
-                json!(int(&o["status"]["numberAvailable"]))
-            }),
+            int_column!("Desired", "integer", "status", "desiredNumberScheduled"),
+            int_column!("Current", "integer", "status", "currentNumberScheduled"),
+            int_column!("Ready", "integer", "status", "numberReady"),
+            int_column!("Up-to-date", "integer", "status", "updatedNumberScheduled"),
+            int_column!("Available", "integer", "status", "numberAvailable"),
             ("Node Selector", "string", 0, |o, _| {
                 json!(format_labels(&template_spec(o)["nodeSelector"]))
             }),
@@ -767,9 +753,12 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
             ("Max Unavailable", "string", 0, |o, _| {
                 int_or_string(&o["spec"]["maxUnavailable"])
             }),
-            ("Allowed Disruptions", "integer", 0, |o, _| {
-                json!(int(&o["status"]["disruptionsAllowed"]))
-            }),
+            int_column!(
+                "Allowed Disruptions",
+                "integer",
+                "status",
+                "disruptionsAllowed"
+            ),
             age_col,
         ],
         "Ingress" => vec![
@@ -778,20 +767,7 @@ fn builtin_columns(kind: &str) -> Option<Vec<Column>> {
             }),
             ("Hosts", "string", 0, |o, _| ingress_hosts(o)),
             ("Address", "string", 0, |o, _| {
-                let mut ips: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| {
-                        i["ip"]
-                            .as_str()
-                            .filter(|s| !s.is_empty())
-                            .or(i["hostname"].as_str().filter(|s| !s.is_empty()))
-                    })
-                    .collect();
-                ips.sort_unstable();
-                ips.dedup();
-                json!(ips.join(","))
+                json!(load_balancer_ingress(o).join(","))
             }),
             ("Ports", "string", 0, |o, _| {
                 json!(

@@ -42,9 +42,7 @@ fn widget(name: &str, spec: Value) -> DynamicObject {
 
 #[tokio::test]
 async fn cel_rules_refuse_bad_crds_and_objects_as_kube_does() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
 
     let bad = crds
@@ -123,9 +121,7 @@ async fn cel_rules_refuse_bad_crds_and_objects_as_kube_does() {
 
 #[tokio::test]
 async fn defaults_added_to_a_crd_later_show_on_stored_objects() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &crd(json!([])))
         .await

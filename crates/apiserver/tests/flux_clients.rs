@@ -51,9 +51,7 @@ async fn create_crd(client: &Client, crd: Value) {
 
 #[tokio::test]
 async fn a_declared_metadata_schema_keeps_the_object_metadata_under_strict_validation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     create_crd(&client, controller_gen_crd()).await;
     let (code, body) = send(
         &client,
@@ -78,9 +76,7 @@ const METADATA_ONLY_LIST: &str = "application/vnd.kubernetes.protobuf;as=Partial
 
 #[tokio::test]
 async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_watch() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let (code, body) = send(
         &client,
         "POST",
@@ -162,9 +158,7 @@ async fn metadata_only_clients_get_partial_object_metadata_from_get_list_and_wat
 /// object for deletion, so the finalizer runs.
 #[tokio::test]
 async fn marking_an_object_for_deletion_bumps_its_generation_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     create_crd(&client, controller_gen_crd()).await;
     let uri = "/apis/test.ferroflux.io/v1/namespaces/default/widgets";
     let (code, body) = send(

@@ -47,9 +47,7 @@ fn assert_api_error(e: kube::Error, code: u16, parts: &[&str]) -> String {
 
 #[tokio::test]
 async fn typed_deployment_crud_and_concurrency() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
 
     let created = api
@@ -168,9 +166,7 @@ async fn typed_deployment_crud_and_concurrency() {
 
 #[tokio::test]
 async fn server_side_apply_conflicts_and_force() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let ssa = |m: &str| PatchParams::apply(m);
     let d = api
@@ -274,9 +270,7 @@ fn crd() -> CustomResourceDefinition {
 
 #[tokio::test]
 async fn dynamic_objects_through_discovery() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let created = crds
         .create(&PostParams::default(), &crd())
@@ -415,9 +409,7 @@ async fn watcher_survives_a_restart() {
 
 #[tokio::test]
 async fn finalizers_and_namespace_deletion() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let nss: Api<Namespace> = Api::all(client.clone());
     nss.create(
         &PostParams::default(),
@@ -490,9 +482,7 @@ async fn finalizers_and_namespace_deletion() {
 
 #[tokio::test]
 async fn owner_references_are_collected_or_orphaned() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let mut uids = Vec::new();
     for owner in ["owner1", "owner2"] {
@@ -539,9 +529,7 @@ async fn owner_references_are_collected_or_orphaned() {
 
 #[tokio::test]
 async fn deletecollection_foreground_and_recreate() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let mk = |n: &str, labels: serde_json::Value| -> ConfigMap {
         serde_json::from_value(json!({"metadata": {"name": n, "labels": labels}})).expect("cm")
@@ -630,9 +618,7 @@ async fn deletecollection_foreground_and_recreate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_list_watcher_and_event_field_selectors() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
     for (n, target) in [("e1", "web"), ("e2", "db")] {
         let e = serde_json::from_value(
@@ -678,9 +664,7 @@ async fn streaming_list_watcher_and_event_field_selectors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_and_applies_all_land() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(
         &PostParams::default(),
@@ -713,9 +697,7 @@ async fn concurrent_patches_and_applies_all_land() {
 
 #[tokio::test]
 async fn both_event_apis_share_one_storage() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let new_api: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(client.clone(), "default");
     let core_api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");

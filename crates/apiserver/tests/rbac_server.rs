@@ -11,6 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, PostParams};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -20,6 +21,23 @@ const SA_GROUPS: &str =
 
 fn obj<T: DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("valid object")
+}
+
+/// A RoleBinding or ClusterRoleBinding `name` of the `role_kind` named `role` to `subject`.
+fn role_binding<T: DeserializeOwned>(name: &str, role_kind: &str, role: &str, subject: Value) -> T {
+    obj(json!({"metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": [subject]}))
+}
+
+/// The tenant's ServiceAccount as a binding subject.
+fn tenant_sa() -> Value {
+    json!({"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"})
+}
+
+/// A user as a binding subject.
+fn user(name: &str) -> Value {
+    json!({"kind": "User", "name": name})
 }
 
 fn deployment(name: &str) -> Deployment {
@@ -36,6 +54,18 @@ fn forbidden(e: kube::Error) -> String {
         kube::Error::Api(s) if s.code == 403 => s.message,
         other => panic!("expected 403, got {other:?}"),
     }
+}
+
+/// Creates `object` through `api`, which must refuse it with 403; the refusal's message.
+async fn create_forbidden<K>(api: &Api<K>, object: &K) -> String
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    forbidden(
+        api.create(&PostParams::default(), object)
+            .await
+            .expect_err("the create must be refused"),
+    )
 }
 
 async fn start(dir: &Path) -> ferroflux_apiserver::RunningServer {
@@ -109,9 +139,7 @@ async fn tenant_role(admin: &kube::Client, role: &str, binding: &str, rules: Val
     let rb: Api<RoleBinding> = Api::namespaced(admin.clone(), "team-a");
     rb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": binding},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-            "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"}]})),
+        &role_binding(binding, "Role", role, tenant_sa()),
     )
     .await
     .expect("binding");
@@ -141,11 +169,7 @@ async fn tenant_answers(tenant: &kube::Client, admin: &kube::Client, suffix: &st
         .expect("the tenant creates in its namespace");
 
     let in_b: Api<Deployment> = Api::namespaced(tenant.clone(), "team-b");
-    let msg = forbidden(
-        in_b.create(&PostParams::default(), &deployment("web"))
-            .await
-            .expect_err("not in team-b"),
-    );
+    let msg = create_forbidden(&in_b, &deployment("web")).await;
     assert_eq!(
         msg,
         format!(
@@ -159,16 +183,11 @@ async fn tenant_answers(tenant: &kube::Client, admin: &kube::Client, suffix: &st
     );
 
     let crb: Api<ClusterRoleBinding> = Api::all(tenant.clone());
-    let msg = forbidden(
-        crb.create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "escape"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"}]})),
-        )
-        .await
-        .expect_err("no cluster bindings"),
-    );
+    let msg = create_forbidden(
+        &crb,
+        &role_binding("escape", "ClusterRole", "cluster-admin", tenant_sa()),
+    )
+    .await;
     assert_eq!(
         msg,
         format!(
@@ -178,16 +197,11 @@ async fn tenant_answers(tenant: &kube::Client, admin: &kube::Client, suffix: &st
 
     let rb: Api<RoleBinding> = Api::namespaced(tenant.clone(), "team-a");
     let name = format!("grab-cluster-admin{suffix}");
-    let msg = forbidden(
-        rb.create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": name},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"kind": "ServiceAccount", "name": "team-a", "namespace": "team-a"}]})),
-        )
-        .await
-        .expect_err("cannot bind cluster-admin"),
-    );
+    let msg = create_forbidden(
+        &rb,
+        &role_binding(&name, "ClusterRole", "cluster-admin", tenant_sa()),
+    )
+    .await;
     assert_eq!(
         msg,
         format!(
@@ -199,17 +213,13 @@ async fn tenant_answers(tenant: &kube::Client, admin: &kube::Client, suffix: &st
 
     let roles: Api<Role> = Api::namespaced(tenant.clone(), "team-a");
     let name = format!("secret-reader{suffix}");
-    let msg = forbidden(
-        roles
-            .create(
-                &PostParams::default(),
-                &obj(json!({"metadata": {"name": name}, "rules": [
+    let msg = create_forbidden(
+        &roles,
+        &obj(json!({"metadata": {"name": name}, "rules": [
                     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
                     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]})),
-            )
-            .await
-            .expect_err("cannot grant what it lacks"),
-    );
+    )
+    .await;
     assert_eq!(
         msg,
         format!(
@@ -432,20 +442,14 @@ async fn default_cluster_roles_exist_with_aggregated_rules_usable() {
     let rb: Api<RoleBinding> = Api::namespaced(admin.clone(), "team-a");
     rb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": "alice-view"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-            "subjects": [{"kind": "User", "name": "alice"}]})),
+        &role_binding("alice-view", "ClusterRole", "view", user("alice")),
     )
     .await
     .expect("binding");
     let alice = client_as(&server, "alice-token", None).await;
     let api: Api<Deployment> = Api::namespaced(alice, "team-a");
     api.list(&Default::default()).await.expect("view reads");
-    forbidden(
-        api.create(&PostParams::default(), &deployment("x"))
-            .await
-            .expect_err("view does not write"),
-    );
+    create_forbidden(&api, &deployment("x")).await;
     server.shutdown().await;
 }
 
@@ -478,9 +482,12 @@ async fn each_impersonated_attribute_needs_its_own_permission() {
     let crb: Api<ClusterRoleBinding> = Api::all(admin.clone());
     crb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": "alice-impersonates"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-vera"},
-            "subjects": [{"kind": "User", "name": "alice"}]})),
+        &role_binding(
+            "alice-impersonates",
+            "ClusterRole",
+            "impersonate-vera",
+            user("alice"),
+        ),
     )
     .await
     .expect("binding");
@@ -552,22 +559,15 @@ async fn bind_and_escalate_verbs_allow_granting_what_is_not_held() {
     // The tenant lacks much of what `view` grants (pods, jobs, ...): the bind verb allows it.
     trb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": "viewers"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-            "subjects": [{"kind": "User", "name": "vera"}]})),
+        &role_binding("viewers", "ClusterRole", "view", user("vera")),
     )
     .await
     .expect("bind verb on view");
-    forbidden(
-        trb.create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "editors"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-                "subjects": [{"kind": "User", "name": "vera"}]})),
-        )
-        .await
-        .expect_err("bind is only on view"),
-    );
+    create_forbidden(
+        &trb,
+        &role_binding("editors", "ClusterRole", "edit", user("vera")),
+    )
+    .await;
     let troles: Api<Role> = Api::namespaced(tenant, "team-a");
     troles
         .create(
@@ -640,9 +640,7 @@ async fn subject_access_reviews_answer_for_others() {
     let rb: Api<RoleBinding> = Api::namespaced(admin.clone(), "team-b");
     rb.create(
         &PostParams::default(),
-        &obj(json!({"metadata": {"name": "dangling"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gone"},
-            "subjects": [{"kind": "User", "name": "zed"}]})),
+        &role_binding("dangling", "Role", "gone", user("zed")),
     )
     .await
     .expect("binding to a missing role is accepted, as in Kubernetes");

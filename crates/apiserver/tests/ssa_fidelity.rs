@@ -59,9 +59,7 @@ fn partial(containers: Value) -> Value {
 
 #[tokio::test]
 async fn a_second_manager_adds_env_to_an_existing_container_and_both_merge() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let mut base =
         web(json!([{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]));
@@ -143,9 +141,7 @@ async fn a_second_manager_adds_env_to_an_existing_container_and_both_merge() {
 
 #[tokio::test]
 async fn container_ports_are_keyed_by_container_port_and_protocol() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let udp = web(
         json!([{"name": "web", "image": "dns", "ports": [{"containerPort": 53, "protocol": "UDP", "name": "dns-udp"}]}]),
@@ -209,9 +205,7 @@ async fn container_ports_are_keyed_by_container_port_and_protocol() {
 
 #[tokio::test]
 async fn atomic_lists_and_maps_conflict_and_are_owned_as_a_whole() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let mut base = web(json!([{"name": "web", "image": "app", "args": ["--a", "--b"]}]));
     base["spec"]["template"]["spec"]["nodeSelector"] = json!({"disk": "ssd"});
@@ -288,9 +282,7 @@ fn crd() -> CustomResourceDefinition {
 
 #[tokio::test]
 async fn custom_resources_merge_by_their_crd_list_types() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = common::start(dir.path(), None).await;
-    let client = common::client(&server.kubeconfig).await;
+    let (_dir, server, client) = common::start_with_client().await;
     Api::<CustomResourceDefinition>::all(client.clone())
         .create(&PostParams::default(), &crd())
         .await

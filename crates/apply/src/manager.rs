@@ -112,6 +112,18 @@ pub enum ApplyError {
     },
 }
 
+impl ApplyError {
+    /// Turns the API server's refusal of `verb` on `object` into [`ApplyError::Api`].
+    fn api(object: &ObjectRef, verb: &'static str) -> impl FnOnce(kube::Error) -> ApplyError {
+        let object = object.clone();
+        move |source| ApplyError::Api {
+            object,
+            verb,
+            source,
+        }
+    }
+}
+
 /// What applying one object will do, decided by a dry run.
 #[derive(Debug, Clone, PartialEq)]
 enum Plan {
@@ -192,11 +204,7 @@ impl ResourceManager {
         let found = api
             .get_opt(&object.name)
             .await
-            .map_err(|source| ApplyError::Api {
-                object: object.clone(),
-                verb: "get",
-                source,
-            })?;
+            .map_err(ApplyError::api(object, "get"))?;
         Ok(found.map(|o| serde_json::to_value(o).expect("API objects serialise")))
     }
 
@@ -267,11 +275,7 @@ impl ResourceManager {
         let existing = api
             .get_opt(&object_ref.name)
             .await
-            .map_err(|source| ApplyError::Api {
-                object: object_ref.clone(),
-                verb: "get",
-                source,
-            })?;
+            .map_err(ApplyError::api(object_ref, "get"))?;
         if existing.is_some() && annotations[annotation::SSA] == "IfNotPresent" {
             return Ok(Plan::Skip);
         }
@@ -316,11 +320,7 @@ impl ResourceManager {
             {
                 Ok(Plan::Recreate)
             }
-            Err(source) => Err(ApplyError::Api {
-                object: object_ref.clone(),
-                verb: "dry-run",
-                source,
-            }),
+            Err(source) => Err(ApplyError::api(object_ref, "dry-run")(source)),
         }
     }
 
@@ -344,11 +344,7 @@ impl ResourceManager {
                 let object = payload.as_ref().unwrap_or(object);
                 api.patch(&object_ref.name, &params, &Patch::Apply(object))
                     .await
-                    .map_err(|source| ApplyError::Api {
-                        object: object_ref.clone(),
-                        verb: "apply",
-                        source,
-                    })?;
+                    .map_err(ApplyError::api(object_ref, "apply"))?;
                 Ok(if created {
                     Action::Created
                 } else {
@@ -364,19 +360,14 @@ impl ResourceManager {
         object_ref: &ObjectRef,
         object: &Value,
     ) -> Result<Action, ApplyError> {
-        let fail = |verb, source| ApplyError::Api {
-            object: object_ref.clone(),
-            verb,
-            source,
-        };
         api.delete(&object_ref.name, &DeleteParams::foreground())
             .await
-            .map_err(|e| fail("delete", e))?;
+            .map_err(ApplyError::api(object_ref, "delete"))?;
         for _ in 0..60 {
             if api
                 .get_opt(&object_ref.name)
                 .await
-                .map_err(|e| fail("get", e))?
+                .map_err(ApplyError::api(object_ref, "get"))?
                 .is_none()
             {
                 break;
@@ -393,7 +384,7 @@ impl ResourceManager {
             &fresh,
         )
         .await
-        .map_err(|e| fail("apply", e))?;
+        .map_err(ApplyError::api(object_ref, "apply"))?;
         Ok(Action::Configured)
     }
 
@@ -423,11 +414,7 @@ impl ResourceManager {
             let existing = api
                 .get_opt(&object.name)
                 .await
-                .map_err(|source| ApplyError::Api {
-                    object: object.clone(),
-                    verb: "get",
-                    source,
-                })?;
+                .map_err(ApplyError::api(object, "get"))?;
             let Some(existing) = existing else { continue };
             let labels = existing.metadata.labels.as_ref();
             let owned = options
@@ -455,13 +442,7 @@ impl ResourceManager {
                     action: Action::Deleted,
                 }),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(source) => {
-                    return Err(ApplyError::Api {
-                        object: object.clone(),
-                        verb: "delete",
-                        source,
-                    });
-                }
+                Err(source) => return Err(ApplyError::api(object, "delete")(source)),
             }
         }
         Ok(changes)

@@ -79,7 +79,14 @@ pub fn sort_for_apply(objects: &mut [ObjectRef]) {
 mod tests {
     use super::*;
 
-    fn obj(kind: &str, namespace: &str, name: &str) -> ObjectRef {
+    /// An object from its `Kind/name` or `Kind/namespace/name` text (as `ObjectRef` prints it).
+    fn obj(text: &str) -> ObjectRef {
+        let parts: Vec<&str> = text.split('/').collect();
+        let (kind, namespace, name) = match parts[..] {
+            [kind, name] => (kind, "", name),
+            [kind, namespace, name] => (kind, namespace, name),
+            _ => panic!("not an object: {text}"),
+        };
         ObjectRef {
             group: String::new(),
             version: "v1".into(),
@@ -91,30 +98,20 @@ mod tests {
 
     #[test]
     fn definitions_then_classes_then_resources() {
-        let mut objects = vec![
-            obj("Deployment", "team-a", "podinfo"),
-            obj("IngressClass", "", "nginx"),
-            obj("Service", "team-a", "podinfo"),
-            obj("Namespace", "", "team-a"),
-            obj("Podinfo", "team-a", "custom"),
-            obj("CustomResourceDefinition", "", "podinfos.example.com"),
-            obj("ClusterRole", "", "reader"),
-            obj("ServiceAccount", "team-a", "team-a"),
+        let expected = [
+            "CustomResourceDefinition/podinfos.example.com",
+            "Namespace/team-a",
+            "ClusterRole/reader",
+            "IngressClass/nginx",
+            "ServiceAccount/team-a/team-a",
+            "Service/team-a/podinfo",
+            "Deployment/team-a/podinfo",
+            "Podinfo/team-a/custom",
         ];
+        // Reversed, every pair starts out of order.
+        let mut objects: Vec<ObjectRef> = expected.iter().rev().copied().map(obj).collect();
         sort_for_apply(&mut objects);
         let order: Vec<String> = objects.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            order,
-            [
-                "CustomResourceDefinition/podinfos.example.com",
-                "Namespace/team-a",
-                "ClusterRole/reader",
-                "IngressClass/nginx",
-                "ServiceAccount/team-a/team-a",
-                "Service/team-a/podinfo",
-                "Deployment/team-a/podinfo",
-                "Podinfo/team-a/custom",
-            ]
-        );
+        assert_eq!(order, expected);
     }
 }

@@ -7,6 +7,10 @@
 //!
 //! By default it starts `ferroflux up` (an empty fleet) and reports that process's peak RSS and
 //! CPU seconds; with `--kubeconfig` it targets any cluster that runs the controllers.
+//! `--helm-releases N` measures the HelmRelease controller instead (see [`helm`]). Each run
+//! appends a row to `BENCHMARKS.md` at the repository root.
+
+mod helm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,6 +48,13 @@ struct Args {
     /// `git http-backend` (the source controller's memory benchmark).
     #[arg(long)]
     git_repositories: Option<usize>,
+    /// Instead of apps: this many HelmReleases of a podinfo-like chart from one HelmRepository
+    /// served here (the helm controller's benchmark).
+    #[arg(long)]
+    helm_releases: Option<usize>,
+    /// The table a row of results is appended to (default: BENCHMARKS.md at the repository root).
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 const APP: &str = "apiVersion: v1
@@ -101,6 +112,58 @@ spec:
                   number: 9898
 ";
 
+/// Prints the final line (`N WHAT Ready in X s; peak RSS Y MiB; CPU Z s`) and appends a row
+/// to the `record` table, writing its header first when the file is new.
+fn report(
+    what: &str,
+    count: usize,
+    wall: f64,
+    usage: Option<(f64, f64)>,
+    record: &Path,
+) -> anyhow::Result<()> {
+    let (peak, cpu) = match usage {
+        Some((peak, cpu)) => (format!("{peak:.0}"), format!("{cpu:.1}")),
+        None => ("-".to_string(), "-".to_string()),
+    };
+    println!("✔ {count} {what} Ready in {wall:.1} s; peak RSS {peak} MiB; CPU {cpu} s");
+    let output = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    let date = output("date", &["-u", "+%Y-%m-%d %H:%M"]);
+    let commit = output("git", &["rev-parse", "--short", "HEAD"]);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut text = std::fs::read_to_string(record).unwrap_or_default();
+    if text.is_empty() {
+        text.push_str(BENCHMARKS_HEADER);
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "| {date} | {commit} | {what} | {count} | {wall:.1} | {peak} | {cpu} | {cores} |\n"
+    ));
+    std::fs::write(record, text)
+        .with_context(|| format!("cannot append to {}", record.display()))?;
+    println!("  recorded in {}", record.display());
+    Ok(())
+}
+
+const BENCHMARKS_HEADER: &str = "# Benchmarks
+
+Rows appended by `ferroflux-bench` (crates/bench): the time from creating the objects until
+every one is Ready, and the peak RSS and CPU seconds of the whole `ferroflux up` process (API
+server and every controller). Commit is HEAD at the time (the tree may have had local changes).
+
+| date (UTC) | commit | objects | N | wall s | peak RSS MiB | CPU s | cores |
+|---|---|---|---|---|---|---|---|
+";
+
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
@@ -135,7 +198,13 @@ fn start_up(binary: &Path) -> anyhow::Result<Up> {
         .local_addr()?
         .port();
     let child = Command::new(binary)
-        .args(["up", "--simulator-delay", "0s", "--data-dir"])
+        .args([
+            "up",
+            "--simulator-delay",
+            "0s",
+            "--receiver-listen=127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--fleet"])
         .arg(&fleet)
@@ -207,8 +276,10 @@ async fn apply(api: &Api<DynamicObject>, object: Value) -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let registry_peer;
+    let needs_registry = args.git_repositories.is_none() && args.helm_releases.is_none();
     let registry = match &args.registry {
         Some(registry) => registry.clone(),
+        None if !needs_registry => String::new(),
         None => {
             registry_peer =
                 ferroflux_testpeers::Registry::start(None).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -235,6 +306,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pid = up.as_ref().map(|u| u.child.id());
     if let Some(count) = args.git_repositories {
         return git_repositories(&client, count, &args, pid).await;
+    }
+    let record = args
+        .record
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
+    if let Some(count) = args.helm_releases {
+        return helm::helm_releases(&client, count, &args, pid, &record).await;
     }
     println!("► creating {} apps", args.apps);
     create_tenants(&client, args.apps).await?;
@@ -274,12 +352,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.timeout,
     )
     .await?;
-    let wall = t0.elapsed();
-    println!("✔ {} apps Ready in {:.1}s", args.apps, wall.as_secs_f64());
-    if let Some((peak, cpu)) = pid.and_then(usage) {
-        println!("  ferroflux up: peak RSS {peak:.0} MiB, CPU {cpu:.1}s");
-    }
-    Ok(())
+    let wall = t0.elapsed().as_secs_f64();
+    report("apps", args.apps, wall, pid.and_then(usage), &record)
 }
 
 /// A client once the API server answers and the Flux CRDs are installed.

@@ -80,6 +80,8 @@ pub(crate) enum Command {
     Create(commands::create::CreateArgs),
     /// Get the status of Flux objects, like `flux get`.
     Get(commands::get::GetArgs),
+    /// Render Helm charts locally (`helm template [NAME] CHART`), as the real `helm` does.
+    Helm(commands::helm::HelmArgs),
     /// Install or upgrade ferroflux (print the manifests with --export).
     Install(Box<commands::install::InstallArgs>),
     /// Build kustomizations (`kustomize build DIR`), byte-compatible with upstream kustomize.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => commands::controller::run(*args),
         Command::Create(args) => commands::create::run(args),
         Command::Get(args) => commands::get::run(args),
+        Command::Helm(args) => commands::helm::run(args),
         Command::Install(args) => commands::install::run(*args),
         Command::Kustomize(args) => commands::kustomize::run(args),
         Command::Validate(args) => commands::validate::run(args),

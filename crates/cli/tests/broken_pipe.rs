@@ -1,6 +1,8 @@
 //! A reader that stops early (`ferroflux install --export | head`) ends a printing command
 //! quietly: exit code 0, nothing on stderr, no panic.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
 /// Runs `ferroflux args` with a stdout pipe whose reading end is closed before the command
@@ -30,17 +32,13 @@ fn install_export_into_a_closed_pipe_exits_quietly() {
 
 #[test]
 fn kustomize_build_into_a_closed_pipe_exits_quietly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        "resources:\n- cm.yaml\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("cm.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
-    )
-    .expect("write");
+    let dir = common::dir_with(&[
+        ("kustomization.yaml", "resources:\n- cm.yaml\n"),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+    ]);
     let path = dir.path().to_str().expect("UTF-8 temp path");
     let (code, stderr) = with_stdout_closed(&["kustomize", "build", path]);
     assert_eq!(code, Some(0), "stderr: {stderr}");
@@ -49,14 +47,12 @@ fn kustomize_build_into_a_closed_pipe_exits_quietly() {
 
 #[test]
 fn version_and_validate_into_a_closed_pipe_exit_quietly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("repo.yaml"),
+    let dir = common::dir_with(&[(
+        "repo.yaml",
         "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n\
          metadata: {name: a, namespace: b}\n\
          spec: {interval: 1m, url: https://example.com/repo}\n",
-    )
-    .expect("write");
+    )]);
     let path = dir.path().to_str().expect("UTF-8 temp path");
     for args in [vec!["version"], vec!["validate", path]] {
         let (code, stderr) = with_stdout_closed(&args);

@@ -4,11 +4,17 @@
 //! changes nothing and a new `--cluster-role` replaces the binding's immutable roleRef.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 mod common;
+
+use common::process::{ferroflux, shown};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 /// The command lines compared with flux (after `create tenant`).
 const SHAPES: &[&[&str]] = &[
@@ -46,30 +52,6 @@ const SHAPES: &[&[&str]] = &[
         "--with-service-account=a/b/c",
     ],
 ];
-
-fn ferroflux(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ferroflux runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Exit status, standard output and the error line (flux prints its usage too on an error;
-/// the first line is the error both print).
-fn shown(output: &Output) -> (Option<i32>, String, String) {
-    let stderr = text(&output.stderr);
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with('✗'))
-        .unwrap_or_default()
-        .to_string();
-    (output.status.code(), text(&output.stdout), error)
-}
 
 #[test]
 fn export_prints_what_flux_prints() {

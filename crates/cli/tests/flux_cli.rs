@@ -128,7 +128,7 @@ fn start_up(flux: PathBuf) -> Option<Up> {
     let log = std::fs::File::create(dir.path().join("up.log")).expect("log file");
     let up = common::Killed(
         Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-            .args(["up", "--data-dir"])
+            .args(["up", "--receiver-listen=127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
             .stdout(log.try_clone().expect("log file"))

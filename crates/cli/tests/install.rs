@@ -10,20 +10,9 @@ use serde_json::Value;
 
 mod common;
 
+/// The export's documents.
 fn export(args: &[&str]) -> Vec<Value> {
-    let output = Command::cargo_bin("ferroflux")
-        .expect("the ferroflux binary is built")
-        .args(["install", "--export"])
-        .args(args)
-        .output()
-        .expect("ferroflux runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
-    serde_saphyr::from_multiple(&text).expect("the export is a YAML stream")
+    serde_saphyr::from_multiple(&export_text(args)).expect("the export is a YAML stream")
 }
 
 fn assert_structural(schema: &JSONSchemaProps, path: &str) {
@@ -53,7 +42,7 @@ fn every_crd_parses_and_every_schema_is_structural() {
         .collect();
     assert_eq!(
         crds.len(),
-        10,
+        14,
         "one CRD per kind of an installed controller"
     );
     for crd in &crds {
@@ -89,6 +78,14 @@ fn every_crd_parses_and_every_schema_is_structural() {
     assert_eq!(docs[0]["metadata"]["name"], "flux-system");
 }
 
+/// The components `flux install` installs by default.
+const FLUX_DEFAULTS: [&str; 4] = [
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+];
+
 fn deployments(docs: &[Value]) -> Vec<Deployment> {
     docs.iter()
         .filter(|d| d["kind"] == "Deployment")
@@ -117,11 +114,10 @@ fn one_deployment_per_controller_runs_ferroflux_controller() {
     assert_eq!(
         names,
         [
-            "source-controller",
-            "kustomize-controller",
-            "image-reflector-controller",
-            "image-automation-controller"
+            &FLUX_DEFAULTS[..],
+            &["image-reflector-controller", "image-automation-controller"]
         ]
+        .concat()
     );
     for deployment in &deployments {
         let argv = container_args(deployment);
@@ -185,15 +181,10 @@ fn only_controllers_that_exist_are_installed_or_runnable() {
         .iter()
         .filter_map(|d| d.metadata.name.clone())
         .collect();
-    assert_eq!(names, ["source-controller", "kustomize-controller"]);
+    // Flux's default components, every one of which runs.
+    assert_eq!(names, FLUX_DEFAULTS);
     let text = serde_json::to_string(&docs).expect("JSON");
-    for absent in [
-        "helm-controller",
-        "notification-controller",
-        "webhook-receiver",
-        "helmreleases",
-        "canaries",
-    ] {
+    for absent in ["canaries", "canary-controller"] {
         assert!(!text.contains(absent), "{absent} is advertised");
     }
     let reconciler = docs
@@ -201,41 +192,52 @@ fn only_controllers_that_exist_are_installed_or_runnable() {
         .find(|d| {
             d["kind"] == "ClusterRoleBinding" && d["metadata"]["name"] == "cluster-reconciler"
         })
-        .expect("the applier is bound to cluster-admin");
+        .expect("the appliers are bound to cluster-admin");
     assert_eq!(reconciler["roleRef"]["name"], "cluster-admin");
     assert_eq!(
         reconciler["subjects"],
-        serde_json::json!([{"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": "flux-system"}])
+        serde_json::json!([
+            {"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": "flux-system"},
+            {"kind": "ServiceAccount", "name": "helm-controller", "namespace": "flux-system"}
+        ])
     );
-    for missing in [
-        "helm-controller",
-        "notification-controller",
-        "canary-controller",
-    ] {
-        let output = Command::cargo_bin("ferroflux")
-            .expect("binary")
-            .args([
-                "install",
-                "--export",
-                &format!("--components-extra={missing}"),
-            ])
-            .output()
-            .expect("runs");
-        assert!(!output.status.success(), "{missing} is installable");
-        let controller = missing.trim_end_matches("-controller");
-        let output = Command::cargo_bin("ferroflux")
-            .expect("binary")
-            .args(["controller", controller])
-            .output()
-            .expect("runs");
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "`controller {controller}` is offered"
-        );
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("invalid value"), "{stderr}");
+    // Every controller but the notification controller posts its events to it.
+    for deployment in deployments(&docs) {
+        let name = deployment.metadata.name.clone().unwrap_or_default();
+        let args = deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.containers[0].args.clone())
+            .unwrap_or_default();
+        let posts = args.iter().any(|a| {
+            a == "--events-addr=http://notification-controller.$(RUNTIME_NAMESPACE).svc.cluster.local./"
+        });
+        assert_eq!(posts, name != "notification-controller", "{name}: {args:?}");
     }
+    let missing = "canary-controller";
+    let output = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .args([
+            "install",
+            "--export",
+            &format!("--components-extra={missing}"),
+        ])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "{missing} is installable");
+    let controller = missing.trim_end_matches("-controller");
+    let output = Command::cargo_bin("ferroflux")
+        .expect("binary")
+        .args(["controller", controller])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "`controller {controller}` is offered"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid value"), "{stderr}");
 }
 
 #[test]
@@ -249,7 +251,8 @@ fn the_export_reapplies_server_side_over_up_without_conflicts() {
     let data_dir = dir.path().join("data");
     let _up = common::Killed(
         std::process::Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-            .args(["up", "--no-simulator", "--data-dir"])
+            .args(["up", "--no-simulator", "--receiver-listen=127.0.0.1:0"])
+            .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
             .stdout(std::process::Stdio::null())
@@ -270,24 +273,15 @@ fn the_export_reapplies_server_side_over_up_without_conflicts() {
             .success()
     });
     assert!(bootstrapped, "ferroflux up did not bootstrap within 60s");
-    let manifests = Command::cargo_bin("ferroflux")
-        .expect("binary")
-        .args([
-            "install",
-            "--export",
-            "--components-extra=image-reflector-controller,image-automation-controller",
-        ])
-        .output()
-        .expect("install --export");
-    assert!(manifests.status.success());
+    let text =
+        export_text(&["--components-extra=image-reflector-controller,image-automation-controller"]);
     // `up` records its controllers as Deployments whose args are the flags they run with
     // there; the export's Deployments name other flags (in-cluster paths), a conflict on
     // exactly those args, by design: applying them would not change what runs.
-    let text = String::from_utf8_lossy(&manifests.stdout);
     let (deployments, rest): (Vec<&str>, Vec<&str>) = text
         .split("---\n")
         .partition(|doc| doc.starts_with("apiVersion: apps/v1\nkind: Deployment\n"));
-    assert_eq!(deployments.len(), 4, "{text}");
+    assert_eq!(deployments.len(), 6, "{text}");
     let conflict = common::kubectl(
         &kubeconfig,
         &["apply", "--server-side", "-f", "-"],
@@ -297,12 +291,13 @@ fn the_export_reapplies_server_side_over_up_without_conflicts() {
     assert!(!conflict.status.success());
     assert_eq!(
         stderr.matches("Apply failed with 1 conflict: conflict with \"ferroflux\": .spec.template.spec.containers[name=\"manager\"].args").count(),
-        4,
+        6,
         "{stderr}"
     );
     let manifests = rest.join("---\n");
     for manager in ["kubectl", "kubectl", "platform-team"] {
-        let output = common::kubectl(
+        // Fails the test, naming the field manager, unless kubectl accepts the apply.
+        common::kubectl_ok(
             &kubeconfig,
             &[
                 "apply",
@@ -312,12 +307,6 @@ fn the_export_reapplies_server_side_over_up_without_conflicts() {
                 "-",
             ],
             Some(manifests.as_bytes()),
-        );
-        assert!(
-            output.status.success(),
-            "apply as {manager}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
         );
     }
 }
@@ -352,10 +341,10 @@ fn source_watcher_is_an_extra_component_with_its_crd() {
     );
 }
 
-/// The export with the policy webhook, as text.
+/// The export, as text.
 fn export_text(args: &[&str]) -> String {
     let output = Command::cargo_bin("ferroflux")
-        .expect("binary")
+        .expect("the ferroflux binary is built")
         .args(["install", "--export"])
         .args(args)
         .output()
@@ -372,17 +361,12 @@ fn export_text(args: &[&str]) -> String {
 /// same objects must be accepted too (no conflict with what the first wrote or the server
 /// defaulted).
 fn apply_twice(kubeconfig: &std::path::Path, manifests: &str) {
-    for round in 1..=2 {
-        let output = common::kubectl(
+    for _round in 1..=2 {
+        // Fails the test unless kubectl accepts the apply.
+        common::kubectl_ok(
             kubeconfig,
             &["apply", "--server-side", "-f", "-"],
             Some(manifests.as_bytes()),
-        );
-        assert!(
-            output.status.success(),
-            "apply {round}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
         );
     }
 }

@@ -1,21 +1,22 @@
 //! `ferroflux kustomize build`: prints the YAML stream on success, the reason on stderr and
 //! exit code 1 on failure.
 
+mod common;
+
 use assert_cmd::Command;
 
 #[test]
 fn builds_a_kustomization_and_reports_errors() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        "namePrefix: p-\nresources:\n- cm.yaml\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("cm.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n",
-    )
-    .expect("write");
+    let dir = common::dir_with(&[
+        (
+            "kustomization.yaml",
+            "namePrefix: p-\nresources:\n- cm.yaml\n",
+        ),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n",
+        ),
+    ]);
     let out = Command::cargo_bin("ferroflux")
         .expect("binary")
         .args(["kustomize", "build", "--reorder", "none"])
@@ -42,17 +43,13 @@ fn builds_a_kustomization_and_reports_errors() {
 
 #[test]
 fn an_alias_bomb_fails_fast_with_go_yamls_message() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        "resources:\n- bomb.yaml\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("bomb.yaml"),
-        include_str!("../../gocompat/testdata/alias-bomb.yaml"),
-    )
-    .expect("write");
+    let dir = common::dir_with(&[
+        ("kustomization.yaml", "resources:\n- bomb.yaml\n"),
+        (
+            "bomb.yaml",
+            include_str!("../../gocompat/testdata/alias-bomb.yaml"),
+        ),
+    ]);
     let start = std::time::Instant::now();
     let out = Command::cargo_bin("ferroflux")
         .expect("binary")

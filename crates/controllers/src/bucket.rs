@@ -7,18 +7,14 @@ use std::time::Duration;
 use kube::ResourceExt;
 use tracing::info;
 
-use ferroflux_api::meta::{Artifact, Time, reason};
+use ferroflux_api::meta::{Artifact, reason};
 use ferroflux_api::source::{Bucket, BucketStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::bucket::{self, BucketError, BucketSpec};
 
 use crate::ocirepository::referenced_secret;
-use crate::runtime::SUCCEEDED;
-use crate::runtime::{
-    Note, ReconcileError, Reconciler, go_duration, optional_spec_duration, set_source_conditions,
-};
-use crate::source::STORAGE_FAILED;
-use crate::source::new_artifact;
+use crate::runtime::{ReconcileError, go_duration, optional_spec_duration};
+use crate::source::{ArtifactSource, STORAGE_FAILED};
 
 /// Flux's reason for failed bucket operations.
 const BUCKET_OPERATION_FAILED: &str = "BucketOperationFailed";
@@ -29,38 +25,19 @@ pub type Context = crate::source::Context<Bucket>;
 /// Runs the controller until `shutdown` resolves.
 pub use crate::runtime::run;
 
-impl Reconciler for Context {
-    type Kind = Bucket;
-    type Done = Artifact;
-    type Failure = ReconcileError;
-    type Status = BucketStatus;
-
-    fn runtime(&self) -> &crate::runtime::Context {
-        &self.runtime
+impl ArtifactSource for Bucket {
+    fn stored_event(artifact: &Artifact) -> String {
+        format!("stored artifact with revision '{}'", artifact.revision)
     }
 
-    async fn reconcile(&self, object: &Bucket) -> Result<Artifact, ReconcileError> {
-        reconcile_artifact(object, self).await
+    async fn fetch(&self, ctx: &Context) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(self, ctx).await
     }
 
-    fn event(&self, object: &Bucket, artifact: &Artifact) -> Option<Note> {
-        let previous = object.status.as_ref().and_then(|s| s.artifact.as_ref());
-        new_artifact(previous, artifact, || {
-            format!("stored artifact with revision '{}'", artifact.revision)
-        })
-    }
-
-    fn summarize(
-        &self,
-        object: &Bucket,
-        outcome: Result<Artifact, ReconcileError>,
-        at: Time,
-    ) -> BucketStatus {
-        summarize(object, outcome, at)
-    }
-
-    async fn cleanup(&self, object: &Bucket) {
-        self.remove_artifacts(object);
+    fn record(&self, status: &mut BucketStatus, artifact: Artifact) {
+        status.url = Some(artifact.url.clone());
+        status.artifact = Some(artifact);
+        status.observed_ignore = self.spec.ignore.clone();
     }
 }
 
@@ -175,29 +152,13 @@ async fn fetch_and_store(object: &Bucket, ctx: &Context) -> Result<Artifact, Rec
     Ok(crate::source::status_artifact(stored))
 }
 
-fn summarize(object: &Bucket, result: Result<Artifact, ReconcileError>, at: Time) -> BucketStatus {
-    let mut status = object.status.clone().unwrap_or_default();
-    let generation = object.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    match result {
-        Ok(artifact) => {
-            let message = format!("stored artifact: revision '{}'", artifact.revision);
-            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
-            status.url = Some(artifact.url.clone());
-            status.artifact = Some(artifact);
-            status.observed_ignore = object.spec.ignore.clone();
-        }
-        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
-    }
-    status.conditions = Some(conds);
-    status
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::conditions;
     use crate::runtime::Retry;
+    use crate::source::summarize;
+    use ferroflux_api::meta::Time;
     use ferroflux_api::source::BucketSpec as Spec;
 
     fn object() -> Bucket {

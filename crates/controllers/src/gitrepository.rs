@@ -6,20 +6,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::Api;
 use tracing::info;
 
-use ferroflux_api::meta::{Artifact, Time, reason};
-use ferroflux_api::source::{GitRepository, GitRepositoryStatus};
+use ferroflux_api::meta::{Artifact, reason};
+use ferroflux_api::source::{GitRepository, GitRepositoryRef, GitRepositoryStatus};
 use ferroflux_source::artifact::IgnoreRules;
 use ferroflux_source::git::{self, CloneOptions, GitAuth, GitError, GitRef};
 
-use crate::runtime::SUCCEEDED;
-use crate::runtime::{
-    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions,
-};
-use crate::source::STORAGE_FAILED;
-use crate::source::new_artifact;
+use crate::ocirepository::referenced_secret;
+use crate::runtime::{ReconcileError, optional_spec_duration};
+use crate::source::{ArtifactSource, STORAGE_FAILED};
 
 /// What the reconciler needs.
 pub type Context = crate::source::Context<GitRepository>;
@@ -27,38 +23,22 @@ pub type Context = crate::source::Context<GitRepository>;
 /// Runs the controller until `shutdown` resolves.
 pub use crate::runtime::run;
 
-impl Reconciler for Context {
-    type Kind = GitRepository;
-    type Done = Artifact;
-    type Failure = ReconcileError;
-    type Status = GitRepositoryStatus;
-
-    fn runtime(&self) -> &crate::runtime::Context {
-        &self.runtime
+impl ArtifactSource for GitRepository {
+    fn stored_event(artifact: &Artifact) -> String {
+        format!("stored artifact for revision '{}'", artifact.revision)
     }
 
-    async fn reconcile(&self, repo: &GitRepository) -> Result<Artifact, ReconcileError> {
-        reconcile_artifact(repo, self).await
+    fn stored_condition(artifact: &Artifact) -> String {
+        format!("stored artifact for revision '{}'", artifact.revision)
     }
 
-    fn event(&self, repo: &GitRepository, artifact: &Artifact) -> Option<Note> {
-        let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
-        new_artifact(previous, artifact, || {
-            format!("stored artifact for revision '{}'", artifact.revision)
-        })
+    async fn fetch(&self, ctx: &Context) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(self, ctx).await
     }
 
-    fn summarize(
-        &self,
-        repo: &GitRepository,
-        outcome: Result<Artifact, ReconcileError>,
-        at: Time,
-    ) -> GitRepositoryStatus {
-        summarize(repo, outcome, at)
-    }
-
-    async fn cleanup(&self, repo: &GitRepository) {
-        self.remove_artifacts(repo);
+    fn record(&self, status: &mut GitRepositoryStatus, artifact: Artifact) {
+        status.artifact = Some(artifact);
+        status.observed_ignore = self.spec.ignore.clone();
     }
 }
 
@@ -68,28 +48,14 @@ pub(crate) async fn auth(
     client: &kube::Client,
     repo: &GitRepository,
 ) -> Result<GitAuth, ReconcileError> {
-    let Some(secret_ref) = &repo.spec.secret_ref else {
+    let namespace = repo.namespace().unwrap_or_default();
+    let secret_ref = repo.spec.secret_ref.as_ref();
+    let Some((_, data)) = referenced_secret(client, &namespace, secret_ref).await? else {
         return Ok(GitAuth::default());
     };
-    let namespace = repo.namespace().unwrap_or_default();
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(client.clone(), &namespace);
-    let secret = secrets
-        .get_opt(&secret_ref.name)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            ReconcileError::generic(
-                reason::AUTHENTICATION_FAILED,
-                format!("secret '{namespace}/{}' not found", secret_ref.name),
-            )
-        })?;
-    let data: BTreeMap<String, String> = secret
-        .data
-        .unwrap_or_default()
+    let data: BTreeMap<String, String> = data
         .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
         .collect();
     let mut auth = GitAuth::default();
     if let (Some(user), Some(password)) = (data.get("username"), data.get("password")) {
@@ -107,17 +73,21 @@ pub(crate) async fn auth(
     Ok(auth)
 }
 
-fn git_ref(repo: &GitRepository) -> GitRef {
-    let spec_ref = repo.spec.reference.clone().unwrap_or_default();
-    let mut r = GitRef {
-        branch: spec_ref.branch,
-        tag: spec_ref.tag,
-        semver: spec_ref.semver,
-        name: spec_ref.name,
-        commit: spec_ref.commit,
+/// The Git reference to check out: Flux's `spec.ref`, the default branch when it names none.
+pub(crate) fn git_ref(reference: Option<&GitRepositoryRef>) -> GitRef {
+    let reference = reference.cloned().unwrap_or_default();
+    let r = GitRef {
+        branch: reference.branch,
+        tag: reference.tag,
+        semver: reference.semver,
+        name: reference.name,
+        commit: reference.commit,
     };
     if r == GitRef::default() {
-        r.branch = Some(git::DEFAULT_BRANCH.to_string());
+        return GitRef {
+            branch: Some(git::DEFAULT_BRANCH.to_string()),
+            ..r
+        };
     }
     r
 }
@@ -147,7 +117,7 @@ async fn reconcile_artifact(
         ..CloneOptions::default()
     };
     let url = repo.spec.url.clone();
-    let reference = git_ref(repo);
+    let reference = git_ref(repo.spec.reference.as_ref());
     let (u, r, o) = (url.clone(), reference.clone(), options.clone());
     let remote_revision = tokio::task::spawn_blocking(move || git::resolve(&u, &r, &o))
         .await
@@ -183,25 +153,4 @@ async fn reconcile_artifact(
         .map_err(|e| ReconcileError::generic(STORAGE_FAILED, e.to_string()))?;
     info!(revision = %commit.revision, repository = %key.name, "stored artifact");
     Ok(crate::source::status_artifact(stored))
-}
-
-fn summarize(
-    repo: &GitRepository,
-    result: Result<Artifact, ReconcileError>,
-    at: Time,
-) -> GitRepositoryStatus {
-    let mut status = repo.status.clone().unwrap_or_default();
-    let generation = repo.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    match result {
-        Ok(artifact) => {
-            let message = format!("stored artifact for revision '{}'", artifact.revision);
-            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
-            status.artifact = Some(artifact);
-            status.observed_ignore = repo.spec.ignore.clone();
-        }
-        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
-    }
-    status.conditions = Some(conds);
-    status
 }

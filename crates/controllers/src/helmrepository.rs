@@ -8,17 +8,13 @@ use std::time::Duration;
 use kube::ResourceExt;
 use tracing::info;
 
-use ferroflux_api::meta::{Artifact, Time, reason};
+use ferroflux_api::meta::{Artifact, reason};
 use ferroflux_api::source::{HelmRepository, HelmRepositoryStatus};
 use ferroflux_source::helm_index::{self, HelmAuth, HelmIndexError};
 
 use crate::ocirepository::{referenced_secret, secret_data};
-use crate::runtime::SUCCEEDED;
-use crate::runtime::{
-    Note, ReconcileError, Reconciler, optional_spec_duration, set_source_conditions,
-};
-use crate::source::STORAGE_FAILED;
-use crate::source::new_artifact;
+use crate::runtime::{ReconcileError, optional_spec_duration};
+use crate::source::{ArtifactSource, STORAGE_FAILED};
 
 /// Flux's reason when the index cannot be downloaded or parsed.
 const INDEXATION_FAILED: &str = "IndexationFailed";
@@ -30,46 +26,26 @@ pub type Context = crate::source::Context<HelmRepository>;
 /// Runs the controller until `shutdown` resolves.
 pub use crate::runtime::run;
 
-impl Reconciler for Context {
-    type Kind = HelmRepository;
-    type Done = Artifact;
-    type Failure = ReconcileError;
-    type Status = HelmRepositoryStatus;
-
-    fn runtime(&self) -> &crate::runtime::Context {
-        &self.runtime
+impl ArtifactSource for HelmRepository {
+    fn stored_event(artifact: &Artifact) -> String {
+        format!(
+            "stored fetched index of size {}",
+            artifact.size.unwrap_or(0)
+        )
     }
 
     /// An OCI repository is a static object in Flux: no finalizer, no status.
-    fn manages(&self, repo: &HelmRepository) -> bool {
-        repo.spec.repository_type.as_deref() != Some("oci")
+    fn managed(&self) -> bool {
+        self.spec.repository_type.as_deref() != Some("oci")
     }
 
-    async fn reconcile(&self, repo: &HelmRepository) -> Result<Artifact, ReconcileError> {
-        reconcile_artifact(repo, self).await
+    async fn fetch(&self, ctx: &Context) -> Result<Artifact, ReconcileError> {
+        reconcile_artifact(self, ctx).await
     }
 
-    fn event(&self, repo: &HelmRepository, artifact: &Artifact) -> Option<Note> {
-        let previous = repo.status.as_ref().and_then(|s| s.artifact.as_ref());
-        new_artifact(previous, artifact, || {
-            format!(
-                "stored fetched index of size {}",
-                artifact.size.unwrap_or(0)
-            )
-        })
-    }
-
-    fn summarize(
-        &self,
-        repo: &HelmRepository,
-        outcome: Result<Artifact, ReconcileError>,
-        at: Time,
-    ) -> HelmRepositoryStatus {
-        summarize(repo, outcome, at)
-    }
-
-    async fn cleanup(&self, repo: &HelmRepository) {
-        self.remove_artifacts(repo);
+    fn record(&self, status: &mut HelmRepositoryStatus, artifact: Artifact) {
+        status.url = Some(artifact.url.clone());
+        status.artifact = Some(artifact);
     }
 }
 
@@ -180,32 +156,13 @@ async fn reconcile_artifact(
     Ok(crate::source::status_artifact(stored))
 }
 
-fn summarize(
-    repo: &HelmRepository,
-    result: Result<Artifact, ReconcileError>,
-    at: Time,
-) -> HelmRepositoryStatus {
-    let mut status = repo.status.clone().unwrap_or_default();
-    let generation = repo.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    match result {
-        Ok(artifact) => {
-            let message = format!("stored artifact: revision '{}'", artifact.revision);
-            set_source_conditions(&mut conds, Ok((SUCCEEDED, &message)), generation, &at);
-            status.url = Some(artifact.url.clone());
-            status.artifact = Some(artifact);
-        }
-        Err(err) => set_source_conditions(&mut conds, Err(&err), generation, &at),
-    }
-    status.conditions = Some(conds);
-    status
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::conditions;
     use crate::runtime::Retry;
+    use crate::source::summarize;
+    use ferroflux_api::meta::Time;
 
     #[test]
     fn unauthorized_is_an_authentication_failure_and_others_indexation() {

@@ -349,17 +349,15 @@ fn summarize(
     result: Result<ImageRef, ReconcileError>,
     at: &Time,
 ) -> ImagePolicyStatus {
-    let mut status = policy.status.clone().unwrap_or_default();
     let generation = policy.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    match result {
+    runtime::next_status(policy, |status, conds| match result {
         Ok(latest) => {
             let image = image_string(&latest);
             let message = format!(
                 "Latest image tag for {} resolved to {}",
                 latest.name, latest.tag
             );
-            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
+            conditions::set_outcome(conds, Ok((SUCCEEDED, &message)), generation, at);
             if status.latest_ref.as_ref() != Some(&latest) {
                 status.observed_previous_ref = status.latest_ref.take();
                 status.observed_previous_image = status.latest_image.take();
@@ -367,10 +365,8 @@ fn summarize(
             status.latest_ref = Some(latest);
             status.latest_image = Some(image);
         }
-        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
-    }
-    status.conditions = Some(conds);
-    status
+        Err(err) => conditions::set_outcome(conds, Err(&err), generation, at),
+    })
 }
 
 /// `name:tag[@digest]`, v1beta2's `latestImage`.

@@ -224,21 +224,17 @@ fn summarize(
     result: Result<Scanned, ReconcileError>,
     at: &Time,
 ) -> ImageRepositoryStatus {
-    let mut status = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    match result {
+    runtime::next_status(repo, |status, conds| match result {
         Ok(scan) => {
             let message = format!("successful scan: found {} tags", scan.result.tag_count);
-            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
+            conditions::set_outcome(conds, Ok((SUCCEEDED, &message)), generation, at);
             status.canonical_image_name = Some(scan.canonical);
             status.last_scan_result = Some(scan.result);
             status.observed_exclusion_list = Some(effective_exclusion_list(&repo.spec));
         }
-        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
-    }
-    status.conditions = Some(conds);
-    status
+        Err(err) => conditions::set_outcome(conds, Err(&err), generation, at),
+    })
 }
 
 /// `spec.exclusionList`, or Flux's default when unset.

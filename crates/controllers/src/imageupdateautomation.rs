@@ -229,22 +229,8 @@ pub fn plan(
             update.strategy
         )));
     }
-    let reference = git_spec
-        .checkout
-        .as_ref()
-        .map(|c| c.reference.clone())
-        .or_else(|| source_ref.cloned())
-        .unwrap_or_default();
-    let mut checkout = GitRef {
-        branch: reference.branch,
-        tag: reference.tag,
-        semver: reference.semver,
-        name: reference.name,
-        commit: reference.commit,
-    };
-    if checkout == GitRef::default() {
-        checkout.branch = Some(git::DEFAULT_BRANCH.to_string());
-    }
+    let checkout_ref = git_spec.checkout.as_ref().map(|c| &c.reference);
+    let checkout = crate::gitrepository::git_ref(checkout_ref.or(source_ref));
     let push = git_spec.push.clone().unwrap_or_default();
     let push_branch = push
         .branch
@@ -489,29 +475,27 @@ fn summarize(
     result: Result<Run, ReconcileError>,
     at: &Time,
 ) -> ImageUpdateAutomationStatus {
-    let mut status = auto.status.clone().unwrap_or_default();
     let generation = auto.metadata.generation;
-    let mut conds = status.conditions.take().unwrap_or_default();
-    let run_time = at.0.to_string();
-    status.last_automation_run_time = Some(run_time.clone());
-    match result {
-        Ok(run) => {
-            let message = match &run.pushed {
-                Some(p) => format!("pushed commit '{}' to branch '{}'", p.commit, p.branch),
-                None => "repository up-to-date".to_string(),
-            };
-            conditions::set_outcome(&mut conds, Ok((SUCCEEDED, &message)), generation, at);
-            if let Some(p) = run.pushed {
-                status.last_push_commit = Some(p.commit);
-                status.last_push_time = Some(run_time);
+    runtime::next_status(auto, |status, conds| {
+        let run_time = at.0.to_string();
+        status.last_automation_run_time = Some(run_time.clone());
+        match result {
+            Ok(run) => {
+                let message = match &run.pushed {
+                    Some(p) => format!("pushed commit '{}' to branch '{}'", p.commit, p.branch),
+                    None => "repository up-to-date".to_string(),
+                };
+                conditions::set_outcome(conds, Ok((SUCCEEDED, &message)), generation, at);
+                if let Some(p) = run.pushed {
+                    status.last_push_commit = Some(p.commit);
+                    status.last_push_time = Some(run_time);
+                }
+                status.observed_policies = Some(run.observed_policies);
+                status.observed_source_revision = Some(run.source_revision);
             }
-            status.observed_policies = Some(run.observed_policies);
-            status.observed_source_revision = Some(run.source_revision);
+            Err(err) => conditions::set_outcome(conds, Err(&err), generation, at),
         }
-        Err(err) => conditions::set_outcome(&mut conds, Err(&err), generation, at),
-    }
-    status.conditions = Some(conds);
-    status
+    })
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! and writes once; the decisions live in plain modules tested without a server.
 #![deny(missing_docs)]
 
+pub mod applier;
 pub mod artifactgenerator;
 pub mod bucket;
 pub mod conditions;
 pub mod events;
 pub mod gitrepository;
 pub mod helmchart;
+pub mod helmrelease;
 pub mod helmrepository;
 pub mod imagepolicy;
 pub mod imagerepository;
@@ -15,6 +17,7 @@ pub mod imageupdateautomation;
 pub mod kustomization;
 pub mod leader;
 pub mod metrics;
+pub mod notification;
 pub mod ocirepository;
 pub mod rootfs;
 pub mod runtime;

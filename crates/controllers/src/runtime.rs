@@ -35,7 +35,8 @@ use std::time::Duration;
 
 use kube::runtime::controller::Action;
 
-use ferroflux_api::meta::Time;
+use ferroflux_api::meta::{Condition, Time};
+use kube::core::object::HasStatus;
 
 mod backoff;
 mod driver;
@@ -135,6 +136,48 @@ pub fn spec_duration(field: &str, text: &str) -> Result<Duration, ReconcileError
     })
 }
 
+/// A status that carries Flux's conditions.
+pub trait Conditioned: Clone + Default {
+    /// The conditions, to update in place.
+    fn conditions_mut(&mut self) -> &mut Option<Vec<Condition>>;
+}
+
+/// [`Conditioned`] for status types with a `conditions` field.
+macro_rules! conditioned {
+    ($($status:ty),* $(,)?) => {$(
+        impl Conditioned for $status {
+            fn conditions_mut(&mut self) -> &mut Option<Vec<Condition>> {
+                &mut self.conditions
+            }
+        }
+    )*};
+}
+
+conditioned!(
+    ferroflux_api::source::BucketStatus,
+    ferroflux_api::source::GitRepositoryStatus,
+    ferroflux_api::source::HelmRepositoryStatus,
+    ferroflux_api::image::ImagePolicyStatus,
+    ferroflux_api::image::ImageRepositoryStatus,
+    ferroflux_api::image::ImageUpdateAutomationStatus,
+);
+
+/// The status a reconciliation ends with: `object`'s status (an empty one the first time) as
+/// `update` leaves it, which gets the status and its conditions apart.
+pub fn next_status<K>(
+    object: &K,
+    update: impl FnOnce(&mut K::Status, &mut Vec<Condition>),
+) -> K::Status
+where
+    K: HasStatus<Status: Conditioned>,
+{
+    let mut status = object.status().cloned().unwrap_or_default();
+    let mut conds = status.conditions_mut().take().unwrap_or_default();
+    update(&mut status, &mut conds);
+    *status.conditions_mut() = Some(conds);
+    status
+}
+
 /// When a kind runs, as its spec says: Flux's `spec.suspend` and `spec.interval`.
 pub trait Scheduled {
     /// A suspended object is not reconciled until it changes.
@@ -177,12 +220,15 @@ scheduled_by_spec!(
     ferroflux_api::image::ImageRepository,
     ferroflux_api::image::ImageUpdateAutomation,
     ferroflux_api::kustomize::Kustomization,
+    ferroflux_api::helm::HelmRelease,
 );
 
-// Flux's defaults: a minute for HTTP Helm repositories, ten minutes for image policies.
+// Flux's defaults: a minute for HTTP Helm repositories, ten minutes for image policies and
+// Receivers.
 scheduled_by_spec!(
     ferroflux_api::source::HelmRepository = 60,
     ferroflux_api::image::ImagePolicy = 600,
+    ferroflux_api::notification::Receiver = 600,
 );
 
 /// [`spec_duration`] of an optional field: `default` when it is unset.

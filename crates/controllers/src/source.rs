@@ -1,21 +1,24 @@
 //! What the source kinds (GitRepository, OCIRepository, Bucket, HelmRepository) share on the
 //! runtime: a context with the artifact storage, the removal of a deleted object's artifacts and
-//! the `NewArtifact` event; and the watch of source artifacts for the kinds that read them.
+//! the `NewArtifact` event, the one [`Reconciler`] of every kind that fetches one artifact
+//! ([`ArtifactSource`]); and the watch of source artifacts for the kinds that read them.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ferroflux_api::meta::{Artifact, Time};
+use ferroflux_api::source::{BucketStatus, GitRepositoryStatus, HelmRepositoryStatus};
 use ferroflux_source::storage::{ObjectKey, Storage};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
+use kube::core::object::HasStatus;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::warn;
 
 use crate::metrics::Metrics;
-use crate::runtime::{self, Note, Object};
+use crate::runtime::{self, Conditioned, Note, Object, ReconcileError, Reconciler, SUCCEEDED};
 
 /// Flux's reason when an artifact cannot be written to the storage.
 pub const STORAGE_FAILED: &str = "StorageOperationFailed";
@@ -66,6 +69,109 @@ impl<K: Object> Context<K> {
             warn!(%err, "could not remove the artifacts of a deleted {kind}");
         }
     }
+}
+
+/// A source kind whose reconciliation fetches one artifact and stores it (GitRepository,
+/// Bucket, HelmRepository): the kind says how to fetch and what its status records besides,
+/// and its [`Context`] is its [`Reconciler`] (finalizer, artifact removal on deletion,
+/// `NewArtifact` events, the `Ready`/`ArtifactInStorage`/`FetchFailed` conditions).
+pub trait ArtifactSource: Object + runtime::Scheduled + HasStatus<Status: ArtifactStatus> {
+    /// The message of the `NewArtifact` event, e.g. `stored artifact for revision '…'`.
+    fn stored_event(artifact: &Artifact) -> String;
+
+    /// The message of `Ready` and `ArtifactInStorage` after a success.
+    fn stored_condition(artifact: &Artifact) -> String {
+        format!("stored artifact: revision '{}'", artifact.revision)
+    }
+
+    /// Whether the object is reconciled at all (see [`Reconciler::manages`]).
+    fn managed(&self) -> bool {
+        true
+    }
+
+    /// Fetches the source and stores its artifact (or finds the current one still valid).
+    fn fetch(
+        &self,
+        ctx: &Context<Self>,
+    ) -> impl Future<Output = Result<Artifact, ReconcileError>> + Send;
+
+    /// Records a new `artifact` in `status`, with what it was made from.
+    fn record(&self, status: &mut Self::Status, artifact: Artifact);
+}
+
+/// The status fields every [`ArtifactSource`] has.
+pub trait ArtifactStatus: Conditioned + serde::Serialize + Send {
+    /// The artifact the status holds.
+    fn artifact(&self) -> Option<&Artifact>;
+}
+
+/// [`ArtifactStatus`] for status types with an `artifact` field.
+macro_rules! artifact_status {
+    ($($status:ty),* $(,)?) => {$(
+        impl ArtifactStatus for $status {
+            fn artifact(&self) -> Option<&Artifact> {
+                self.artifact.as_ref()
+            }
+        }
+    )*};
+}
+
+artifact_status!(BucketStatus, GitRepositoryStatus, HelmRepositoryStatus);
+
+impl<K: ArtifactSource> Reconciler for Context<K> {
+    type Kind = K;
+    type Done = Artifact;
+    type Failure = ReconcileError;
+    type Status = <K as HasStatus>::Status;
+
+    fn runtime(&self) -> &runtime::Context {
+        &self.runtime
+    }
+
+    fn manages(&self, object: &K) -> bool {
+        object.managed()
+    }
+
+    async fn reconcile(&self, object: &K) -> Result<Artifact, ReconcileError> {
+        object.fetch(self).await
+    }
+
+    fn event(&self, object: &K, artifact: &Artifact) -> Option<Note> {
+        let previous = object.status().and_then(ArtifactStatus::artifact);
+        new_artifact(previous, artifact, || K::stored_event(artifact))
+    }
+
+    fn summarize(
+        &self,
+        object: &K,
+        outcome: Result<Artifact, ReconcileError>,
+        at: Time,
+    ) -> <K as HasStatus>::Status {
+        summarize(object, outcome, at)
+    }
+
+    async fn cleanup(&self, object: &K) {
+        self.remove_artifacts(object);
+    }
+}
+
+/// The status of an [`ArtifactSource`] after a reconciliation: the artifact of a success,
+/// the conditions of either (a failure keeps the previous artifact).
+pub fn summarize<K: ArtifactSource>(
+    object: &K,
+    outcome: Result<Artifact, ReconcileError>,
+    at: Time,
+) -> <K as HasStatus>::Status {
+    let generation = object.meta().generation;
+    runtime::next_status(object, |status, conds| match outcome {
+        Ok(artifact) => {
+            let message = K::stored_condition(&artifact);
+            let success = Ok((SUCCEEDED, message.as_str()));
+            runtime::set_source_conditions(conds, success, generation, &at);
+            object.record(status, artifact);
+        }
+        Err(err) => runtime::set_source_conditions(conds, Err(&err), generation, &at),
+    })
 }
 
 /// The status form of an artifact the storage holds.

@@ -10,17 +10,15 @@ use std::sync::Arc;
 
 use common::{NS, condition, wait_until};
 use ferroflux_api::source::{
-    GitRepository, GitRepositorySpec, HelmChart, HelmChartSpec, HelmRepository, HelmRepositorySpec,
-    LocalHelmChartSourceReference,
+    HelmChart, HelmChartSpec, HelmRepository, HelmRepositorySpec, LocalHelmChartSourceReference,
 };
 use ferroflux_controllers::{helmchart, helmrepository};
 use ferroflux_source::artifact::{IgnoreRules, pack_dir};
 use ferroflux_source::oci::cosign::{self, SigningKey};
 use ferroflux_source::oci::helm::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
 use ferroflux_source::oci::{OciClient, OciOptions};
-use ferroflux_source::storage::ObjectKey;
 use ferroflux_testpeers::require;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 fn write(dir: &std::path::Path, rel: &str, body: &str) {
@@ -50,22 +48,7 @@ async fn chart_repository() -> String {
         files.insert(format!("/charts/podinfo-{version}.tgz"), tgz);
     }
     files.insert("/index.yaml".to_string(), index.into_bytes());
-    let files = Arc::new(files);
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-        let files = files.clone();
-        async move {
-            match files.get(uri.path()) {
-                Some(body) => (axum::http::StatusCode::OK, body.clone()),
-                None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    common::serve_files(files).await
 }
 
 async fn wait_ready(api: &Api<HelmChart>, name: &str) -> HelmChart {
@@ -226,35 +209,7 @@ async fn publish_git_chart(cluster: &common::Cluster) -> &'static str {
         "replicaCount: 3\nimage:\n  tag: '1.1'\n",
     );
     let revision = "main@sha1:0123456789abcdef0123456789abcdef01234567";
-    let stored = cluster
-        .storage
-        .store_dir(
-            &ObjectKey::new("GitRepository", NS, "fleet"),
-            revision,
-            &tree,
-            &IgnoreRules::none(),
-        )
-        .expect("publish the source artifact");
-    let gits: Api<GitRepository> = Api::namespaced(cluster.client.clone(), NS);
-    let mut git = GitRepository::new(
-        "fleet",
-        GitRepositorySpec {
-            url: "https://git.example/fleet".into(),
-            interval: "1m".into(),
-            ..Default::default()
-        },
-    );
-    git.metadata.namespace = Some(NS.into());
-    gits.create(&PostParams::default(), &git)
-        .await
-        .expect("created");
-    let status = json!({"status": {"artifact": {
-        "path": stored.path, "url": stored.url, "revision": stored.revision,
-        "digest": stored.digest, "size": stored.size,
-        "lastUpdateTime": stored.last_update_time.to_string()}}});
-    gits.patch_status("fleet", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("status");
+    common::publish_git_artifact(cluster, NS, "fleet", &tree, revision).await;
     revision
 }
 

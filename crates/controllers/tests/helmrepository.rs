@@ -40,12 +40,7 @@ async fn serve_index(index: Arc<Mutex<String>>, user: &str, password: &str) -> S
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    common::serve(app).await
 }
 
 fn helm_repository(name: &str, url: &str, secret: &str, oci: bool) -> HelmRepository {

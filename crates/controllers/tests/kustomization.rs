@@ -13,10 +13,7 @@ use ferroflux_api::kustomize::{
     SubstituteReference,
 };
 use ferroflux_api::meta::Selector;
-use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
-use ferroflux_source::artifact::IgnoreRules;
-use ferroflux_source::storage::ObjectKey;
 use ferroflux_testpeers::{PeerError, require};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -58,37 +55,8 @@ impl Env {
 
     /// Packs the source tree as a new revision and publishes it in the GitRepository's status.
     async fn publish(&self, namespace: &str, revision: &str) {
-        let artifact = self
-            .cluster
-            .storage
-            .store_dir(
-                &ObjectKey::new("GitRepository", namespace, "fleet"),
-                revision,
-                &self.source_tree,
-                &IgnoreRules::flux_defaults(),
-            )
-            .expect("packs the tree");
-        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), namespace);
-        if api.get_opt("fleet").await.expect("reads").is_none() {
-            let repo = GitRepository::new(
-                "fleet",
-                GitRepositorySpec {
-                    url: "https://git.example/fleet".into(),
-                    interval: "1m".into(),
-                    ..Default::default()
-                },
-            );
-            api.create(&PostParams::default(), &repo)
-                .await
-                .expect("created");
-        }
-        let status = json!({"status": {"artifact": {
-            "path": artifact.path, "url": artifact.url, "revision": artifact.revision,
-            "digest": artifact.digest, "size": artifact.size,
-            "lastUpdateTime": artifact.last_update_time.to_string()}}});
-        api.patch_status("fleet", &PatchParams::default(), &Patch::Merge(&status))
-            .await
-            .expect("status");
+        let (cluster, tree) = (&self.cluster, &self.source_tree);
+        common::publish_git_artifact(cluster, namespace, "fleet", tree, revision).await;
     }
 
     fn start_controller(&self, options: Options) -> tokio::sync::oneshot::Sender<()> {

@@ -11,15 +11,11 @@ use std::sync::Arc;
 
 use ferroflux_api::image::ImagePolicy;
 use ferroflux_api::kustomize::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec};
-use ferroflux_api::source::{GitRepository, GitRepositorySpec};
 use ferroflux_controllers::kustomization::reconciler::{self, Context, Options};
-use ferroflux_source::artifact::IgnoreRules;
-use ferroflux_source::storage::ObjectKey;
 use ferroflux_testpeers::require;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{Api, PostParams};
 
 const ESCALATION: &str = "apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -58,33 +54,7 @@ async fn publish(
     tree: &std::path::Path,
     revision: &str,
 ) {
-    let artifact = cluster
-        .storage
-        .store_dir(
-            &ObjectKey::new("GitRepository", namespace, "tenant"),
-            revision,
-            tree,
-            &IgnoreRules::flux_defaults(),
-        )
-        .expect("packs");
-    let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), namespace);
-    let repo = GitRepository::new(
-        "tenant",
-        GitRepositorySpec {
-            url: "https://git.example/tenant".into(),
-            interval: "1m".into(),
-            ..Default::default()
-        },
-    );
-    api.create(&PostParams::default(), &repo)
-        .await
-        .expect("created");
-    let status = json!({"status": {"artifact": {"path": artifact.path, "url": artifact.url,
-        "revision": artifact.revision, "digest": artifact.digest, "size": artifact.size,
-        "lastUpdateTime": artifact.last_update_time.to_string()}}});
-    api.patch_status("tenant", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("status");
+    common::publish_git_artifact(cluster, namespace, "tenant", tree, revision).await;
 }
 
 /// The message of the Ready=False condition the Kustomization `name` comes to.

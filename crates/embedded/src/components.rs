@@ -8,10 +8,12 @@ use futures::future::{BoxFuture, Shared};
 
 use ferroflux_controllers::kustomization::reconciler as kustomization;
 use ferroflux_controllers::metrics::Metrics;
-use ferroflux_controllers::runtime::{RestartPolicy, SupervisionError, supervise};
+use ferroflux_controllers::runtime::{
+    self, Flags, Reconciler, RestartPolicy, SupervisionError, supervise,
+};
 use ferroflux_controllers::{
-    artifactgenerator, bucket, gitrepository, helmchart, helmrepository, imagepolicy,
-    imagerepository, imageupdateautomation, ocirepository, simulator,
+    artifactgenerator, bucket, gitrepository, helmchart, helmrelease, helmrepository, imagepolicy,
+    imagerepository, imageupdateautomation, notification, ocirepository, simulator,
 };
 use ferroflux_source::storage::Storage;
 
@@ -37,21 +39,50 @@ where
     Box::new(move || start(stop.clone()).boxed())
 }
 
+/// What every controller of one process shares: the client, the metrics it serves, the flags
+/// of every kind (`--events-addr`, jitter), the lockdown flag that refuses cross-namespace
+/// references, and the stop signal.
+#[derive(Clone)]
+pub struct Process {
+    /// The controllers' client.
+    pub client: kube::Client,
+    /// Flux's `gotk_*` metrics, when the process serves them.
+    pub metrics: Option<Arc<Metrics>>,
+    /// The flags every kind honours.
+    pub flags: Flags,
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
+    /// Stops every controller.
+    pub stop: Stop,
+}
+
+impl Process {
+    /// Gives a controller's runtime the process's metrics and flags.
+    fn configure(&self, runtime: &mut runtime::Context) {
+        runtime.metrics = self.metrics.clone();
+        runtime.flags = self.flags.clone();
+    }
+
+    /// One supervised reconciler of `kind` on `context`.
+    fn reconciler<R: Reconciler>(&self, kind: &'static str, context: R) -> Supervised {
+        let context = Arc::new(context);
+        (
+            kind,
+            starter(&self.stop, move |stop| {
+                ferroflux_controllers::runtime::run(context.clone(), stop)
+            }),
+        )
+    }
+}
+
 /// The source controller: one reconciler per source kind, as Flux's source-controller.
-pub fn source_controllers(
-    client: &kube::Client,
-    storage: &Arc<Storage>,
-    metrics: Option<&Arc<Metrics>>,
-    stop: &Stop,
-) -> Vec<Supervised> {
+pub fn source_controllers(process: &Process, storage: &Arc<Storage>) -> Vec<Supervised> {
+    let client = &process.client;
     let mut git = gitrepository::Context::new(client.clone(), storage.clone());
     let mut oci = ocirepository::Context::new(client.clone(), storage.clone());
     let mut helm = helmrepository::Context::new(client.clone(), storage.clone());
-    let mut chart = helmchart::Context::new(
-        client.clone(),
-        storage.clone(),
-        ferroflux_source::http::default_client(),
-    );
+    let http = ferroflux_source::http::default_client();
+    let mut chart = helmchart::Context::new(client.clone(), storage.clone(), http);
     let mut bucket = bucket::Context::new(client.clone(), storage.clone());
     for runtime in [
         &mut git.runtime,
@@ -60,111 +91,94 @@ pub fn source_controllers(
         &mut chart.source.runtime,
         &mut bucket.runtime,
     ] {
-        runtime.metrics = metrics.cloned();
+        process.configure(runtime);
     }
-    let (git, oci, helm) = (Arc::new(git), Arc::new(oci), Arc::new(helm));
-    let (chart, bucket) = (Arc::new(chart), Arc::new(bucket));
     vec![
-        (
-            "GitRepository",
-            starter(stop, move |stop| gitrepository::run(git.clone(), stop)),
-        ),
-        (
-            "OCIRepository",
-            starter(stop, move |stop| ocirepository::run(oci.clone(), stop)),
-        ),
-        (
-            "HelmRepository",
-            starter(stop, move |stop| helmrepository::run(helm.clone(), stop)),
-        ),
-        (
-            "HelmChart",
-            starter(stop, move |stop| helmchart::run(chart.clone(), stop)),
-        ),
-        (
-            "Bucket",
-            starter(stop, move |stop| bucket::run(bucket.clone(), stop)),
-        ),
+        process.reconciler("GitRepository", git),
+        process.reconciler("OCIRepository", oci),
+        process.reconciler("HelmRepository", helm),
+        process.reconciler("HelmChart", chart),
+        process.reconciler("Bucket", bucket),
     ]
 }
 
-/// Flux's source-watcher: the ArtifactGenerator reconciler, storing into `storage` (which
-/// honours `--no-cross-namespace-refs`).
-pub fn source_watcher(
-    client: &kube::Client,
-    storage: &Arc<Storage>,
-    no_cross_namespace_refs: bool,
-    metrics: Option<&Arc<Metrics>>,
-    stop: &Stop,
-) -> Supervised {
-    let mut context = artifactgenerator::Context::new(client.clone(), storage.clone());
-    context.no_cross_namespace_refs = no_cross_namespace_refs;
-    context.runtime.metrics = metrics.cloned();
-    let context = Arc::new(context);
-    (
-        "ArtifactGenerator",
-        starter(stop, move |stop| {
-            artifactgenerator::run(context.clone(), stop)
-        }),
-    )
+/// Flux's source-watcher: the ArtifactGenerator reconciler, storing into `storage`.
+pub fn source_watcher(process: &Process, storage: &Arc<Storage>) -> Supervised {
+    let mut context = artifactgenerator::Context::new(process.client.clone(), storage.clone());
+    context.no_cross_namespace_refs = process.no_cross_namespace_refs;
+    process.configure(&mut context.runtime);
+    process.reconciler("ArtifactGenerator", context)
 }
 
 /// The kustomize controller.
-pub fn kustomize_controller(context: kustomization::Context, stop: &Stop) -> Supervised {
-    let context = Arc::new(context);
-    (
-        "Kustomization",
-        starter(stop, move |stop| kustomization::run(context.clone(), stop)),
-    )
+pub fn kustomize_controller(process: &Process, mut context: kustomization::Context) -> Supervised {
+    process.configure(&mut context.runtime);
+    process.reconciler("Kustomization", context)
 }
 
-/// The image-reflector controller: the ImageRepository scanner and the ImagePolicy reconciler
-/// (which honours `--no-cross-namespace-refs`).
+/// The helm controller.
+pub fn helm_controller(process: &Process, mut context: helmrelease::Context) -> Supervised {
+    process.configure(&mut context.runtime);
+    process.reconciler("HelmRelease", context)
+}
+
+/// The image-reflector controller: the ImageRepository scanner and the ImagePolicy reconciler.
 pub fn image_reflector_controllers(
-    client: &kube::Client,
+    process: &Process,
     tags: Arc<imagerepository::TagStore>,
-    no_cross_namespace_refs: bool,
-    metrics: Option<&Arc<Metrics>>,
-    stop: &Stop,
 ) -> Vec<Supervised> {
-    let mut policies = imagepolicy::Context::new(client.clone(), tags.clone());
-    policies.no_cross_namespace_refs = no_cross_namespace_refs;
-    policies.runtime.metrics = metrics.cloned();
-    let policies = Arc::new(policies);
-    let mut repositories = imagerepository::Context::new(client.clone(), tags);
-    repositories.runtime.metrics = metrics.cloned();
-    let repositories = Arc::new(repositories);
+    let mut policies = imagepolicy::Context::new(process.client.clone(), tags.clone());
+    policies.no_cross_namespace_refs = process.no_cross_namespace_refs;
+    process.configure(&mut policies.runtime);
+    let mut repositories = imagerepository::Context::new(process.client.clone(), tags);
+    process.configure(&mut repositories.runtime);
     vec![
-        (
-            "ImageRepository",
-            starter(stop, move |stop| {
-                imagerepository::run(repositories.clone(), stop)
-            }),
-        ),
-        (
-            "ImagePolicy",
-            starter(stop, move |stop| imagepolicy::run(policies.clone(), stop)),
-        ),
+        process.reconciler("ImageRepository", repositories),
+        process.reconciler("ImagePolicy", policies),
     ]
 }
 
-/// The image-automation controller (honours `--no-cross-namespace-refs`).
-pub fn image_automation_controller(
-    client: &kube::Client,
-    no_cross_namespace_refs: bool,
-    metrics: Option<&Arc<Metrics>>,
-    stop: &Stop,
-) -> Supervised {
-    let mut context = imageupdateautomation::Context::new(client.clone());
-    context.no_cross_namespace_refs = no_cross_namespace_refs;
-    context.runtime.metrics = metrics.cloned();
+/// The image-automation controller.
+pub fn image_automation_controller(process: &Process) -> Supervised {
+    let mut context = imageupdateautomation::Context::new(process.client.clone());
+    context.no_cross_namespace_refs = process.no_cross_namespace_refs;
+    process.configure(&mut context.runtime);
+    process.reconciler("ImageUpdateAutomation", context)
+}
+
+/// The notification controller: the Receiver reconciler, and the servers of the events the
+/// other controllers post (`events_addr`) and of the Receivers' webhooks (`receiver_addr`),
+/// both as Flux's `[host]:port` flags.
+pub fn notification_controller(
+    process: &Process,
+    events_addr: String,
+    receiver_addr: String,
+) -> Vec<Supervised> {
+    let mut context = notification::Context::new(process.client.clone());
+    context.no_cross_namespace_refs = process.no_cross_namespace_refs;
+    process.configure(&mut context.runtime);
+    // The controller posts nothing to itself: its own events are about Alerts and Receivers.
+    context.runtime.flags.events_addr = None;
     let context = Arc::new(context);
-    (
-        "ImageUpdateAutomation",
-        starter(stop, move |stop| {
-            imageupdateautomation::run(context.clone(), stop)
-        }),
-    )
+    let server = context.clone();
+    let serve = move |stop: Stop| {
+        let (server, events, receivers) =
+            (server.clone(), events_addr.clone(), receiver_addr.clone());
+        async move {
+            if let Err(error) = notification::listen(server, &events, &receivers, stop).await {
+                tracing::error!(%error, %events, %receivers, "the notification servers stopped");
+            }
+        }
+    };
+    vec![
+        (
+            "Receiver",
+            starter(&process.stop, move |stop| {
+                notification::run(context.clone(), stop)
+            }),
+        ),
+        ("notification servers", starter(&process.stop, serve)),
+    ]
 }
 
 /// The workload simulator (`ferroflux up` only: in a real cluster, pods run).

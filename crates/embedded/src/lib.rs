@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod git_http;
 pub mod manifests;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use ferroflux_admission::PolicyCache;
 use ferroflux_apiserver::RunningServer;
 use ferroflux_apply::manager::{ApplyOptions, Change, ResourceManager};
 use ferroflux_controllers::kustomization::reconciler as kustomization;
-use ferroflux_controllers::runtime::SupervisionError;
-use ferroflux_controllers::{imagerepository, simulator};
+use ferroflux_controllers::runtime::{Flags, SupervisionError};
+use ferroflux_controllers::{helmrelease, imagerepository, simulator};
 use ferroflux_source::storage::Storage;
 
 pub use error::Error;
@@ -35,6 +36,8 @@ pub const COMPONENTS: &[&str] = &[
     "source-controller",
     "source-watcher",
     "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
     manifests::POLICY_WEBHOOK,
@@ -71,12 +74,28 @@ pub struct SourceServers {
     pub git_root: PathBuf,
     /// `http://127.0.0.1:PORT` of the Git server.
     pub git_url: String,
+    /// Where the notification controller takes events (`127.0.0.1:PORT`).
+    pub events_addr: SocketAddr,
+    /// Where the notification controller serves Receivers' webhooks (`127.0.0.1:PORT`).
+    pub receiver_addr: SocketAddr,
 }
 
 /// Starts the artifact server and the Git server on the ports of the previous run (the first
-/// run picks free ones), so that the URLs written into objects stay valid across restarts.
-pub async fn serve_sources(data_dir: &Path) -> Result<SourceServers, Error> {
-    let (artifact_listener, git_listener) = bind_persisted(data_dir).await?;
+/// run picks free ones), so that the URLs written into objects stay valid across restarts, and
+/// reserves the notification controller's ports (events: kept likewise; Receivers' webhooks:
+/// `receiver_listen`, port 0 for a free one).
+pub async fn serve_sources(
+    data_dir: &Path,
+    receiver_listen: SocketAddr,
+) -> Result<SourceServers, Error> {
+    let [artifact_listener, git_listener, events] = bind_persisted(data_dir).await?;
+    let receivers = tokio::net::TcpListener::bind(receiver_listen)
+        .await
+        .map_err(|source| Error::PortTaken {
+            server: "receiver",
+            port: receiver_listen.port(),
+            source,
+        })?;
     let artifact_url = format!("http://{}", artifact_listener.local_addr()?);
     let git_url = format!("http://{}", git_listener.local_addr()?);
     let storage = Arc::new(Storage::new(data_dir.join("artifacts"), &artifact_url)?);
@@ -85,54 +104,50 @@ pub async fn serve_sources(data_dir: &Path) -> Result<SourceServers, Error> {
     let git_root = data_dir.join("git");
     std::fs::create_dir_all(&git_root)?;
     tokio::spawn(git_http::serve(git_root.clone(), git_listener));
+    // The notification controller binds its own addresses (again after a restart): these
+    // listeners only reserved the ports.
     Ok(SourceServers {
         storage,
         artifact_url,
         git_root,
         git_url,
+        events_addr: events.local_addr()?,
+        receiver_addr: receivers.local_addr()?,
     })
 }
 
-/// Ports chosen on first run, kept so artifact and Git URLs stay valid across restarts.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Ports {
-    artifacts: u16,
-    git: u16,
-}
+/// The servers of `up` whose ports are chosen on first run and kept, so that the URLs written
+/// into objects (artifacts, Git) and given to the controllers (events) stay valid across
+/// restarts.
+const PERSISTED: [&str; 3] = ["artifacts", "git", "events"];
 
-async fn bind_persisted(
-    data_dir: &Path,
-) -> Result<(tokio::net::TcpListener, tokio::net::TcpListener), Error> {
+async fn bind_persisted(data_dir: &Path) -> Result<[tokio::net::TcpListener; 3], Error> {
     let file = data_dir.join("ports.json");
-    let saved: Option<Ports> = std::fs::read(&file)
+    let saved: BTreeMap<String, u16> = std::fs::read(&file)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let bind = |server: &'static str, port: u16| async move {
-        tokio::net::TcpListener::bind(local(port))
-            .await
-            .map_err(|source| Error::PortTaken {
-                server,
-                port,
-                source,
-            })
-    };
-    let (artifacts, git) = match saved {
-        Some(ports) => (
-            bind("artifact", ports.artifacts).await?,
-            bind("git", ports.git).await?,
-        ),
-        None => (
-            tokio::net::TcpListener::bind(local(0)).await?,
-            tokio::net::TcpListener::bind(local(0)).await?,
-        ),
-    };
-    let ports = Ports {
-        artifacts: artifacts.local_addr()?.port(),
-        git: git.local_addr()?.port(),
-    };
+    let mut ports = BTreeMap::new();
+    let mut listeners = Vec::with_capacity(PERSISTED.len());
+    for server in PERSISTED {
+        let listener = match saved.get(server) {
+            Some(&port) => tokio::net::TcpListener::bind(local(port))
+                .await
+                .map_err(|source| Error::PortTaken {
+                    server,
+                    port,
+                    source,
+                })?,
+            None => tokio::net::TcpListener::bind(local(0)).await?,
+        };
+        ports.insert(server, listener.local_addr()?.port());
+        listeners.push(listener);
+    }
     std::fs::write(&file, serde_json::to_vec(&ports)?)?;
-    Ok((artifacts, git))
+    listeners
+        .try_into()
+        .map_err(|_| Error::Io(std::io::Error::other("a listener is missing")))
 }
 
 /// Where the fleet's content comes from.
@@ -235,13 +250,15 @@ pub async fn bootstrap(
     objects.push(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
     );
-    // What `flux install` creates for the applier: its ServiceAccount, bound to cluster-admin
-    // by `cluster-reconciler`; the flux-system Kustomizations impersonate it.
-    let applier = manifests::service_account(manifests::APPLIER, "flux-system");
-    objects.push(serde_json::to_value(applier)?);
-    objects.push(serde_json::to_value(manifests::cluster_reconciler(
-        "flux-system",
-    ))?);
+    // What `flux install` creates for the appliers: their ServiceAccounts, bound to
+    // cluster-admin by `cluster-reconciler`; the flux-system Kustomizations impersonate
+    // kustomize-controller's under lockdown.
+    for applier in manifests::APPLIERS {
+        let account = manifests::service_account(applier, "flux-system");
+        objects.push(serde_json::to_value(account)?);
+    }
+    let reconciler = manifests::cluster_reconciler("flux-system", manifests::APPLIERS);
+    objects.push(serde_json::to_value(reconciler)?);
     objects.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
         "data": {"git_server": git_url, "cluster_name": cluster}}));
@@ -286,15 +303,22 @@ impl ControllerOptions {
                 args.push(format!("--storage-adv-addr={advertised}"));
             }
             "image-reflector-controller" => args.push(storage("image-tags")),
+            "notification-controller" => {
+                args.push(format!("--events-addr={}", servers.events_addr));
+                args.push(format!("--receiver-addr={}", servers.receiver_addr));
+            }
             _ => {}
+        }
+        if controller.name != "notification-controller" {
+            args.push(format!("--events-addr=http://{}/", servers.events_addr));
         }
         // Flux's source-controller has no cross-namespace reference to refuse.
         if self.no_cross_namespace_refs && controller.name != "source-controller" {
             args.push("--no-cross-namespace-refs=true".to_string());
         }
-        // The impersonation default of Flux's lockdown belongs to the applier.
-        if let (Some(account), manifests::APPLIER) =
-            (&self.default_service_account, controller.name)
+        // The impersonation default of Flux's lockdown belongs to the appliers.
+        if let Some(account) = &self.default_service_account
+            && manifests::APPLIERS.contains(&controller.name)
         {
             args.push(format!("--default-service-account={account}"));
         }
@@ -394,27 +418,41 @@ pub fn start_controllers(
     .boxed()
     .shared();
     let tags = Arc::new(imagerepository::TagStore::new(data_dir.join("image-tags"))?);
+    // The lockdown flags reach every controller that follows a reference or applies; every
+    // controller posts its events to the notification controller.
+    let process = components::Process {
+        client: client.clone(),
+        metrics: None,
+        flags: Flags {
+            events_addr: Some(format!("http://{}/", servers.events_addr)),
+            ..Flags::default()
+        },
+        no_cross_namespace_refs: options.no_cross_namespace_refs,
+        stop: shutdown.clone(),
+    };
+    let storage = &servers.storage;
+    let mut controllers = components::source_controllers(&process, storage);
+    controllers.push(components::source_watcher(&process, storage));
+    controllers.extend(components::image_reflector_controllers(&process, tags));
+    controllers.push(components::image_automation_controller(&process));
     let ks_options = kustomization::Options {
+        default_service_account: options.default_service_account.clone(),
+        no_cross_namespace_refs: options.no_cross_namespace_refs,
+        ..Default::default()
+    };
+    let ks = kustomization::Context::new(client.clone(), kube_config.clone(), ks_options);
+    controllers.push(components::kustomize_controller(&process, ks));
+    let hr_options = helmrelease::Options {
         default_service_account: options.default_service_account,
         no_cross_namespace_refs: options.no_cross_namespace_refs,
         ..Default::default()
     };
-    let no_cross = options.no_cross_namespace_refs;
-    let storage = &servers.storage;
-    // The lockdown flags reach every controller that follows a reference or applies.
-    let mut controllers = components::source_controllers(client, storage, None, &shutdown);
-    controllers.push(components::source_watcher(
-        client, storage, no_cross, None, &shutdown,
-    ));
-    controllers.extend(components::image_reflector_controllers(
-        client, tags, no_cross, None, &shutdown,
-    ));
-    controllers.push(components::image_automation_controller(
-        client, no_cross, None, &shutdown,
-    ));
-    controllers.push(components::kustomize_controller(
-        kustomization::Context::new(client.clone(), kube_config, ks_options),
-        &shutdown,
+    let hr = helmrelease::Context::new(client.clone(), kube_config, hr_options);
+    controllers.push(components::helm_controller(&process, hr));
+    controllers.extend(components::notification_controller(
+        &process,
+        servers.events_addr.to_string(),
+        servers.receiver_addr.to_string(),
     ));
     if let Some(simulator) = options.simulator {
         controllers.push(components::workload_simulator(client, simulator, &shutdown));

@@ -95,9 +95,8 @@ const ARTIFACTS: Port = Port {
     service_port: Some(80),
 };
 
-/// The components ferroflux installs. Only controllers that exist are offered: Flux's
-/// helm-controller and notification-controller have no ferroflux counterpart yet, and a
-/// Deployment for them would advertise what does not run.
+/// The components ferroflux installs: only controllers that exist (Flagger's canary controller
+/// has no ferroflux counterpart yet, and a Deployment for it would advertise what does not run).
 pub const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "source-controller",
@@ -121,6 +120,28 @@ pub const CONTROLLERS: &[Controller] = &[
         name: "kustomize-controller",
         command: Command::Controller("kustomize"),
         ports: &[METRICS],
+        extra_flags: &[],
+    },
+    Controller {
+        name: "helm-controller",
+        command: Command::Controller("helm"),
+        ports: &[METRICS],
+        extra_flags: &[],
+    },
+    Controller {
+        name: NOTIFICATION_CONTROLLER,
+        command: Command::Controller("notification"),
+        // Events from the other controllers on 9090 behind the Service's port 80, and the
+        // Receivers' webhooks on 9292, as Flux's.
+        ports: &[
+            METRICS,
+            ARTIFACTS,
+            Port {
+                name: "http-webhook",
+                container_port: 9292,
+                service_port: None,
+            },
+        ],
         extra_flags: &[],
     },
     Controller {
@@ -163,15 +184,20 @@ pub fn controller(name: &str) -> Option<&'static Controller> {
     CONTROLLERS.iter().find(|c| c.name == name)
 }
 
-/// The ServiceAccount of the controller that applies manifests (Flux's helm-controller, the
-/// other applier, has no ferroflux counterpart).
+/// The notification controller, where every other controller posts its events.
+pub const NOTIFICATION_CONTROLLER: &str = "notification-controller";
+
+/// The ServiceAccount the platform's own Kustomizations name in `spec.serviceAccountName`
+/// under lockdown (`--default-service-account`): kustomize-controller's.
 pub const APPLIER: &str = "kustomize-controller";
 
-/// Flux's `cluster-reconciler` binding: like Flux, the applier is cluster-admin and tenants are
-/// confined by impersonation. Under lockdown (`--default-service-account`) the platform's own
-/// Kustomizations name this account in `spec.serviceAccountName`.
-pub fn cluster_reconciler(namespace: &str) -> ClusterRoleBinding {
-    binding("cluster-reconciler", "cluster-admin", namespace, &[APPLIER])
+/// The controllers that apply manifests (and honour `--default-service-account`).
+pub const APPLIERS: &[&str] = &[APPLIER, "helm-controller"];
+
+/// Flux's `cluster-reconciler` binding of the `appliers` installed: like Flux, they are
+/// cluster-admin and tenants are confined by impersonation.
+pub fn cluster_reconciler(namespace: &str, appliers: &[&str]) -> ClusterRoleBinding {
+    binding("cluster-reconciler", "cluster-admin", namespace, appliers)
 }
 
 /// A ClusterRoleBinding of `role` to the ServiceAccounts `service_accounts` of `namespace`.

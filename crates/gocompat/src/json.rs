@@ -35,6 +35,44 @@ pub fn write_string(out: &mut String, s: &str, escape_html: bool) {
     out.push('"');
 }
 
+/// Appends a compact JSON array (`json.Marshal`'s form: no spaces) whose elements
+/// `write_element` appends, for callers encoding their own value type.
+pub fn write_array<T>(
+    out: &mut String,
+    elements: impl IntoIterator<Item = T>,
+    mut write_element: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, element) in elements.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_element(out, element);
+    }
+    out.push(']');
+}
+
+/// Appends a compact JSON object of `members` in the order given (Go sorts map keys; a caller
+/// with an unsorted map sorts first), keys escaped as [`write_string`] with `escape_html`,
+/// values appended by `write_value`.
+pub fn write_object<'k, T>(
+    out: &mut String,
+    members: impl IntoIterator<Item = (&'k str, T)>,
+    escape_html: bool,
+    mut write_value: impl FnMut(&mut String, T),
+) {
+    out.push('{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, key, escape_html);
+        out.push(':');
+        write_value(out, value);
+    }
+    out.push('}');
+}
+
 /// `\u00xx` with Go's lowercase hex digits.
 fn unicode_escape(out: &mut String, c: char) {
     // Writing to a String cannot fail.
@@ -62,5 +100,22 @@ mod tests {
             r#""\u003c\u0026\u003e\u2028\u2029é""#
         );
         assert_eq!(quoted("<&>\u{2028}", false), r#""<&>\u2028""#);
+    }
+
+    #[test]
+    fn writes_compact_arrays_and_objects() {
+        let mut out = String::new();
+        write_array(&mut out, [1, 2, 3], |out, n| out.push_str(&n.to_string()));
+        out.push(' ');
+        write_array(&mut out, Vec::<u8>::new(), |_, _| {});
+        out.push(' ');
+        write_object(&mut out, [("a<", "x"), ("b", "y")], true, |out, v| {
+            write_string(out, v, true)
+        });
+        out.push(' ');
+        write_object(&mut out, [("a<", 1)], false, |out, n| {
+            out.push_str(&n.to_string())
+        });
+        assert_eq!(out, r#"[1,2,3] [] {"a\u003c":"x","b":"y"} {"a<":1}"#);
     }
 }

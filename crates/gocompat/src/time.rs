@@ -110,6 +110,7 @@ impl GoTime {
         let sod = local.rem_euclid(86_400);
         let (year, month, day) = civil(days);
         let (hour, min, sec) = (sod / 3600, (sod / 60) % 60, sod % 60);
+        let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
         let weekday = (days + 4).rem_euclid(7) as usize;
         let yday = days - days_from_civil(year, 1, 1) + 1;
         let mut out = String::new();
@@ -125,111 +126,56 @@ impl GoTime {
                     }
                 };
             }
-            tok!("January", |o: &mut String| o
-                .push_str(MONTHS[month as usize - 1]));
-            tok!("Jan", |o: &mut String| o
-                .push_str(&MONTHS[month as usize - 1][..3]));
-            tok!("Monday", |o: &mut String| o.push_str(DAYS[weekday]));
-            tok!("Mon", |o: &mut String| o.push_str(&DAYS[weekday][..3]));
-            tok!("MST", |o: &mut String| o.push_str(&self.zone));
-            tok!("2006", |o: &mut String| {
-                let _ = write!(o, "{year:04}");
-            });
-            tok!("-07:00:00", |o: &mut String| o.push_str(&offset_str(
-                self.offset,
-                true,
-                true,
-                false
-            )));
-            tok!("-07:00", |o: &mut String| o.push_str(&offset_str(
-                self.offset,
-                true,
-                false,
-                false
-            )));
-            tok!("-0700", |o: &mut String| o.push_str(&offset_str(
-                self.offset,
-                false,
-                false,
-                false
-            )));
-            tok!("-07", |o: &mut String| o
-                .push_str(&offset_str(self.offset, false, false, false)[..3]));
-            tok!("Z07:00", |o: &mut String| o.push_str(&offset_str(
-                self.offset,
-                true,
-                false,
-                true
-            )));
-            tok!("Z0700", |o: &mut String| o.push_str(&offset_str(
-                self.offset,
-                false,
-                false,
-                true
-            )));
+            // A token that prints formatted numbers, or a piece of text.
+            macro_rules! tok_write {
+                ($t:expr, $($fmt:tt)+) => {
+                    tok!($t, |o: &mut String| {
+                        let _ = write!(o, $($fmt)+);
+                    })
+                };
+            }
+            macro_rules! tok_push {
+                ($t:expr, $text:expr) => {
+                    tok!($t, |o: &mut String| o.push_str($text))
+                };
+            }
+            tok_push!("January", MONTHS[month as usize - 1]);
+            tok_push!("Jan", &MONTHS[month as usize - 1][..3]);
+            tok_push!("Monday", DAYS[weekday]);
+            tok_push!("Mon", &DAYS[weekday][..3]);
+            tok_push!("MST", &self.zone);
+            tok_write!("2006", "{year:04}");
+            tok_push!("-07:00:00", &offset_str(self.offset, true, true, false));
+            tok_push!("-07:00", &offset_str(self.offset, true, false, false));
+            tok_push!("-0700", &offset_str(self.offset, false, false, false));
+            tok_push!("-07", &offset_str(self.offset, false, false, false)[..3]);
+            tok_push!("Z07:00", &offset_str(self.offset, true, false, true));
+            tok_push!("Z0700", &offset_str(self.offset, false, false, true));
             tok!("Z07", |o: &mut String| {
                 let z = offset_str(self.offset, false, false, true);
                 o.push_str(if z == "Z" { "Z" } else { &z[..3] });
             });
-            tok!("002", |o: &mut String| {
-                let _ = write!(o, "{yday:03}");
-            });
-            tok!("__2", |o: &mut String| {
-                let _ = write!(o, "{yday:>3}");
-            });
-            tok!("01", |o: &mut String| {
-                let _ = write!(o, "{month:02}");
-            });
-            tok!("02", |o: &mut String| {
-                let _ = write!(o, "{day:02}");
-            });
-            tok!("_2", |o: &mut String| {
-                let _ = write!(o, "{day:>2}");
-            });
-            tok!("06", |o: &mut String| {
-                let _ = write!(o, "{:02}", year.rem_euclid(100));
-            });
-            tok!("15", |o: &mut String| {
-                let _ = write!(o, "{hour:02}");
-            });
-            tok!("03", |o: &mut String| {
-                let _ = write!(o, "{:02}", if hour % 12 == 0 { 12 } else { hour % 12 });
-            });
-            tok!("04", |o: &mut String| {
-                let _ = write!(o, "{min:02}");
-            });
-            tok!("05", |o: &mut String| {
-                let _ = write!(o, "{sec:02}");
-            });
-            tok!("PM", |o: &mut String| o.push_str(if hour >= 12 {
-                "PM"
-            } else {
-                "AM"
-            }));
-            tok!("pm", |o: &mut String| o.push_str(if hour >= 12 {
-                "pm"
-            } else {
-                "am"
-            }));
+            tok_write!("002", "{yday:03}");
+            tok_write!("__2", "{yday:>3}");
+            tok_write!("01", "{month:02}");
+            tok_write!("02", "{day:02}");
+            tok_write!("_2", "{day:>2}");
+            tok_write!("06", "{:02}", year.rem_euclid(100));
+            tok_write!("15", "{hour:02}");
+            tok_write!("03", "{hour12:02}");
+            tok_write!("04", "{min:02}");
+            tok_write!("05", "{sec:02}");
+            tok_push!("PM", if hour >= 12 { "PM" } else { "AM" });
+            tok_push!("pm", if hour >= 12 { "pm" } else { "am" });
             if let Some(r) = write_fraction(rest, self.nanos, &mut out) {
                 rest = r;
                 continue;
             }
-            tok!("1", |o: &mut String| {
-                let _ = write!(o, "{month}");
-            });
-            tok!("2", |o: &mut String| {
-                let _ = write!(o, "{day}");
-            });
-            tok!("3", |o: &mut String| {
-                let _ = write!(o, "{}", if hour % 12 == 0 { 12 } else { hour % 12 });
-            });
-            tok!("4", |o: &mut String| {
-                let _ = write!(o, "{min}");
-            });
-            tok!("5", |o: &mut String| {
-                let _ = write!(o, "{sec}");
-            });
+            tok_write!("1", "{month}");
+            tok_write!("2", "{day}");
+            tok_write!("3", "{hour12}");
+            tok_write!("4", "{min}");
+            tok_write!("5", "{sec}");
             let c = rest.chars().next().unwrap_or(' ');
             out.push(c);
             rest = &rest[c.len_utf8()..];

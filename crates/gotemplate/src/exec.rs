@@ -741,6 +741,20 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// The field chain `idents` of an argument (`.a.b`, `$x.a.b`) from `recv`, the argument
+    /// itself being the only one its last field is called with.
+    fn eval_arg_chain(
+        &mut self,
+        dot: &Value,
+        recv: Slot,
+        pos: usize,
+        arg: &Arg,
+        idents: &[Arc<str>],
+    ) -> R<Value> {
+        self.eval_field_chain(dot, recv, pos, arg, idents, std::slice::from_ref(arg), None)
+            .map(Slot::into_value)
+    }
+
     /// Evaluates one argument of a command (Go's `evalArg` for an `interface{}` parameter).
     fn eval_arg(&mut self, dot: &Value, arg: &Arg) -> R<Value> {
         match arg {
@@ -751,16 +765,7 @@ impl<'a> Exec<'a> {
                     return Ok(v);
                 }
                 let recv = self.dot_slot(dot);
-                self.eval_field_chain(
-                    dot,
-                    recv,
-                    *pos,
-                    arg,
-                    idents,
-                    std::slice::from_ref(arg),
-                    None,
-                )
-                .map(Slot::into_value)
+                self.eval_arg_chain(dot, recv, *pos, arg, idents)
             }
             Arg::Variable { pos, name, fields } => {
                 if fields.is_empty() {
@@ -770,16 +775,7 @@ impl<'a> Exec<'a> {
                     return Ok(v);
                 }
                 let recv = self.var_slot(name, *pos)?;
-                self.eval_field_chain(
-                    dot,
-                    recv,
-                    *pos,
-                    arg,
-                    fields,
-                    std::slice::from_ref(arg),
-                    None,
-                )
-                .map(Slot::into_value)
+                self.eval_arg_chain(dot, recv, *pos, arg, fields)
             }
             Arg::Pipe(p) => self.eval_pipeline(dot, p),
             Arg::Identifier(pos, name) => {

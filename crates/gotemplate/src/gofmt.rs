@@ -254,21 +254,33 @@ fn pad(out: &mut String, s: &str, spec: &Spec, numeric: bool) {
     }
 }
 
+/// The backslash escape Go's `strconv.Quote` writes for `c` inside a double-quoted string
+/// (`\"`, `\\`, `\a`, `\b`, `\f`, `\n`, `\r`, `\t`, `\v`), when it has one.
+pub(crate) fn short_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\x07' => "\\a",
+        '\x08' => "\\b",
+        '\x0c' => "\\f",
+        '\n' => "\\n",
+        '\r' => "\\r",
+        '\t' => "\\t",
+        '\x0b' => "\\v",
+        _ => return None,
+    })
+}
+
 /// Go's `strconv.Quote` (with `ascii_only`, `QuoteToASCII`).
 pub fn quote(s: &str, ascii_only: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
+        if let Some(escaped) = short_escape(c) {
+            out.push_str(escaped);
+            continue;
+        }
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c == '\x7f' => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }

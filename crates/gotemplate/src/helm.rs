@@ -531,6 +531,51 @@ impl HelmEngine {
         files: &BTreeMap<String, String>,
         data: &Value,
     ) -> Result<BTreeMap<String, String>, Error> {
+        let scoped: BTreeMap<String, ScopedTemplate> = files
+            .iter()
+            .map(|(k, text)| {
+                let t = ScopedTemplate {
+                    text: text.clone(),
+                    data: data.clone(),
+                    base_path: base_path(k),
+                };
+                (k.clone(), t)
+            })
+            .collect();
+        self.render_scoped_here(&scoped)
+    }
+
+    /// Renders the templates of a chart and its subcharts, each with the data of its own
+    /// chart (`.Values` scoped to the subchart, its `.Chart`, `.Files`, `.Subcharts`), as
+    /// Helm's engine does: one template set, so any chart can `include` any definition.
+    ///
+    /// # Errors
+    /// The first parse error, or the first execution error of a non-partial template.
+    pub fn render_scoped(
+        &self,
+        templates: &BTreeMap<String, ScopedTemplate>,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("helm-render".into())
+                .stack_size(RENDER_STACK)
+                .spawn_scoped(scope, || self.render_scoped_here(templates))
+                .map_err(|e| Error::Resource {
+                    message: format!("cannot start the render thread: {e}"),
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(Error::Resource {
+                        message: "the render thread panicked".into(),
+                    })
+                })
+        })
+    }
+
+    fn render_scoped_here(
+        &self,
+        templates: &BTreeMap<String, ScopedTemplate>,
+    ) -> Result<BTreeMap<String, String>, Error> {
         let mut t = Template::with_funcs(self.funcs.clone());
         t.options(Options {
             missing_key: if self.strict {
@@ -540,30 +585,42 @@ impl HelmEngine {
             },
             ..self.options.clone()
         });
-        let keys = sort_templates(files.keys());
+        let keys = sort_templates(templates.keys());
         for k in &keys {
-            t.parse(k, &files[*k])?;
+            t.parse(k, &templates[*k].text)?;
         }
-        let base = match data {
-            Value::Map(m) => m.snapshot(),
-            _ => Map::new(),
-        };
         let mut out = BTreeMap::new();
         for k in keys {
             let file_name = k.rsplit('/').next().unwrap_or(k);
             if file_name.starts_with('_') {
                 continue;
             }
-            let mut vals = base.clone();
+            let scoped = &templates[k];
+            let mut vals = match &scoped.data {
+                Value::Map(m) => m.snapshot(),
+                _ => Map::new(),
+            };
             let mut tm = Map::new();
             tm.insert("Name".into(), Value::str(k));
-            tm.insert("BasePath".into(), Value::from(base_path(k)));
+            tm.insert("BasePath".into(), Value::str(&scoped.base_path));
             vals.insert("Template".into(), Value::map(tm));
             let rendered = t.execute(k, &Value::map(vals)).map_err(chart_error)?;
             out.insert(k.clone(), rendered.replace("<no value>", ""));
         }
         Ok(out)
     }
+}
+
+/// One template of a chart render with the data it executes with.
+#[derive(Clone, Default)]
+pub struct ScopedTemplate {
+    /// The template text.
+    pub text: String,
+    /// The top-level object of its chart (`Values`, `Chart`, `Release`, `Capabilities`,
+    /// `Files`, `Subcharts`); `Template` is added per template.
+    pub data: Value,
+    /// `.Template.BasePath`: the `templates` directory of its chart.
+    pub base_path: String,
 }
 
 /// Helm reports `required` and `fail` as `execution error at (FILE:LINE:COL): MESSAGE`, the
@@ -685,9 +742,14 @@ impl HostObject for Files {
             "Get" | "GetBytes" => {
                 arg(0).map(|p| Value::from(self.files.get(&p).cloned().unwrap_or_default()))
             }
-            "Lines" => arg(0).map(|p| {
-                let content = self.files.get(&p).cloned().unwrap_or_default();
-                Value::list(content.split('\n').map(Value::str).collect())
+            // Helm drops one trailing newline before splitting; a missing file has no lines.
+            "Lines" => arg(0).map(|p| match self.files.get(&p) {
+                None => Value::list(Vec::new()),
+                Some(content) if content.is_empty() => Value::list(Vec::new()),
+                Some(content) => {
+                    let content = content.strip_suffix('\n').unwrap_or(content);
+                    Value::list(content.split('\n').map(Value::str).collect())
+                }
             }),
             "Glob" => arg(0).map(|pat| {
                 let files = self

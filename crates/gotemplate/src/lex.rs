@@ -266,10 +266,12 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     self.emit(Kind::Pipe, start, self.pos);
                 }
-                '"' => self.lex_quote()?,
+                '"' => self.lex_escaped('"', Kind::String, "unterminated quoted string")?,
                 '`' => self.lex_raw()?,
                 '$' => self.lex_field_or_var(Kind::Variable)?,
-                '\'' => self.lex_char()?,
+                '\'' => {
+                    self.lex_escaped('\'', Kind::CharConstant, "unterminated character constant")?
+                }
                 '.' => {
                     let next = self.bytes.get(self.pos + 1).copied();
                     if next.is_some_and(|b| b.is_ascii_digit()) {
@@ -359,12 +361,14 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
-    fn lex_char(&mut self) -> Result<(), LexError> {
+    /// A character constant or quoted string (Go's `lexChar`/`lexQuote`, the same scan): up to
+    /// the unescaped `close`, no newline inside.
+    fn lex_escaped(&mut self, close: char, kind: Kind, unterminated: &str) -> Result<(), LexError> {
         let start = self.pos;
         self.pos += 1;
         loop {
             let Some(c) = self.peek_char() else {
-                return self.err(start, "unterminated character constant");
+                return self.err(start, unterminated);
             };
             self.pos += c.len_utf8();
             match c {
@@ -375,41 +379,14 @@ impl<'a> Lexer<'a> {
                         self.pos += n.len_utf8();
                         continue;
                     }
-                    return self.err(start, "unterminated character constant");
+                    return self.err(start, unterminated);
                 }
-                '\n' => return self.err(start, "unterminated character constant"),
-                '\'' => break,
+                '\n' => return self.err(start, unterminated),
+                c if c == close => break,
                 _ => {}
             }
         }
-        self.emit(Kind::CharConstant, start, self.pos);
-        Ok(())
-    }
-
-    fn lex_quote(&mut self) -> Result<(), LexError> {
-        let start = self.pos;
-        self.pos += 1;
-        loop {
-            let Some(c) = self.peek_char() else {
-                return self.err(start, "unterminated quoted string");
-            };
-            self.pos += c.len_utf8();
-            match c {
-                '\\' => {
-                    if let Some(n) = self.peek_char()
-                        && n != '\n'
-                    {
-                        self.pos += n.len_utf8();
-                        continue;
-                    }
-                    return self.err(start, "unterminated quoted string");
-                }
-                '\n' => return self.err(start, "unterminated quoted string"),
-                '"' => break,
-                _ => {}
-            }
-        }
-        self.emit(Kind::String, start, self.pos);
+        self.emit(kind, start, self.pos);
         Ok(())
     }
 

@@ -49,7 +49,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use exec::Exec;
-pub use helm::{ApiVersions, Files, HelmEngine, capabilities, helm_funcs};
+pub use helm::{ApiVersions, Files, HelmEngine, ScopedTemplate, capabilities, helm_funcs};
 pub use parse::Tree;
 pub use sprig::{Sources, sprig_funcs};
 pub use value::{HostObject, Map, MapCell, Value};

@@ -2,6 +2,7 @@
 //! first, then tables; two-space indentation per table level), and documents read with the
 //! `toml` crate into template values.
 
+use crate::gofmt;
 use crate::value::{Map, Value};
 
 fn bare(k: &str) -> bool {
@@ -10,20 +11,16 @@ fn bare(k: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// BurntSushi/toml's basic string: Go's short escapes but `\a` and `\v`, other control
+/// characters as `\uXXXX`.
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x08' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\x0c' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+        match gofmt::short_escape(c) {
+            Some(escaped) if !matches!(c, '\x07' | '\x0b') => out.push_str(escaped),
+            _ if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            _ => out.push(c),
         }
     }
     out.push('"');

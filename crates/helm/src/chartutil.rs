@@ -36,6 +36,89 @@ pub struct Metadata {
     /// `type`: empty, `application` or `library`.
     #[serde(default, rename = "type")]
     pub chart_type: String,
+    /// `home`: the project's URL.
+    #[serde(default)]
+    pub home: String,
+    /// `sources`: URLs of the chart's source code.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// `description`: one sentence about the chart.
+    #[serde(default)]
+    pub description: String,
+    /// `keywords`.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// `maintainers`.
+    #[serde(default)]
+    pub maintainers: Vec<Maintainer>,
+    /// `icon`: an SVG or PNG URL.
+    #[serde(default)]
+    pub icon: String,
+    /// `condition` (v1 charts): the values path that enables the chart.
+    #[serde(default)]
+    pub condition: String,
+    /// `tags` (v1 charts).
+    #[serde(default)]
+    pub tags: String,
+    /// `appVersion`: the version of the packaged application.
+    #[serde(default)]
+    pub app_version: String,
+    /// `deprecated`.
+    #[serde(default)]
+    pub deprecated: bool,
+    /// `annotations`.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// `kubeVersion`: the SemVer range of Kubernetes versions the chart supports.
+    #[serde(default)]
+    pub kube_version: String,
+    /// `dependencies` (in `requirements.yaml` for v1 charts).
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One of a chart's `maintainers` (Helm's `chart.Maintainer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Maintainer {
+    /// `name`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `email`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    /// `url`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+}
+
+/// One of a chart's `dependencies` (Helm's `chart.Dependency`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    /// `name`: the subchart's chart name.
+    #[serde(default)]
+    pub name: String,
+    /// `version`: a SemVer range.
+    #[serde(default)]
+    pub version: String,
+    /// `repository`: where the subchart comes from.
+    #[serde(default)]
+    pub repository: String,
+    /// `condition`: comma-separated values paths; the first boolean found decides.
+    #[serde(default)]
+    pub condition: String,
+    /// `tags`: the subchart is enabled when any of these `tags` values is true.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `enabled`: set while processing dependencies.
+    #[serde(default)]
+    pub enabled: bool,
+    /// `import-values`: child values imported into the parent.
+    #[serde(default, rename = "import-values")]
+    pub import_values: Vec<Value>,
+    /// `alias`: the name the subchart renders under.
+    #[serde(default)]
+    pub alias: String,
 }
 
 /// `Chart.yaml` breaks one of Helm's rules; the text is Helm's (`validation: ...`).
@@ -248,7 +331,7 @@ mod tests {
                 api_version: "v2".into(),
                 name: "podinfo".into(),
                 version: "1.0.0".into(),
-                chart_type: String::new(),
+                ..Metadata::default()
             }
         );
     }

@@ -16,6 +16,14 @@ pub trait FileSystem {
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         Ok(clean(path))
     }
+    /// The names of a directory's entries, sorted (Helm's chart loader walks directories).
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let _ = path;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot list directories",
+        ))
+    }
 }
 
 /// The real disk.
@@ -34,6 +42,14 @@ impl FileSystem for DiskFs {
     }
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::canonicalize(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -97,6 +113,26 @@ impl FileSystem for MemFs {
         } else {
             Err(io::Error::new(io::ErrorKind::NotFound, "no such file"))
         }
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let dir = clean(path);
+        if !self.dirs.contains(&dir) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such directory"));
+        }
+        let child = |p: &PathBuf| {
+            (p.parent() == Some(dir.as_path()) && p != &dir)
+                .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .flatten()
+        };
+        let mut names: Vec<String> = self
+            .files
+            .keys()
+            .chain(self.dirs.iter())
+            .filter_map(child)
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 }
 

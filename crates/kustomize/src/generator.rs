@@ -52,14 +52,14 @@ impl GenOptions {
         let Some(mut l) = local else {
             return g.clone();
         };
-        for (k, v) in &g.labels {
-            if !l.labels.iter().any(|(lk, _)| lk == k) {
-                l.labels.push((k.clone(), v.clone()));
-            }
-        }
-        for (k, v) in &g.annotations {
-            if !l.annotations.iter().any(|(lk, _)| lk == k) {
-                l.annotations.push((k.clone(), v.clone()));
+        for (local, global) in [
+            (&mut l.labels, &g.labels),
+            (&mut l.annotations, &g.annotations),
+        ] {
+            for (k, v) in global {
+                if !local.iter().any(|(lk, _)| lk == k) {
+                    local.push((k.clone(), v.clone()));
+                }
             }
         }
         l.disable_hash |= g.disable_hash;
@@ -186,27 +186,14 @@ pub fn generate(
     if !namespace.is_empty() {
         md.insert("namespace", Value::Str(namespace));
     }
-    if !opts.labels.is_empty() {
-        md.insert(
-            "labels",
-            Value::Map(
-                opts.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
-                    .collect(),
-            ),
-        );
-    }
-    if !opts.annotations.is_empty() {
-        md.insert(
-            "annotations",
-            Value::Map(
-                opts.annotations
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
-                    .collect(),
-            ),
-        );
+    for (field, pairs) in [("labels", &opts.labels), ("annotations", &opts.annotations)] {
+        if !pairs.is_empty() {
+            let map = pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                .collect();
+            md.insert(field, Value::Map(map));
+        }
     }
     obj.insert("metadata", Value::Map(md));
     let b64 = |b: &[u8]| wrap_base64(&base64::engine::general_purpose::STANDARD.encode(b));
@@ -279,29 +266,11 @@ fn write_go_json(v: &Value, out: &mut String) {
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&crate::yaml::emit::format_float(*f)),
         Value::Str(s) => json::write_string(out, s, true),
-        Value::Seq(items) => {
-            out.push('[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(it, out);
-            }
-            out.push(']');
-        }
+        Value::Seq(items) => json::write_array(out, items, |out, v| write_go_json(v, out)),
         Value::Map(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json::write_string(out, k, true);
-                out.push(':');
-                write_go_json(m.get(k).expect("key from this map"), out);
-            }
-            out.push('}');
+            let mut members: Vec<(&str, &Value)> = m.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            members.sort_by_key(|(k, _)| *k);
+            json::write_object(out, members, true, |out, v| write_go_json(v, out));
         }
     }
 }

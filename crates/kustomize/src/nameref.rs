@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::error::{Result, msg};
 use crate::fieldspec::{FieldSpec, walk};
-use crate::resource::{Gvk, ResId, ResMap, Resource};
+use crate::resource::{Gvk, ResId, ResMap, Resource, or_placeholder};
 use crate::yaml::Value;
 
 /// Sort order of a legacy (`--reorder legacy`) build.
@@ -20,33 +20,19 @@ pub fn legacy_sort(m: &mut ResMap, first: &[String], last: &[String]) {
         0
     };
     let gvk_str = |g: &Gvk| {
-        let or = |s: &str, d: &str| {
-            if s.is_empty() {
-                d.to_string()
-            } else {
-                s.to_string()
-            }
-        };
         format!(
             "{}_{}_{}",
-            or(&g.group, "~G"),
-            or(&g.version, "~V"),
-            or(&g.kind, "~K")
+            or_placeholder(&g.group, "~G"),
+            or_placeholder(&g.version, "~V"),
+            or_placeholder(&g.kind, "~K")
         )
     };
     let id_str = |id: &ResId| {
-        let or = |s: &str, d: &str| {
-            if s.is_empty() {
-                d.to_string()
-            } else {
-                s.to_string()
-            }
-        };
         format!(
             "{}|{}|{}",
             gvk_str(&id.gvk),
-            or(&id.namespace, "~X"),
-            or(&id.name, "~N")
+            or_placeholder(&id.namespace, "~X"),
+            or_placeholder(&id.name, "~N")
         )
     };
     let ids: Vec<ResId> = m.list.iter().map(Resource::cur_id).collect();

@@ -122,21 +122,20 @@ const CLUSTER_SCOPED: &[(&str, &[&str])] = &[
     ("storagemigration.k8s.io", &["StorageVersionMigration"]),
 ];
 
+/// `s`, or `placeholder` when it is empty: how kustomize spells an unset part of an id
+/// (`[noGrp]`, `~G`, ...) when it prints or sorts ids.
+pub(crate) fn or_placeholder<'a>(s: &'a str, placeholder: &'a str) -> &'a str {
+    if s.is_empty() { placeholder } else { s }
+}
+
 impl fmt::Display for Gvk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or = |s: &str, d: &'static str| {
-            if s.is_empty() {
-                d.to_string()
-            } else {
-                s.to_string()
-            }
-        };
         write!(
             f,
             "{}.{}.{}",
-            or(&self.kind, "[noKind]"),
-            or(&self.version, "[noVer]"),
-            or(&self.group, "[noGrp]")
+            or_placeholder(&self.kind, "[noKind]"),
+            or_placeholder(&self.version, "[noVer]"),
+            or_placeholder(&self.group, "[noGrp]")
         )
     }
 }

@@ -10,7 +10,7 @@ use crate::conditions;
 use crate::context::{self, Context};
 use crate::jmespath;
 use crate::matching::{self, Facts};
-use crate::policy::Policy;
+use crate::policy::{Policy, context_variables};
 use crate::validate::{self, PatternError};
 use crate::variables::substitute_all;
 use crate::{Operation, Request, RuleResponse, RuleStatus};
@@ -516,16 +516,8 @@ impl Validator<'_> {
 /// Adds `context` entries of type `variable` (`loaders/variable.go`) as deferred loaders:
 /// each is computed when a query first names it.
 fn load_context(ctx: &mut Context, entries: Option<&Value>) -> Result<(), String> {
-    for entry in entries
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let name = entry
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(variable) = entry.get("variable") else {
+    for (name, variable) in context_variables(entries) {
+        let Some(variable) = variable else {
             return Err(format!("context entry {name} is not a variable"));
         };
         ctx.add_deferred(name, variable, load_variable)?;

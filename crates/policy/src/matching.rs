@@ -86,50 +86,50 @@ fn filters<'v>(block: &'v Value, list: &str) -> Option<&'v Vec<Value>> {
 }
 
 fn matches_block(block: Option<&Value>, facts: &Facts<'_>) -> bool {
-    let Some(block) = block else {
-        return false;
-    };
+    block.is_some_and(|block| block_holds(block, facts, match_filter))
+}
+
+/// A match or exclude block holds when `any` of its filters does, else when `all` do, else
+/// when the block itself does as one filter.
+fn block_holds(
+    block: &Value,
+    facts: &Facts<'_>,
+    holds: impl Fn(&Value, &Facts<'_>) -> bool,
+) -> bool {
     if let Some(any) = filters(block, "any") {
-        return any.iter().any(|f| match_filter(f, facts));
+        return any.iter().any(|f| holds(f, facts));
     }
     if let Some(all) = filters(block, "all") {
-        return all.iter().all(|f| match_filter(f, facts));
+        return all.iter().all(|f| holds(f, facts));
     }
-    match_filter(block, facts)
+    holds(block, facts)
 }
 
 /// `matchesResourceDescriptionMatchHelper`: a filter with nothing in it matches nothing.
 fn match_filter(filter: &Value, facts: &Facts<'_>) -> bool {
-    let resources = filter.get("resources").filter(|r| !is_empty(r));
     let user = if facts.no_user_info() {
         None
     } else {
         user_part(filter)
     };
-    if resources.is_none() && user.is_none() {
-        return false;
-    }
-    resources.is_none_or(|r| description_holds(r, facts))
-        && user.is_none_or(|u| user_holds(u, facts))
+    filter_holds(filter, user, facts)
 }
 
 fn excluded(block: Option<&Value>, facts: &Facts<'_>) -> bool {
-    let Some(block) = block.filter(|b| !is_empty(b)) else {
-        return false;
-    };
-    if let Some(any) = filters(block, "any") {
-        return any.iter().any(|f| exclude_filter(f, facts));
-    }
-    if let Some(all) = filters(block, "all") {
-        return all.iter().all(|f| exclude_filter(f, facts));
-    }
-    exclude_filter(block, facts)
+    block
+        .filter(|b| !is_empty(b))
+        .is_some_and(|block| block_holds(block, facts, exclude_filter))
 }
 
 /// `matchesResourceDescriptionExcludeHelper`: user constraints count even without user info.
 fn exclude_filter(filter: &Value, facts: &Facts<'_>) -> bool {
+    filter_holds(filter, user_part(filter), facts)
+}
+
+/// A filter with neither resources nor `user` constraints holds for nothing; otherwise every
+/// part it sets must hold.
+fn filter_holds(filter: &Value, user: Option<&Value>, facts: &Facts<'_>) -> bool {
     let resources = filter.get("resources").filter(|r| !is_empty(r));
-    let user = user_part(filter);
     if resources.is_none() && user.is_none() {
         return false;
     }

@@ -161,17 +161,25 @@ fn check_rule(rule: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn check_context(entries: Option<&Value>) -> Result<(), String> {
-    for entry in entries
+/// A rule's `context` entries as their name and, for an entry of type `variable` (the only
+/// type the engine loads), its value.
+pub(crate) fn context_variables(
+    entries: Option<&Value>,
+) -> impl Iterator<Item = (&str, Option<&Value>)> {
+    entries
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
-    {
-        let name = entry
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if entry.get("variable").is_none() {
+        .iter()
+        .map(|entry| {
+            let name = entry.get("name").and_then(Value::as_str);
+            (name.unwrap_or_default(), entry.get("variable"))
+        })
+}
+
+fn check_context(entries: Option<&Value>) -> Result<(), String> {
+    for (name, variable) in context_variables(entries) {
+        if variable.is_none() {
             return Err(format!(
                 "context entry {name:?}: only variable entries are supported"
             ));

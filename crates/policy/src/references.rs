@@ -75,21 +75,32 @@ fn walk(root: &Value, value: &Value, path: &str, depth: usize) -> Result<Value, 
     }
 }
 
+/// The matches of `REFERENCES` in `text`, copied so the text can be rewritten while they are
+/// replaced.
+fn found(references: &Regex, text: &str) -> Vec<String> {
+    references
+        .find_iter(text)
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
+/// A match of `REFERENCES` as the character it starts with (empty for a reference at the start
+/// of the string) and the `$(...)` reference itself.
+fn split_reference(matched: &str) -> (&str, &str) {
+    match matched.strip_prefix("$(") {
+        Some(_) => ("", matched),
+        None => matched.split_at(matched.chars().next().map_or(0, char::len_utf8)),
+    }
+}
+
 /// `substituteReferencesIfAny` on one string at `path`.
 fn resolve_all(root: &Value, text: &str, path: &str) -> Result<String, SubstitutionError> {
     let (Some(references), Some(escaped)) = (REFERENCES.as_ref(), ESCAPED.as_ref()) else {
         return Ok(text.to_string());
     };
     let mut value = text.to_string();
-    let found: Vec<String> = references
-        .find_iter(text)
-        .map(|m| m.as_str().to_string())
-        .collect();
-    for matched in found {
-        let (prefix, reference) = match matched.strip_prefix("$(") {
-            Some(_) => ("", matched.as_str()),
-            None => matched.split_at(matched.chars().next().map_or(0, char::len_utf8)),
-        };
+    for matched in found(references, text) {
+        let (prefix, reference) = split_reference(&matched);
         let resolved = resolve(root, reference, path).map_err(|e| {
             SubstitutionError(format!("failed to resolve {reference} at path {path}: {e}"))
         })?;
@@ -193,15 +204,8 @@ pub fn shift(value: &str, shift: &str, pivot: &str) -> String {
         return value.to_string();
     };
     let mut out = value.to_string();
-    let found: Vec<String> = references
-        .find_iter(value)
-        .map(|m| m.as_str().to_string())
-        .collect();
-    for old in found {
-        let (prefix, reference) = match old.strip_prefix("$(") {
-            Some(_) => ("", old.as_str()),
-            None => old.split_at(old.chars().next().map_or(0, char::len_utf8)),
-        };
+    for old in found(references, value) {
+        let (prefix, reference) = split_reference(&old);
         let Some(index) = reference.find(pivot) else {
             continue;
         };

@@ -15,90 +15,77 @@ pub struct Cause {
 }
 
 impl Cause {
-    /// An invalid value.
-    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Cause {
+    fn new(reason: &'static str, field: impl Into<String>, message: impl Into<String>) -> Cause {
         Cause {
-            reason: "FieldValueInvalid",
-            message: format!("Invalid value: {}: {detail}", short(value)),
+            reason,
+            message: message.into(),
             field: field.into(),
         }
+    }
+    /// An invalid value.
+    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Cause {
+        Cause::new(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {}: {detail}", short(value)),
+        )
     }
     /// A required value missing.
     pub fn required(field: impl Into<String>) -> Cause {
-        Cause {
-            reason: "FieldValueRequired",
-            message: "Required value".into(),
-            field: field.into(),
-        }
+        Cause::new("FieldValueRequired", field, "Required value")
     }
     /// A required value missing, with kube's explanation after it.
     pub fn required_because(field: impl Into<String>, detail: &str) -> Cause {
-        Cause {
-            reason: "FieldValueRequired",
-            message: format!("Required value: {detail}"),
-            field: field.into(),
-        }
+        Cause::new(
+            "FieldValueRequired",
+            field,
+            format!("Required value: {detail}"),
+        )
     }
     /// A value outside an enum.
     pub fn not_supported(field: impl Into<String>, value: &Value, allowed: &[Value]) -> Cause {
         let list: Vec<String> = allowed.iter().map(short).collect();
-        Cause {
-            reason: "FieldValueNotSupported",
-            message: format!(
+        Cause::new(
+            "FieldValueNotSupported",
+            field,
+            format!(
                 "Unsupported value: {}: supported values: {}",
                 short(value),
                 list.join(", ")
             ),
-            field: field.into(),
-        }
+        )
     }
     /// A type mismatch.
     pub fn type_invalid(field: impl Into<String>, value: &Value, want: &str) -> Cause {
-        Cause {
-            reason: "FieldValueTypeInvalid",
-            message: format!("Invalid value: {}: {want} expected", short(value)),
-            field: field.into(),
-        }
+        Cause::new(
+            "FieldValueTypeInvalid",
+            field,
+            format!("Invalid value: {}: {want} expected", short(value)),
+        )
     }
     /// A value refused by policy rather than by form (kube's `field.Forbidden`).
     pub fn forbidden(field: impl Into<String>, detail: &str) -> Cause {
-        Cause {
-            reason: "FieldValueForbidden",
-            message: format!("Forbidden: {detail}"),
-            field: field.into(),
-        }
+        Cause::new("FieldValueForbidden", field, format!("Forbidden: {detail}"))
     }
     /// A value too long (kube reports it without the value).
     pub fn too_long(field: impl Into<String>, detail: &str) -> Cause {
-        Cause {
-            reason: "FieldValueTooLong",
-            message: format!("Too long: {detail}"),
-            field: field.into(),
-        }
+        Cause::new("FieldValueTooLong", field, format!("Too long: {detail}"))
     }
     /// A list with too many items.
     pub fn too_many(field: impl Into<String>, detail: &str) -> Cause {
-        Cause {
-            reason: "FieldValueTooMany",
-            message: format!("Too many: {detail}"),
-            field: field.into(),
-        }
+        Cause::new("FieldValueTooMany", field, format!("Too many: {detail}"))
     }
     /// A duplicate entry (e.g. in a `x-kubernetes-list-type: set`).
     pub fn duplicate(field: impl Into<String>, value: &Value) -> Cause {
-        Cause {
-            reason: "FieldValueDuplicate",
-            message: format!("Duplicate value: {}", short(value)),
-            field: field.into(),
-        }
+        Cause::new(
+            "FieldValueDuplicate",
+            field,
+            format!("Duplicate value: {}", short(value)),
+        )
     }
     /// An internal failure while checking the field (kube's `field.InternalError`).
     pub fn internal(field: impl Into<String>, detail: &str) -> Cause {
-        Cause {
-            reason: "InternalError",
-            message: format!("Internal error: {detail}"),
-            field: field.into(),
-        }
+        Cause::new("InternalError", field, format!("Internal error: {detail}"))
     }
 }
 

@@ -66,15 +66,17 @@ fn refused(archive: &[u8], options: &ExtractOptions) -> ExtractError {
     err
 }
 
+/// [`refused`] for an archive of hostile `entries`, extracted with the default options.
+fn refused_entries(entries: &[RawEntry<'_>]) -> ExtractError {
+    refused(&hostile(entries), &ExtractOptions::default())
+}
+
 #[test]
 fn dot_dot_entry_is_refused() {
-    let err = refused(
-        &hostile(&[
-            (b"ok.yaml", tar::EntryType::Regular, b"", b"fine"),
-            (b"../evil.txt", tar::EntryType::Regular, b"", b"pwned"),
-        ]),
-        &ExtractOptions::default(),
-    );
+    let err = refused_entries(&[
+        (b"ok.yaml", tar::EntryType::Regular, b"", b"fine"),
+        (b"../evil.txt", tar::EntryType::Regular, b"", b"pwned"),
+    ]);
     assert!(matches!(err, ExtractError::UnsafePath { .. }), "{err}");
     assert!(err.to_string().contains("../evil.txt"), "{err}");
 }
@@ -83,10 +85,7 @@ fn dot_dot_entry_is_refused() {
 fn absolute_entry_is_refused() {
     let target = std::env::temp_dir().join(format!("ferroflux-abs-evil-{}", std::process::id()));
     let name = target.display().to_string();
-    let err = refused(
-        &hostile(&[(name.as_bytes(), tar::EntryType::Regular, b"", b"pwned")]),
-        &ExtractOptions::default(),
-    );
+    let err = refused_entries(&[(name.as_bytes(), tar::EntryType::Regular, b"", b"pwned")]);
     assert!(matches!(err, ExtractError::UnsafePath { .. }), "{err}");
     assert!(!target.exists(), "an absolute path was written");
 }
@@ -156,27 +155,18 @@ fn write_through_a_symlink_already_in_the_target_is_refused() {
 
 #[test]
 fn hard_link_to_outside_file_is_refused() {
-    let err = refused(
-        &hostile(&[(b"passwd", tar::EntryType::Link, b"/etc/passwd", b"")]),
-        &ExtractOptions::default(),
-    );
+    let err = refused_entries(&[(b"passwd", tar::EntryType::Link, b"/etc/passwd", b"")]);
     assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
-    let err = refused(
-        &hostile(&[(b"passwd", tar::EntryType::Link, b"../../etc/passwd", b"")]),
-        &ExtractOptions::default(),
-    );
+    let err = refused_entries(&[(b"passwd", tar::EntryType::Link, b"../../etc/passwd", b"")]);
     assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
 }
 
 #[test]
 fn hard_link_through_a_dropped_symlink_is_refused() {
-    let err = refused(
-        &hostile(&[
-            (b"etc", tar::EntryType::Symlink, b"/etc", b""),
-            (b"passwd", tar::EntryType::Link, b"etc/passwd", b""),
-        ]),
-        &ExtractOptions::default(),
-    );
+    let err = refused_entries(&[
+        (b"etc", tar::EntryType::Symlink, b"/etc", b""),
+        (b"passwd", tar::EntryType::Link, b"etc/passwd", b""),
+    ]);
     assert!(matches!(err, ExtractError::LinkOutOfRoot { .. }), "{err}");
     assert!(
         err.to_string()
@@ -192,10 +182,7 @@ fn device_and_fifo_entries_are_refused() {
         tar::EntryType::Block,
         tar::EntryType::Fifo,
     ] {
-        let err = refused(
-            &hostile(&[(b"dev", kind, b"", b"")]),
-            &ExtractOptions::default(),
-        );
+        let err = refused_entries(&[(b"dev", kind, b"", b"")]);
         assert!(
             matches!(err, ExtractError::SpecialFile { .. }),
             "{kind:?}: {err}"
@@ -292,16 +279,22 @@ fn giant_record(kind: tar::EntryType) -> Vec<u8> {
     tar_bytes
 }
 
-#[test]
-fn giant_gnu_long_name_header_is_refused_before_its_data_is_read() {
-    for kind in [tar::EntryType::GNULongName, tar::EntryType::GNULongLink] {
+/// A [`giant_record`] of each of `kinds` is refused with an error `expected` holds for, before
+/// 1 MiB of the compressed stream is read.
+fn refused_unread(kinds: [tar::EntryType; 2], expected: fn(&ExtractError) -> bool) {
+    for kind in kinds {
         let (err, read) = refused_after_reading(giant_record(kind), &ExtractOptions::default());
-        assert!(
-            matches!(err, ExtractError::HeaderTooLarge { size, .. } if size == 3 << 30),
-            "{kind:?}: {err}"
-        );
+        assert!(expected(&err), "{kind:?}: {err}");
         assert!(read < 1 << 20, "{kind:?}: read {read} compressed bytes");
     }
+}
+
+#[test]
+fn giant_gnu_long_name_header_is_refused_before_its_data_is_read() {
+    refused_unread(
+        [tar::EntryType::GNULongName, tar::EntryType::GNULongLink],
+        |err| matches!(err, ExtractError::HeaderTooLarge { size, .. } if *size == 3 << 30),
+    );
     let (err, _) = refused_after_reading(
         giant_record(tar::EntryType::GNULongName),
         &ExtractOptions::default(),
@@ -314,14 +307,10 @@ fn giant_gnu_long_name_header_is_refused_before_its_data_is_read() {
 
 #[test]
 fn giant_pax_header_is_refused_before_its_data_is_read() {
-    for kind in [tar::EntryType::XHeader, tar::EntryType::XGlobalHeader] {
-        let (err, read) = refused_after_reading(giant_record(kind), &ExtractOptions::default());
-        assert!(
-            matches!(err, ExtractError::HeaderTooLarge { max, .. } if max == 1 << 20),
-            "{kind:?}: {err}"
-        );
-        assert!(read < 1 << 20, "{kind:?}: read {read} compressed bytes");
-    }
+    refused_unread(
+        [tar::EntryType::XHeader, tar::EntryType::XGlobalHeader],
+        |err| matches!(err, ExtractError::HeaderTooLarge { max, .. } if *max == 1 << 20),
+    );
 }
 
 #[test]
@@ -593,25 +582,17 @@ async fn storage_server_serves_artifacts_with_their_digest_and_refuses_traversal
     );
 
     std::fs::write(root.path().join("secret.txt"), "outside the storage root").expect("write");
-    let resp = client
-        .get(format!("http://{addr}/../secret.txt"))
-        .send()
-        .await
-        .expect("GET");
-    assert!(
-        !resp.status().is_success(),
-        "traversal answered {}",
-        resp.status()
-    );
-    let resp = client
-        .get(format!("http://{addr}/%2e%2e/secret.txt"))
-        .send()
-        .await
-        .expect("GET");
-    assert!(
-        !resp.status().is_success(),
-        "encoded traversal answered {}",
-        resp.status()
-    );
+    for path in ["../secret.txt", "%2e%2e/secret.txt"] {
+        let resp = client
+            .get(format!("http://{addr}/{path}"))
+            .send()
+            .await
+            .expect("GET");
+        assert!(
+            !resp.status().is_success(),
+            "traversal {path} answered {}",
+            resp.status()
+        );
+    }
     task.abort();
 }

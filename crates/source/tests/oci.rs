@@ -46,6 +46,18 @@ fn manifests_dir(version: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Pushes the manifests of `version` ([`manifests_dir`]) to `url` with `version` as revision.
+async fn push_version(
+    client: &OciClient,
+    url: &str,
+    version: &str,
+) -> Result<oci::Pushed, OciError> {
+    let dir = manifests_dir(version);
+    client
+        .push_dir(url, dir.path(), &IgnoreRules::none(), &meta(version))
+        .await
+}
+
 #[tokio::test]
 async fn push_tag_list_pull_round_trip_in_fluxs_format() {
     common::init_tls();
@@ -151,13 +163,7 @@ async fn semver_picks_highest_stable_and_a_new_release_is_picked_up() {
     let client = insecure(OciAuth::Anonymous);
     let repo = format!("oci://{}/team-a/app", registry.host());
     for v in ["0.9.0", "1.0.0", "1.2.0", "2.0.0-rc.1"] {
-        client
-            .push_dir(
-                &format!("{repo}:{v}"),
-                manifests_dir(v).path(),
-                &IgnoreRules::none(),
-                &meta(v),
-            )
+        push_version(&client, &format!("{repo}:{v}"), v)
             .await
             .expect("push");
     }
@@ -174,13 +180,7 @@ async fn semver_picks_highest_stable_and_a_new_release_is_picked_up() {
     assert_eq!(resolved.digest, digest_120);
     assert_eq!(resolved.revision, format!("1.2.0@{digest_120}"));
 
-    client
-        .push_dir(
-            &format!("{repo}:1.3.0"),
-            manifests_dir("1.3.0").path(),
-            &IgnoreRules::none(),
-            &meta("1.3.0"),
-        )
+    push_version(&client, &format!("{repo}:1.3.0"), "1.3.0")
         .await
         .expect("push 1.3.0");
     let resolved = client.resolve(&repo, &range).await.expect("resolve");
@@ -211,13 +211,7 @@ async fn tag_listing_follows_pagination() {
     let registry = require!(Registry::start(None));
     let client = insecure(OciAuth::Anonymous);
     let repo = format!("oci://{}/team-a/many", registry.host());
-    client
-        .push_dir(
-            &format!("{repo}:t000"),
-            manifests_dir("0").path(),
-            &IgnoreRules::none(),
-            &meta("0"),
-        )
+    push_version(&client, &format!("{repo}:t000"), "0")
         .await
         .expect("push");
     // More tags than one page (100) of the registry's tag list.
@@ -298,13 +292,7 @@ async fn cosign_signed_verifies_unsigned_and_tampered_do_not() {
     };
     let keys = PublicKeys::from_pems([("cosign.pub", pem.as_str())]).expect("keys");
 
-    let signed = client
-        .push_dir(
-            &format!("{repo}:1.0.0"),
-            manifests_dir("1.0.0").path(),
-            &IgnoreRules::none(),
-            &meta("1.0.0"),
-        )
+    let signed = push_version(&client, &format!("{repo}:1.0.0"), "1.0.0")
         .await
         .expect("push");
     cosign::sign(&client, &repo, &signed.digest, &key)
@@ -320,13 +308,7 @@ async fn cosign_signed_verifies_unsigned_and_tampered_do_not() {
         "{sig_tags:?}"
     );
 
-    let unsigned = client
-        .push_dir(
-            &format!("{repo}:1.1.0"),
-            manifests_dir("1.1.0").path(),
-            &IgnoreRules::none(),
-            &meta("1.1.0"),
-        )
+    let unsigned = push_version(&client, &format!("{repo}:1.1.0"), "1.1.0")
         .await
         .expect("push");
     let err = cosign::verify(&client, &repo, &unsigned.digest, &keys)
@@ -335,13 +317,7 @@ async fn cosign_signed_verifies_unsigned_and_tampered_do_not() {
     assert!(matches!(err, CosignError::NoSignature { .. }), "{err}");
 
     // Tampered: the signature made for 1.0.0's digest, placed under 1.2.0's signature tag.
-    let tampered = client
-        .push_dir(
-            &format!("{repo}:1.2.0"),
-            manifests_dir("1.2.0").path(),
-            &IgnoreRules::none(),
-            &meta("1.2.0"),
-        )
+    let tampered = push_version(&client, &format!("{repo}:1.2.0"), "1.2.0")
         .await
         .expect("push");
     let payload = cosign::simple_signing_payload(
@@ -403,13 +379,7 @@ async fn tls_registry_needs_its_ca_certificate() {
         ..OciOptions::default()
     })
     .expect("client");
-    let pushed = trusted
-        .push_dir(
-            &url,
-            manifests_dir("1.0.0").path(),
-            &IgnoreRules::none(),
-            &meta("1.0.0"),
-        )
+    let pushed = push_version(&trusted, &url, "1.0.0")
         .await
         .expect("push over TLS with the CA");
     assert_eq!(

@@ -25,14 +25,23 @@ fn shared_tool() -> Option<PathBuf> {
     }
 }
 
-fn skopeo(policy: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
+/// Runs skopeo with `policy`, fails the test (with its stderr) unless it succeeds, and returns
+/// its stdout.
+fn skopeo(policy: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo")
         .arg("--policy")
         .arg(policy)
         .args(args)
         .env("NO_PROXY", "127.0.0.1")
         .output()
-        .expect("run skopeo")
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {}: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// A work directory with a skopeo policy that accepts anything and a `content` tree of one
@@ -95,14 +104,9 @@ async fn flux_artifact_from_the_reference_tool_pulls_and_extracts() {
         registry.host()
     );
     let layout = format!("oci:{}:6.5.0", work.path().join("layout").display());
-    let out = skopeo(
+    skopeo(
         &policy,
         &["copy", "--quiet", "--dest-tls-verify=false", &layout, &dest],
-    );
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 
     let url = format!("oci://{}/team-a/podinfo-manifests:6.5.0", registry.host());
@@ -142,21 +146,11 @@ async fn our_artifact_reads_back_with_skopeo() {
         .expect("push");
     let src = format!("docker://{}/team-a/ours:1.0.0", registry.host());
     let out = skopeo(&policy, &["inspect", "--raw", "--tls-verify=false", &src]);
-    assert!(
-        out.status.success(),
-        "skopeo inspect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(ferroflux_source::sha256_digest(&out.stdout), pushed.digest);
+    assert_eq!(ferroflux_source::sha256_digest(&out), pushed.digest);
     let layout = format!("oci:{}:1.0.0", work.path().join("layout").display());
-    let out = skopeo(
+    skopeo(
         &policy,
         &["copy", "--quiet", "--src-tls-verify=false", &src, &layout],
-    );
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let blob = work
         .path()

@@ -51,13 +51,7 @@ impl GitHttp {
     /// Starts lighttpd on a free port serving the repositories of [`GitHttp::repos`].
     pub fn start(credentials: Option<Credentials>) -> Result<GitHttp, PeerError> {
         let lighttpd = find_program("lighttpd", "lighttpd")?;
-        let backend = git_exec_path()?.join("git-http-backend");
-        if !backend.is_file() {
-            return Err(PeerError::Missing {
-                program: backend.display().to_string(),
-                package: "git".into(),
-            });
-        }
+        let backend = git_program("git-http-backend")?;
         with_port_retries(|port| {
             let dir = tempdir("ferroflux-git-http-")?;
             let repos = GitRepos::new(&dir.path().join("repos"))?;
@@ -137,13 +131,7 @@ pub struct GitDaemon {
 impl GitDaemon {
     /// Starts `git daemon` on a free port.
     pub fn start() -> Result<GitDaemon, PeerError> {
-        let daemon = git_exec_path()?.join("git-daemon");
-        if !daemon.is_file() {
-            return Err(PeerError::Missing {
-                program: daemon.display().to_string(),
-                package: "git".into(),
-            });
-        }
+        let daemon = git_program("git-daemon")?;
         with_port_retries(|port| {
             let dir = tempdir("ferroflux-git-daemon-")?;
             let repos = GitRepos::new(&dir.path().join("repos"))?;
@@ -294,9 +282,17 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, PeerError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn git_exec_path() -> Result<PathBuf, PeerError> {
+/// One of git's helper programs (`git-daemon`, `git-http-backend`), from `git --exec-path`.
+fn git_program(name: &str) -> Result<PathBuf, PeerError> {
     let dir = std::env::temp_dir();
-    Ok(PathBuf::from(git(&dir, &["--exec-path"])?.trim()))
+    let program = PathBuf::from(git(&dir, &["--exec-path"])?.trim()).join(name);
+    if !program.is_file() {
+        return Err(PeerError::Missing {
+            program: program.display().to_string(),
+            package: "git".into(),
+        });
+    }
+    Ok(program)
 }
 
 fn tempdir(prefix: &str) -> Result<tempfile::TempDir, PeerError> {

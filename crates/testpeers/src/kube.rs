@@ -1,8 +1,9 @@
 //! Peers built from Go modules by `scripts/peers.sh`: the real kube-apiserver (with etcd and
 //! kube-controller-manager), kubectl, the flux CLI and Flux's controllers.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use crate::PeerError;
 
@@ -45,6 +46,27 @@ pub fn peer_source(peer: &str) -> Result<PathBuf, PeerError> {
         return Err(PeerError::NotBuilt { peer: peer.into() });
     }
     Ok(dir)
+}
+
+/// Runs the machine's `kubectl` against `kubeconfig` with `stdin` as its input (an empty one
+/// without), to its end.
+///
+/// # Errors
+/// kubectl cannot be started (not installed) or its pipes fail.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> std::io::Result<Output> {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Dropping the pipe after writing closes kubectl's input.
+    if let (Some(bytes), Some(mut input)) = (stdin, child.stdin.take()) {
+        input.write_all(bytes)?;
+    }
+    child.wait_with_output()
 }
 
 /// A real control plane on loopback: etcd, kube-apiserver (RBAC, ServiceAccount tokens, kube's

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 pub use git::{GitDaemon, GitHttp, GitRepos, GitWork};
 pub use known_failures::{KnownFailures, KnownFailuresError, Verdict};
-pub use kube::{KubeApiserver, peer_binary, peer_source};
+pub use kube::{KubeApiserver, kubectl, peer_binary, peer_source};
 pub use registry::Registry;
 pub use s3::S3Server;
 pub use ssh::GitSsh;

@@ -20,6 +20,15 @@ pub async fn start(dir: &Path, listen: Option<SocketAddr>) -> RunningServer {
     serve(config).await.expect("server starts")
 }
 
+/// A server on a fresh temporary directory (kept alive by the returned guard) and an admin
+/// client of it.
+pub async fn start_with_client() -> (tempfile::TempDir, RunningServer, kube::Client) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path(), None).await;
+    let client = client(&server.kubeconfig).await;
+    (dir, server, client)
+}
+
 /// A kube client from a kubeconfig text.
 pub async fn client(kubeconfig: &str) -> kube::Client {
     init_tls();
@@ -87,12 +96,16 @@ impl Drop for ThreadServer {
 /// Runs the machine's `kubectl` with `kubeconfig`: whether it succeeded, and stdout + stderr.
 /// `None` when no kubectl is installed.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<(bool, String)> {
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .ok()?;
+    kubectl_with_input(kubeconfig, args, None)
+}
+
+/// Like [`kubectl`], with `stdin` as kubectl's input (`-f -`).
+pub fn kubectl_with_input(
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Option<(bool, String)> {
+    let out = ferroflux_testpeers::kubectl(kubeconfig, args, stdin.map(str::as_bytes)).ok()?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

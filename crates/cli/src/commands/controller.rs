@@ -11,11 +11,13 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use futures::FutureExt as _;
 
-use ferroflux_controllers::imagerepository;
 use ferroflux_controllers::kustomization::reconciler as kustomization;
+use ferroflux_controllers::runtime::Flags;
+use ferroflux_controllers::{helmrelease, imagerepository, notification};
 use ferroflux_embedded::components::{
-    Supervised, image_automation_controller, image_reflector_controllers, kustomize_controller,
-    source_controllers, source_watcher, supervise_all,
+    Process, Supervised, helm_controller, image_automation_controller, image_reflector_controllers,
+    kustomize_controller, notification_controller, source_controllers, source_watcher,
+    supervise_all,
 };
 use ferroflux_gocompat::duration::parse_std as parse_duration;
 use ferroflux_source::storage::Storage;
@@ -26,6 +28,8 @@ enum Name {
     Source,
     SourceWatcher,
     Kustomize,
+    Helm,
+    Notification,
     ImageReflector,
     ImageAutomation,
 }
@@ -51,16 +55,20 @@ pub struct ControllerArgs {
     /// Hold a Lease while reconciling, so that only one replica works at a time.
     #[arg(long)]
     enable_leader_election: bool,
-    /// Where events are posted (notification-controller's address).
+    /// Where events are posted (notification-controller's address); notification: where
+    /// it takes them, as `[host]:port`.
     #[arg(long)]
     events_addr: Option<String>,
+    /// notification: where Receivers' webhooks are served, as `[host]:port`.
+    #[arg(long, alias = "receiverAddr", default_value = notification::DEFAULT_RECEIVER_ADDR)]
+    receiver_addr: String,
     /// Where Prometheus metrics are served (`/metrics`), as `[host]:port`.
     #[arg(long, default_value = ":8080")]
     metrics_addr: String,
     /// Reconciliations run at once.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
-    /// kustomize: the identity of Kustomizations without serviceAccountName. image-reflector,
+    /// kustomize, helm: the identity of objects without serviceAccountName. image-reflector,
     /// image-automation: accepted as Flux's (the identity of cloud-provider workload identity,
     /// which ferroflux does not offer: their objects use secrets).
     #[arg(long)]
@@ -72,9 +80,10 @@ pub struct ControllerArgs {
     /// kustomize: refuse remote bases (always the case: remote bases are not supported).
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     no_remote_bases: bool,
-    /// kustomize: how often to check dependencies that are not ready.
-    #[arg(long, default_value = "30s")]
-    requeue_dependency: String,
+    /// kustomize, helm: how often to check dependencies that are not ready (Flux's default:
+    /// 30s for kustomize, 5s for helm).
+    #[arg(long)]
+    requeue_dependency: Option<String>,
     /// source, source-watcher: where artifacts are stored (image-reflector: where scanned tags
     /// are kept).
     #[arg(long, default_value = "/tmp/artifacts")]
@@ -91,14 +100,26 @@ pub struct ControllerArgs {
 }
 
 pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    let (level, json) = (args.log_level.clone(), args.log_encoding == "json");
+    run_server("ferroflux_controllers", &level, json, run_controller(args))
+}
+
+/// Runs a long-lived server command (`controller`, `policy-webhook`) to its end on a
+/// multi-thread runtime, after installing the TLS provider and the logger: `level` for
+/// ferroflux and the `library` crate doing the work, warnings for the rest, JSON lines with
+/// `json`.
+pub(crate) fn run_server(
+    library: &str,
+    level: &str,
+    json: bool,
+    server: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "warn,ferroflux={0},ferroflux_controllers={0}",
-        args.log_level
-    ))
-    .with_context(|| format!("--log-level {:?} is not a level", args.log_level))?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("warn,ferroflux={level},{library}={level}"))
+            .with_context(|| format!("--log-level {level:?} is not a level"))?;
     let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_encoding == "json" {
+    if json {
         subscriber.json().init();
     } else {
         subscriber.init();
@@ -106,7 +127,20 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_controller(args))
+    runtime.block_on(server)
+}
+
+/// The artifact storage of the source controllers (source-controller, source-watcher), served
+/// over HTTP at `--storage-addr` and advertised as `--storage-adv-addr`.
+async fn serve_storage(args: &ControllerArgs) -> anyhow::Result<Arc<Storage>> {
+    let advertised = format!("http://{}", args.storage_adv_addr.trim_end_matches('/'));
+    let storage = Arc::new(Storage::new(&args.storage_path, &advertised)?);
+    let listener = tokio::net::TcpListener::bind(args.storage_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
+    let router = storage.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(storage)
 }
 
 async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
@@ -154,75 +188,68 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let metrics = ferroflux_controllers::metrics::Metrics::new();
     serve_metrics(&args.metrics_addr, metrics.clone()).await?;
     let shutdown = shutdown.boxed().shared();
+    let process = Process {
+        client: client.clone(),
+        metrics: Some(metrics),
+        flags: Flags {
+            events_addr: args.events_addr.clone(),
+            ..Flags::default()
+        },
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        stop: shutdown.clone(),
+    };
     let controllers: Vec<Supervised> = match args.name {
-        Name::Source => {
-            let advertised = format!("http://{}", args.storage_adv_addr.trim_end_matches('/'));
-            let storage = Arc::new(Storage::new(&args.storage_path, &advertised)?);
-            let listener = tokio::net::TcpListener::bind(args.storage_addr)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
-            let router = storage.router();
-            tokio::spawn(async move { axum::serve(listener, router).await });
-            source_controllers(&client, &storage, Some(&metrics), &shutdown)
-        }
-        Name::SourceWatcher => {
-            let advertised = format!("http://{}", args.storage_adv_addr.trim_end_matches('/'));
-            let storage = Arc::new(Storage::new(&args.storage_path, &advertised)?);
-            let listener = tokio::net::TcpListener::bind(args.storage_addr)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.storage_addr))?;
-            let router = storage.router();
-            tokio::spawn(async move { axum::serve(listener, router).await });
-            vec![source_watcher(
-                &client,
-                &storage,
-                args.no_cross_namespace_refs,
-                Some(&metrics),
-                &shutdown,
-            )]
-        }
+        Name::Source => source_controllers(&process, &serve_storage(&args).await?),
+        Name::SourceWatcher => vec![source_watcher(&process, &serve_storage(&args).await?)],
         Name::Kustomize => {
+            let defaults = kustomization::Options::default();
             let options = kustomization::Options {
                 default_service_account: args.default_service_account.clone(),
                 no_cross_namespace_refs: args.no_cross_namespace_refs,
-                requeue_dependency: parse_duration(&args.requeue_dependency).with_context(
-                    || {
-                        format!(
-                            "--requeue-dependency {:?} is not a duration",
-                            args.requeue_dependency
-                        )
-                    },
-                )?,
+                requeue_dependency: requeue_dependency(&args, defaults.requeue_dependency)?,
                 watch_label_selector: args.watch_label_selector.clone(),
                 concurrent: args.concurrent,
-                ..Default::default()
+                ..defaults
             };
-            let context =
-                kustomization::Context::new(client, config, options).with_metrics(metrics);
-            vec![kustomize_controller(context, &shutdown)]
+            let context = kustomization::Context::new(client, config, options);
+            vec![kustomize_controller(&process, context)]
+        }
+        Name::Helm => {
+            let defaults = helmrelease::Options::default();
+            let options = helmrelease::Options {
+                default_service_account: args.default_service_account.clone(),
+                no_cross_namespace_refs: args.no_cross_namespace_refs,
+                requeue_dependency: requeue_dependency(&args, defaults.requeue_dependency)?,
+                watch_label_selector: args.watch_label_selector.clone(),
+                concurrent: args.concurrent,
+                ..defaults
+            };
+            let context = helmrelease::Context::new(client, config, options);
+            vec![helm_controller(&process, context)]
+        }
+        Name::Notification => {
+            let events = args.events_addr.clone();
+            let events = events.unwrap_or_else(|| notification::DEFAULT_EVENTS_ADDR.into());
+            notification_controller(&process, events, args.receiver_addr.clone())
         }
         Name::ImageReflector => {
             let tags = Arc::new(imagerepository::TagStore::new(&args.storage_path)?);
-            image_reflector_controllers(
-                &client,
-                tags,
-                args.no_cross_namespace_refs,
-                Some(&metrics),
-                &shutdown,
-            )
+            image_reflector_controllers(&process, tags)
         }
-        Name::ImageAutomation => {
-            vec![image_automation_controller(
-                &client,
-                args.no_cross_namespace_refs,
-                Some(&metrics),
-                &shutdown,
-            )]
-        }
+        Name::ImageAutomation => vec![image_automation_controller(&process)],
     };
     supervise_all(controllers, shutdown).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--requeue-dependency`, or the controller's default.
+fn requeue_dependency(args: &ControllerArgs, default: Duration) -> anyhow::Result<Duration> {
+    match &args.requeue_dependency {
+        Some(text) => parse_duration(text)
+            .with_context(|| format!("--requeue-dependency {text:?} is not a duration")),
+        None => Ok(default),
+    }
 }
 
 /// Serves `/metrics` on `addr` (`:8080` listens on every interface, like Flux's flag).

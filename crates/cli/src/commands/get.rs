@@ -1,5 +1,6 @@
 //! `ferroflux get`: Flux objects as `flux get` shows them (NAME, REVISION, SUSPENDED, READY,
-//! MESSAGE, with NAMESPACE first for `-A`).
+//! MESSAGE, with NAMESPACE first for `-A`; the notification kinds without the columns flux
+//! leaves out for them).
 
 use std::process::ExitCode;
 
@@ -18,7 +19,24 @@ pub struct Shown {
     pub(crate) version: &'static str,
     pub(crate) kind: &'static str,
     pub(crate) plural: &'static str,
-    pub(crate) revision: &'static [&'static str],
+    pub(crate) revision: Revision,
+    /// Whether flux shows a SUSPENDED column for the kind.
+    pub(crate) suspendable: bool,
+    /// The READY message flux shows for every object of a kind without status (v1beta3 Alerts
+    /// and Providers): READY is then always True.
+    pub(crate) always_ready: Option<&'static str>,
+}
+
+/// Where a kind's REVISION column comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Revision {
+    /// No REVISION column.
+    None,
+    /// The string at this path of the object.
+    At(&'static [&'static str]),
+    /// A HelmRelease's: the chart version of the newest release in `status.history`, else
+    /// `status.lastAttemptedRevision`, as flux's `getHelmReleaseRevision`.
+    HelmRelease,
 }
 
 impl Shown {
@@ -32,11 +50,15 @@ impl Shown {
 
     /// The revision an object reports.
     pub fn revision_of<'a>(&self, object: &'a Value) -> &'a str {
-        self.revision
-            .iter()
-            .fold(object, |v, key| &v[*key])
-            .as_str()
-            .unwrap_or_default()
+        let value = match self.revision {
+            Revision::None => return "",
+            Revision::At(path) => path.iter().fold(object, |v, key| &v[*key]),
+            Revision::HelmRelease => match object["status"]["history"].as_array() {
+                Some(history) if !history.is_empty() => &history[0]["chartVersion"],
+                _ => &object["status"]["lastAttemptedRevision"],
+            },
+        };
+        value.as_str().unwrap_or_default()
     }
 }
 
@@ -46,7 +68,53 @@ pub const KUSTOMIZATIONS: Shown = Shown {
     version: "v1",
     kind: "Kustomization",
     plural: "kustomizations",
-    revision: &["status", "lastAppliedRevision"],
+    revision: Revision::At(&["status", "lastAppliedRevision"]),
+    suspendable: true,
+    always_ready: None,
+};
+
+/// HelmReleases.
+pub const HELM_RELEASES: Shown = Shown {
+    group: ferroflux_api::helm::GROUP,
+    version: "v2",
+    kind: "HelmRelease",
+    plural: "helmreleases",
+    revision: Revision::HelmRelease,
+    suspendable: true,
+    always_ready: None,
+};
+
+/// Alerts (v1beta3: no status, so flux shows each as ready).
+pub const ALERTS: Shown = Shown {
+    group: ferroflux_api::notification::GROUP,
+    version: "v1beta3",
+    kind: "Alert",
+    plural: "alerts",
+    revision: Revision::None,
+    suspendable: true,
+    always_ready: Some("Alert is Ready"),
+};
+
+/// Providers (v1beta3: no status and no SUSPENDED column in flux's table).
+pub const ALERT_PROVIDERS: Shown = Shown {
+    group: ferroflux_api::notification::GROUP,
+    version: "v1beta3",
+    kind: "Provider",
+    plural: "providers",
+    revision: Revision::None,
+    suspendable: false,
+    always_ready: Some("Provider is Ready"),
+};
+
+/// Receivers.
+pub const RECEIVERS: Shown = Shown {
+    group: ferroflux_api::notification::GROUP,
+    version: "v1",
+    kind: "Receiver",
+    plural: "receivers",
+    revision: Revision::None,
+    suspendable: true,
+    always_ready: None,
 };
 
 const SOURCE_REVISION: &[&str] = &["status", "artifact", "revision"];
@@ -58,7 +126,9 @@ pub fn source(kind: &'static str, plural: &'static str) -> Shown {
         version: "v1",
         kind,
         plural,
-        revision: SOURCE_REVISION,
+        revision: Revision::At(SOURCE_REVISION),
+        suspendable: true,
+        always_ready: None,
     }
 }
 
@@ -83,6 +153,18 @@ enum What {
     /// Kustomizations.
     #[command(visible_aliases = ["ks", "kustomization"])]
     Kustomizations,
+    /// HelmReleases.
+    #[command(visible_aliases = ["hr", "helmrelease"])]
+    Helmreleases,
+    /// Alerts.
+    #[command(visible_alias = "alert")]
+    Alerts,
+    /// Alert providers.
+    #[command(visible_alias = "alert-provider")]
+    AlertProviders,
+    /// Receivers.
+    #[command(visible_alias = "receiver")]
+    Receivers,
     /// Sources.
     #[command(visible_alias = "source")]
     Sources {
@@ -114,6 +196,10 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         let client = client(args.kubeconfig.as_deref()).await?;
         let shown = match args.what {
             What::Kustomizations => KUSTOMIZATIONS,
+            What::Helmreleases => HELM_RELEASES,
+            What::Alerts => ALERTS,
+            What::AlertProviders => ALERT_PROVIDERS,
+            What::Receivers => RECEIVERS,
             What::Sources {
                 kind: SourceKind::Git,
             } => source("GitRepository", "gitrepositories"),
@@ -175,11 +261,10 @@ pub async fn list(
         .list(&ListParams::default())
         .await
         .with_context(|| format!("cannot list {}", shown.plural))?;
-    Ok(list
-        .items
+    list.items
         .into_iter()
-        .map(|o| serde_json::to_value(o).expect("objects serialise"))
-        .collect())
+        .map(|o| serde_json::to_value(o).context("cannot read a listed object"))
+        .collect()
 }
 
 /// Whether an object is Ready at its current generation.
@@ -200,40 +285,51 @@ pub fn ready(object: &Value) -> Option<&Value> {
 pub fn render(shown: Shown, objects: &[Value], with_namespace: bool) -> String {
     let mut rows: Vec<Vec<String>> = objects
         .iter()
-        .map(|object| {
-            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            let revision = shown.revision_of(object);
-            let condition = ready(object);
-            let mut row = Vec::new();
-            if with_namespace {
-                row.push(text(&object["metadata"]["namespace"]));
-            }
-            row.push(text(&object["metadata"]["name"]));
-            row.push(table::truncate_hex(revision));
-            row.push(
-                if object["spec"]["suspend"] == true {
-                    "True"
-                } else {
-                    "False"
-                }
-                .to_string(),
-            );
-            // Without a Ready condition flux shows False and "waiting to be reconciled".
-            row.push(condition.map_or("False".to_string(), |c| text(&c["status"])));
-            row.push(
-                condition.map_or("waiting to be reconciled".to_string(), |c| {
-                    table::truncate_hex(&text(&c["message"]))
-                }),
-            );
-            row
-        })
+        .map(|object| row(shown, object, with_namespace))
         .collect();
     rows.sort();
-    let mut header = vec!["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"];
+    let mut header = vec!["NAME"];
+    if !matches!(shown.revision, Revision::None) {
+        header.push("REVISION");
+    }
+    if shown.suspendable {
+        header.push("SUSPENDED");
+    }
+    header.extend(["READY", "MESSAGE"]);
     if with_namespace {
         header.insert(0, "NAMESPACE");
     }
     table::render(&header, &rows)
+}
+
+/// One object's row, in the columns of [`render`]'s header.
+fn row(shown: Shown, object: &Value, with_namespace: bool) -> Vec<String> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut row = Vec::new();
+    if with_namespace {
+        row.push(text(&object["metadata"]["namespace"]));
+    }
+    row.push(text(&object["metadata"]["name"]));
+    if !matches!(shown.revision, Revision::None) {
+        row.push(table::truncate_hex(shown.revision_of(object)));
+    }
+    if shown.suspendable {
+        let suspended = object["spec"]["suspend"] == true;
+        row.push(if suspended { "True" } else { "False" }.to_string());
+    }
+    if let Some(message) = shown.always_ready {
+        row.extend(["True".to_string(), message.to_string()]);
+        return row;
+    }
+    // Without a Ready condition flux shows False and "waiting to be reconciled".
+    let condition = ready(object);
+    row.push(condition.map_or("False".to_string(), |c| text(&c["status"])));
+    row.push(
+        condition.map_or("waiting to be reconciled".to_string(), |c| {
+            table::truncate_hex(&text(&c["message"]))
+        }),
+    );
+    row
 }
 
 #[cfg(test)]
@@ -262,5 +358,40 @@ mod tests {
              tenants\tmain@sha1:01234567\tTrue     \tFalse\tbuild failed at main@sha1:01234567\t\n"
         );
         assert!(!is_ready(&objects[0]));
+    }
+
+    #[test]
+    fn helm_release_revision_is_the_newest_chart_version_like_flux() {
+        let objects = vec![
+            json!({"metadata": {"name": "podinfo"}, "spec": {},
+                "status": {"lastAttemptedRevision": "6.5.0",
+                    "history": [{"chartVersion": "6.5.4"}, {"chartVersion": "6.5.3"}],
+                    "conditions": [{"type": "Ready", "status": "True",
+                        "message": "Helm install succeeded"}]}}),
+            json!({"metadata": {"name": "redis"}, "spec": {"suspend": true},
+                "status": {"lastAttemptedRevision": "18.0.0"}}),
+        ];
+        assert_eq!(
+            render(HELM_RELEASES, &objects, false),
+            "NAME   \tREVISION\tSUSPENDED\tREADY\tMESSAGE                  \n\
+             podinfo\t6.5.4   \tFalse    \tTrue \tHelm install succeeded  \t\n\
+             redis  \t18.0.0  \tTrue     \tFalse\twaiting to be reconciled\t\n"
+        );
+    }
+
+    #[test]
+    fn notification_kinds_show_flux_columns() {
+        let alert =
+            json!({"metadata": {"name": "slack", "namespace": "apps"}, "spec": {"suspend": true}});
+        assert_eq!(
+            render(ALERTS, std::slice::from_ref(&alert), true),
+            "NAMESPACE\tNAME \tSUSPENDED\tREADY\tMESSAGE        \n\
+             apps     \tslack\tTrue     \tTrue \tAlert is Ready\t\n"
+        );
+        assert_eq!(
+            render(ALERT_PROVIDERS, std::slice::from_ref(&alert), false),
+            "NAME \tREADY\tMESSAGE           \n\
+             slack\tTrue \tProvider is Ready\t\n"
+        );
     }
 }

@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use ferroflux_embedded::manifests::{
-    APPLIER, CONTROLLERS, Command, Controller, IMAGE, POLICY_WEBHOOK, binding, cluster_reconciler,
-    deployment, meta, service_account,
+    APPLIERS, CONTROLLERS, Command, Controller, IMAGE, NOTIFICATION_CONTROLLER, POLICY_WEBHOOK,
+    binding, cluster_reconciler, deployment, meta, service_account,
 };
 
 /// Install ferroflux on a cluster: the CRDs, RBAC and one Deployment per controller.
@@ -33,7 +33,7 @@ pub struct InstallArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "source-controller,kustomize-controller"
+        default_value = "source-controller,kustomize-controller,helm-controller,notification-controller"
     )]
     components: Vec<String>,
     /// Controllers to install besides --components; `policy-webhook` adds Kyverno-style
@@ -57,6 +57,12 @@ pub struct InstallArgs {
         visible_alias = "kustomization-controller-extra-args"
     )]
     kustomize_controller_extra_args: Vec<String>,
+    /// Extra flags of helm-controller, e.g. `--default-service-account=default`.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    helm_controller_extra_args: Vec<String>,
+    /// Extra flags of notification-controller, e.g. `--no-cross-namespace-refs=true`.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    notification_controller_extra_args: Vec<String>,
     /// Extra flags of source-watcher, e.g. `--no-cross-namespace-refs=true`.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     source_watcher_extra_args: Vec<String>,
@@ -74,6 +80,8 @@ impl InstallArgs {
             "source-controller" => &self.source_controller_extra_args,
             "source-watcher" => &self.source_watcher_extra_args,
             "kustomize-controller" => &self.kustomize_controller_extra_args,
+            "helm-controller" => &self.helm_controller_extra_args,
+            "notification-controller" => &self.notification_controller_extra_args,
             "image-reflector-controller" => &self.image_reflector_controller_extra_args,
             "image-automation-controller" => &self.image_automation_controller_extra_args,
             _ => &[],
@@ -116,8 +124,13 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
             &controllers,
         ))?);
     }
-    if controllers.contains(&APPLIER) {
-        docs.push(to_yaml(&cluster_reconciler(&args.namespace))?);
+    let appliers: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| APPLIERS.contains(c))
+        .collect();
+    if !appliers.is_empty() {
+        docs.push(to_yaml(&cluster_reconciler(&args.namespace, &appliers))?);
     }
     if components.contains(&POLICY_WEBHOOK) {
         docs.push(to_yaml(&policy_webhook_role())?);
@@ -137,7 +150,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
             controller,
             &args.namespace,
             &args.image,
-            controller_args(controller, &args),
+            controller_args(controller, &args, &components),
         ))?);
     }
     out!("{}", docs.join("---\n"))?;
@@ -299,7 +312,7 @@ fn service(controller: &Controller, namespace: &str) -> Option<Service> {
 
 /// The container's flags (its [`Command`] adds the subcommand): the defaults, then the user's
 /// extra args, a later `--flag=...` replacing an earlier one of the same name.
-fn controller_args(controller: &Controller, args: &InstallArgs) -> Vec<String> {
+fn controller_args(controller: &Controller, args: &InstallArgs, installed: &[&str]) -> Vec<String> {
     let log_level = format!("--log-level={}", args.log_level);
     let mut flags: Vec<String> = match controller.command {
         Command::Controller(_) => vec![
@@ -310,6 +323,17 @@ fn controller_args(controller: &Controller, args: &InstallArgs) -> Vec<String> {
         ],
         Command::PolicyWebhook => vec![log_level],
     };
+    // As Flux's manifests: every controller posts its events to the notification controller
+    // when it is installed.
+    let posts_events = matches!(controller.command, Command::Controller(_))
+        && controller.name != NOTIFICATION_CONTROLLER
+        && installed.contains(&NOTIFICATION_CONTROLLER);
+    if posts_events {
+        flags.insert(
+            0,
+            format!("--events-addr=http://{NOTIFICATION_CONTROLLER}.$(RUNTIME_NAMESPACE).svc.cluster.local./"),
+        );
+    }
     flags.extend(controller.extra_flags.iter().map(|f| f.to_string()));
     for extra in args.extra_args(controller.name) {
         let name = flag_name(extra);
@@ -343,9 +367,10 @@ mod tests {
             panic!("parsed as another command")
         };
         let selected = selected_controllers(&args).expect("known components");
-        assert_eq!(selected.len(), 5);
-        for controller in selected {
-            let flags = controller_args(controller, &args);
+        assert_eq!(selected.len(), 7);
+        let installed: Vec<&str> = selected.iter().map(|c| c.name).collect();
+        for controller in &selected {
+            let flags = controller_args(controller, &args, &installed);
             let mut line = controller.command.program();
             line.extend(controller.command.args(flags));
             match crate::Cli::try_parse_from(&line) {

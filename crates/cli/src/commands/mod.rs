@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod controller;
 pub mod create;
 pub mod get;
+pub mod helm;
 pub mod install;
 pub mod kustomize;
 pub mod policy;

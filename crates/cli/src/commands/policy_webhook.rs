@@ -41,17 +41,8 @@ pub struct PolicyWebhookArgs {
 
 /// Runs the webhook until SIGINT or SIGTERM.
 pub fn run(args: PolicyWebhookArgs) -> anyhow::Result<ExitCode> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "warn,ferroflux={0},ferroflux_admission={0}",
-        args.log_level
-    ))
-    .with_context(|| format!("--log-level {:?} is not a level", args.log_level))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(args))
+    let level = args.log_level.clone();
+    super::controller::run_server("ferroflux_admission", &level, false, serve(args))
 }
 
 async fn serve(args: PolicyWebhookArgs) -> anyhow::Result<ExitCode> {

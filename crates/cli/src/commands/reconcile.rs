@@ -109,31 +109,16 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 )
                 .await
             }
-            What::Source {
-                kind: SourceKind::Git { name },
-            } => {
-                reconcile(
-                    &client,
-                    get::source("GitRepository", "gitrepositories"),
-                    &args.namespace,
-                    name,
-                    timeout,
-                    Quote::Yes,
-                )
-                .await
-            }
-            What::Source {
-                kind: SourceKind::Oci { name },
-            } => {
-                reconcile(
-                    &client,
-                    get::source("OCIRepository", "ocirepositories"),
-                    &args.namespace,
-                    name,
-                    timeout,
-                    Quote::Yes,
-                )
-                .await
+            What::Source { kind } => {
+                let (shown, name) = match kind {
+                    SourceKind::Git { name } => {
+                        (get::source("GitRepository", "gitrepositories"), name)
+                    }
+                    SourceKind::Oci { name } => {
+                        (get::source("OCIRepository", "ocirepositories"), name)
+                    }
+                };
+                reconcile(&client, shown, &args.namespace, name, timeout, Quote::Yes).await
             }
         };
         reconciled.map(|()| ExitCode::SUCCESS)

@@ -64,6 +64,9 @@ pub struct UpArgs {
     /// Do not simulate workload status (Deployments then never become available).
     #[arg(long)]
     no_simulator: bool,
+    /// Where the notification controller serves Receivers' webhooks (port 0: a free one).
+    #[arg(long, default_value = "127.0.0.1:9292")]
+    receiver_listen: SocketAddr,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -121,7 +124,11 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         server.url,
         server.kubeconfig_path.display()
     )?;
-    let servers = ferroflux_embedded::serve_sources(&args.data_dir).await?;
+    let servers = ferroflux_embedded::serve_sources(&args.data_dir, args.receiver_listen).await?;
+    outln!(
+        "✔ Receivers' webhooks at http://{}/hook/...",
+        servers.receiver_addr
+    )?;
     let source = FleetSource {
         fleet: args.fleet.as_deref(),
         apps: args.apps.as_deref(),
@@ -273,6 +280,8 @@ mod tests {
             artifact_url: "http://127.0.0.1:1".into(),
             git_root: dir.path().join("git"),
             git_url: "http://127.0.0.1:2".into(),
+            events_addr: ([127, 0, 0, 1], 3).into(),
+            receiver_addr: ([127, 0, 0, 1], 4).into(),
         };
         let records = ferroflux_embedded::controller_deployments(&options, &servers, dir.path());
         // Every component but `policy-webhook`: admission runs inside the API server.
@@ -295,7 +304,7 @@ mod tests {
             let default_sa = flags.contains(&"--default-service-account=default".to_string());
             assert_eq!(
                 default_sa,
-                name == "kustomize-controller",
+                ferroflux_embedded::manifests::APPLIERS.contains(&name.as_str()),
                 "{name}: {flags:?}"
             );
         }

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod http;
 pub mod process;
 pub mod table;
 
-use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -50,21 +50,7 @@ pub fn require_kubectl() -> bool {
 
 /// Runs kubectl against `kubeconfig`, with `stdin` as its input.
 pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("kubectl finishes")
+    ferroflux_testpeers::kubectl(kubeconfig, args, stdin).expect("kubectl runs")
 }
 
 /// Runs kubectl like [`kubectl`] and returns its stdout; fails the test when kubectl fails.
@@ -76,6 +62,16 @@ pub fn kubectl_ok(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> Str
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A temporary directory holding `files` (name, content): a kustomization or fleet to run a
+/// command on.
+pub fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write");
+    }
+    dir
 }
 
 /// Copies the files below `from` to `to` (created).
@@ -129,4 +125,53 @@ pub fn start_apiserver(dir: &Path) -> (Killed, PathBuf) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("ferroflux apiserver did not serve on 127.0.0.1:{port} within 20s");
+}
+
+/// A running `ferroflux up` with the bundled fleet, killed with the test.
+pub struct Up {
+    pub process: Killed,
+    pub kubeconfig: PathBuf,
+    /// `http://127.0.0.1:PORT` of the Receivers' webhooks.
+    pub receivers: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts `ferroflux up` (its log in `<dir>/up.log`) and waits until it has bootstrapped
+/// `flux-system`; `None` when git or kubectl is missing (a skip, a failure under `CI=true`).
+pub fn start_up() -> Option<Up> {
+    if !require("git", &["--version"]) || !require_kubectl() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let receivers = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(dir.path().join("up.log")).expect("log file");
+    let process = Killed(
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["up", "--receiver-listen", &receivers, "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ferroflux up starts"),
+    );
+    let kubeconfig = data_dir.join("apiserver/kubeconfig");
+    let bootstrapped = process::wait_for(Duration::from_secs(120), || {
+        let probe = ["get", "kustomization", "flux-system", "-n", "flux-system"];
+        (kubeconfig.is_file() && kubectl(&kubeconfig, &probe, None).status.success()).then_some(())
+    });
+    assert!(bootstrapped.is_some(), "ferroflux up did not bootstrap");
+    Some(Up {
+        process,
+        kubeconfig,
+        receivers: format!("http://{receivers}"),
+        dir,
+    })
+}
+
+/// `kubectl ARGS -o json`, parsed.
+pub fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> serde_json::Value {
+    let out = kubectl_ok(kubeconfig, &[args, &["-o", "json"]].concat(), None);
+    serde_json::from_str(&out).expect("kubectl prints JSON")
 }

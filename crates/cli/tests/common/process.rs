@@ -132,3 +132,25 @@ impl Condition {
         )
     }
 }
+
+/// `ferroflux ARGS` with no input.
+pub fn ferroflux(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ferroflux runs")
+}
+
+/// Exit status, standard output and the error line of a `flux` or `ferroflux` run (flux
+/// prints its usage too on some errors; the `✗` line is the one both print).
+pub fn shown(output: &std::process::Output) -> (Option<i32>, String, String) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with('✗'))
+        .unwrap_or_default()
+        .to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code(), stdout, error)
+}

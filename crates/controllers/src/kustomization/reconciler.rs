@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, ListParams};
@@ -25,7 +24,6 @@ use ferroflux_apply::object::ObjectRef;
 
 use crate::conditions;
 use crate::kustomization::{generator, history, ignore, postbuild};
-use crate::metrics::Metrics;
 use crate::rootfs::RootedFs;
 use crate::runtime::{
     self, Failure, Note, ReconcileError, Reconciler, now, optional_spec_duration, spec_duration,
@@ -72,40 +70,19 @@ impl Default for Options {
     }
 }
 
-/// What the reconciler needs: the runtime's context, the controller's config (impersonating
-/// clients are made from it), an HTTP client for artifacts and the flags.
-pub struct Context {
-    /// The runtime's shared context.
-    pub runtime: runtime::Context,
-    /// The controller's config, from which tenant clients are made.
-    pub config: kube::Config,
-    /// Downloads artifacts.
-    pub http: reqwest::Client,
-    /// The flags.
-    pub options: Options,
-}
-
-impl Context {
-    /// A context whose events are reported as `kustomize-controller`.
-    pub fn new(client: Client, config: kube::Config, options: Options) -> Self {
-        Context {
-            runtime: runtime::Context::new(client, FIELD_MANAGER),
-            config,
-            http: ferroflux_source::http::default_client(),
-            options,
-        }
+impl crate::applier::Flags for Options {
+    const CONTROLLER: &'static str = FIELD_MANAGER;
+    fn watch_label_selector(&self) -> Option<&str> {
+        self.watch_label_selector.as_deref()
     }
-
-    /// Records Flux's metrics of every reconciliation in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.runtime = self.runtime.with_metrics(metrics);
-        self
-    }
-
-    fn client(&self) -> &Client {
-        &self.runtime.client
+    fn requeue_dependency(&self) -> Duration {
+        self.requeue_dependency
     }
 }
+
+/// What the reconciler needs: the controller's config (impersonating clients are made from
+/// it), an HTTP client for artifacts and the flags.
+pub type Context = crate::applier::Context<Options>;
 
 /// Runs the controller until `shutdown` resolves.
 pub use crate::runtime::run;
@@ -121,11 +98,7 @@ impl Reconciler for Context {
     }
 
     fn watcher_config(&self) -> watcher::Config {
-        let config = watcher::Config::default();
-        match &self.options.watch_label_selector {
-            Some(selector) => config.labels(selector),
-            None => config,
-        }
+        self.selected()
     }
 
     fn watches(&self, controller: Controller<Kustomization>) -> Controller<Kustomization> {
@@ -473,23 +446,8 @@ async fn reconcile_dependencies(ks: &Kustomization, ctx: &Context) -> Result<(),
     let own_ns = ks.namespace().unwrap_or_default();
     for dep in ks.spec.depends_on.iter().flatten() {
         let ns = dep.namespace.clone().unwrap_or_else(|| own_ns.clone());
-        let api: Api<Kustomization> = Api::namespaced(ctx.client().clone(), &ns);
-        let found = api.get_opt(&dep.name).await.ok().flatten();
-        let ready = found.as_ref().is_some_and(|d| {
-            let status = d.status.clone().unwrap_or_default();
-            status.observed_generation == d.metadata.generation
-                && conditions::is_true(
-                    status.conditions.as_deref().unwrap_or_default(),
-                    condition_type::READY,
-                )
-        });
-        if !ready {
-            return Err(ReconcileError::waiting(
-                reason::DEPENDENCY_NOT_READY,
-                format!("dependency '{ns}/{}' is not ready", dep.name),
-                ctx.options.requeue_dependency,
-            ));
-        }
+        ctx.dependency_ready::<Kustomization>(&ns, &dep.name)
+            .await?;
     }
     Ok(())
 }

@@ -30,12 +30,16 @@ pub const DEFAULT_INTERVAL_JITTER_PERCENT: u8 = 5;
 pub struct Flags {
     /// Percentage of jitter on success requeues (Flux's `--interval-jitter-percentage`).
     pub interval_jitter_percent: u8,
+    /// Where events are also posted as Flux's event payload (Flux's `--events-addr`: the
+    /// notification controller's URL, or `host:port`); `None` posts nowhere.
+    pub events_addr: Option<String>,
 }
 
 impl Default for Flags {
     fn default() -> Self {
         Flags {
             interval_jitter_percent: DEFAULT_INTERVAL_JITTER_PERCENT,
+            events_addr: None,
         }
     }
 }
@@ -324,17 +328,14 @@ async fn apply<R: Reconciler>(
         ctx.flags.interval_jitter_percent,
     );
     let reference = object.object_ref(&());
-    match &outcome {
-        Ok(done) => {
-            if let Some(note) = reconciler.event(object, done) {
-                record(&ctx.recorder, &reference, false, note.reason, &note.message).await;
-            }
-        }
-        Err(failed) => {
-            let err = failed.error();
-            record(&ctx.recorder, &reference, true, err.reason, &err.message).await;
-        }
-    }
+    // Recorded once the status is known: the event posted to the notification controller
+    // carries the revision of the status.
+    let note = match &outcome {
+        Ok(done) => reconciler
+            .event(object, done)
+            .map(|note| (false, note.reason, note.message)),
+        Err(failed) => Some((true, failed.error().reason, failed.error().message.clone())),
+    };
     let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
     let kind = R::Kind::kind(&());
     let result = outcome.as_ref().map(|_| interval).map_err(Failure::error);
@@ -354,6 +355,9 @@ async fn apply<R: Reconciler>(
     let status = reconciler.summarize(object, outcome, now());
     let mut status = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
     stamp(&mut status, object.meta(), R::OBSERVES_GENERATION);
+    if let Some((warning, reason, message)) = note {
+        record(ctx, &reference, &status, warning, reason, &message).await;
+    }
     if let Some(metrics) = &ctx.metrics {
         metrics.observe(&kind, &namespace, &name, started.elapsed());
         metrics.record_conditions(&kind, &namespace, &name, &conditions(&status));
@@ -454,18 +458,29 @@ fn controller<K: Object>(api: Api<K>, config: watcher::Config) -> Controller<K> 
 
 /// Records a Kubernetes event about `object`: `Normal` or `Warning`, with a Flux reason and a
 /// note cut to the 1 KiB the Events API allows. A failure to record is logged, never fatal.
+/// With an events address, the whole message goes there too, with the revision of `status`.
 async fn record(
-    recorder: &Recorder,
+    ctx: &Context,
     object: &ObjectReference,
+    status: &Value,
     warning: bool,
     reason: &str,
     note: &str,
 ) {
+    if let Some(address) = &ctx.flags.events_addr {
+        let api_version = object.api_version.as_deref().unwrap_or_default();
+        let kind = object.kind.as_deref().unwrap_or_default();
+        let metadata = crate::events::metadata(api_version, kind, status, warning);
+        let controller = ctx.recorder.controller();
+        let event = crate::events::payload(object, warning, reason, note, controller, metadata);
+        ctx.recorder.forward(address, &event);
+    }
     let mut end = note.len().min(1024);
     while !note.is_char_boundary(end) {
         end -= 1;
     }
-    if let Err(err) = recorder
+    if let Err(err) = ctx
+        .recorder
         .publish(object, warning, reason, &note[..end])
         .await
     {

@@ -304,3 +304,87 @@ pub fn registry_client(auth: OciAuth) -> OciClient {
     })
     .expect("client")
 }
+
+/// Stores `tree` as the artifact of the GitRepository `namespace/name` at `revision`, as
+/// source-controller would have, creating the GitRepository the first time (no Git server: the
+/// suites that read sources test their own kind, not the fetch).
+pub async fn publish_git_artifact(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    tree: &std::path::Path,
+    revision: &str,
+) -> ferroflux_source::artifact::Artifact {
+    use ferroflux_api::source::{GitRepository, GitRepositorySpec};
+    use ferroflux_source::artifact::IgnoreRules;
+    use ferroflux_source::storage::ObjectKey;
+    use kube::api::{Patch, PatchParams};
+    let key = ObjectKey::new("GitRepository", namespace, name);
+    let rules = IgnoreRules::flux_defaults();
+    let artifact = (cluster.storage)
+        .store_dir(&key, revision, tree, &rules)
+        .expect("packs the tree");
+    let api: Api<GitRepository> = Api::namespaced(cluster.client.clone(), namespace);
+    if api.get_opt(name).await.expect("reads").is_none() {
+        let spec = GitRepositorySpec {
+            url: format!("https://git.example/{name}"),
+            interval: "1m".into(),
+            ..Default::default()
+        };
+        let repo = GitRepository::new(name, spec);
+        api.create(&PostParams::default(), &repo)
+            .await
+            .expect("created");
+    }
+    let status = json!({"status": {"artifact": {
+        "path": artifact.path, "url": artifact.url, "revision": artifact.revision,
+        "digest": artifact.digest, "size": artifact.size,
+        "lastUpdateTime": artifact.last_update_time.to_string()}}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status");
+    artifact
+}
+
+/// Creates `object` in [`NS`] and returns it as the API server stored it.
+pub async fn create<K>(client: &Client, mut object: K) -> K
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + DeserializeOwned,
+{
+    object.meta_mut().namespace = Some(NS.into());
+    let api: Api<K> = Api::namespaced(client.clone(), NS);
+    let what = K::kind(&());
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|err| panic!("{what} created: {err}"))
+}
+
+/// Serves `router` on a free loopback port; its `http://127.0.0.1:PORT`.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+/// Serves `files` (by URL path) over HTTP on loopback, 404 for any other path (a Helm
+/// repository: `index.yaml` and chart archives); its `http://127.0.0.1:PORT`.
+pub async fn serve_files(files: BTreeMap<String, Vec<u8>>) -> String {
+    let files = Arc::new(files);
+    let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let files = files.clone();
+        async move {
+            match files.get(uri.path()) {
+                Some(body) => (axum::http::StatusCode::OK, body.clone()),
+                None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+            }
+        }
+    });
+    serve(router).await
+}

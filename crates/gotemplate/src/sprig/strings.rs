@@ -14,36 +14,41 @@ use crate::value::{Map, Value};
 use crate::{FuncError, FuncMap, gofmt};
 use ferroflux_gocompat::duration::format as go_duration;
 
-fn title(s: &str) -> String {
+/// `s` with the first character of every word recased by `recase`; a word starts the string
+/// or follows a character that `ends_word` holds for.
+fn recase_words<I: Iterator<Item = char>>(
+    s: &str,
+    recase: impl Fn(char) -> I,
+    ends_word: impl Fn(char) -> bool,
+) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut prev_sep = true;
+    let mut word_start = true;
     for c in s.chars() {
-        if prev_sep {
-            out.extend(c.to_uppercase());
+        if word_start {
+            out.extend(recase(c));
         } else {
             out.push(c);
         }
-        prev_sep = if c.is_ascii() {
-            !(c.is_ascii_alphanumeric() || c == '_')
-        } else {
-            !(c.is_alphanumeric()) && c.is_whitespace()
-        };
+        word_start = ends_word(c);
     }
     out
 }
 
-fn untitle(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut prev_space = true;
-    for c in s.chars() {
-        if prev_space {
-            out.extend(c.to_lowercase());
+/// Go's `strings.Title`: words end at ASCII characters other than letters, digits and `_`,
+/// and at non-ASCII white space.
+fn title(s: &str) -> String {
+    recase_words(s, char::to_uppercase, |c| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
         } else {
-            out.push(c);
+            !(c.is_alphanumeric()) && c.is_whitespace()
         }
-        prev_space = c.is_whitespace();
-    }
-    out
+    })
+}
+
+/// Sprig's `untitle`: words end at white space.
+fn untitle(s: &str) -> String {
+    recase_words(s, char::to_lowercase, char::is_whitespace)
 }
 
 fn swapcase(s: &str) -> String {

@@ -61,9 +61,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
+        Value::Float(f) => serde_json::Value::from(*f), // null when not finite
         Value::Str(s) => serde_json::Value::String(s.clone()),
         Value::Seq(items) => serde_json::Value::Array(items.iter().map(to_serde).collect()),
         Value::Map(m) => {

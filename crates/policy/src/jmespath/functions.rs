@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use base64::Engine as _;
-use ferroflux_gocompat::{duration, float};
+use ferroflux_gocompat::{duration, float, json};
 use jmespath::ast::Ast;
 use jmespath::{Rcvar, Variable};
 use serde_json::Value;
@@ -419,29 +419,14 @@ fn write_go_json(out: &mut String, value: &Value) {
             Some(f) if !(n.is_i64() || n.is_u64()) => out.push_str(&float::json(f)),
             _ => out.push_str(&n.to_string()),
         },
-        Value::String(s) => ferroflux_gocompat::json::write_string(out, s, true),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                ferroflux_gocompat::json::write_string(out, k, true);
-                out.push(':');
-                write_go_json(out, v);
-            }
-            out.push('}');
-        }
+        Value::String(s) => json::write_string(out, s, true),
+        Value::Array(items) => json::write_array(out, items, write_go_json),
+        Value::Object(map) => json::write_object(
+            out,
+            map.iter().map(|(k, v)| (k.as_str(), v)),
+            true,
+            write_go_json,
+        ),
     }
 }
 

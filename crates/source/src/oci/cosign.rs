@@ -10,16 +10,14 @@
 
 use base64::Engine as _;
 use oci_client::Reference;
-use oci_client::manifest::{
-    IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest,
-};
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OciDescriptor};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 
 pub use p256::ecdsa::SigningKey;
 
-use super::{OciClient, OciError, parse_url};
+use super::{OciClient, OciError, blob_descriptor, image_manifest, parse_url};
 use crate::sha256_digest;
 
 /// Media type of a cosign signature layer.
@@ -289,11 +287,8 @@ async fn signature_manifest_push(
     annotations.insert(SIGNATURE_ANNOTATION.to_string(), signature_b64.to_string());
     layers.retain(|l| l.digest != payload_digest);
     layers.push(OciDescriptor {
-        media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
-        digest: payload_digest.clone(),
-        size: payload.len() as i64,
         annotations: Some(annotations),
-        ..OciDescriptor::default()
+        ..blob_descriptor(SIMPLE_SIGNING_MEDIA_TYPE, &payload)
     });
     // The config lists the layers' diff IDs, as go-containerregistry writes it for cosign.
     let diff_ids: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
@@ -307,20 +302,11 @@ async fn signature_manifest_push(
     })
     .to_string()
     .into_bytes();
-    let manifest = OciImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
-        config: OciDescriptor {
-            media_type: IMAGE_CONFIG_MEDIA_TYPE.into(),
-            digest: sha256_digest(&config),
-            size: config.len() as i64,
-            ..OciDescriptor::default()
-        },
+    let manifest = image_manifest(
+        blob_descriptor(IMAGE_CONFIG_MEDIA_TYPE, &config),
         layers,
-        subject: None,
-        artifact_type: None,
-        annotations: None,
-    };
+        None,
+    );
     let digest = client
         .push_blobs_and_manifest(
             &sig_ref,

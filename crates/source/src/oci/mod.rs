@@ -524,29 +524,15 @@ impl OciClient {
         let mut descriptors = Vec::new();
         let mut blobs = vec![(config.clone(), None)];
         for (media_type, data) in layers {
-            let digest = sha256_digest(&data);
-            descriptors.push(OciDescriptor {
-                media_type,
-                digest: digest.clone(),
-                size: data.len() as i64,
-                ..OciDescriptor::default()
-            });
-            blobs.push((data, Some(digest)));
+            let layer = blob_descriptor(media_type, &data);
+            blobs.push((data, Some(layer.digest.clone())));
+            descriptors.push(layer);
         }
-        let manifest = OciImageManifest {
-            schema_version: 2,
-            media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
-            config: OciDescriptor {
-                media_type: config_media_type.into(),
-                digest: sha256_digest(&config),
-                size: config.len() as i64,
-                ..OciDescriptor::default()
-            },
-            layers: descriptors,
-            subject: None,
-            artifact_type: None,
-            annotations: (!annotations.is_empty()).then_some(annotations),
-        };
+        let manifest = image_manifest(
+            blob_descriptor(config_media_type, &config),
+            descriptors,
+            (!annotations.is_empty()).then_some(annotations),
+        );
         self.push_blobs_and_manifest(&reference, blobs, &manifest)
             .await
     }
@@ -874,6 +860,34 @@ impl OciClient {
 
 fn repository_of(reference: &Reference) -> String {
     format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// The descriptor of a blob of `media_type`: its sha256 digest and size.
+pub(crate) fn blob_descriptor(media_type: impl Into<String>, data: &[u8]) -> OciDescriptor {
+    OciDescriptor {
+        media_type: media_type.into(),
+        digest: sha256_digest(data),
+        size: data.len() as i64,
+        ..OciDescriptor::default()
+    }
+}
+
+/// An OCI image manifest (schema 2) of a config blob and layers, without subject or
+/// artifact type.
+pub(crate) fn image_manifest(
+    config: OciDescriptor,
+    layers: Vec<OciDescriptor>,
+    annotations: Option<BTreeMap<String, String>>,
+) -> OciImageManifest {
+    OciImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
+        config,
+        layers,
+        subject: None,
+        artifact_type: None,
+        annotations,
+    }
 }
 
 #[cfg(test)]

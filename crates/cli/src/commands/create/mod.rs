@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+pub mod helmrelease;
+pub mod notification;
+mod object;
 pub mod tenant;
 
 /// Create or update objects, like `flux create`.
@@ -25,6 +28,12 @@ pub struct CreateArgs {
     /// How long the command may take.
     #[arg(long, global = true, default_value = "5m0s")]
     timeout: String,
+    /// The namespace of the generated objects (not of a tenant's).
+    #[arg(short, long, global = true, default_value = "flux-system")]
+    namespace: String,
+    /// The objects' reconcile interval (a Go duration).
+    #[arg(long, global = true, default_value = "1m0s")]
+    interval: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,10 +41,23 @@ enum What {
     /// Create or update a tenant: per namespace, the Namespace, the tenant's ServiceAccount and
     /// the RoleBinding that limits the reconcilers to that namespace.
     Tenant(tenant::TenantArgs),
+    /// Create or update an Alert (notification.toolkit.fluxcd.io/v1beta3).
+    Alert(notification::AlertArgs),
+    /// Create or update a Provider for Alerts (notification.toolkit.fluxcd.io/v1beta3).
+    AlertProvider(notification::ProviderArgs),
+    /// Create or update a Receiver (notification.toolkit.fluxcd.io/v1).
+    Receiver(notification::ReceiverArgs),
+    /// Create or update a HelmRelease (helm.toolkit.fluxcd.io/v2).
+    #[command(visible_alias = "hr")]
+    Helmrelease(Box<helmrelease::HelmReleaseArgs>),
 }
 
 pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     match &args.what {
         What::Tenant(tenant) => tenant::run(tenant, &args),
+        What::Alert(alert) => notification::run_alert(alert, &args),
+        What::AlertProvider(provider) => notification::run_provider(provider, &args),
+        What::Receiver(receiver) => notification::run_receiver(receiver, &args),
+        What::Helmrelease(release) => helmrelease::run(release, &args),
     }
 }

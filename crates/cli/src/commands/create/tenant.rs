@@ -120,7 +120,7 @@ fn generate(args: &TenantArgs, labels: &[String]) -> anyhow::Result<Vec<TenantOb
 }
 
 /// `flux create`'s NAME rule: 2 to 63 lowercase alphanumerics or `-`, alphanumeric at both ends.
-fn is_object_name(name: &str) -> bool {
+pub(super) fn is_object_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (2..=63).contains(&bytes.len())
         && bytes
@@ -142,7 +142,7 @@ fn check_qualified(what: &str, value: &str) -> anyhow::Result<()> {
 }
 
 /// `--label key=value` as flux reads them (exactly one `=`, key and value checked like kube).
-fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(super) fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut parsed = BTreeMap::new();
     for label in labels {
         let parts: Vec<&str> = label.split('=').collect();
@@ -181,7 +181,7 @@ fn export(objects: &[TenantObjects], skip_namespace: bool) -> String {
 }
 
 /// The YAML writer's view of a generated object (strings, maps and lists only).
-fn node(value: &Value) -> Node<'_> {
+pub(super) fn node(value: &Value) -> Node<'_> {
     match value {
         Value::Null => Node::Null,
         Value::Bool(b) => Node::Bool(*b),

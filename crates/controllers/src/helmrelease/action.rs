@@ -1,0 +1,624 @@
+//! Helm's actions on Helm's own storage: install, upgrade, rollback, uninstall and unlock.
+//! Each writes the release record as Helm does (a `pending-*` record first, then `deployed`
+//! or `failed`, the previous one `superseded`) and applies the manifest with server-side
+//! apply as the HelmRelease's identity, which also reads and writes the records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ferroflux_api::helm::HelmRelease;
+use ferroflux_apply::inventory::inventory_of;
+use ferroflux_apply::manager::{
+    Action as ApplyAction, ApplyOptions, Change, DeleteOptions, ResourceManager, api_message,
+};
+use ferroflux_apply::object::ObjectRef;
+use ferroflux_helm::release::{
+    self as storage, APPLY_METHOD_SSA, ChartRecord, Hook, Info, Release, Status, Written,
+};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use kube::{Client, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use super::plan::Names;
+use super::{NAME_LABEL, NAMESPACE_LABEL};
+use crate::runtime::ReconcileError;
+
+/// Flux's reasons of the release actions.
+pub mod reason {
+    /// An install succeeded.
+    pub const INSTALL_SUCCEEDED: &str = "InstallSucceeded";
+    /// An install failed.
+    pub const INSTALL_FAILED: &str = "InstallFailed";
+    /// An upgrade succeeded.
+    pub const UPGRADE_SUCCEEDED: &str = "UpgradeSucceeded";
+    /// An upgrade failed.
+    pub const UPGRADE_FAILED: &str = "UpgradeFailed";
+    /// A rollback succeeded.
+    pub const ROLLBACK_SUCCEEDED: &str = "RollbackSucceeded";
+    /// A rollback failed.
+    pub const ROLLBACK_FAILED: &str = "RollbackFailed";
+    /// An uninstall succeeded.
+    pub const UNINSTALL_SUCCEEDED: &str = "UninstallSucceeded";
+    /// An uninstall failed.
+    pub const UNINSTALL_FAILED: &str = "UninstallFailed";
+    /// The release state could not be read.
+    pub const STATE_ERROR: &str = "StateError";
+}
+
+/// Objects of a manifest at most (a tenant's chart renders it).
+const MAX_OBJECTS: usize = 10_000;
+
+/// One HelmRelease's Helm: its storage (Secrets in the storage namespace) and its applier,
+/// both as its identity.
+pub struct Helm {
+    client: Client,
+    secrets: Api<Secret>,
+    manager: ResourceManager,
+    names: Names,
+    max_history: usize,
+    owner: BTreeMap<String, String>,
+    scopes: std::sync::Mutex<HashMap<GroupVersionKind, bool>>,
+}
+
+/// How one release action runs.
+#[derive(Debug, Clone, Default)]
+pub struct Run<'a> {
+    /// The chart's CRDs to apply first (empty: skipped).
+    pub crds: &'a [String],
+    /// Wait this long for the objects to be ready; `None`: no wait.
+    pub wait: Option<Duration>,
+    /// Run the chart's hooks of the action, each within this timeout; `None`: disabled.
+    pub hooks: Option<Duration>,
+    /// Create the release namespace first.
+    pub create_namespace: bool,
+}
+
+/// Helm's delete policies of hooks.
+const BEFORE_HOOK_CREATION: &str = "before-hook-creation";
+const HOOK_SUCCEEDED: &str = "hook-succeeded";
+const HOOK_FAILED: &str = "hook-failed";
+
+/// What an action applied, for the inventory and the event.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The objects of the release now deployed.
+    pub objects: Vec<ObjectRef>,
+}
+
+impl Helm {
+    /// The Helm of `hr` acting as `client`.
+    pub fn new(hr: &HelmRelease, client: Client, field_manager: &str) -> Self {
+        let names = Names::of(hr);
+        let max_history = match hr.spec.max_history {
+            None => 5,
+            Some(n) => usize::try_from(n).unwrap_or(0),
+        };
+        Helm {
+            secrets: Api::namespaced(client.clone(), &names.storage),
+            manager: ResourceManager::new(client.clone(), field_manager),
+            client,
+            names,
+            max_history,
+            owner: [
+                (NAME_LABEL.to_string(), hr.name_any()),
+                (
+                    NAMESPACE_LABEL.to_string(),
+                    hr.namespace().unwrap_or_default(),
+                ),
+            ]
+            .into(),
+            scopes: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The client the release is made with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The names of the release.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// Every stored revision of the release (Helm's `History`).
+    pub async fn history(&self) -> Result<Vec<Release>, ReconcileError> {
+        let state_error = |message: String| {
+            ReconcileError::generic(
+                reason::STATE_ERROR,
+                format!("Could not determine release state: {message}"),
+            )
+        };
+        let list = self
+            .secrets
+            .list(&ListParams::default().labels(&storage::history_selector(&self.names.release)))
+            .await
+            .map_err(|e| state_error(api_message(&e)))?;
+        let mut releases = Vec::with_capacity(list.items.len());
+        for secret in list.items {
+            let name = secret.name_any();
+            let value = serde_json::to_value(&secret).map_err(|e| state_error(e.to_string()))?;
+            let release = storage::from_secret(&value, storage::DEFAULT_MAX_RELEASE_SIZE)
+                .map_err(|e| state_error(format!("Secret {name}: {e}")))?;
+            releases.push(release);
+        }
+        Ok(releases)
+    }
+
+    async fn store(&self, release: &Release, create: bool) -> Result<(), ReconcileError> {
+        let now = Timestamp::now().as_second();
+        let written = if create {
+            Written::Created(now)
+        } else {
+            Written::Modified(now)
+        };
+        let failed = |message: String| {
+            ReconcileError::generic(
+                reason::STATE_ERROR,
+                format!(
+                    "failed to store release {}.v{}: {message}",
+                    release.name, release.version
+                ),
+            )
+        };
+        let secret = storage::to_secret(release, &self.names.storage, written)
+            .map_err(|e| failed(e.to_string()))?;
+        let name = storage::secret_name(&release.name, release.version);
+        if create {
+            let secret: Secret =
+                serde_json::from_value(secret).map_err(|e| failed(e.to_string()))?;
+            self.secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .map_err(|e| failed(api_message(&e)))?;
+        } else {
+            let patch = json!({"metadata": {"labels": secret["metadata"]["labels"]},
+                "data": secret["data"]});
+            self.secrets
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| failed(api_message(&e)))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_record(&self, version: u32) -> Result<(), ReconcileError> {
+        let name = storage::secret_name(&self.names.release, version);
+        match self.secrets.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(ReconcileError::generic(
+                reason::STATE_ERROR,
+                format!(
+                    "failed to delete release record {name}: {}",
+                    api_message(&e)
+                ),
+            )),
+        }
+    }
+
+    /// Marks a `pending-*` revision failed, as Flux's unlock does after a crash.
+    pub async fn unlock(&self, mut release: Release) -> Result<(), ReconcileError> {
+        let info = release
+            .info
+            .get_or_insert_with(|| Info::new(Status::Failed, "", Timestamp::now()));
+        let was = info.status;
+        info.status = Status::Failed;
+        info.description = format!("Release unlocked from stale '{was}' state");
+        self.store(&release, false).await
+    }
+
+    /// Stores `release` as a new revision in its pending state, applies its manifest (and
+    /// `crds`), waits when asked, and stores it deployed (superseding the others) or failed.
+    pub async fn release(
+        &self,
+        history: &[Release],
+        mut release: Release,
+        run: &Run<'_>,
+    ) -> Result<Outcome, String> {
+        for version in storage::prune_history(history, self.max_history) {
+            self.delete_record(version).await.map_err(|e| e.message)?;
+        }
+        self.store(&release, true).await.map_err(|e| e.message)?;
+        let action = match release.info.as_ref().map(|i| i.status) {
+            Some(Status::PendingInstall) => "install",
+            Some(Status::PendingRollback) => "rollback",
+            _ => "upgrade",
+        };
+        let applied = async {
+            if let Some(timeout) = run.hooks {
+                self.run_hooks(&mut release, &format!("pre-{action}"), timeout)
+                    .await?;
+            }
+            let objects = self
+                .apply(&release, run.crds, run.wait, run.create_namespace, history)
+                .await?;
+            if let Some(timeout) = run.hooks {
+                self.run_hooks(&mut release, &format!("post-{action}"), timeout)
+                    .await?;
+            }
+            Ok::<_, String>(objects)
+        }
+        .await;
+        let info = release
+            .info
+            .get_or_insert_with(|| Info::new(Status::Unknown, "", Timestamp::now()));
+        info.last_deployed = Some(Timestamp::now());
+        match applied {
+            Ok(objects) => {
+                info.description = match info.status {
+                    Status::PendingInstall => "Install complete".to_string(),
+                    Status::PendingRollback => format!("Rollback to {}", info.rollback_revision),
+                    _ => "Upgrade complete".to_string(),
+                };
+                info.status = Status::Deployed;
+                for old in history {
+                    if old
+                        .info
+                        .as_ref()
+                        .is_some_and(|i| i.status == Status::Deployed)
+                    {
+                        let mut old = old.clone();
+                        if let Some(info) = old.info.as_mut() {
+                            info.status = Status::Superseded;
+                            info.description = "superseded by new release".into();
+                        }
+                        self.store(&old, false).await.map_err(|e| e.message)?;
+                    }
+                }
+                self.store(&release, false).await.map_err(|e| e.message)?;
+                Ok(Outcome { objects })
+            }
+            Err(err) => {
+                info.status = Status::Failed;
+                info.description = format!("Release \"{}\" failed: {err}", release.name);
+                if let Err(store) = self.store(&release, false).await {
+                    return Err(format!("{err}; {}", store.message));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        release: &Release,
+        crds: &[String],
+        wait: Option<Duration>,
+        create_namespace: bool,
+        history: &[Release],
+    ) -> Result<Vec<ObjectRef>, String> {
+        let mut objects = Vec::new();
+        if create_namespace {
+            objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": self.names.namespace}}));
+        }
+        for crd in crds {
+            objects.extend(self.objects_of(crd).await?);
+        }
+        let owned = self.objects_of(&release.manifest).await?;
+        objects.extend(owned.iter().cloned());
+        let changes = self
+            .manager
+            .apply_all(&objects, &ApplyOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let refs: Vec<ObjectRef> = owned
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
+            .collect();
+        // Helm deletes what the previous deployed release had and this one has not.
+        if let Some(previous) = storage::deployed(history) {
+            let before = self.objects_of(&previous.manifest).await?;
+            let stale: Vec<ObjectRef> = before
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
+                .filter(|r| !refs.contains(r))
+                .collect();
+            self.manager
+                .delete_all(&stale, &DeleteOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(timeout) = wait {
+            let applied: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
+            self.manager
+                .wait_healthy(&applied, timeout, true)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "resources not ready after {}: {e}",
+                        crate::runtime::go_duration(timeout)
+                    )
+                })?;
+        }
+        Ok(refs)
+    }
+
+    /// Runs the hooks of `event` (e.g. `pre-install`) as Helm does: by weight then name,
+    /// each deleted first unless its policies say otherwise (`before-hook-creation` is the
+    /// default), applied, waited for when it is a Job or a Pod, then deleted on success or
+    /// failure as its policies ask; each hook's last run is recorded in the release.
+    pub async fn run_hooks(
+        &self,
+        release: &mut Release,
+        event: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut order: Vec<usize> = (0..release.hooks.len())
+            .filter(|i| release.hooks[*i].events.iter().any(|e| e == event))
+            .collect();
+        order.sort_by(|a, b| {
+            let (a, b) = (&release.hooks[*a], &release.hooks[*b]);
+            (a.weight, &a.name).cmp(&(b.weight, &b.name))
+        });
+        for index in order {
+            let hook = release.hooks[index].clone();
+            let objects = self.objects_of(&hook.manifest).await?;
+            let refs: Vec<ObjectRef> = objects
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
+                .collect();
+            let mut policies = hook.delete_policies.clone();
+            if policies.is_empty() {
+                policies.push(BEFORE_HOOK_CREATION.into());
+            }
+            let has = |policy: &str| policies.iter().any(|p| p == policy);
+            let delete = |refs: Vec<ObjectRef>| async move {
+                self.manager
+                    .delete_all(&refs, &DeleteOptions::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            if has(BEFORE_HOOK_CREATION) {
+                delete(refs.clone()).await?;
+            }
+            release.hooks[index].last_run.started_at = Some(Timestamp::now());
+            let waited: Vec<ObjectRef> = refs
+                .iter()
+                .filter(|r| r.kind == "Job" || r.kind == "Pod")
+                .cloned()
+                .collect();
+            let outcome = async {
+                self.manager
+                    .apply_all(&objects, &ApplyOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.manager
+                    .wait_healthy(&waited, timeout, true)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            let run = &mut release.hooks[index].last_run;
+            run.completed_at = Some(Timestamp::now());
+            match outcome {
+                Ok(()) => {
+                    run.phase = "Succeeded".into();
+                    if has(HOOK_SUCCEEDED) {
+                        delete(refs).await?;
+                    }
+                }
+                Err(err) => {
+                    run.phase = "Failed".into();
+                    if has(HOOK_FAILED) {
+                        delete(refs).await?;
+                    }
+                    return Err(format!("{event} hook {} failed: {err}", hook.path));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drift correction (`driftDetection.mode: enabled`): applies the deployed revision's
+    /// manifest again, leaving the `ignore` paths alone, and returns what had drifted (every
+    /// object that changed).
+    pub async fn correct_drift(
+        &self,
+        release: &Release,
+        ignore: &[crate::kustomization::ignore::Rule],
+    ) -> Result<Vec<Change>, String> {
+        let objects = self.objects_of(&release.manifest).await?;
+        let options = ApplyOptions {
+            force: false,
+            ignore: crate::kustomization::ignore::ignored_paths(ignore, &objects),
+        };
+        let changes = self
+            .manager
+            .apply_all(&objects, &options)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(changes
+            .into_iter()
+            .filter(|c| c.action != ApplyAction::Unchanged)
+            .collect())
+    }
+
+    /// Uninstalls the newest revision: deletes its objects, then its records (or keeps them
+    /// `uninstalled` with `keep_history`).
+    pub async fn uninstall(
+        &self,
+        history: &[Release],
+        keep_history: bool,
+        hooks: Option<Duration>,
+    ) -> Result<(), String> {
+        let Some(mut latest) = storage::latest(history).cloned() else {
+            return Ok(());
+        };
+        if let Some(timeout) = hooks {
+            self.run_hooks(&mut latest, "pre-delete", timeout).await?;
+        }
+        let mut objects: Vec<ObjectRef> = self
+            .objects_of(&latest.manifest)
+            .await?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
+            .collect();
+        objects.reverse();
+        self.manager
+            .delete_all(&objects, &DeleteOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(timeout) = hooks {
+            self.run_hooks(&mut latest, "post-delete", timeout).await?;
+        }
+        if keep_history {
+            if let Some(info) = latest.info.as_mut() {
+                info.status = Status::Uninstalled;
+                info.deleted = Some(Timestamp::now());
+                info.description = "Uninstallation complete".into();
+            }
+            return self.store(&latest, false).await.map_err(|e| e.message);
+        }
+        for release in history {
+            self.delete_record(release.version)
+                .await
+                .map_err(|e| e.message)?;
+        }
+        Ok(())
+    }
+
+    /// The objects of a manifest, each in the release namespace when its kind is namespaced
+    /// and it names none, labelled as Flux and annotated as Helm mark what a release owns.
+    async fn objects_of(&self, manifest: &str) -> Result<Vec<Value>, String> {
+        let documents: Vec<Value> = ferroflux_gocompat::yaml::from_multiple(manifest)
+            .map_err(|e| format!("invalid manifest: {e}"))?;
+        let mut objects = Vec::new();
+        for mut object in documents.into_iter().filter(|d| d.is_object()) {
+            if objects.len() >= MAX_OBJECTS {
+                return Err(format!("the manifest has more than {MAX_OBJECTS} objects"));
+            }
+            if object["metadata"]["namespace"]
+                .as_str()
+                .is_none_or(str::is_empty)
+                && self.namespaced(&object).await?
+            {
+                object["metadata"]["namespace"] = json!(self.names.namespace);
+            }
+            self.mark(&mut object);
+            objects.push(object);
+        }
+        Ok(objects)
+    }
+
+    fn mark(&self, object: &mut Value) {
+        let metadata = &mut object["metadata"];
+        for (field, entries) in [
+            (
+                "labels",
+                self.owner
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain([(
+                        "app.kubernetes.io/managed-by".to_string(),
+                        "Helm".to_string(),
+                    )])
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "annotations",
+                vec![
+                    (
+                        "meta.helm.sh/release-name".to_string(),
+                        self.names.release.clone(),
+                    ),
+                    (
+                        "meta.helm.sh/release-namespace".to_string(),
+                        self.names.namespace.clone(),
+                    ),
+                ],
+            ),
+        ] {
+            if !metadata[field].is_object() {
+                metadata[field] = Value::Object(Map::new());
+            }
+            for (key, value) in entries {
+                metadata[field][key] = Value::String(value);
+            }
+        }
+    }
+
+    async fn namespaced(&self, object: &Value) -> Result<bool, String> {
+        let reference = ObjectRef::of(object, 0).map_err(|e| e.to_string())?;
+        let gvk = GroupVersionKind::gvk(&reference.group, &reference.version, &reference.kind);
+        if let Some(known) = lock(&self.scopes).get(&gvk) {
+            return Ok(*known);
+        }
+        let (_, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| {
+                format!(
+                    "no matches for kind {:?} in version {:?}: {}",
+                    reference.kind,
+                    reference.api_version(),
+                    api_message(&e)
+                )
+            })?;
+        let namespaced = capabilities.scope == Scope::Namespaced;
+        lock(&self.scopes).insert(gvk, namespaced);
+        Ok(namespaced)
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new revision of a chart with `values`, `rendered` by the chart engine, pending `status`.
+#[allow(clippy::too_many_arguments)]
+pub fn new_release(
+    names: &Names,
+    version: u32,
+    chart: ChartRecord,
+    values: &Value,
+    rendered: &ferroflux_helm::Rendered,
+    status: Status,
+    first_deployed: Option<Timestamp>,
+) -> Release {
+    let now = Timestamp::now();
+    let mut info = Info::new(status, "", now);
+    info.first_deployed = first_deployed.or(Some(now));
+    info.notes = rendered.notes.clone();
+    Release {
+        name: names.release.clone(),
+        info: Some(info),
+        chart: Some(chart),
+        config: values.as_object().cloned(),
+        manifest: rendered.manifest.clone(),
+        hooks: rendered
+            .hooks
+            .iter()
+            .map(|h| Hook {
+                name: h.name.clone(),
+                kind: h.kind.clone(),
+                path: h.path.clone(),
+                manifest: h.manifest.clone(),
+                events: h.events.clone(),
+                weight: i64::from(h.weight),
+                delete_policies: h.delete_policies.clone(),
+                ..Hook::default()
+            })
+            .collect(),
+        version,
+        namespace: names.namespace.clone(),
+        labels: BTreeMap::new(),
+        apply_method: APPLY_METHOD_SSA.into(),
+    }
+}
+
+/// The inventory of the release's objects.
+pub fn inventory(objects: &[ObjectRef]) -> ferroflux_api::meta::ResourceInventory {
+    inventory_of(objects)
+}

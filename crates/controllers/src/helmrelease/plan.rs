@@ -1,0 +1,588 @@
+//! The pure decisions of the HelmRelease reconciler: names, what of the spec is refused, and
+//! the next Helm action for the state of the stored release (helm-controller's
+//! `DetermineReleaseState` and `actionForState`, in their RemediateOnFailure strategy).
+
+use ferroflux_api::helm::HelmRelease;
+use ferroflux_helm::release::{Release, Status};
+use kube::ResourceExt;
+
+use crate::runtime::ReconcileError;
+
+/// Helm's longest release name; longer ones are shortened with a hash as Flux does.
+const MAX_RELEASE_NAME: usize = 53;
+
+/// Where the release goes and where it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The Helm release name.
+    pub release: String,
+    /// The namespace of the release's objects.
+    pub namespace: String,
+    /// The namespace of the release Secrets.
+    pub storage: String,
+}
+
+impl Names {
+    /// Flux's names: `spec.releaseName` or `[targetNamespace-]name` (shortened past 53
+    /// characters), `targetNamespace` or the object's, `storageNamespace` or the object's.
+    pub fn of(hr: &HelmRelease) -> Self {
+        let own = hr.namespace().unwrap_or_default();
+        let target = hr.spec.target_namespace.clone().filter(|n| !n.is_empty());
+        let release = match hr.spec.release_name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => match &target {
+                Some(target) => format!("{target}-{}", hr.name_any()),
+                None => hr.name_any(),
+            },
+        };
+        Names {
+            release: shorten_name(&release),
+            namespace: target.unwrap_or_else(|| own.clone()),
+            storage: hr
+                .spec
+                .storage_namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(own),
+        }
+    }
+}
+
+/// Flux's `ShortenName`: names over 53 characters keep 40 and get `-` and 12 hex of their
+/// SHA-256.
+pub fn shorten_name(name: &str) -> String {
+    if name.len() <= MAX_RELEASE_NAME {
+        return name.to_string();
+    }
+    let digest = ferroflux_helm::release::sha256_digest(name.as_bytes());
+    let hex = digest.trim_start_matches("sha256:");
+    let mut cut = MAX_RELEASE_NAME - 13;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{}", &name[..cut], &hex[..12])
+}
+
+/// Fields the controller does not implement yet: refused (Stalled, `InvalidSpec`) rather
+/// than silently ignored, each named with its path.
+pub fn unsupported(hr: &HelmRelease) -> Result<(), ReconcileError> {
+    let spec = &hr.spec;
+    let mut refused: Vec<&str> = Vec::new();
+    let mut refuse = |set: bool, field: &'static str| {
+        if set {
+            refused.push(field);
+        }
+    };
+    refuse(spec.kube_config.is_some(), "spec.kubeConfig");
+    refuse(
+        spec.post_renderers.as_ref().is_some_and(|p| !p.is_empty()),
+        "spec.postRenderers",
+    );
+    refuse(spec.common_metadata.is_some(), "spec.commonMetadata");
+    refuse(
+        spec.health_check_exprs
+            .as_ref()
+            .is_some_and(|h| !h.is_empty()),
+        "spec.healthCheckExprs",
+    );
+    refuse(
+        spec.wait_strategy
+            .as_ref()
+            .is_some_and(|w| w.name == "legacy"),
+        "spec.waitStrategy.name=legacy",
+    );
+    refuse(
+        spec.drift_detection
+            .as_ref()
+            .and_then(|d| d.mode.as_deref())
+            .is_some_and(|m| m == "warn"),
+        "spec.driftDetection.mode=warn",
+    );
+    refuse(
+        spec.test.as_ref().and_then(|t| t.enable) == Some(true),
+        "spec.test.enable",
+    );
+    if let Some(install) = &spec.install {
+        refuse(
+            install
+                .strategy
+                .as_ref()
+                .is_some_and(|s| s.name == "RetryOnFailure"),
+            "spec.install.strategy",
+        );
+        refuse(install.replace == Some(true), "spec.install.replace");
+        refuse(
+            install.server_side_apply == Some(false),
+            "spec.install.serverSideApply=false",
+        );
+        refuse(
+            install.disable_schema_validation == Some(true),
+            "spec.install.disableSchemaValidation",
+        );
+        refuse(
+            install.disable_wait_for_jobs == Some(true),
+            "spec.install.disableWaitForJobs",
+        );
+        refuse(
+            install.disable_take_ownership == Some(true),
+            "spec.install.disableTakeOwnership",
+        );
+    }
+    if let Some(upgrade) = &spec.upgrade {
+        refuse(
+            upgrade
+                .strategy
+                .as_ref()
+                .is_some_and(|s| s.name == "RetryOnFailure"),
+            "spec.upgrade.strategy",
+        );
+        refuse(
+            upgrade.preserve_values == Some(true),
+            "spec.upgrade.preserveValues",
+        );
+        refuse(upgrade.force == Some(true), "spec.upgrade.force");
+        refuse(
+            upgrade.server_side_apply.as_deref() == Some("disabled"),
+            "spec.upgrade.serverSideApply=disabled",
+        );
+        refuse(
+            upgrade.disable_schema_validation == Some(true),
+            "spec.upgrade.disableSchemaValidation",
+        );
+        refuse(
+            upgrade.disable_wait_for_jobs == Some(true),
+            "spec.upgrade.disableWaitForJobs",
+        );
+        refuse(
+            upgrade.cleanup_on_fail == Some(true),
+            "spec.upgrade.cleanupOnFail",
+        );
+        refuse(
+            upgrade.disable_take_ownership == Some(true),
+            "spec.upgrade.disableTakeOwnership",
+        );
+        refuse(
+            upgrade.chart_name_change_strategy.as_deref() == Some("Reinstall"),
+            "spec.upgrade.chartNameChangeStrategy=Reinstall",
+        );
+    }
+    refuse(
+        spec.uninstall
+            .as_ref()
+            .and_then(|u| u.deletion_propagation.as_deref())
+            .is_some_and(|p| p != "background"),
+        "spec.uninstall.deletionPropagation",
+    );
+    if let Some(rollback) = &spec.rollback {
+        refuse(rollback.force == Some(true), "spec.rollback.force");
+        refuse(rollback.recreate == Some(true), "spec.rollback.recreate");
+        refuse(
+            rollback.cleanup_on_fail == Some(true),
+            "spec.rollback.cleanupOnFail",
+        );
+        refuse(
+            rollback.disable_wait_for_jobs == Some(true),
+            "spec.rollback.disableWaitForJobs",
+        );
+        refuse(
+            rollback.server_side_apply.as_deref() == Some("disabled"),
+            "spec.rollback.serverSideApply=disabled",
+        );
+    }
+    refuse(
+        spec.chart.as_ref().is_some_and(|c| c.spec.verify.is_some()),
+        "spec.chart.spec.verify",
+    );
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ReconcileError::stalling(
+        ferroflux_api::meta::reason::INVALID,
+        format!(
+            "not supported by this helm-controller yet: {}",
+            refused.join(", ")
+        ),
+    ))
+}
+
+/// What the controller wants released: the chart version and the digest of the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// The chart's version.
+    pub chart_version: String,
+    /// The chart's name.
+    pub chart_name: String,
+    /// `values_digest` of the composed values.
+    pub config_digest: String,
+}
+
+/// The failure counters and remediation settings that decide retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Install failures since the last success (or change of what is wanted).
+    pub install_failures: i64,
+    /// Upgrade failures since then.
+    pub upgrade_failures: i64,
+    /// `spec.install.remediation.retries` (0 by default; negative: for ever).
+    pub install_retries: i64,
+    /// `spec.upgrade.remediation.retries`.
+    pub upgrade_retries: i64,
+    /// `spec.install.remediation.remediateLastFailure` (false by default).
+    pub install_remediate_last: bool,
+    /// `spec.upgrade.remediation.remediateLastFailure` (true when retries > 0 by default).
+    pub upgrade_remediate_last: bool,
+    /// `spec.upgrade.remediation.strategy` is `uninstall`.
+    pub upgrade_uninstalls: bool,
+}
+
+impl Counters {
+    /// The counters and settings of `hr` as its status and spec say.
+    pub fn of(hr: &HelmRelease) -> Self {
+        let status = hr.status.clone().unwrap_or_default();
+        let install = hr
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.remediation.clone())
+            .unwrap_or_default();
+        let upgrade = hr
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.clone())
+            .unwrap_or_default();
+        let upgrade_retries = upgrade.retries.unwrap_or(0);
+        Counters {
+            install_failures: status.install_failures.unwrap_or(0),
+            upgrade_failures: status.upgrade_failures.unwrap_or(0),
+            install_retries: install.retries.unwrap_or(0),
+            upgrade_retries,
+            install_remediate_last: install.remediate_last_failure.unwrap_or(false),
+            upgrade_remediate_last: upgrade
+                .remediate_last_failure
+                .unwrap_or(upgrade_retries > 0),
+            upgrade_uninstalls: upgrade.strategy.as_deref() == Some("uninstall"),
+        }
+    }
+
+    fn exhausted(retries: i64, failures: i64) -> bool {
+        retries >= 0 && failures > retries
+    }
+
+    /// No install attempt is left.
+    pub fn install_exhausted(&self) -> bool {
+        Self::exhausted(self.install_retries, self.install_failures)
+    }
+
+    /// No upgrade attempt is left.
+    pub fn upgrade_exhausted(&self) -> bool {
+        Self::exhausted(self.upgrade_retries, self.upgrade_failures)
+    }
+}
+
+/// The next step for the stored release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing to do: the deployed release is what is wanted.
+    InSync,
+    /// No release (or only an uninstalled one): install revision `version`.
+    Install {
+        /// The revision to write.
+        version: u32,
+    },
+    /// Upgrade to revision `version`.
+    Upgrade {
+        /// The revision to write.
+        version: u32,
+    },
+    /// A `pending-*` release left by a crash: mark it failed first.
+    Unlock {
+        /// Its revision.
+        version: u32,
+    },
+    /// A failed install: uninstall it.
+    UninstallRemediation,
+    /// A failed upgrade: roll back to `to`, as revision `version`.
+    Rollback {
+        /// The revision rolled back to.
+        to: u32,
+        /// The new revision.
+        version: u32,
+    },
+    /// Retries are exhausted: `Failed to <action> after <n> attempt(s)`.
+    RetriesExceeded {
+        /// `install` or `upgrade`.
+        action: &'static str,
+        /// Failures counted.
+        attempts: i64,
+    },
+    /// A failed upgrade with nothing to roll back to.
+    MissingRollbackTarget,
+}
+
+/// helm-controller's decision for the newest stored release of `history`, what is wanted,
+/// the counters and the last attempted action (`install` or `upgrade`), whose remediation
+/// is the active one.
+pub fn next(
+    history: &[Release],
+    desired: &Desired,
+    counters: &Counters,
+    last_action: Option<&str>,
+) -> Next {
+    let Some(latest) = ferroflux_helm::release::latest(history) else {
+        return install_or_stall(1, counters);
+    };
+    let status = latest.info.as_ref().map_or(Status::Unknown, |i| i.status);
+    let version = latest.version.saturating_add(1);
+    match status {
+        s if s.is_pending() => Next::Unlock {
+            version: latest.version,
+        },
+        Status::Uninstalled | Status::Uninstalling => install_or_stall(version, counters),
+        Status::Failed => failed(history, latest, counters, last_action),
+        Status::Deployed if in_sync(latest, desired) => Next::InSync,
+        _ => upgrade_or_stall(version, counters),
+    }
+}
+
+/// `next` under a force request: one install (no release) or upgrade instead of nothing to
+/// do or retries exhausted; an unlock or remediation still comes first.
+pub fn forced(history: &[Release], next: Next) -> Next {
+    match next {
+        Next::InSync | Next::RetriesExceeded { .. } | Next::MissingRollbackTarget => {
+            let latest = ferroflux_helm::release::latest(history);
+            let version = latest.map_or(1, |r| r.version.saturating_add(1));
+            let absent = latest.is_none_or(|r| {
+                r.info
+                    .as_ref()
+                    .is_some_and(|i| matches!(i.status, Status::Uninstalled | Status::Uninstalling))
+            });
+            if absent {
+                Next::Install { version }
+            } else {
+                Next::Upgrade { version }
+            }
+        }
+        other => other,
+    }
+}
+
+fn install_or_stall(version: u32, counters: &Counters) -> Next {
+    if counters.install_exhausted() {
+        Next::RetriesExceeded {
+            action: "install",
+            attempts: counters.install_failures,
+        }
+    } else {
+        Next::Install { version }
+    }
+}
+
+fn upgrade_or_stall(version: u32, counters: &Counters) -> Next {
+    if counters.upgrade_exhausted() {
+        Next::RetriesExceeded {
+            action: "upgrade",
+            attempts: counters.upgrade_failures,
+        }
+    } else {
+        Next::Upgrade { version }
+    }
+}
+
+fn failed(
+    history: &[Release],
+    latest: &Release,
+    counters: &Counters,
+    last_action: Option<&str>,
+) -> Next {
+    let version = latest.version.saturating_add(1);
+    // The remediation of the last attempted action is the active one; without one, or
+    // without a failure counted since what is wanted last changed, Flux upgrades.
+    let install = match last_action {
+        Some("install") => true,
+        Some(_) => false,
+        None => return Next::Upgrade { version },
+    };
+    let (failures, exhausted, remediate_last) = if install {
+        let c = counters;
+        (
+            c.install_failures,
+            c.install_exhausted(),
+            c.install_remediate_last,
+        )
+    } else {
+        let c = counters;
+        (
+            c.upgrade_failures,
+            c.upgrade_exhausted(),
+            c.upgrade_remediate_last,
+        )
+    };
+    if failures <= 0 {
+        return Next::Upgrade { version };
+    }
+    if exhausted && !remediate_last {
+        return Next::RetriesExceeded {
+            action: if install { "install" } else { "upgrade" },
+            attempts: failures,
+        };
+    }
+    if install || counters.upgrade_uninstalls {
+        return Next::UninstallRemediation;
+    }
+    let previous = history
+        .iter()
+        .filter(|r| r.version < latest.version)
+        .filter(|r| {
+            r.info
+                .as_ref()
+                .is_some_and(|i| matches!(i.status, Status::Deployed | Status::Superseded))
+        })
+        .max_by_key(|r| r.version);
+    match previous {
+        Some(previous) => Next::Rollback {
+            to: previous.version,
+            version,
+        },
+        None => Next::MissingRollbackTarget,
+    }
+}
+
+/// The deployed release has the wanted chart version and values.
+fn in_sync(release: &Release, desired: &Desired) -> bool {
+    let chart = release.chart.as_ref();
+    let config = serde_json::Value::Object(release.config.clone().unwrap_or_default());
+    chart.is_some_and(|c| c.version() == desired.chart_version && c.name() == desired.chart_name)
+        && ferroflux_helm::release::values_digest(&config) == desired.config_digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflux_helm::release::{ChartRecord, Info};
+    use serde_json::json;
+
+    fn release(version: u32, status: Status, chart_version: &str) -> Release {
+        Release {
+            name: "podinfo".into(),
+            version,
+            info: Some(Info::new(status, "", jiff::Timestamp::UNIX_EPOCH)),
+            chart: Some(ChartRecord {
+                metadata: json!({"name": "podinfo", "version": chart_version}),
+                ..ChartRecord::default()
+            }),
+            ..Release::default()
+        }
+    }
+
+    fn desired(version: &str) -> Desired {
+        Desired {
+            chart_version: version.into(),
+            chart_name: "podinfo".into(),
+            config_digest: ferroflux_helm::release::values_digest(&json!({})),
+        }
+    }
+
+    #[test]
+    fn install_upgrade_and_in_sync() {
+        let counters = Counters::default();
+        assert_eq!(
+            next(&[], &desired("1.0.0"), &counters, None),
+            Next::Install { version: 1 }
+        );
+        let history = [release(1, Status::Deployed, "1.0.0")];
+        assert_eq!(
+            next(&history, &desired("1.0.0"), &counters, None),
+            Next::InSync
+        );
+        assert_eq!(
+            next(&history, &desired("1.1.0"), &counters, None),
+            Next::Upgrade { version: 2 }
+        );
+    }
+
+    #[test]
+    fn a_pending_release_is_unlocked_first() {
+        let history = [
+            release(1, Status::Deployed, "1"),
+            release(2, Status::PendingUpgrade, "2"),
+        ];
+        assert_eq!(
+            next(
+                &history,
+                &desired("2"),
+                &Counters::default(),
+                Some("upgrade")
+            ),
+            Next::Unlock { version: 2 }
+        );
+    }
+
+    #[test]
+    fn a_failed_upgrade_rolls_back_while_retries_last_then_stalls() {
+        let history = [
+            release(1, Status::Superseded, "1"),
+            release(2, Status::Deployed, "1"),
+            release(3, Status::Failed, "2"),
+        ];
+        let mut counters = Counters {
+            upgrade_failures: 1,
+            upgrade_retries: 1,
+            upgrade_remediate_last: true,
+            ..Counters::default()
+        };
+        assert_eq!(
+            next(&history, &desired("2"), &counters, Some("upgrade")),
+            Next::Rollback { to: 2, version: 4 }
+        );
+        counters.upgrade_failures = 2;
+        counters.upgrade_remediate_last = false;
+        assert_eq!(
+            next(&history, &desired("2"), &counters, Some("upgrade")),
+            Next::RetriesExceeded {
+                action: "upgrade",
+                attempts: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_install_without_retries_stalls_and_with_retries_uninstalls() {
+        let history = [release(1, Status::Failed, "1")];
+        let mut counters = Counters {
+            install_failures: 1,
+            ..Counters::default()
+        };
+        assert_eq!(
+            next(
+                &history,
+                &desired("1"),
+                &Counters::default(),
+                Some("install")
+            ),
+            Next::Upgrade { version: 2 },
+            "no failure counted since the spec changed: upgrade"
+        );
+        assert_eq!(
+            next(&history, &desired("1"), &counters, Some("install")),
+            Next::RetriesExceeded {
+                action: "install",
+                attempts: 1
+            }
+        );
+        counters.install_retries = 2;
+        assert_eq!(
+            next(&history, &desired("1"), &counters, Some("install")),
+            Next::UninstallRemediation
+        );
+    }
+
+    #[test]
+    fn long_names_are_shortened_as_flux_does() {
+        let name = "a".repeat(60);
+        let short = shorten_name(&name);
+        assert_eq!(short.len(), 53);
+        assert!(short.starts_with(&"a".repeat(40)));
+        assert_eq!(shorten_name("podinfo"), "podinfo");
+    }
+}

@@ -1,0 +1,162 @@
+//! The Receivers' webhooks (`POST /hook/<digest>` on `--receiverAddr`), as Flux's receiver
+//! server answers: 404 for a path no Receiver has, 503 for a suspended or not Ready Receiver,
+//! 400 for a call that fails the sender's checks (signature, token, event type), 500 when a
+//! resource could not be annotated, 200 once every matching resource carries a new
+//! `reconcile.fluxcd.io/requestedAt`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::post;
+use ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION;
+use ferroflux_api::notification::{CrossNamespaceObjectReference, Receiver};
+use ferroflux_notify::receiver::{Headers, default_api_version, requested_at, validate};
+use kube::ResourceExt;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::json;
+
+use super::Context;
+use super::dispatch::{MAX_BODY, split_api_version};
+
+/// Objects annotated at most per resource entry with `name: '*'`.
+const MAX_MATCHED: u32 = 1000;
+
+/// The Receivers' webhook endpoint, as served on `--receiverAddr`.
+pub fn receiver_router(context: Arc<Context>) -> Router {
+    Router::new()
+        .route("/hook/{digest}", post(handle_payload))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(context)
+}
+
+async fn handle_payload(
+    State(ctx): State<Arc<Context>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let path = uri.path();
+    let receivers: Api<Receiver> = Api::all(ctx.runtime.client.clone());
+    let receiver = match receivers.list(&ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .find(|r| r.status.as_ref().and_then(|s| s.webhook_path.as_deref()) == Some(path)),
+        Err(err) => {
+            tracing::error!(%err, "unable to list receivers");
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    };
+    let Some(receiver) = receiver else {
+        return StatusCode::NOT_FOUND;
+    };
+    let (name, namespace) = (
+        receiver.name_any(),
+        receiver.namespace().unwrap_or_default(),
+    );
+    let ready = receiver
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .is_some_and(|c| crate::conditions::is_true(c, "Ready"));
+    if receiver.spec.suspend == Some(true) || !ready {
+        tracing::warn!(%name, %namespace, "unable to process request: receiver is suspended or not ready");
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+        .collect();
+    let token = match super::receiver_token(&ctx.runtime.client, &receiver).await {
+        Ok(token) => token,
+        Err(err) => {
+            tracing::warn!(err = %err.message, %name, %namespace, "unable to validate payload");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    let events = receiver.spec.events.clone().unwrap_or_default();
+    if let Err(err) = validate(
+        &receiver.spec.receiver_type,
+        &token,
+        &events,
+        Headers(&pairs),
+        &body,
+    ) {
+        tracing::warn!(%err, %name, %namespace, "unable to validate payload");
+        return StatusCode::BAD_REQUEST;
+    }
+    tracing::info!(%name, %namespace, "handling webhook");
+    let mut failed = false;
+    for resource in &receiver.spec.resources {
+        if let Err(err) = request_reconciliation(&ctx, resource, &namespace).await {
+            tracing::warn!(%err, kind = %resource.kind, resource = %resource.name, "unable to request reconciliation");
+            failed = true;
+        }
+    }
+    if failed {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Annotates the resource (or, for `*`, every one with its `matchLabels`) with a new reconcile
+/// request (Flux's `requestReconciliation`).
+async fn request_reconciliation(
+    ctx: &Context,
+    resource: &CrossNamespaceObjectReference,
+    receiver_namespace: &str,
+) -> Result<(), String> {
+    let namespace = match resource.namespace.as_deref() {
+        Some(ns) if ctx.no_cross_namespace_refs && ns != receiver_namespace => {
+            return Err("cross-namespace references are not allowed".into());
+        }
+        Some(ns) => ns,
+        None => receiver_namespace,
+    };
+    let api_version = match resource.api_version.as_deref() {
+        Some(v) => v,
+        None => default_api_version(&resource.kind)
+            .ok_or_else(|| format!("apiVersion must be specified for kind {:?}", resource.kind))?,
+    };
+    let (group, version) = split_api_version(api_version);
+    let gvk = GroupVersionKind::gvk(group, version, &resource.kind);
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.runtime.client.clone(),
+        namespace,
+        &ApiResource::from_gvk(&gvk),
+    );
+    if resource.name != "*" {
+        return annotate(&api, &resource.name).await;
+    }
+    let Some(labels) = &resource.match_labels else {
+        return Err("matchLabels field not set when using wildcard '*' as name".into());
+    };
+    let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params = ListParams::default()
+        .labels(&selector.join(","))
+        .limit(MAX_MATCHED);
+    let objects = api.list_metadata(&params).await.map_err(|e| {
+        format!("failed listing resources in namespace {namespace:?} by matching labels: {e}")
+    })?;
+    if objects.items.is_empty() {
+        tracing::warn!(kind = %resource.kind, %namespace, "no resources found with matching labels");
+    }
+    for object in objects.items {
+        annotate(&api, &object.name_any()).await?;
+    }
+    Ok(())
+}
+
+async fn annotate(api: &Api<DynamicObject>, name: &str) -> Result<(), String> {
+    let value = requested_at(jiff::Timestamp::now());
+    let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: value}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("unable to annotate {name:?}: {e}"))
+}

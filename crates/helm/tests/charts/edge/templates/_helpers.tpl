@@ -1,0 +1,1 @@
+{{- define "edge.name" -}}{{ .Chart.Name }}-{{ .Chart.Version }}{{- end -}}
