@@ -30,7 +30,7 @@ fi
 # The real Kubernetes and Flux programs the tests compare against, built from the Go modules
 # pinned under scripts/peers/ (cached in ~/.cache/ferroflux/peers; a second run builds nothing).
 bash scripts/peers.sh build etcd kube-apiserver kube-controller-manager kubectl \
-    flux source-controller kustomize-controller helm
+    flux source-controller kustomize-controller helm oci-conformance nats-server
 if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi

@@ -42,6 +42,8 @@ kustomize-controller kustomize-controller github.com/fluxcd/kustomize-controller
 helm helm helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm
 kustomize kustomize sigs.k8s.io/kustomize/kustomize/v5 sigs.k8s.io/kustomize/kustomize/v5
 cosign cosign github.com/sigstore/cosign/v2 github.com/sigstore/cosign/v2/cmd/cosign
+oci-conformance distribution-spec github.com/opencontainers/distribution-spec/conformance github.com/opencontainers/distribution-spec/conformance
+nats-server nats-server github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2
 EOF
 }
 
@@ -72,11 +74,12 @@ binary_path() {
     echo "$peers_dir/$peer/$version/$peer"
 }
 
-# A hash of what the build depends on: this script's build commands, the pinned module files
-# and the Go version.
+# A hash of what the build depends on: this script's build commands (not the rest of it, so
+# a change to how peers are started rebuilds nothing), the pinned module files and the Go
+# version.
 stamp() {
     local dir="$1"
-    { cat "$here/peers.sh" "$modules/$dir/go.mod" "$modules/$dir/go.sum" "$modules/$dir"/*.go 2>/dev/null; go version; } |
+    { declare -f build_one kube_version_ldflags; cat "$modules/$dir/go.mod" "$modules/$dir/go.sum" "$modules/$dir"/*.go 2>/dev/null; go version; } |
         sha256sum | cut -d' ' -f1
 }
 
@@ -260,7 +263,7 @@ cmd_start() {
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$pki/sa.pub" \
         --service-account-signing-key-file "$pki/sa.key" \
-        --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
+        --service-cluster-ip-range 10.0.0.0/16 --allow-privileged=true \
         --cert-dir "$dir/certs" >"$dir/kube-apiserver.log" 2>&1 &
     echo $! >>"$dir/pids"
 

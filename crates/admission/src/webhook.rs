@@ -268,7 +268,7 @@ pub fn configuration(client: &ClientConfig, ca_pem: &str) -> Value {
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {
             "name": CONFIGURATION_NAME,
-            "labels": {"app.kubernetes.io/part-of": "ferroflux", "app.kubernetes.io/component": "policy-webhook"},
+            "labels": {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/component": "policy-webhook"},
         },
         "webhooks": [
             webhook(crate::POLICY_WEBHOOK, "/policyvalidate", json!([{

@@ -11,6 +11,23 @@ use crate::{
     artifactgenerator, flagger, helm, image, kustomize, kyverno, notification, source, wgpolicy,
 };
 
+/// The labels Flux's install gives every CRD and controller (`app.kubernetes.io/part-of:
+/// flux`, the instance, the version), which `flux check`, `flux version` and monitoring
+/// select on; the version is ferroflux's, so `flux version` reports `flux-v<ferroflux>`.
+pub fn distribution_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/part-of".to_string(), "flux".to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            "flux-system".to_string(),
+        ),
+        (
+            "app.kubernetes.io/version".to_string(),
+            concat!("v", env!("CARGO_PKG_VERSION")).to_string(),
+        ),
+    ])
+}
+
 /// One served kind: its CRD generator, the versions served besides the storage version, and the
 /// Flux component that owns it.
 pub struct ServedKind {
@@ -157,7 +174,7 @@ impl ServedKind {
             crd.spec.versions.push(older);
         }
         let labels = crd.metadata.labels.get_or_insert_with(BTreeMap::new);
-        labels.insert("app.kubernetes.io/part-of".into(), "ferroflux".into());
+        labels.extend(distribution_labels());
         labels.insert("app.kubernetes.io/component".into(), self.component.into());
         crd
     }

@@ -7,6 +7,8 @@
 //! unset, where Go's zero value — `""`, `0`, absent — counts as unset for non-pointer fields);
 //! defaulting an already defaulted object changes nothing, so repeated writes stay no-ops.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value, json};
 
 use crate::registry::Resource;
@@ -731,11 +733,96 @@ fn random_below(n: u32) -> u32 {
 
 /// Picks a free value by probing from a random start, as kube's bitmap allocators do; `None`
 /// when every value is taken.
-fn pick<T: PartialEq>(size: u32, taken: &[T], at: impl Fn(u32) -> Option<T>) -> Option<T> {
+fn pick<T: Eq + std::hash::Hash>(
+    size: u32,
+    taken: &HashSet<T>,
+    at: impl Fn(u32) -> Option<T>,
+) -> Option<T> {
     let start = random_below(size);
     (0..size)
         .filter_map(|i| at((start + i) % size))
         .find(|v| !taken.contains(v))
+}
+
+/// What one stored Service holds of the cluster IP and node port ranges.
+#[derive(Clone, Default)]
+struct Allocated {
+    cluster_ip: Option<String>,
+    node_ports: Vec<i64>,
+}
+
+impl Allocated {
+    /// Reads only the allocated fields of a stored Service; a Service that does not decode
+    /// (never the case for what the server stored) holds nothing.
+    fn of(raw: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Service {
+            #[serde(default)]
+            spec: Spec,
+        }
+        #[derive(Default, serde::Deserialize)]
+        struct Spec {
+            #[serde(default, rename = "clusterIP")]
+            cluster_ip: Option<String>,
+            #[serde(default)]
+            ports: Vec<Port>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Port {
+            #[serde(default, rename = "nodePort")]
+            node_port: Option<i64>,
+        }
+        let Ok(service) = serde_json::from_str::<Service>(raw) else {
+            return Allocated::default();
+        };
+        Allocated {
+            cluster_ip: service.spec.cluster_ip,
+            node_ports: service
+                .spec
+                .ports
+                .iter()
+                .filter_map(|p| p.node_port)
+                .collect(),
+        }
+    }
+}
+
+/// The allocations of the stored Services, each read once per stored version: allocating for
+/// one more Service is a pass over the keys, not a parse of every Service (which made creating
+/// N Services quadratic in parsing).
+#[derive(Default)]
+pub struct ServiceAllocations {
+    read: std::sync::Mutex<HashMap<String, (i64, Allocated)>>,
+}
+
+impl ServiceAllocations {
+    /// The cluster IPs and node ports the Services under `prefix` hold now.
+    fn taken(&self, store: &crate::store::Store, prefix: &str) -> (HashSet<String>, HashSet<i64>) {
+        let (_, stored) = store.list(prefix);
+        let mut read = self
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget deleted Services once they are a good part of what is kept.
+        if read.len() > 2 * stored.len() + 64 {
+            let live: HashSet<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+            read.retain(|k, _| live.contains(k.as_str()));
+        }
+        let (mut ips, mut ports) = (HashSet::new(), HashSet::new());
+        for (key, service) in &stored {
+            let allocated = match read.get(key) {
+                Some((rev, allocated)) if *rev == service.rev => allocated,
+                _ => {
+                    let allocated = Allocated::of(&service.raw);
+                    read.insert(key.clone(), (service.rev, allocated));
+                    &read[key].1
+                }
+            };
+            ips.extend(allocated.cluster_ip.iter().cloned());
+            ports.extend(allocated.node_ports.iter().copied());
+        }
+        (ips, ports)
+    }
 }
 
 /// Allocates what kube's Service REST storage allocates on create: a cluster IP (`clusterIP`
@@ -747,6 +834,7 @@ pub fn allocate_service(
     res: &Resource,
     obj: &mut Value,
     store: &crate::store::Store,
+    allocations: &ServiceAllocations,
 ) -> Result<(), String> {
     if res.custom || !res.group.is_empty() || res.kind != "Service" {
         return Ok(());
@@ -764,15 +852,10 @@ pub fn allocate_service(
     if !wants_ip && !wants_ports {
         return Ok(());
     }
-    let (_, stored) = store.list(&res.prefix());
-    let services: Vec<Value> = stored.iter().map(|(_, v)| v.obj()).collect();
+    let (ips, mut ports) = allocations.taken(store, &res.prefix());
     if wants_ip {
-        let taken: Vec<String> = services
-            .iter()
-            .filter_map(|o| o["spec"]["clusterIP"].as_str().map(str::to_string))
-            .collect();
         // The network and broadcast addresses are never handed out.
-        let ip = pick(CLUSTER_IP_SIZE, &taken, |i| {
+        let ip = pick(CLUSTER_IP_SIZE, &ips, |i| {
             (i != 0 && i != CLUSTER_IP_SIZE - 1)
                 .then(|| std::net::Ipv4Addr::from(CLUSTER_IP_BASE + i).to_string())
         })
@@ -781,19 +864,14 @@ pub fn allocate_service(
         s.insert("clusterIPs".into(), json!([ip]));
     }
     if wants_ports {
-        let mut taken: Vec<i64> = services
-            .iter()
-            .flat_map(|o| o["spec"]["ports"].as_array().cloned().unwrap_or_default())
-            .filter_map(|p| p["nodePort"].as_i64())
-            .collect();
         let size = (NODE_PORTS.end() - NODE_PORTS.start() + 1) as u32;
         for p in each(s, "ports") {
             if at(p, "nodePort").as_i64().unwrap_or(0) != 0 {
                 continue;
             }
-            let port = pick(size, &taken, |i| Some(NODE_PORTS.start() + i64::from(i)))
+            let port = pick(size, &ports, |i| Some(NODE_PORTS.start() + i64::from(i)))
                 .ok_or("failed to allocate a nodePort: range is full")?;
-            taken.push(port);
+            ports.insert(port);
             p.insert("nodePort".into(), json!(port));
         }
     }
@@ -1004,5 +1082,47 @@ mod tests {
         assert_eq!(s["template"]["metadata"]["labels"]["job-name"], "j");
         assert_eq!(j["metadata"]["labels"]["job-name"], "j");
         assert_eq!(s["template"]["spec"]["restartPolicy"], "Never");
+    }
+
+    #[test]
+    fn services_get_free_addresses_and_a_changed_service_is_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open(&dir.path().join("db.sqlite")).expect("open");
+        let res = Registry::default()
+            .lookup("", "v1", "services")
+            .expect("built in");
+        let allocations = ServiceAllocations::default();
+        let mut seen_ips = HashSet::new();
+        let mut seen_ports = HashSet::new();
+        for i in 0..50 {
+            let mut obj = json!({"metadata": {"name": format!("s{i}"), "namespace": "default"},
+                "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
+            apply(&res, &mut obj, true);
+            allocate_service(&res, &mut obj, &store, &allocations).expect("allocated");
+            let ip = obj["spec"]["clusterIP"]
+                .as_str()
+                .expect("an IP")
+                .to_string();
+            assert!(seen_ips.insert(ip.clone()), "{ip} handed out twice");
+            for p in obj["spec"]["ports"].as_array().expect("ports") {
+                let port = p["nodePort"].as_i64().expect("a node port");
+                assert!(seen_ports.insert(port), "node port {port} handed out twice");
+            }
+            let key = format!("{}default/s{i}", res.prefix());
+            store.put(&key, obj, true, None).expect("stored");
+        }
+        // A Service changed to hold another IP: the old one is free, the new one taken.
+        let key = format!("{}default/s0", res.prefix());
+        let mut changed = store.get(&key).expect("stored").obj();
+        let freed = changed["spec"]["clusterIP"]
+            .as_str()
+            .expect("ip")
+            .to_string();
+        changed["spec"]["clusterIP"] = json!("10.96.200.200");
+        store.put(&key, changed, false, None).expect("updated");
+        let (ips, _) = allocations.taken(&store, &res.prefix());
+        assert!(ips.contains("10.96.200.200"));
+        assert!(!ips.contains(&freed));
+        assert_eq!(ips.len(), 50);
     }
 }

@@ -36,6 +36,8 @@ pub struct App {
     pub auth: crate::auth::Authenticator,
     /// The RBAC snapshot.
     pub policy: crate::authz::PolicyCache,
+    /// What the stored Services hold of the cluster IP and node port ranges.
+    pub services: crate::defaults::ServiceAllocations,
     /// Validating admission plugins.
     pub validators: crate::admission::Validators,
     /// The CA certificate (PEM) the server serves with, published in every namespace.

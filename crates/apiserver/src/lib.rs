@@ -376,6 +376,7 @@ fn app(
         gc: tx,
         auth,
         policy: authz::PolicyCache::default(),
+        services: defaults::ServiceAllocations::default(),
         validators,
         root_ca,
     });

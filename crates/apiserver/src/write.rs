@@ -121,7 +121,7 @@ async fn commit_create(
     if !causes.is_empty() {
         return Err(ApiError::invalid(ctx.target(&name), causes));
     }
-    crate::defaults::allocate_service(&ctx.res, &mut obj, &app.store)
+    crate::defaults::allocate_service(&ctx.res, &mut obj, &app.store, &app.services)
         .map_err(|e| ApiError::internal(format!("Internal error occurred: {e}")))?;
     kind_hooks(ctx, &mut obj, None, &name, &now)?;
     crate::authz::check_rbac_write(app, ctx, &obj, None)?;

@@ -258,6 +258,30 @@ impl ResourceManager {
         Ok(changes)
     }
 
+    /// What [`ResourceManager::apply_all`] would do to each object, found with dry runs
+    /// only: nothing is written (helm-controller's drift detection in `warn` mode).
+    pub async fn diff_all(
+        &self,
+        objects: &[Value],
+        options: &ApplyOptions,
+    ) -> Result<Vec<Change>, ApplyError> {
+        let mut changes = Vec::with_capacity(objects.len());
+        for (index, object) in objects.iter().enumerate() {
+            let object_ref = ObjectRef::of(object, index)?;
+            let action = match self.plan(&object_ref, object, options).await? {
+                Plan::Skip => Action::Skipped,
+                Plan::Unchanged => Action::Unchanged,
+                Plan::Write { created: true, .. } => Action::Created,
+                Plan::Write { .. } | Plan::Recreate => Action::Configured,
+            };
+            changes.push(Change {
+                object: object_ref,
+                action,
+            });
+        }
+        Ok(changes)
+    }
+
     /// Decides what applying one object means, with a dry run: nothing is written.
     async fn plan(
         &self,

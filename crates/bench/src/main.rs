@@ -11,6 +11,7 @@
 //! appends a row to `BENCHMARKS.md` at the repository root.
 
 mod helm;
+mod plane;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,6 +56,14 @@ struct Args {
     /// The table a row of results is appended to (default: BENCHMARKS.md at the repository root).
     #[arg(long)]
     record: Option<PathBuf>,
+    /// The API server of an `--apps` run: `up` (API server and controllers in one process),
+    /// `embedded` (`ferroflux apiserver`) or `kube` (the real kube-apiserver and etcd).
+    #[arg(long, value_enum, default_value = "up")]
+    api_server: plane::ApiServer,
+    /// Whose controllers reconcile an `--apps` run on `embedded` or `kube`: `ferroflux` or
+    /// `flux` (Flux's own source- and kustomize-controller from the peers script).
+    #[arg(long, value_enum, default_value = "ferroflux")]
+    controllers: plane::Controllers,
 }
 
 const APP: &str = "apiVersion: v1
@@ -158,7 +167,9 @@ const BENCHMARKS_HEADER: &str = "# Benchmarks
 
 Rows appended by `ferroflux-bench` (crates/bench): the time from creating the objects until
 every one is Ready, and the peak RSS and CPU seconds of the whole `ferroflux up` process (API
-server and every controller). Commit is HEAD at the time (the tree may have had local changes).
+server and every controller), or, on rows naming their API server, of the two controller
+processes alone (`--api-server embedded|kube --controllers ferroflux|flux`: the same API server
+for both sets). Commit is HEAD at the time (the tree may have had local changes).
 
 | date (UTC) | commit | objects | N | wall s | peak RSS MiB | CPU s | cores |
 |---|---|---|---|---|---|---|---|
@@ -286,20 +297,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
             registry_peer.host()
         }
     };
-    let up = match &args.kubeconfig {
-        Some(_) => None,
-        None => {
-            let binary = args.ferroflux.clone().unwrap_or_else(|| {
-                std::env::current_exe()
-                    .expect("own path")
-                    .with_file_name("ferroflux")
-            });
-            Some(start_up(&binary)?)
+    let binary = args.ferroflux.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("own path")
+            .with_file_name("ferroflux")
+    });
+    let separate = args.api_server != plane::ApiServer::Up;
+    if !separate && args.controllers == plane::Controllers::Flux {
+        bail!("--controllers flux needs --api-server embedded or kube");
+    }
+    let plane = match (&args.kubeconfig, separate) {
+        (None, true) => {
+            println!(
+                "► starting {:?} with {:?} controllers",
+                args.api_server, args.controllers
+            );
+            Some(plane::Plane::start(
+                args.api_server,
+                args.controllers,
+                &binary,
+            )?)
         }
+        _ => None,
+    };
+    let up = match (&args.kubeconfig, &plane) {
+        (None, None) => Some(start_up(&binary)?),
+        _ => None,
     };
     let kubeconfig = args
         .kubeconfig
         .clone()
+        .or_else(|| plane.as_ref().map(|p| p.kubeconfig.clone()))
         .or_else(|| up.as_ref().map(|u| u.kubeconfig.clone()))
         .expect("one of them");
     let client = connect(&kubeconfig).await?;
@@ -353,7 +381,63 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await?;
     let wall = t0.elapsed().as_secs_f64();
-    report("apps", args.apps, wall, pid.and_then(usage), &record)
+    match &plane {
+        Some(plane) => report_plane(plane, &args, wall, &record).await,
+        None => report("apps", args.apps, wall, pid.and_then(usage), &record),
+    }
+}
+
+/// The report of a run on separate processes: controllers and API server apart, and the
+/// controllers' reconcile durations.
+async fn report_plane(
+    plane: &plane::Plane,
+    args: &Args,
+    wall: f64,
+    record: &Path,
+) -> anyhow::Result<()> {
+    let controllers = plane::Usage::of(&plane.controller_pids);
+    let api = plane::Usage::of(&plane.api_pids);
+    for (name, pid) in ["source", "kustomize"].iter().zip(&plane.controller_pids) {
+        let own = plane::Usage::of(&[*pid]);
+        println!(
+            "  {name} controller: peak RSS {:.0} MiB, CPU {:.1} s",
+            own.peak_mib, own.cpu_s
+        );
+    }
+    for kind in ["OCIRepository", "Kustomization"] {
+        if let Some(d) = plane.reconcile_durations(kind).await {
+            println!(
+                "  {kind}: {} reconciles, mean {:.3} s, p50 <= {} s, p99 <= {} s",
+                d.reconciles, d.mean, d.p50, d.p99
+            );
+        }
+    }
+    println!(
+        "{} apps Ready in {wall:.1} s; peak RSS: controllers {:.0} MiB, API server {:.0} MiB; CPU {:.1} s",
+        args.apps,
+        controllers.peak_mib,
+        api.peak_mib,
+        controllers.cpu_s + api.cpu_s
+    );
+    let what = format!(
+        "apps: {} controllers on {}",
+        match args.controllers {
+            plane::Controllers::Ferroflux => "ferroflux",
+            plane::Controllers::Flux => "flux",
+        },
+        match args.api_server {
+            plane::ApiServer::Kube => "kube-apiserver",
+            _ => "ferroflux apiserver",
+        }
+    );
+    // The row's RSS and CPU are the controllers' alone: the API server is the same for both.
+    report(
+        &what,
+        args.apps,
+        wall,
+        Some((controllers.peak_mib, controllers.cpu_s)),
+        record,
+    )
 }
 
 /// A client once the API server answers and the Flux CRDs are installed.

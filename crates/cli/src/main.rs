@@ -74,6 +74,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the embedded Kubernetes-API-compatible server (`--data-dir DIR`).
     Apiserver(commands::apiserver::ApiserverArgs),
+    /// Check requirements and installation, like `flux check` (`--pre`).
+    Check(commands::check::CheckArgs),
     /// Run one controller against a cluster (as the installed Deployments do).
     Controller(Box<commands::controller::ControllerArgs>),
     /// Create or update objects like `flux create` (`create tenant NAME --with-namespace NS`).
@@ -90,6 +92,22 @@ pub(crate) enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Reconcile a Flux object now, like `flux reconcile`.
     Reconcile(commands::reconcile::ReconcileArgs),
+    /// Suspend the reconciliation of Flux objects, like `flux suspend`.
+    Suspend(commands::suspend::SuspendArgs),
+    /// Resume suspended Flux objects and wait for them, like `flux resume`.
+    Resume(commands::suspend::ResumeArgs),
+    /// Export Flux objects as YAML, like `flux export`.
+    Export(commands::export::ExportArgs),
+    /// Delete a Flux object, like `flux delete` (`--silent` skips the confirmation).
+    Delete(commands::export::DeleteArgs),
+    /// Display the Kubernetes events of Flux objects, like `flux events`.
+    Events(commands::events::EventsArgs),
+    /// Print the inventory of a Kustomization as a tree, like `flux tree`.
+    Tree(commands::tree::TreeArgs),
+    /// Print how many Flux objects run, fail and are suspended, like `flux stats`.
+    Stats(commands::stats::StatsArgs),
+    /// Build a Kustomization's objects from a local directory, like `flux build kustomization`.
+    Build(commands::build::BuildArgs),
     /// Test Kyverno-compatible policies (`policy test DIR`, like `kyverno test`).
     Policy(commands::policy::PolicyArgs),
     /// Serve Kyverno-compatible validating admission for a real cluster (ClusterPolicy, Policy).
@@ -114,6 +132,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Apiserver(args) => commands::apiserver::run(args),
+        Command::Check(args) => commands::check::run(args),
         Command::Controller(args) => commands::controller::run(*args),
         Command::Create(args) => commands::create::run(args),
         Command::Get(args) => commands::get::run(args),
@@ -122,6 +141,14 @@ fn main() -> ExitCode {
         Command::Kustomize(args) => commands::kustomize::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Reconcile(args) => commands::reconcile::run(args),
+        Command::Suspend(args) => commands::suspend::suspend(args),
+        Command::Resume(args) => commands::suspend::resume(args),
+        Command::Export(args) => commands::export::export(args),
+        Command::Delete(args) => commands::export::delete(args),
+        Command::Events(args) => commands::events::run(args),
+        Command::Tree(args) => commands::tree::run(args),
+        Command::Stats(args) => commands::stats::run(args),
+        Command::Build(args) => commands::build::run(args),
         Command::Policy(args) => commands::policy::run(args),
         Command::PolicyWebhook(args) => commands::policy_webhook::run(args),
         Command::Up(args) => commands::up::run(*args),

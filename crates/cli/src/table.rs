@@ -17,7 +17,9 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let mut out = String::new();
-    for (index, row) in std::iter::once(&header).chain(rows).enumerate() {
+    // `--no-header`: flux's table without a header line, widths from the rows alone.
+    let skip = usize::from(header.is_empty());
+    for (index, row) in std::iter::once(&header).chain(rows).enumerate().skip(skip) {
         let is_header = index == 0;
         let cells: Vec<Vec<&str>> = row.iter().map(|c| c.split('\n').collect()).collect();
         let height = cells.iter().map(Vec::len).max().unwrap_or(0);

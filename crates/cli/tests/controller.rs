@@ -143,20 +143,49 @@ fn the_source_controller_exports_metrics_of_its_kinds() {
             &storage_addr,
             "--storage-adv-addr",
             &storage_addr,
+            "--concurrent=2",
+            "--watch-label-selector=sharding.fluxcd.io/key=shard1",
         ],
         metrics_port,
     );
-    // Nothing listens on port 1: the fetch fails at once.
-    let repository = b"apiVersion: source.toolkit.fluxcd.io/v1
+    // Nothing listens on port 1: the fetch fails at once. The one of another shard comes
+    // first and is never reconciled by this one.
+    let repository = |name: &str, shard: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
-metadata: {name: unreachable, namespace: flux-system}
+metadata:
+  name: {name}
+  namespace: flux-system
+  labels: {{sharding.fluxcd.io/key: {shard}}}
 spec:
   interval: 1m
   url: http://127.0.0.1:1/fleet.git
-";
-    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(repository));
+"
+        )
+    };
+    let other = repository("other-shard", "shard2");
+    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(other.as_bytes()));
+    let own = repository("unreachable", "shard1");
+    kubectl(&kubeconfig, &["apply", "-f", "-"], Some(own.as_bytes()));
     let message = ready_message(&kubeconfig, "gitrepository", "unreachable");
     assert!(!message.is_empty(), "the GitRepository is reconciled");
+    std::thread::sleep(Duration::from_secs(1));
+    let status = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "gitrepository",
+            "other-shard",
+            "-n",
+            "flux-system",
+            "-o",
+            "jsonpath={.status.conditions}",
+        ],
+        None,
+    );
+    // (The CRD defaults `status.observedGeneration` to -1 on create: conditions tell.)
+    assert_eq!(status, "", "another shard's GitRepository was reconciled");
     let metrics = get_metrics(metrics_port).expect("metrics are served");
     assert!(
         metrics.contains("gotk_reconcile_condition{kind=\"GitRepository\",name=\"unreachable\",namespace=\"flux-system\",status=\"False\",type=\"Ready\"} 1"),

@@ -3,7 +3,7 @@
 //! and `flux suspend/resume` work, and where ferroflux has the same command both print the same.
 //! The test prints `N identical, N different` with the diff of each difference.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,6 @@ struct Up {
 }
 
 impl Up {
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
     /// `flux ARGS --kubeconfig K`; flux prints its progress and errors on stderr.
     fn flux(&self, args: &[&str]) -> Output {
         Command::new(&self.flux)
@@ -70,51 +66,12 @@ impl Up {
 
     /// Commits `file` with `content` to the fleet repository's `main`; returns the new commit.
     fn commit_to_fleet(&self, file: &str, content: &str) -> String {
-        let work = self.dir.path().join("fleet-work");
-        let bare = self.data_dir().join("git/fleet-infra.git");
-        if !work.is_dir() {
-            git(
-                self.dir.path(),
-                &["clone", "-q", &bare.to_string_lossy(), "fleet-work"],
-            );
-        }
-        git(&work, &["pull", "-q", "origin", "main"]);
-        std::fs::write(work.join(file), content).expect("write the fleet file");
-        git(&work, &["add", "."]);
-        git(
-            &work,
-            &[
-                "-c",
-                "user.name=test",
-                "-c",
-                "user.email=test@localhost",
-                "commit",
-                "-q",
-                "-m",
-                file,
-            ],
-        );
-        git(&work, &["push", "-q", "origin", "HEAD:main"]);
-        git(&work, &["rev-parse", "HEAD"]).trim().to_string()
+        common::commit_to_fleet(self.dir.path(), file, content)
     }
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 /// Starts `ferroflux up` with the bundled fleet and waits until every Kustomization is Ready;
@@ -345,6 +302,346 @@ fn compare_gets(up: &Up, comparisons: &mut Comparisons) {
     }
 }
 
+/// Image, Helm and notification objects beside the fleet, so that every kind of `get` has rows
+/// (the image objects point at a registry that is not there: they show their failure).
+const MORE_KINDS: &str = r#"apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: podinfo
+  namespace: flux-system
+spec:
+  image: 127.0.0.1:1/stefanprodan/podinfo
+  interval: 1h
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: podinfo
+  namespace: flux-system
+spec:
+  imageRepositoryRef:
+    name: podinfo
+  policy:
+    semver:
+      range: ">=1.0.0"
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata:
+  name: fleet
+  namespace: flux-system
+  labels:
+    team: images
+spec:
+  interval: 1h
+  suspend: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  git:
+    commit:
+      author:
+        name: fluxcdbot
+        email: fluxcdbot@localhost
+    push:
+      branch: flux-image-updates
+  update:
+    path: ./clusters
+    strategy: Setters
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: podinfo
+  namespace: flux-system
+spec:
+  url: http://127.0.0.1:1/charts
+  interval: 1h
+  suspend: true
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata:
+  name: slack
+  namespace: flux-system
+spec:
+  type: generic
+  address: http://127.0.0.1:1/hook
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata:
+  name: all
+  namespace: flux-system
+spec:
+  providerRef:
+    name: slack
+  eventSources:
+    - kind: Kustomization
+      name: "*"
+"#;
+
+/// `get images ...`, `get sources all`, `get all`, the NAME argument, `--status-selector`,
+/// `-l` and `--no-header` with flux and ferroflux, byte for byte.
+fn compare_all_kinds(up: &Up, comparisons: &mut Comparisons) {
+    common::kubectl_ok(
+        &up.kubeconfig,
+        &["apply", "-f", "-"],
+        Some(MORE_KINDS.as_bytes()),
+    );
+    let invocations: &[&[&str]] = &[
+        &["get", "images", "repository"],
+        &["get", "images", "policy"],
+        &["get", "image", "update", "-A"],
+        &["get", "images", "all"],
+        &["get", "images", "all", "-A"],
+        &["get", "sources", "all"],
+        &["get", "sources", "all", "-A"],
+        &["get", "sources", "helm"],
+        &["get", "all"],
+        &["get", "all", "-A"],
+        &["get", "all", "-n", "team-a"],
+        &["get", "alert-providers"],
+        &["get", "alerts", "-A"],
+        &["get", "receivers"],
+        &["get", "kustomizations", "flux-system"],
+        &["get", "kustomizations", "nothing-here"],
+        &["get", "all", "podinfo"],
+        &[
+            "get",
+            "kustomizations",
+            "-A",
+            "--status-selector",
+            "ready=true",
+        ],
+        &[
+            "get",
+            "kustomizations",
+            "-A",
+            "--status-selector",
+            "ready!=true",
+        ],
+        &["get", "images", "all", "--status-selector", "ready=false"],
+        &["get", "kustomizations", "-A", "--no-header"],
+        &["get", "images", "update", "-l", "team=images"],
+        &["get", "images", "update", "-l", "team=none"],
+        &["stats"],
+        &["stats", "-A"],
+    ];
+    for args in invocations {
+        comparisons.compare_commands(up, "", args);
+    }
+    // The Flux 2.9 columns the seed reads: IMAGE and TAG, LAST RUN.
+    let policies = text(&up.ferroflux(&["get", "images", "policy"]).stdout);
+    let header: Vec<&str> = policies
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "IMAGE", "TAG", "READY", "MESSAGE"],
+        "{policies}"
+    );
+    let updates = text(&up.ferroflux(&["get", "images", "update"]).stdout);
+    assert!(updates.starts_with("NAME \tLAST RUN"), "{updates}");
+    compare_export_and_delete(up, comparisons);
+}
+
+/// `flux export` of every kind present and `flux delete` (with and without `--silent`).
+fn compare_export_and_delete(up: &Up, comparisons: &mut Comparisons) {
+    let exports: &[&[&str]] = &[
+        &["export", "kustomization", "flux-system"],
+        &["export", "kustomization", "--all", "-n", "team-a"],
+        &["export", "source", "git", "--all"],
+        &["export", "source", "helm", "podinfo"],
+        &["export", "image", "repository", "podinfo"],
+        &["export", "image", "policy", "--all"],
+        &["export", "image", "update", "fleet"],
+        &["export", "alert", "all"],
+        &["export", "alert-provider", "slack"],
+        &["export", "helmrelease", "nothing-here"],
+        &["export", "receiver", "--all"],
+        &["export", "kustomization"],
+    ];
+    for args in exports {
+        comparisons.compare_commands(up, "", args);
+    }
+    for args in [
+        &["delete", "kustomization", "nothing-here", "--silent"][..],
+        &["delete", "alert"],
+    ] {
+        comparisons.compare(
+            &args.join(" "),
+            &shown(&up.flux(args)),
+            &shown(&up.ferroflux(args)),
+        );
+    }
+    // Without `--silent` both ask (flux draws promptui's terminal codes around the question) and,
+    // without an answer, abort.
+    let unanswered = ["delete", "alert", "all"];
+    for output in [up.flux(&unanswered), up.ferroflux(&unanswered)] {
+        let all = shown(&output);
+        assert!(all.starts_with("exit 1\n"), "{all}");
+        assert!(
+            all.contains("Are you sure you want to delete this alert"),
+            "{all}"
+        );
+        assert!(all.trim_end().ends_with("✗ aborting"), "{all}");
+    }
+    // A real deletion by each, of the same object (applied again in between).
+    let delete = ["delete", "alert", "all", "--silent"];
+    let flux = shown(&up.flux(&delete));
+    common::kubectl_ok(
+        &up.kubeconfig,
+        &["apply", "-f", "-"],
+        Some(MORE_KINDS.as_bytes()),
+    );
+    let ours = shown(&up.ferroflux(&delete));
+    comparisons.compare(&delete.join(" "), &flux, &ours);
+    let gone = common::kubectl(
+        &up.kubeconfig,
+        &[
+            "get",
+            "alerts.notification.toolkit.fluxcd.io",
+            "all",
+            "-n",
+            "flux-system",
+        ],
+        None,
+    );
+    assert!(!gone.status.success(), "the alert is still there");
+}
+
+/// `flux version -o json` and ours: flux's keys, the same controllers and distribution (the
+/// `flux` key is each client's own version); `--client` has only `flux`.
+fn compare_version(up: &Up, comparisons: &mut Comparisons) {
+    let args = ["version", "-o", "json"];
+    let without_client = |o: Output| -> String {
+        let mut map: serde_json::Map<String, Value> =
+            serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let client = map.remove("flux");
+        format!(
+            "exit {} client {}\n{}{}",
+            o.status.code().unwrap_or(-1),
+            client.is_some(),
+            Value::Object(map),
+            text(&o.stderr)
+        )
+    };
+    comparisons.compare(
+        &args.join(" "),
+        &without_client(up.flux(&args)),
+        &without_client(up.ferroflux(&args)),
+    );
+    let client = up.ferroflux(&["version", "--client", "-o", "json"]);
+    let client: serde_json::Map<String, Value> =
+        serde_json::from_slice(&client.stdout).expect("version -o json prints JSON");
+    assert_eq!(client.keys().collect::<Vec<_>>(), ["flux"]);
+}
+
+/// `flux build kustomization` and ours, on the fleet's own directories (the Kustomizations read
+/// from the cluster), on a local Kustomization file with `--dry-run` and postBuild variables,
+/// and their errors.
+fn compare_build(up: &Up, comparisons: &mut Comparisons) {
+    let work = up.dir.path().join("fleet-work");
+    let path_of = |name: &str| {
+        let ks = up.object("kustomizations", name, "flux-system");
+        let path = ks["spec"]["path"].as_str().unwrap_or_default().to_string();
+        work.join(path.trim_start_matches("./"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (fleet, tenants) = (path_of("flux-system"), path_of("tenants"));
+    let local = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(local.path().join("app")).expect("app dir");
+    for (file, content) in [
+        (
+            "ks.yaml",
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  \
+             name: local\n  namespace: apps\nspec:\n  interval: 5m\n  path: ./\n  prune: true\n  \
+             sourceRef:\n    kind: GitRepository\n    name: none\n  targetNamespace: apps\n  \
+             commonMetadata:\n    labels:\n      team: a\n  postBuild:\n    substitute:\n      \
+             greeting: hello\n",
+        ),
+        (
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  \
+             greeting: ${greeting}\n  other: ${missing:=default}\n",
+        ),
+    ] {
+        std::fs::write(local.path().join(file), content).expect("write a local file");
+    }
+    let file = local.path().join("ks.yaml").to_string_lossy().into_owned();
+    let app = local.path().join("app").to_string_lossy().into_owned();
+    let invocations: Vec<Vec<&str>> = vec![
+        vec!["build", "kustomization", "flux-system", "--path", &fleet],
+        vec!["build", "kustomization", "tenants", "--path", &tenants],
+        vec![
+            "build",
+            "ks",
+            "local",
+            "--path",
+            &app,
+            "--kustomization-file",
+            &file,
+            "--dry-run",
+        ],
+        vec![
+            "build",
+            "ks",
+            "local",
+            "--path",
+            &app,
+            "--kustomization-file",
+            &file,
+            "--dry-run",
+            "-n",
+            "apps",
+        ],
+        vec![
+            "build",
+            "kustomization",
+            "flux-system",
+            "--path",
+            "/nonexistent",
+        ],
+        vec![
+            "build",
+            "kustomization",
+            "local",
+            "--path",
+            &app,
+            "--dry-run",
+        ],
+        vec!["build", "kustomization", "nothing-here", "--path", &fleet],
+        vec!["build", "kustomization"],
+    ];
+    for args in &invocations {
+        comparisons.compare_commands(up, "", args);
+    }
+}
+
+/// `flux check --pre` and `flux check` against `up`, and ferroflux's: both pass (up labels its
+/// Deployments and CRDs as Flux's install does) and print the same.
+fn compare_check(up: &Up, comparisons: &mut Comparisons) {
+    for args in [&["check", "--pre"][..], &["check"]] {
+        let flux = up.flux(args);
+        eprintln!("flux {}:\n{}", args.join(" "), shown(&flux));
+        let ours = up.ferroflux(args);
+        eprintln!("ferroflux {}:\n{}", args.join(" "), shown(&ours));
+        assert!(
+            ours.status.success(),
+            "ferroflux {args:?}: {}",
+            shown(&ours)
+        );
+        assert!(flux.status.success(), "flux {args:?}: {}", shown(&flux));
+        comparisons.compare(&args.join(" "), &shown(&flux), &shown(&ours));
+    }
+}
+
 /// A new commit, reconciled by flux with its source: the new revision is applied. Then the
 /// same with ferroflux for a second commit, which is returned (the fleet ends on it).
 fn reconcile_with_source(up: &Up, comparisons: &mut Comparisons) -> String {
@@ -450,9 +747,85 @@ fn check_events(up: &Up, second: &str) {
     );
 }
 
+/// `flux events` output without its LAST SEEN column (ages tick between two runs), without the
+/// padding that column's width decides, and with its events (a row and the continuation lines of
+/// a multi-line message) sorted: flux sorts by time with Go's unstable sort, so events of the same
+/// second come in no defined order.
+fn events_without_age(output: &str) -> String {
+    let mut lines = output.lines();
+    let header = lines.next().unwrap_or_default();
+    let age = usize::from(header.starts_with("NAMESPACE"));
+    let cells = |line: &str| -> Vec<String> {
+        line.split('\t')
+            .map(str::trim)
+            .enumerate()
+            .filter(|(i, _)| *i != age)
+            .map(|(_, c)| c.to_string())
+            .collect()
+    };
+    let mut events: Vec<String> = Vec::new();
+    for line in lines {
+        let row = cells(line);
+        // A continuation line has no TYPE.
+        let continues = row.get(age).is_some_and(String::is_empty) && !events.is_empty();
+        let text = row.join(" | ");
+        match events.last_mut() {
+            Some(event) if continues => event.push_str(&format!("\n{text}")),
+            _ => events.push(text),
+        }
+    }
+    events.sort();
+    std::iter::once(cells(header).join(" | "))
+        .chain(events)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `ferroflux events` against `flux events`: same rows, same order, ages aside.
+fn compare_events(up: &Up, comparisons: &mut Comparisons) {
+    let invocations: &[&[&str]] = &[
+        &["events"],
+        &["events", "-A"],
+        &["events", "--for", "Kustomization/flux-system"],
+        &[
+            "events",
+            "--for",
+            "kustomization/tenants",
+            "--types",
+            "Normal",
+        ],
+        &["events", "--for", "GitRepository"],
+        &["events", "-n", "nowhere"],
+        &["events", "--for", "Deployment/x"],
+        &["events", "--types", "Other"],
+    ];
+    for args in invocations {
+        let normal = |o: &Output| {
+            format!(
+                "exit {}\n{}\n{}",
+                o.status.code().unwrap_or(-1),
+                events_without_age(&text(&o.stdout)),
+                text(&o.stderr)
+            )
+        };
+        let mut compared = false;
+        for _ in 0..10 {
+            let before = normal(&up.flux(args));
+            let ours = normal(&up.ferroflux(args));
+            if before == normal(&up.flux(args)) {
+                comparisons.compare(&args.join(" "), &before, &ours);
+                compared = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(compared, "flux {args:?} kept changing its output");
+    }
+}
+
 /// `flux tree`: every inventory entry, nested Kustomizations expanded (ferroflux has no
 /// tree command; the expected tree is read from the Kustomizations' status).
-fn check_tree(up: &Up) {
+fn check_tree(up: &Up, comparisons: &mut Comparisons) {
     let tree = up.flux(&["tree", "kustomization", "flux-system"]);
     let tree_text = text(&tree.stdout);
     eprintln!("flux tree kustomization flux-system:\n{tree_text}");
@@ -465,6 +838,14 @@ fn check_tree(up: &Up) {
     let mut expected = Vec::new();
     tree_lines(up, "flux-system", "flux-system", 0, &mut expected);
     assert_eq!(parse_tree(&tree_text), expected, "{tree_text}");
+    for args in [
+        &["tree", "kustomization", "flux-system"][..],
+        &["tree", "kustomization", "tenants", "--compact"],
+        &["tree", "kustomization", "nothing-here"],
+        &["tree", "kustomization"],
+    ] {
+        comparisons.compare_commands(up, "", args);
+    }
     for wanted in [
         "0:ConfigMap/flux-system/flux-cli-probe",
         "1:Kustomization/team-a/team-a",
@@ -513,6 +894,33 @@ fn suspend_and_resume(up: &Up, comparisons: &mut Comparisons, second: &str) {
         assert!(resume_log.contains(&wanted), "{resume_log}");
     }
     comparisons.compare_commands(up, " (resumed)", GETS[1]);
+
+    // ferroflux's suspend and resume print what flux printed and do the same.
+    let ours = up.ferroflux(&["suspend", "kustomization", "tenants"]);
+    comparisons.compare(
+        "suspend kustomization tenants",
+        &shown(&suspend),
+        &shown(&ours),
+    );
+    let ks = up.object("kustomizations", "tenants", "flux-system");
+    assert_eq!(ks["spec"]["suspend"], true);
+    let ours = up.ferroflux(&["resume", "kustomization", "tenants"]);
+    comparisons.compare("resume kustomization tenants", &resume_log, &shown(&ours));
+    let ks = up.object("kustomizations", "tenants", "flux-system");
+    assert_eq!(ks["spec"]["suspend"], false);
+    for args in [
+        &["suspend", "kustomization", "nothing-here"][..],
+        &["resume", "kustomization", "nothing-here"],
+        &["suspend", "kustomization"],
+        &["suspend", "image", "update", "--all"],
+        &["resume", "source", "helm", "podinfo", "--wait=false"],
+        &["suspend", "source", "helm", "podinfo"],
+        &["resume", "alert", "all"],
+    ] {
+        let flux = shown(&up.flux(args));
+        let ours = shown(&up.ferroflux(args));
+        comparisons.compare(&args.join(" "), &flux, &ours);
+    }
 }
 
 #[test]
@@ -522,9 +930,14 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
     let Some(up) = start_up(flux) else { return };
     let mut comparisons = Comparisons::default();
     compare_gets(&up, &mut comparisons);
+    compare_all_kinds(&up, &mut comparisons);
+    compare_check(&up, &mut comparisons);
     let second = reconcile_with_source(&up, &mut comparisons);
     check_events(&up, &second);
-    check_tree(&up);
+    compare_build(&up, &mut comparisons);
+    check_tree(&up, &mut comparisons);
+    compare_events(&up, &mut comparisons);
+    compare_version(&up, &mut comparisons);
     suspend_and_resume(&up, &mut comparisons, &second);
 
     eprintln!("{}", comparisons.report());

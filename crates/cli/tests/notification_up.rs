@@ -1,7 +1,8 @@
 //! Notification on `ferroflux up` (issue 18): the seed's Slack Provider and Alert deliver one
 //! Slack-shaped message for a failing Kustomization per rate-limit window, to a listener on
 //! loopback standing in for Slack; a GitHub push signed with the Receiver's token annotates
-//! the GitRepository it names, and a bad signature is refused and annotates nothing.
+//! the GitRepository it names, and a bad signature is refused and annotates nothing; a GitHub
+//! Provider gets the commit status of the revision a Kustomization applied.
 
 mod common;
 
@@ -161,4 +162,91 @@ fn a_failing_kustomization_reaches_slack_once_and_a_signed_push_triggers_a_recon
         annotated.is_some(),
         "the GitRepository was not asked to reconcile"
     );
+    commit_status_of_the_applied_revision(&up);
+}
+
+const COMMIT_STATUS: &str = r#"apiVersion: v1
+kind: Secret
+metadata: {name: github-token, namespace: flux-system}
+stringData: {token: t0ken}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: github-status, namespace: flux-system}
+spec: {type: github, address: ADDRESS/org/fleet-infra, secretRef: {name: github-token}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {name: commit-status, namespace: flux-system}
+spec:
+  providerRef: {name: github-status}
+  eventSeverity: info
+  eventSources: [{kind: Kustomization, name: flux-system}]
+"#;
+
+/// A new commit of the fleet, applied by the `flux-system` Kustomization, gets a `success`
+/// status on that commit at a GitHub (Enterprise-shaped) API on loopback.
+fn commit_status_of_the_applied_revision(up: &common::Up) {
+    let (tx, statuses) = std::sync::mpsc::channel();
+    let github = common::http::serve(move |request| {
+        if request.method == "POST" {
+            let _ = tx.send((
+                request.path,
+                String::from_utf8_lossy(&request.body).into_owned(),
+            ));
+        }
+        (201, b"{}".to_vec())
+    });
+    let alerting = COMMIT_STATUS.replace("ADDRESS", &github);
+    common::kubectl_ok(
+        &up.kubeconfig,
+        &["apply", "-f", "-"],
+        Some(alerting.as_bytes()),
+    );
+    // The notification controller sees the Alert before the event it must match.
+    std::thread::sleep(Duration::from_secs(2));
+    let probe = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: status-probe, namespace: flux-system}\ndata: {step: one}\n";
+    let sha = common::commit_to_fleet(up.dir.path(), "clusters/prod/status-probe.yaml", probe);
+    common::kubectl_ok(
+        &up.kubeconfig,
+        &[
+            "annotate",
+            "--overwrite",
+            "gitrepository",
+            "flux-system",
+            "-n",
+            "flux-system",
+            "reconcile.fluxcd.io/requestedAt=status-probe",
+        ],
+        None,
+    );
+    let path = format!("/api/v3/repos/org/fleet-infra/statuses/{sha}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok((at, body)) = statuses.recv_timeout(left) else {
+            break;
+        };
+        if at == path {
+            let status: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(status["state"], "success", "{body}");
+            // Flux's key: kind/name/ and the start of the Provider's UID.
+            let context = status["context"].as_str().unwrap_or_default();
+            assert!(context.starts_with("kustomization/flux-system/"), "{body}");
+            return;
+        }
+        seen.push(at);
+    }
+    let events = common::kubectl_ok(
+        &up.kubeconfig,
+        &[
+            "get",
+            "events",
+            "-n",
+            "flux-system",
+            "--sort-by=.lastTimestamp",
+        ],
+        None,
+    );
+    panic!("no commit status for {sha} at {path}; posted: {seen:?}\n{events}");
 }

@@ -9,14 +9,6 @@ use serde_json::Value;
 
 mod common;
 
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Value {
     let output = Command::new("kubectl")
         .arg("--kubeconfig")
@@ -110,8 +102,7 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
         );
     }
 
-    if !kubectl_available() {
-        eprintln!("skipped the kubectl checks: kubectl is not installed");
+    if !common::require_kubectl() {
         return;
     }
     let kubeconfig = data_dir.join("apiserver/kubeconfig");
@@ -179,6 +170,31 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
         let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"];
         assert_eq!(env.as_str(), Some(format!("hello from {tenant}").as_str()));
     }
+    // The controllers' events read as client-go's recorder writes them: `kubectl get events
+    // --sort-by=.lastTimestamp` orders them, each with its controller as the source.
+    let events = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "events",
+            "-n",
+            "flux-system",
+            "--sort-by=.lastTimestamp",
+        ],
+    );
+    let items = events["items"].as_array().expect("items");
+    let stamps: Vec<&str> = items
+        .iter()
+        .map(|e| e["lastTimestamp"].as_str().expect("lastTimestamp"))
+        .collect();
+    assert!(!stamps.is_empty(), "no events recorded");
+    assert!(stamps.is_sorted(), "{stamps:?}");
+    assert!(
+        items
+            .iter()
+            .any(|e| e["source"]["component"] == "kustomize-controller"),
+        "{events:#}"
+    );
     // Let the controllers run a full reconciliation of everything on the second start.
     std::thread::sleep(Duration::from_secs(8));
     let after = versions(&kubeconfig);

@@ -1,5 +1,7 @@
-//! Kubernetes events as Flux's controllers record them. Like client-go's recorder, which Flux
-//! uses, the same event again (same object, type, reason and message) within a few minutes counts
+//! Kubernetes events as Flux's controllers record them: core/v1 Events with `source`, `count`
+//! and first/last timestamps, as client-go's recorder (which Flux uses) writes them, so
+//! `kubectl get events --sort-by=.lastTimestamp` orders them and `events.k8s.io/v1` readers see
+//! the same Events. Like client-go's recorder, the same event again (same object, type, reason and message) within a few minutes counts
 //! up the series of the first Event, and an event with a new message is a new Event. kube-rs's
 //! `Recorder` leaves the message out of that match, so a new artifact or change set showed in
 //! `flux events` as one more repeat of the previous message.
@@ -14,8 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::api::core::v1::{Event, EventSource};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -46,8 +48,8 @@ struct Recent {
     last: jiff::Timestamp,
 }
 
-/// Records events as one controller (`events.k8s.io/v1`; the API server serves them as core
-/// Events too, which `flux events` lists).
+/// Records events as one controller (core/v1 Events, which the API server also serves as
+/// `events.k8s.io/v1`).
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
@@ -138,10 +140,10 @@ impl Recorder {
         };
         if let Some(recent) = self.remember(&key, now) {
             let events: Api<Event> = Api::namespaced(self.client.clone(), &recent.namespace);
-            let patch = json!({"series": {
+            let patch = json!({
                 "count": recent.count,
-                "lastObservedTime": MicroTime(now),
-            }});
+                "lastTimestamp": Time(now),
+            });
             match events
                 .patch(&recent.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -166,13 +168,17 @@ impl Recorder {
                 namespace: Some(namespace.clone()),
                 ..ObjectMeta::default()
             },
-            action: Some("Reconcile".to_string()),
-            event_time: Some(MicroTime(now)),
-            note: Some(note.to_string()),
+            involved_object: regarding.clone(),
             reason: Some(reason.to_string()),
-            regarding: Some(regarding.clone()),
-            reporting_controller: Some(self.controller.clone()),
-            reporting_instance: Some(self.controller.clone()),
+            message: Some(note.to_string()),
+            source: Some(EventSource {
+                component: Some(self.controller.clone()),
+                host: None,
+            }),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            reporting_component: Some(self.controller.clone()),
             type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
             ..Event::default()
         };

@@ -4,20 +4,25 @@
 //! `sh.helm.release.v1.<name>.v<N>` the real `helm` reads), applying with server-side apply as
 //! the tenant; uninstall on deletion. [`plan`] decides, [`action`] does.
 //!
-//! Chart hooks run as Helm runs them (not `test` hooks: `spec.test` is not implemented);
-//! `lookup` reads the cluster as the release's identity; drift detection `enabled` corrects
-//! on every reconciliation. Not implemented yet, and refused with a Stalled `InvalidSpec`
-//! naming the fields (never silently ignored): see [`plan::unsupported`].
+//! Chart hooks run as Helm runs them, `test` hooks after each install or upgrade with
+//! `spec.test` (filters, `ignoreFailures`, remediation of a failed test); `lookup` reads the
+//! cluster as the release's identity; [`postrender`] runs `spec.postRenderers` and
+//! `spec.commonMetadata` on the manifest; drift detection `enabled` corrects on every
+//! reconciliation, `warn` only reports; the install/upgrade `RetryOnFailure` strategy retries
+//! after its interval instead of remediating. Not implemented yet, and refused with a Stalled
+//! `InvalidSpec` naming the fields (never silently ignored): see [`plan::unsupported`].
 
 pub mod action;
 pub mod chart;
 pub mod plan;
+pub mod postrender;
 pub mod values;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroflux_api::helm::{HelmRelease, HelmReleaseStatus, Snapshot};
+use ferroflux_api::helm::{HelmRelease, HelmReleaseStatus, Snapshot, TestHookStatus};
 use ferroflux_api::meta::{ResourceInventory, Time, condition_type, reason as meta_reason};
 use ferroflux_apply::identity;
 use ferroflux_helm::release::{ChartRecord, Release, Status};
@@ -123,10 +128,28 @@ pub struct Progress {
     remediated: Option<(&'static str, String, bool)>,
     stalled: Option<(&'static str, String)>,
     drift: Option<Drift>,
+    /// RetryOnFailure's interval after a failed release action.
+    retrying: Option<Duration>,
+    /// Flux's `TestSuccess` condition after the release's tests ran.
+    test: Option<(&'static str, String, bool)>,
+    /// The revision tested in this reconciliation and whether its tests passed.
+    tested: Option<(u32, bool)>,
 }
 
+impl Progress {
+    /// Flux's `ClearFailures`: RetryOnFailure's success clears every failure counter.
+    fn clear_failures(&mut self) {
+        self.counters.install_failures = 0;
+        self.counters.upgrade_failures = 0;
+        self.failures = 0;
+    }
+}
+
+/// Flux's condition of the release's tests.
+pub const TEST_SUCCESS: &str = "TestSuccess";
+
 /// What drift detection found: Flux's `Drifted` condition and, after a correction, the
-/// `DriftCorrected` event.
+/// `DriftCorrected` event (in `warn` mode, the `DriftDetected` event and no correction).
 #[derive(Debug, Clone)]
 struct Drift {
     drifted: bool,
@@ -134,19 +157,31 @@ struct Drift {
     corrected: Option<String>,
 }
 
+/// Drift detection is on: `enabled` (detect and correct) or `warn` (detect and report).
+fn detects_drift(hr: &HelmRelease) -> bool {
+    let mode = hr
+        .spec
+        .drift_detection
+        .as_ref()
+        .and_then(|d| d.mode.as_deref());
+    matches!(mode, Some("enabled" | "warn"))
+}
+
 /// Flux's condition of drift detection.
 pub const DRIFTED: &str = "Drifted";
 
-/// With `driftDetection.mode: enabled`, corrects the cluster state of the deployed revision.
+/// With `driftDetection.mode: enabled`, corrects the cluster state of the deployed revision;
+/// with `warn`, finds the drift with dry runs and only reports it.
 async fn drift(
     hr: &HelmRelease,
     helm: &Helm,
     latest: &Release,
 ) -> Result<Option<Drift>, ReconcileError> {
     let detection = hr.spec.drift_detection.clone().unwrap_or_default();
-    if detection.mode.as_deref() != Some("enabled") {
+    if !detects_drift(hr) {
         return Ok(None);
     }
+    let warn = detection.mode.as_deref() == Some("warn");
     // Flux's ignore rules have the shape of the Kustomization's: one checker for both.
     let rules: Option<Vec<ferroflux_api::kustomize::IgnoreRule>> = detection
         .ignore
@@ -158,12 +193,23 @@ async fn drift(
         .transpose()?;
     let rules = crate::kustomization::ignore::compile(rules.as_deref())?;
     let full = format!("{}/{}.v{}", latest.namespace, latest.name, latest.version);
-    let changes = helm.correct_drift(latest, &rules).await.map_err(|e| {
-        ReconcileError::generic(
-            "DriftCorrectionFailed",
-            format!("Failed to correct cluster state of release {full}:\n{e}"),
-        )
-    })?;
+    let changes = if warn {
+        helm.drift(latest, &rules, false).await.map_err(|e| {
+            ReconcileError::generic(
+                reason::STATE_ERROR,
+                format!(
+                    "Could not determine release state: unable to determine cluster state: {e}"
+                ),
+            )
+        })?
+    } else {
+        helm.drift(latest, &rules, true).await.map_err(|e| {
+            ReconcileError::generic(
+                "DriftCorrectionFailed",
+                format!("Failed to correct cluster state of release {full}:\n{e}"),
+            )
+        })?
+    };
     if changes.is_empty() {
         return Ok(Some(Drift {
             drifted: false,
@@ -178,9 +224,8 @@ async fn drift(
         message: format!(
             "Cluster state of release {full} has drifted from the desired state:\n{set}"
         ),
-        corrected: Some(format!(
-            "Cluster state of release {full} has been corrected:\n{set}"
-        )),
+        corrected: (!warn)
+            .then(|| format!("Cluster state of release {full} has been corrected:\n{set}")),
     }))
 }
 
@@ -266,6 +311,14 @@ impl Reconciler for Context {
             return Some(Note {
                 reason: "DriftCorrected",
                 message: corrected,
+            });
+        }
+        if released.progress.released.is_none()
+            && let Some(drift) = released.progress.drift.as_ref().filter(|d| d.drifted)
+        {
+            return Some(Note {
+                reason: "DriftDetected",
+                message: drift.message.clone(),
             });
         }
         let (why, message, _) = released.progress.released.clone()?;
@@ -373,6 +426,12 @@ async fn prepare(
     progress: &mut Progress,
 ) -> Result<Prepared, ReconcileError> {
     plan::unsupported(hr)?;
+    postrender::check_bounds(hr)?;
+    for action in ["install", "upgrade"] {
+        if let Some(interval) = plan::retry_interval(hr, action) {
+            spec_retry_interval(action, &interval)?;
+        }
+    }
     let timeout =
         optional_spec_duration("spec.timeout", hr.spec.timeout.as_deref(), DEFAULT_TIMEOUT)?;
     dependencies(hr, ctx).await?;
@@ -391,12 +450,26 @@ async fn prepare(
             )
         })?;
     let values = values::compose(hr, ctx).await?;
+    let status = hr.status.clone().unwrap_or_default();
+    // Flux compares the observed digests only for a new generation: the status records them
+    // after every release action, so one reconciliation never upgrades twice for them.
+    let renderers_changed = status.observed_generation != hr.metadata.generation
+        && (postrender::post_renderers_digest(hr).unwrap_or_default()
+            != status
+                .observed_post_renderers_digest
+                .clone()
+                .unwrap_or_default()
+            || postrender::common_metadata_digest(hr).unwrap_or_default()
+                != status
+                    .observed_common_metadata_digest
+                    .clone()
+                    .unwrap_or_default());
     let desired = Desired {
         chart_version: chart.metadata.version.clone(),
         chart_name: chart.metadata.name.clone(),
         config_digest: ferroflux_helm::release::values_digest(&values),
+        renderers_changed,
     };
-    let status = hr.status.clone().unwrap_or_default();
     progress.handled_force = handled(
         hr,
         FORCE_AT_ANNOTATION,
@@ -430,6 +503,13 @@ async fn prepare(
     })
 }
 
+/// `spec.<action>.strategy.retryInterval` as a duration (Stalled `InvalidSpec` when it is not
+/// one).
+fn spec_retry_interval(action: &str, interval: &str) -> Result<Duration, ReconcileError> {
+    let field = format!("spec.{action}.strategy.retryInterval");
+    runtime::spec_duration(&field, interval)
+}
+
 /// Runs Helm's actions until the release is in sync, a remediation ran, or it stalls.
 async fn attempt(
     hr: &HelmRelease,
@@ -437,10 +517,11 @@ async fn attempt(
     progress: &mut Progress,
 ) -> Result<(), ReconcileError> {
     let prepared = prepare(hr, ctx, progress).await?;
-    let desired = progress.desired.clone().unwrap_or(Desired {
+    let mut desired = progress.desired.clone().unwrap_or(Desired {
         chart_version: String::new(),
         chart_name: String::new(),
         config_digest: String::new(),
+        renderers_changed: false,
     });
     let helm = Helm::new(hr, applier(hr, ctx)?, FIELD_MANAGER);
     let mut last_action = hr
@@ -460,6 +541,13 @@ async fn attempt(
         );
         if forced {
             next = plan::forced(&history, next);
+        }
+        if next == Next::InSync {
+            let last = last_action.as_deref();
+            match test_step(hr, &helm, &history, progress, last, &mut failure).await? {
+                Some(after) => next = after,
+                None => continue,
+            }
         }
         match next {
             Next::InSync => {
@@ -490,14 +578,23 @@ async fn attempt(
                 let started = std::time::Instant::now();
                 let result = release(hr, &helm, &history, &prepared, version, install).await;
                 progress.action_duration = Some(started.elapsed());
+                // A release action records the digests: they no longer ask for one.
+                desired.renderers_changed = false;
+                let retry = plan::retry_interval(hr, action);
                 match result {
                     Ok(objects) => {
+                        if retry.is_some() {
+                            progress.clear_failures();
+                        }
                         let (why, message) =
                             success_message(install, helm.names(), version, &desired);
                         progress.released = Some((why, message, true));
                         progress.inventory = Some(action::inventory(&objects));
                         progress.history = Some(helm.history().await?);
-                        return Ok(());
+                        // With tests enabled, Flux tests the new release in the same run.
+                        if !plan::tests_enabled(hr) {
+                            return Ok(());
+                        }
                     }
                     Err(err) if err.retry == Retry::Stalling => return Err(err),
                     Err(err) => {
@@ -508,6 +605,15 @@ async fn attempt(
                             progress.counters.upgrade_failures += 1;
                         }
                         progress.released = Some((err.reason, err.message.clone(), false));
+                        if let Some(interval) = retry {
+                            // RetryOnFailure: no remediation; try again after the interval.
+                            let after = spec_retry_interval(action, &interval)?;
+                            progress.retrying = Some(after);
+                            return Err(ReconcileError {
+                                retry: Retry::Waiting(after),
+                                ..err
+                            });
+                        }
                         failure = Some(err);
                     }
                 }
@@ -533,25 +639,12 @@ async fn attempt(
             }
             Next::RetriesExceeded { action, attempts } => {
                 let message = format!("Failed to {action} after {attempts} attempt(s)");
-                progress.stalled = Some((RETRIES_EXCEEDED, message.clone()));
-                let error = failure
-                    .or_else(|| last_failure(hr))
-                    .unwrap_or_else(|| ReconcileError::stalling(RETRIES_EXCEEDED, message));
-                return Err(ReconcileError {
-                    retry: Retry::Stalling,
-                    ..error
-                });
+                return Err(stall(hr, progress, RETRIES_EXCEEDED, message, failure));
             }
             Next::MissingRollbackTarget => {
                 let message = "Failed to perform remediation: missing target release for rollback";
-                progress.stalled = Some((MISSING_ROLLBACK_TARGET, message.into()));
-                let error = failure
-                    .or_else(|| last_failure(hr))
-                    .unwrap_or_else(|| ReconcileError::stalling(MISSING_ROLLBACK_TARGET, message));
-                return Err(ReconcileError {
-                    retry: Retry::Stalling,
-                    ..error
-                });
+                let why = MISSING_ROLLBACK_TARGET;
+                return Err(stall(hr, progress, why, message.into(), failure));
             }
         }
     }
@@ -561,6 +654,142 @@ async fn attempt(
             "the release did not settle within one reconciliation",
         )
     }))
+}
+
+/// Stalled with `why`: Ready keeps the failure that led here (this run's, or the one the
+/// status recorded), as Flux's does.
+fn stall(
+    hr: &HelmRelease,
+    progress: &mut Progress,
+    why: &'static str,
+    message: String,
+    failure: Option<ReconcileError>,
+) -> ReconcileError {
+    progress.stalled = Some((why, message.clone()));
+    let error = failure
+        .or_else(|| last_failure(hr))
+        .unwrap_or_else(|| ReconcileError::stalling(why, message));
+    ReconcileError {
+        retry: Retry::Stalling,
+        ..error
+    }
+}
+
+/// With `spec.test.enable`, what follows a release in sync: its tests when they have not run
+/// (`None`: they ran, decide again), the remediation of failed tests unless they are
+/// ignored, else nothing.
+async fn test_step(
+    hr: &HelmRelease,
+    helm: &Helm,
+    history: &[Release],
+    progress: &mut Progress,
+    last_action: Option<&str>,
+    failure: &mut Option<ReconcileError>,
+) -> Result<Option<Next>, ReconcileError> {
+    let Some(latest) = ferroflux_helm::release::latest(history).filter(|_| plan::tests_enabled(hr))
+    else {
+        return Ok(Some(Next::InSync));
+    };
+    match test_outcome(hr, latest, progress) {
+        None => {
+            run_tests(hr, helm, latest, progress, last_action, failure).await?;
+            Ok(None)
+        }
+        Some(false) if !plan::ignores_test_failures(hr, last_action) => Ok(Some(plan::failed(
+            history,
+            latest,
+            &progress.counters,
+            last_action,
+        ))),
+        Some(_) => Ok(Some(Next::InSync)),
+    }
+}
+
+/// The selected test hooks of `release` (Helm's `test` event, `spec.test.filters`).
+fn test_hooks<'a>(
+    hr: &'a HelmRelease,
+    release: &'a Release,
+) -> impl Iterator<Item = &'a ferroflux_helm::release::Hook> + 'a {
+    release
+        .hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| e == action::TEST_EVENT))
+        .filter(|h| plan::test_selected(hr, &h.name))
+}
+
+/// Whether the tests of `latest` passed (`Some(false)`: one failed), `None` when they have
+/// not run: from this reconciliation, the hooks' runs Helm recorded, or (a chart without
+/// test hooks) the status snapshot of the revision.
+fn test_outcome(hr: &HelmRelease, latest: &Release, progress: &Progress) -> Option<bool> {
+    if let Some((version, passed)) = progress.tested
+        && version == latest.version
+    {
+        return Some(passed);
+    }
+    let phases: Vec<&str> = test_hooks(hr, latest)
+        .map(|h| h.last_run.phase.as_str())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !phases.is_empty() {
+        return Some(!phases.contains(&"Failed"));
+    }
+    let snapshots = hr.status.as_ref().and_then(|s| s.history.as_ref());
+    let recorded = snapshots
+        .and_then(|h| h.first())
+        .is_some_and(|s| s.version == i64::from(latest.version) && s.test_hooks.is_some());
+    recorded.then_some(true)
+}
+
+/// Runs Helm's tests of `latest` and records `TestSuccess` with Flux's messages; a failure
+/// not ignored counts against the active remediation and fails the reconciliation.
+async fn run_tests(
+    hr: &HelmRelease,
+    helm: &Helm,
+    latest: &Release,
+    progress: &mut Progress,
+    last_action: Option<&str>,
+    failure: &mut Option<ReconcileError>,
+) -> Result<(), ReconcileError> {
+    let spec = hr.spec.test.clone().unwrap_or_default();
+    let default =
+        optional_spec_duration("spec.timeout", hr.spec.timeout.as_deref(), DEFAULT_TIMEOUT)?;
+    let timeout = optional_spec_duration("spec.test.timeout", spec.timeout.as_deref(), default)?;
+    let selected = |name: &str| plan::test_selected(hr, name);
+    let (tested, outcome) = helm.test(latest.clone(), &selected, timeout).await;
+    progress.tested = Some((tested.version, outcome.is_ok()));
+    progress.history = Some(helm.history().await?);
+    let record = tested.chart.clone().unwrap_or_default();
+    let full = format!("{}/{}.v{}", tested.namespace, tested.name, tested.version);
+    let chart = format!("{}@{}", record.name(), record.version());
+    match outcome {
+        Ok(()) => {
+            let hooks = match test_hooks(hr, &tested).count() {
+                0 => "no test hooks".to_string(),
+                1 => "1 test hook completed successfully".to_string(),
+                n => format!("{n} test hooks completed successfully"),
+            };
+            let message =
+                format!("Helm test succeeded for release {full} with chart {chart}: {hooks}");
+            progress.test = Some(("TestSucceeded", message, true));
+        }
+        Err(err) => {
+            let message = format!(
+                "Helm test failed for release {full} with chart {chart}: {}",
+                err.trim()
+            );
+            progress.failures += 1;
+            progress.test = Some(("TestFailed", message.clone(), false));
+            if !plan::ignores_test_failures(hr, last_action) {
+                match last_action {
+                    Some("install") => progress.counters.install_failures += 1,
+                    Some(_) => progress.counters.upgrade_failures += 1,
+                    None => {}
+                }
+                *failure = Some(ReconcileError::generic("TestFailed", message));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Flux's conditions of a release found in sync after a failure or a remediation: Released
@@ -589,7 +818,12 @@ fn recovered(
 /// retries exhausted.
 fn last_failure(hr: &HelmRelease) -> Option<ReconcileError> {
     let conds = hr.status.as_ref()?.conditions.clone().unwrap_or_default();
-    let released = conditions::get(&conds, RELEASED).filter(|c| c.status == "False")?;
+    let failed_test = conditions::get(&conds, TEST_SUCCESS)
+        .filter(|c| c.status == "False" && c.reason == "TestFailed")
+        .map(|c| ReconcileError::stalling("TestFailed", c.message.clone()));
+    let Some(released) = conditions::get(&conds, RELEASED).filter(|c| c.status == "False") else {
+        return failed_test;
+    };
     let why = [
         reason::INSTALL_FAILED,
         reason::UPGRADE_FAILED,
@@ -670,9 +904,21 @@ async fn release(
         is_upgrade: !install,
     };
     let caps = capabilities(helm.client()).await;
-    let rendered = render(helm.client(), prepared, options, caps)
+    let mut rendered = render(helm.client(), prepared, options, caps)
         .await
         .map_err(fail)?;
+    if postrender::any(hr) {
+        // Flux's post-renderers change the manifest Helm stores and applies, not the hooks.
+        let renderers = hr.spec.post_renderers.clone().unwrap_or_default();
+        let common = hr.spec.common_metadata.clone();
+        let manifest = std::mem::take(&mut rendered.manifest);
+        rendered.manifest = tokio::task::spawn_blocking(move || {
+            postrender::run(&manifest, &renderers, common.as_ref())
+        })
+        .await
+        .map_err(|e| fail(format!("post-rendering stopped: {e}")))?
+        .map_err(fail)?;
+    }
     let (disable_hooks, crds_policy, disable_wait, timeout) = if install {
         let i = hr.spec.install.clone().unwrap_or_default();
         let crds = if i.skip_crds == Some(true) {
@@ -918,8 +1164,14 @@ async fn remediate(
     Ok(())
 }
 
-/// A snapshot of a stored release, as helm-controller records it in `status.history`.
-fn snapshot(release: &Release, previous: &[Snapshot]) -> Snapshot {
+/// A snapshot of a stored release, as helm-controller records it in `status.history`: with
+/// its test hooks once tested (`tested`: the revision tested in this reconciliation).
+fn snapshot(
+    hr: &HelmRelease,
+    release: &Release,
+    previous: &[Snapshot],
+    tested: Option<u32>,
+) -> Snapshot {
     let info = release.info.clone();
     let time = |t: Option<jiff::Timestamp>| {
         t.map(|t| {
@@ -931,10 +1183,25 @@ fn snapshot(release: &Release, previous: &[Snapshot]) -> Snapshot {
     let chart = release.chart.clone().unwrap_or_default();
     let config = serde_json::Value::Object(release.config.clone().unwrap_or_default());
     let digest = ferroflux_helm::release::observation_digest(release);
-    let action = previous
+    let before = previous
         .iter()
-        .find(|s| s.version == i64::from(release.version))
-        .and_then(|s| s.action.clone());
+        .find(|s| s.version == i64::from(release.version));
+    let action = before.and_then(|s| s.action.clone());
+    let hooks: BTreeMap<String, TestHookStatus> = test_hooks(hr, release)
+        .filter(|h| !h.last_run.phase.is_empty())
+        .map(|h| {
+            let run = &h.last_run;
+            let status = TestHookStatus {
+                last_started: time(run.started_at),
+                last_completed: time(run.completed_at),
+                phase: Some(run.phase.clone()),
+            };
+            (h.name.clone(), status)
+        })
+        .collect();
+    let was_tested =
+        tested == Some(release.version) || before.is_some_and(|s| s.test_hooks.is_some());
+    let test_hooks = (!hooks.is_empty() || was_tested).then_some(hooks);
     Snapshot {
         api_version: Some("helm.toolkit.fluxcd.io/v2".into()),
         digest,
@@ -954,7 +1221,7 @@ fn snapshot(release: &Release, previous: &[Snapshot]) -> Snapshot {
         deleted: time(info.as_ref().and_then(|i| i.deleted)),
         oci_digest: None,
         action,
-        test_hooks: None,
+        test_hooks,
     }
 }
 
@@ -994,6 +1261,21 @@ fn summarize(
     if let Some(value) = progress.handled_reset {
         status.last_handled_reset_at = Some(value);
     }
+    // Flux's summarize records the digests after every release action and when in sync.
+    if progress.action.is_some() || (error.is_none() && progress.desired.is_some()) {
+        let observed = |new: Option<String>, old: &Option<String>| {
+            // A merge patch cannot remove a field: an unset digest is written empty.
+            new.or_else(|| old.as_ref().map(|_| String::new()))
+        };
+        status.observed_post_renderers_digest = observed(
+            postrender::post_renderers_digest(hr),
+            &status.observed_post_renderers_digest,
+        );
+        status.observed_common_metadata_digest = observed(
+            postrender::common_metadata_digest(hr),
+            &status.observed_common_metadata_digest,
+        );
+    }
     if let Some(action) = progress.action {
         status.last_attempted_release_action = Some(action.to_string());
         status.last_attempted_release_action_duration =
@@ -1005,7 +1287,11 @@ fn summarize(
     if let Some(mut history) = progress.history {
         let previous = status.history.clone().unwrap_or_default();
         history.sort_by_key(|r| std::cmp::Reverse(r.version));
-        let mut snapshots: Vec<Snapshot> = history.iter().map(|r| snapshot(r, &previous)).collect();
+        let tested = progress.tested.map(|(version, _)| version);
+        let mut snapshots: Vec<Snapshot> = history
+            .iter()
+            .map(|r| snapshot(hr, r, &previous, tested))
+            .collect();
         if let (Some(action), Some(first)) = (progress.action, snapshots.first_mut())
             && first.action.is_none()
         {
@@ -1031,6 +1317,25 @@ fn summarize(
     } else if progress.released.as_ref().is_some_and(|r| r.2) {
         conditions::delete(&mut conds, REMEDIATED);
     }
+    match &progress.test {
+        Some((why, message, ok)) => {
+            let state = if *ok { "True" } else { "False" };
+            conditions::mark(
+                &mut conds,
+                TEST_SUCCESS,
+                state,
+                why,
+                message,
+                generation,
+                &at,
+            );
+        }
+        // Flux drops it when tests are disabled and on every new release.
+        None if !plan::tests_enabled(hr) || progress.action.is_some() => {
+            conditions::delete(&mut conds, TEST_SUCCESS);
+        }
+        None => {}
+    }
     match &progress.drift {
         Some(drift) => {
             let (state, why) = if drift.drifted {
@@ -1048,21 +1353,20 @@ fn summarize(
                 &at,
             );
         }
-        None if hr
-            .spec
-            .drift_detection
-            .as_ref()
-            .and_then(|d| d.mode.as_deref())
-            != Some("enabled") =>
-        {
+        None if !detects_drift(hr) => {
             conditions::delete(&mut conds, DRIFTED);
         }
         None => {}
     }
     match error {
         None => {
-            let (why, message) = conditions::get(&conds, RELEASED)
+            // Flux's Ready summarizes TestSuccess before Released unless failures are ignored.
+            let counts_tests = plan::tests_enabled(hr)
+                && hr.spec.test.as_ref().and_then(|t| t.ignore_failures) != Some(true);
+            let tests = conditions::get(&conds, TEST_SUCCESS).filter(|_| counts_tests);
+            let (why, message) = tests
                 .filter(|c| c.status == "True")
+                .or_else(|| conditions::get(&conds, RELEASED).filter(|c| c.status == "True"))
                 .map(|c| (c.reason.clone(), c.message.clone()))
                 .unwrap_or_else(|| {
                     (
@@ -1082,6 +1386,20 @@ fn summarize(
         }
         Some(err) => {
             conditions::set_outcome(&mut conds, Err(err), generation, &at);
+            if let Some(after) = progress.retrying {
+                let message = format!("retrying after {}", runtime::go_duration(after));
+                let reconciling = condition_type::RECONCILING;
+                let why = "ProgressingWithRetry";
+                conditions::mark(
+                    &mut conds,
+                    reconciling,
+                    "True",
+                    why,
+                    &message,
+                    generation,
+                    &at,
+                );
+            }
             if let Some((why, message)) = &progress.stalled {
                 let stalled = condition_type::STALLED;
                 conditions::mark(&mut conds, stalled, "True", why, message, generation, &at);

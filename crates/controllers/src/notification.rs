@@ -26,6 +26,7 @@ use crate::runtime::{self, Note, ReconcileError, Reconciler, SUCCEEDED};
 
 mod dispatch;
 mod limiter;
+mod nats;
 mod webhook;
 
 pub use dispatch::events_router;
@@ -53,6 +54,13 @@ pub struct Context {
     pub no_cross_namespace_refs: bool,
     /// Flux's rate limit of identical events.
     pub limiter: RateLimiter,
+    /// Where `googlepubsub` Providers publish instead of Google's API (`http://host:port` of
+    /// an emulator; `PUBSUB_EMULATOR_HOST` sets it, as for Google's client). Without
+    /// credentials in the Provider's Secret, requests to it carry no token.
+    pub google_pubsub_endpoint: Option<String>,
+    /// Where `gcr` Receivers read Google's keys of push tokens
+    /// ([`ferroflux_notify::receiver::oidc::GOOGLE_CERTS_URL`]).
+    pub google_certs_url: String,
 }
 
 impl Context {
@@ -63,6 +71,11 @@ impl Context {
             runtime: runtime::Context::new(client, "notification-controller"),
             no_cross_namespace_refs: false,
             limiter: RateLimiter::new(DEFAULT_RATE_LIMIT_INTERVAL),
+            google_pubsub_endpoint: std::env::var("PUBSUB_EMULATOR_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("http://{h}")),
+            google_certs_url: ferroflux_notify::receiver::oidc::GOOGLE_CERTS_URL.to_string(),
         }
     }
 }
@@ -152,6 +165,23 @@ impl Reconciler for Context {
                 "resourceFilter and resources[].filter (CEL) are not supported by ferroflux",
             ));
         }
+        let oidc = kind == "generic-oidc";
+        let providers = receiver.spec.oidc_providers.as_deref().unwrap_or_default();
+        let invalid = match (
+            oidc,
+            providers.is_empty(),
+            receiver.spec.secret_ref.is_some(),
+        ) {
+            (true, true, _) => Some("generic-oidc receiver requires at least one oidcProvider"),
+            (false, false, _) => Some("oidcProviders can only be set when type is generic-oidc"),
+            (true, _, true) => Some("secretRef cannot be set when type is generic-oidc"),
+            _ => None,
+        };
+        if let Some(message) = invalid {
+            return Err(ReconcileError::stalling(VALIDATION_FAILED, message));
+        }
+        ferroflux_notify::receiver::oidc::check_providers(providers)
+            .map_err(|e| ReconcileError::stalling(VALIDATION_FAILED, e))?;
         let token = receiver_token(&self.runtime.client, receiver).await?;
         let namespace = receiver.namespace().unwrap_or_default();
         Ok(ferroflux_notify::receiver::webhook_path(
@@ -201,6 +231,10 @@ impl Reconciler for Context {
 /// The `token` of the Receiver's Secret.
 async fn receiver_token(client: &Client, receiver: &Receiver) -> Result<String, ReconcileError> {
     let namespace = receiver.namespace().unwrap_or_default();
+    // generic-oidc callers authenticate with their ID token: the path is of name and namespace.
+    if receiver.spec.receiver_type == "generic-oidc" {
+        return Ok(String::new());
+    }
     let Some(secret_ref) = &receiver.spec.secret_ref else {
         return Err(ReconcileError::stalling(
             VALIDATION_FAILED,

@@ -45,6 +45,10 @@ const CHART: &[(&str, &str)] = &[
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers:\n  - name: test\n    image: busybox\n",
     ),
     (
+        "demo/templates/tests/config-test.yaml",
+        "{{- if .Values.tests }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ if .Values.failTest }}Not_A_Test{{ else }}{{ .Release.Name }}-config-test{{ end }}\n  annotations:\n    helm.sh/hook: test\n{{- end }}\n",
+    ),
+    (
         "demo/templates/bad.yaml",
         "{{- if .Values.bad }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Name\n{{- end }}\n",
     ),
@@ -112,6 +116,24 @@ fn start(cluster: &common::Cluster) -> Vec<tokio::sync::oneshot::Sender<()>> {
     stops
 }
 
+/// The HelmRepository `charts` over [`chart_repository`].
+async fn create_repository(cluster: &common::Cluster) {
+    let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
+    let mut repo = HelmRepository::new(
+        "charts",
+        HelmRepositorySpec {
+            url: chart_repository().await,
+            interval: Some("1m".into()),
+            ..Default::default()
+        },
+    );
+    repo.metadata.namespace = Some(NS.into());
+    repos
+        .create(&PostParams::default(), &repo)
+        .await
+        .expect("created");
+}
+
 fn helm_release(name: &str, values: Value) -> HelmRelease {
     let mut object = HelmRelease::new(
         name,
@@ -166,20 +188,7 @@ fn status_of(release: &storage::Release) -> Status {
 async fn install_upgrade_uninstall_with_helm_storage() {
     let cluster = ferroflux_testpeers::require!(common::cluster().await);
     let _stops = start(&cluster);
-    let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
-    let mut repo = HelmRepository::new(
-        "charts",
-        HelmRepositorySpec {
-            url: chart_repository().await,
-            interval: Some("1m".into()),
-            ..Default::default()
-        },
-    );
-    repo.metadata.namespace = Some(NS.into());
-    repos
-        .create(&PostParams::default(), &repo)
-        .await
-        .expect("created");
+    create_repository(&cluster).await;
     let releases: Api<HelmRelease> = Api::namespaced(cluster.client.clone(), NS);
     installs(&cluster, &releases).await;
     upgrades(&cluster, &releases).await;
@@ -492,13 +501,19 @@ async fn uninstalls(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
 }
 
 async fn refuses_what_it_does_not_implement(releases: &Api<HelmRelease>) {
-    let mut hr = helm_release("post-rendered", json!({}));
-    hr.spec.post_renderers = Some(vec![PostRenderer::default()]);
+    let mut hr = helm_release("remote", json!({}));
+    hr.spec.kube_config = Some(ferroflux_api::meta::KubeConfigReference {
+        secret_ref: Some(ferroflux_api::meta::SecretKeyReference {
+            name: "kubeconfig".into(),
+            key: None,
+        }),
+        config_map_ref: None,
+    });
     releases
         .create(&PostParams::default(), &hr)
         .await
         .expect("created");
-    let hr = wait_until(releases, "post-rendered", "Stalled", |hr| {
+    let hr = wait_until(releases, "remote", "Stalled", |hr| {
         condition(hr, "Stalled").is_some_and(|c| c.status == "True")
     })
     .await;
@@ -507,7 +522,7 @@ async fn refuses_what_it_does_not_implement(releases: &Api<HelmRelease>) {
     assert_eq!(ready.reason, "InvalidSpec");
     assert_eq!(
         ready.message,
-        "not supported by this helm-controller yet: spec.postRenderers"
+        "not supported by this helm-controller yet: spec.kubeConfig"
     );
 }
 
@@ -911,45 +926,53 @@ async fn an_oci_chart_installs_through_chart_ref() {
     cluster.server.shutdown().await;
 }
 
-/// `driftDetection.mode: enabled`: a hand edit of a release's object is reverted on the next
-/// reconciliation (Drifted True, DriftDetected), then no drift is found.
-async fn drift_is_corrected(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
-    let mut hr = helm_release("drifty", json!({}));
+/// A Ready HelmRelease `name` with `driftDetection.mode: mode`, whose `<name>-config` is then
+/// edited by hand and a reconcile requested: the first version of it with Drifted=True (seen
+/// through a watch, so a later reconcile finding no drift cannot hide it).
+async fn drifted_release(
+    cluster: &common::Cluster,
+    releases: &Api<HelmRelease>,
+    name: &str,
+    mode: &str,
+) -> (HelmRelease, Api<ConfigMap>) {
+    let mut hr = helm_release(name, json!({}));
     hr.spec.drift_detection = Some(ferroflux_api::helm::DriftDetection {
-        mode: Some("enabled".into()),
+        mode: Some(mode.into()),
         ignore: None,
     });
     releases
         .create(&PostParams::default(), &hr)
         .await
         .expect("created");
-    wait_until(releases, "drifty", "Ready", |hr| {
-        common::ready_is(hr, "True")
-    })
-    .await;
+    let ready = wait_until(releases, name, "Ready", |hr| common::ready_is(hr, "True")).await;
     let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
     let edit = json!({"data": {"greeting": "tampered"}});
     maps.patch(
-        "drifty-config",
+        &format!("{name}-config"),
         &PatchParams::default(),
         &Patch::Merge(&edit),
     )
     .await
     .expect("edited by hand");
-    let request =
-        |at: &str| json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}});
+    let request = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": format!("{name}-1")}}});
     releases
-        .patch(
-            "drifty",
-            &PatchParams::default(),
-            &Patch::Merge(&request("drift-1")),
-        )
+        .patch(name, &PatchParams::default(), &Patch::Merge(&request))
         .await
         .expect("patched");
-    let hr = wait_until(releases, "drifty", "a drift correction", |hr| {
+    let since = ready.metadata.resource_version.expect("a resourceVersion");
+    let hr = common::seen_since(releases, name, &since, "a drift report", |hr| {
         condition(hr, "Drifted").is_some_and(|c| c.status == "True")
     })
     .await;
+    (hr, maps)
+}
+
+/// `driftDetection.mode: enabled`: a hand edit of a release's object is reverted on the next
+/// reconciliation (Drifted True, DriftDetected), then no drift is found.
+async fn drift_is_corrected(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
+    // Any reconcile may be the one that corrects it (one queued while the install ran, or
+    // the requested one), and the next one finds no drift: the helper watches for it.
+    let (hr, maps) = drifted_release(cluster, releases, "drifty", "enabled").await;
     let drifted = condition(&hr, "Drifted").expect("Drifted");
     assert_eq!(drifted.reason, "DriftDetected");
     assert_eq!(
@@ -970,7 +993,8 @@ async fn drift_is_corrected(cluster: &common::Cluster, releases: &Api<HelmReleas
         .patch(
             "drifty",
             &PatchParams::default(),
-            &Patch::Merge(&request("drift-2")),
+            &Patch::Merge(&json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "drift-2"}}})),
         )
         .await
         .expect("patched");
@@ -1040,4 +1064,364 @@ async fn force_and_reset_requests(cluster: &common::Cluster, releases: &Api<Helm
         .map(|(_, r)| (r.version, status_of(r)))
         .collect();
     assert_eq!(statuses, vec![(2, Status::Deployed), (1, Status::Failed)]);
+}
+
+/// Post-renderers and common metadata, drift detection in `warn` mode, the RetryOnFailure
+/// strategy and Helm tests (issue 17's remaining fields).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_renderers_drift_warnings_and_retries() {
+    let cluster = ferroflux_testpeers::require!(common::cluster().await);
+    let _stops = start(&cluster);
+    create_repository(&cluster).await;
+    let releases: Api<HelmRelease> = Api::namespaced(cluster.client.clone(), NS);
+    post_renderers_and_common_metadata(&cluster, &releases).await;
+    drift_is_reported_in_warn_mode(&cluster, &releases).await;
+    failures_are_retried_without_remediation(&cluster, &releases).await;
+    tests_run_after_each_release(&cluster, &releases).await;
+    cluster.server.shutdown().await;
+}
+
+/// A strategic-merge patch setting `data.patched` to `value` on the release's ConfigMap, and
+/// a JSON6902 patch with a target.
+fn post_renderers(value: &str) -> Vec<PostRenderer> {
+    use ferroflux_api::meta::{Patch as KustomizePatch, Selector};
+    vec![PostRenderer {
+        kustomize: Some(ferroflux_api::helm::Kustomize {
+            patches: Some(vec![
+                KustomizePatch {
+                    patch: format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rendered-config\ndata:\n  patched: \"{value}\"\n"
+                    ),
+                    target: None,
+                },
+                KustomizePatch {
+                    patch: "- op: add\n  path: /data/json6902\n  value: \"yes\"\n".into(),
+                    target: Some(Selector {
+                        kind: Some("ConfigMap".into()),
+                        name: Some("rendered-config".into()),
+                        ..Selector::default()
+                    }),
+                },
+            ]),
+            images: None,
+        }),
+    }]
+}
+
+fn common_metadata(team: &str) -> ferroflux_api::meta::CommonMetadata {
+    ferroflux_api::meta::CommonMetadata {
+        labels: Some([("team".to_string(), team.to_string())].into()),
+        annotations: Some([("example.com/owner".to_string(), "platform".to_string())].into()),
+    }
+}
+
+fn entry<'a>(map: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+    map.as_ref()?.get(key).map(String::as_str)
+}
+
+/// The post-renderers patch the stored and applied manifest (not the hooks), common metadata
+/// labels and annotates every object of it; a change of either upgrades the release.
+async fn post_renderers_and_common_metadata(
+    cluster: &common::Cluster,
+    releases: &Api<HelmRelease>,
+) {
+    let mut hr = helm_release("rendered", json!({}));
+    hr.spec.post_renderers = Some(post_renderers("one"));
+    hr.spec.common_metadata = Some(common_metadata("a"));
+    releases
+        .create(&PostParams::default(), &hr)
+        .await
+        .expect("created");
+    let hr = wait_until(releases, "rendered", "Ready", |hr| {
+        common::ready_is(hr, "True")
+    })
+    .await;
+    let status = hr.status.clone().expect("status");
+    let renderers_digest = status.observed_post_renderers_digest.expect("recorded");
+    assert!(
+        renderers_digest.starts_with("sha256:"),
+        "{renderers_digest}"
+    );
+    let metadata_digest = status.observed_common_metadata_digest.expect("recorded");
+    assert!(metadata_digest.starts_with("sha256:"), "{metadata_digest}");
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let config = maps.get("rendered-config").await.expect("installed");
+    assert_eq!(entry(&config.data, "patched"), Some("one"));
+    assert_eq!(entry(&config.data, "json6902"), Some("yes"));
+    assert_eq!(entry(&config.data, "greeting"), Some("hello"));
+    assert_eq!(entry(&config.metadata.labels, "team"), Some("a"));
+    assert_eq!(
+        entry(&config.metadata.labels, "helm.toolkit.fluxcd.io/name"),
+        Some("rendered")
+    );
+    assert_eq!(
+        entry(&config.metadata.annotations, "example.com/owner"),
+        Some("platform")
+    );
+    let hook = maps
+        .get("rendered-post")
+        .await
+        .expect("the post-install hook");
+    assert_eq!(
+        entry(&hook.metadata.labels, "team"),
+        None,
+        "hooks are not post-rendered"
+    );
+    let (_, release) = records(cluster, "rendered").await.remove(0);
+    assert!(
+        release.manifest.contains("patched: one"),
+        "{}",
+        release.manifest
+    );
+    let patch = json!({"spec": {"postRenderers": post_renderers("two")}});
+    releases
+        .patch("rendered", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    let hr = wait_until(releases, "rendered", "an upgrade for new post-renderers", |hr| {
+        condition(hr, "Ready").is_some_and(|c| {
+            c.status == "True"
+                && c.message
+                    == "Helm upgrade succeeded for release flux-system/rendered.v2 with chart demo@1.0.0"
+        })
+    })
+    .await;
+    let status = hr.status.expect("status");
+    assert_ne!(
+        status.observed_post_renderers_digest.as_deref(),
+        Some(renderers_digest.as_str())
+    );
+    let config = maps.get("rendered-config").await.expect("kept");
+    assert_eq!(entry(&config.data, "patched"), Some("two"));
+    let patch = json!({"spec": {"commonMetadata": common_metadata("b")}});
+    releases
+        .patch("rendered", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    wait_until(releases, "rendered", "an upgrade for new common metadata", |hr| {
+        condition(hr, "Ready").is_some_and(|c| {
+            c.status == "True"
+                && c.message
+                    == "Helm upgrade succeeded for release flux-system/rendered.v3 with chart demo@1.0.0"
+        })
+    })
+    .await;
+    let config = maps.get("rendered-config").await.expect("kept");
+    assert_eq!(entry(&config.metadata.labels, "team"), Some("b"));
+}
+
+/// `driftDetection.mode: warn`: a hand edit is reported (Drifted, DriftDetected) and left
+/// in place; the release stays Ready and is not upgraded.
+async fn drift_is_reported_in_warn_mode(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
+    let (hr, maps) = drifted_release(cluster, releases, "warned", "warn").await;
+    let drifted = condition(&hr, "Drifted").expect("Drifted");
+    assert_eq!(drifted.reason, "DriftDetected");
+    assert_eq!(
+        drifted.message,
+        "Cluster state of release flux-system/warned.v1 has drifted from the desired state:\nConfigMap/flux-system/warned-config configured"
+    );
+    assert_eq!(condition(&hr, "Ready").expect("Ready").status, "True");
+    let config = maps.get("warned-config").await.expect("kept");
+    assert_eq!(
+        entry(&config.data, "greeting"),
+        Some("tampered"),
+        "warn mode does not correct"
+    );
+    assert_eq!(records(cluster, "warned").await.len(), 1, "no upgrade");
+}
+
+/// RetryOnFailure for install and upgrade: a failure is not remediated (no uninstall, no
+/// rollback) but retried after `retryInterval`, Reconciling saying so; a fixed spec releases.
+async fn failures_are_retried_without_remediation(
+    cluster: &common::Cluster,
+    releases: &Api<HelmRelease>,
+) {
+    use ferroflux_api::helm::{Install, InstallStrategy, Upgrade, UpgradeStrategy};
+    let mut hr = helm_release("retried", json!({"bad": true}));
+    hr.spec.install = Some(Install {
+        strategy: Some(InstallStrategy {
+            name: "RetryOnFailure".into(),
+            retry_interval: Some("2s".into()),
+        }),
+        ..Default::default()
+    });
+    hr.spec.upgrade = Some(Upgrade {
+        strategy: Some(UpgradeStrategy {
+            name: "RetryOnFailure".into(),
+            retry_interval: Some("2s".into()),
+        }),
+        ..Default::default()
+    });
+    releases
+        .create(&PostParams::default(), &hr)
+        .await
+        .expect("created");
+    let hr = wait_until(releases, "retried", "a failed install", |hr| {
+        condition(hr, "Ready").is_some_and(|c| c.reason == "InstallFailed")
+    })
+    .await;
+    assert_retrying(&hr);
+    // The retry of a failed install is an upgrade of the failed release.
+    let hr = wait_until(releases, "retried", "a retry", |hr| {
+        condition(hr, "Ready").is_some_and(|c| c.reason == "UpgradeFailed")
+    })
+    .await;
+    assert_retrying(&hr);
+    let failed = records(cluster, "retried").await;
+    assert!(failed.len() >= 2, "retried: {} records", failed.len());
+    assert!(
+        failed.iter().all(|(_, r)| status_of(r) == Status::Failed),
+        "nothing uninstalled or rolled back"
+    );
+    let patch = json!({"spec": {"values": {"bad": false}}});
+    releases
+        .patch("retried", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    let hr = wait_until(releases, "retried", "a release", |hr| {
+        common::ready_is(hr, "True")
+    })
+    .await;
+    assert!(condition(&hr, "Reconciling").is_none());
+    let patch = json!({"spec": {"values": {"bad": true}}});
+    releases
+        .patch("retried", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    let hr = wait_until(releases, "retried", "a failed upgrade", |hr| {
+        condition(hr, "Ready").is_some_and(|c| c.reason == "UpgradeFailed")
+    })
+    .await;
+    assert_retrying(&hr);
+    let records = records(cluster, "retried").await;
+    assert_eq!(status_of(&records[0].1), Status::Failed);
+    assert!(
+        records
+            .iter()
+            .all(|(_, r)| r.info.as_ref().is_some_and(|i| i.rollback_revision == 0)),
+        "no rollback"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|(_, r)| status_of(r) == Status::Deployed),
+        "the deployed revision stays deployed"
+    );
+    releases
+        .delete("retried", &DeleteParams::default())
+        .await
+        .expect("deleted");
+}
+
+fn assert_retrying(hr: &HelmRelease) {
+    let reconciling = condition(hr, "Reconciling").expect("Reconciling");
+    assert_eq!(
+        (reconciling.status.as_str(), reconciling.reason.as_str()),
+        ("True", "ProgressingWithRetry")
+    );
+    assert_eq!(reconciling.message, "retrying after 2s");
+    assert_eq!(condition(hr, "Ready").expect("Ready").status, "False");
+    assert!(condition(hr, "Stalled").is_none());
+    assert!(condition(hr, "Remediated").is_none());
+}
+
+/// `spec.test`: the selected test hooks run after the install (the excluded Pod does not),
+/// TestSuccess and Ready say so and the snapshot records them; an upgrade whose test fails
+/// is remediated as a failed upgrade (rolled back), then stalls when retries are out.
+async fn tests_run_after_each_release(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
+    let mut hr = helm_release("tested", json!({"tests": true}));
+    hr.spec.test = Some(ferroflux_api::helm::Test {
+        enable: Some(true),
+        filters: Some(vec![ferroflux_api::helm::TestFilter {
+            name: "tested-test".into(),
+            exclude: Some(true),
+        }]),
+        ..Default::default()
+    });
+    hr.spec.upgrade = Some(ferroflux_api::helm::Upgrade {
+        remediation: Some(ferroflux_api::helm::UpgradeRemediation {
+            retries: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    releases
+        .create(&PostParams::default(), &hr)
+        .await
+        .expect("created");
+    let hr = wait_until(releases, "tested", "Ready", |hr| {
+        common::ready_is(hr, "True")
+    })
+    .await;
+    let ready = condition(&hr, "Ready").expect("Ready");
+    assert_eq!(ready.reason, "TestSucceeded");
+    assert_eq!(
+        ready.message,
+        "Helm test succeeded for release flux-system/tested.v1 with chart demo@1.0.0: 1 test hook completed successfully"
+    );
+    let tested = condition(&hr, "TestSuccess").expect("TestSuccess");
+    assert_eq!(tested.status, "True");
+    let history = hr.status.expect("status").history.expect("history");
+    let hooks = history[0].test_hooks.clone().expect("test hooks recorded");
+    assert_eq!(hooks.keys().collect::<Vec<_>>(), vec!["tested-config-test"]);
+    assert_eq!(
+        hooks["tested-config-test"].phase.as_deref(),
+        Some("Succeeded")
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    assert!(
+        maps.get_opt("tested-config-test")
+            .await
+            .expect("reads")
+            .is_some()
+    );
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(cluster.client.clone(), NS);
+    assert!(
+        pods.get_opt("tested-test").await.expect("reads").is_none(),
+        "the filtered-out test does not run"
+    );
+    let patch = json!({"spec": {"values": {"tests": true, "failTest": true}}});
+    releases
+        .patch("tested", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patched");
+    let hr = wait_until(releases, "tested", "Stalled", |hr| {
+        condition(hr, "Stalled").is_some_and(|c| c.status == "True")
+    })
+    .await;
+    let stalled = condition(&hr, "Stalled").expect("Stalled");
+    assert_eq!(
+        (stalled.reason.as_str(), stalled.message.as_str()),
+        ("RetriesExceeded", "Failed to upgrade after 2 attempt(s)")
+    );
+    let tested = condition(&hr, "TestSuccess").expect("TestSuccess");
+    assert_eq!(
+        (tested.status.as_str(), tested.reason.as_str()),
+        ("False", "TestFailed")
+    );
+    assert!(
+        tested.message.starts_with(
+            "Helm test failed for release flux-system/tested.v4 with chart demo@1.0.0: "
+        ),
+        "{}",
+        tested.message
+    );
+    let remediated = condition(&hr, "Remediated").expect("Remediated");
+    assert_eq!(remediated.reason, "RollbackSucceeded");
+    let statuses: Vec<(u32, Status)> = records(cluster, "tested")
+        .await
+        .iter()
+        .map(|(_, r)| (r.version, status_of(r)))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (5, Status::Deployed),
+            (4, Status::Superseded),
+            (3, Status::Superseded),
+            (2, Status::Superseded),
+            (1, Status::Superseded)
+        ],
+        "a failed test leaves the release deployed; Flux rolls it back"
+    );
 }

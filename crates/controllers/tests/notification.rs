@@ -363,23 +363,25 @@ async fn alert_warning(client: &kube::Client, alert: &str, reason: &str) -> Stri
 }
 
 #[tokio::test]
-async fn an_unbuilt_provider_type_and_a_cross_namespace_source_are_reported_on_the_alert() {
+async fn a_provider_that_cannot_send_and_a_cross_namespace_source_are_reported_on_the_alert() {
     let cluster = require!(common::cluster().await);
     let client = cluster.client.clone();
     let (service, mut deliveries) = alerting_service().await;
-    for (name, kind) in [("nats", "nats"), ("hook", "generic")] {
+    // Workload identity (spec.serviceAccountName) is not built: the Provider cannot send.
+    for (name, kind, account) in [("otel", "otel", Some("tracer")), ("hook", "generic", None)] {
         let provider = Provider::new(
             name,
             ProviderSpec {
                 provider_type: kind.into(),
                 address: Some(service.clone()),
+                service_account_name: account.map(str::to_string),
                 ..ProviderSpec::default()
             },
         );
         common::create(&client, provider).await;
     }
     for (name, provider, source_namespace) in [
-        ("to-nats", "nats", None),
+        ("to-otel", "otel", None),
         ("elsewhere", "hook", Some("team-b")),
     ] {
         let alert = Alert::new(
@@ -407,9 +409,9 @@ async fn an_unbuilt_provider_type_and_a_cross_namespace_source_are_reported_on_t
         post_event(&endpoints.events, &event("error", "failed")).await,
         202
     );
-    let note = alert_warning(&client, "to-nats", "NotificationDispatchFailed").await;
+    let note = alert_warning(&client, "to-otel", "NotificationDispatchFailed").await;
     assert!(
-        note.contains("provider type 'nats' is not supported by ferroflux"),
+        note.contains("enable the ObjectLevelWorkloadIdentity feature gate"),
         "{note}"
     );
     let mut foreign = event("error", "failed in team-b");

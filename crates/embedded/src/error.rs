@@ -29,6 +29,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The local OCI registry did not start.
+    #[error("the OCI registry did not start")]
+    Registry(#[source] ferroflux_registry::Error),
     /// A file or folder of a repository's content cannot be read.
     #[error("cannot read {}", path.display())]
     Read {

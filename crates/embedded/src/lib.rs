@@ -128,7 +128,8 @@ async fn bind_persisted(data_dir: &Path) -> Result<[tokio::net::TcpListener; 3],
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let mut ports = BTreeMap::new();
+    // Other servers' entries (the registry's) stay.
+    let mut ports = saved.clone();
     let mut listeners = Vec::with_capacity(PERSISTED.len());
     for server in PERSISTED {
         let listener = match saved.get(server) {
@@ -141,13 +142,56 @@ async fn bind_persisted(data_dir: &Path) -> Result<[tokio::net::TcpListener; 3],
                 })?,
             None => tokio::net::TcpListener::bind(local(0)).await?,
         };
-        ports.insert(server, listener.local_addr()?.port());
+        ports.insert(server.to_string(), listener.local_addr()?.port());
         listeners.push(listener);
     }
     std::fs::write(&file, serde_json::to_vec(&ports)?)?;
     listeners
         .try_into()
         .map_err(|_| Error::Io(std::io::Error::other("a listener is missing")))
+}
+
+/// Where `up`'s OCI registry listens when `--registry-listen` is not given and no earlier run
+/// kept a port (5000 is often a developer's own registry).
+pub const DEFAULT_REGISTRY_PORT: u16 = 5050;
+
+/// Starts the local OCI registry, storage under `<data-dir>/registry`, on `listen`; without
+/// it on the port of the previous run, else on [`DEFAULT_REGISTRY_PORT`] when free, else on a
+/// free one, so that image references written into objects stay valid across restarts. The
+/// port is kept in `ports.json` as `registry`.
+pub async fn serve_registry(
+    data_dir: &Path,
+    listen: Option<SocketAddr>,
+) -> Result<ferroflux_registry::RunningRegistry, Error> {
+    use ferroflux_registry::{Config, Error as RegistryError, serve};
+    let file = data_dir.join("ports.json");
+    let mut saved: BTreeMap<String, u16> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let root = data_dir.join("registry");
+    let local = |port: u16| Config::new(&root, SocketAddr::from(([127, 0, 0, 1], port)));
+    let registry = match (listen, saved.get("registry")) {
+        (Some(addr), _) => serve(Config::new(&root, addr))
+            .await
+            .map_err(Error::Registry)?,
+        (None, Some(&port)) => serve(local(port)).await.map_err(|e| match e {
+            RegistryError::Bind { source, .. } => Error::PortTaken {
+                server: "registry",
+                port,
+                source,
+            },
+            other => Error::Registry(other),
+        })?,
+        (None, None) => match serve(local(DEFAULT_REGISTRY_PORT)).await {
+            Err(RegistryError::Bind { .. }) => serve(local(0)).await,
+            other => other,
+        }
+        .map_err(Error::Registry)?,
+    };
+    saved.insert("registry".into(), registry.addr().port());
+    std::fs::write(&file, serde_json::to_vec(&saved)?)?;
+    Ok(registry)
 }
 
 /// Where the fleet's content comes from.

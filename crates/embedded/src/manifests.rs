@@ -236,18 +236,15 @@ pub fn service_account(name: &str, namespace: &str) -> ServiceAccount {
     }
 }
 
-/// The labels of every object ferroflux installs: part of ferroflux, and which component.
+/// The labels of every object ferroflux installs: Flux's own (`flux check`, `flux version`
+/// and dashboards select `app.kubernetes.io/part-of=flux`), and which component.
 pub fn labels(component: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "app.kubernetes.io/part-of".to_string(),
-            "ferroflux".to_string(),
-        ),
-        (
-            "app.kubernetes.io/component".to_string(),
-            component.to_string(),
-        ),
-    ])
+    let mut labels = ferroflux_api::crds::distribution_labels();
+    labels.insert(
+        "app.kubernetes.io/component".to_string(),
+        component.to_string(),
+    );
+    labels
 }
 
 /// The metadata of an installed object, with [`labels`].

@@ -32,6 +32,8 @@ pub const META_COMMIT_STATUS: &str = "commit_status";
 pub const META_COMMIT_STATUS_UPDATE: &str = "update";
 /// Metadata key (under [`GROUP`]) naming the commit an event is about.
 pub const META_COMMIT: &str = "commit";
+/// Metadata key of the pull or merge request an event is about (pull request comments).
+pub const META_CHANGE_REQUEST: &str = "change_request";
 /// The key Alerts' `spec.summary` is written under.
 pub const META_SUMMARY: &str = "summary";
 

@@ -7,9 +7,18 @@ use std::collections::BTreeMap;
 
 use crate::event::{Event, GROUP, META_COMMIT, META_COMMIT_STATUS, META_COMMIT_STATUS_UPDATE};
 
+pub mod bus;
 mod chat;
+mod comment;
 mod git;
 mod ops;
+pub mod otel;
+
+pub use bus::{NatsPublish, google_token_request, nats};
+pub use chat::markdown_post;
+pub use comment::{CommentPlan, comment_plan, is_change_request_provider};
+pub use git::bitbucket_server_commits;
+pub use ops::SentryDsn;
 
 /// The provider types this build sends to; every other type of Flux's enum is refused.
 pub const SUPPORTED: &[&str] = &[
@@ -36,6 +45,17 @@ pub const SUPPORTED: &[&str] = &[
     "githubdispatch",
     "zoom",
     "incident.io",
+    "bitbucketserver",
+    "azuredevops",
+    "sentry",
+    "zulip",
+    "nats",
+    "googlepubsub",
+    "azureeventhub",
+    "githubpullrequestcomment",
+    "gitlabmergerequestcomment",
+    "giteapullrequestcomment",
+    "otel",
 ];
 
 /// Flux's header naming the emitting controller on generic payloads.
@@ -65,15 +85,31 @@ pub struct Settings {
     pub provider_uid: String,
     /// The commit status key, for the commit status providers.
     pub commit_status: Option<String>,
+    /// When the requests are built, in seconds since the epoch (expiry of signed tokens).
+    pub now: i64,
+    /// An OAuth2 access token the controller obtained for the Provider (`googlepubsub`).
+    pub access_token: Option<String>,
+    /// The service's API instead of its public one (`googlepubsub`: an emulator).
+    pub api_endpoint: Option<String>,
+    /// The namespace of the Alert the event goes through (`otel`: the traced service).
+    pub alert_namespace: String,
+    /// The name of that Alert.
+    pub alert_name: String,
+    /// The UID of that Alert (`otel`: the trace ID's seed).
+    pub alert_uid: String,
 }
 
 /// HTTP method of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// GET (reads before a comment is written).
+    Get,
     /// POST.
     Post,
-    /// PUT (Matrix).
+    /// PUT (Matrix, GitLab note edits).
     Put,
+    /// PATCH (GitHub and Gitea comment edits).
+    Patch,
 }
 
 /// How the answer is judged.
@@ -174,6 +210,13 @@ pub fn skip(provider_type: &str, event: &Event) -> Option<&'static str> {
     if commit_status && !commit && !update && event.severity != crate::event::SEVERITY_ERROR {
         return Some("missing commit metadata key");
     }
+    let change_request = event
+        .metadata
+        .get(&format!("{GROUP}/{}", crate::event::META_CHANGE_REQUEST))
+        .is_some_and(|c| !c.is_empty());
+    if is_change_request_provider(provider_type) && !change_request {
+        return Some("missing change request metadata key");
+    }
     None
 }
 
@@ -214,6 +257,21 @@ pub fn requests(settings: &Settings, event: &Event) -> Result<Vec<Request>, Erro
         "grafana" => one(ops::grafana(settings, event)),
         "alertmanager" => one(ops::alertmanager(settings, event)),
         "github" | "gitlab" | "gitea" | "bitbucket" => git::commit_status(settings, event),
+        "bitbucketserver" => git::bitbucket_server(settings, event),
+        "azuredevops" => git::azure_devops(settings, event),
+        "sentry" => ops::sentry(settings, event),
+        "zulip" => one(chat::zulip(settings, event)),
+        "googlepubsub" => one(bus::google_pubsub(settings, event)),
+        "azureeventhub" => one(bus::azure_event_hub(settings, event)),
+        "otel" => otel::otel(settings, event),
+        // Three steps (who, list, write): see [`comment_plan`].
+        kind if is_change_request_provider(kind) => Err(Error::Invalid(format!(
+            "{kind} reads before it writes: see comment_plan"
+        ))),
+        // A publish on NATS' own protocol, not HTTP: see [`nats`].
+        "nats" => Err(Error::Invalid(
+            "nats publishes over the NATS protocol, not HTTP".into(),
+        )),
         "githubdispatch" => one(git::github_dispatch(settings, event)),
         "zoom" => one(chat::zoom(settings, event)),
         "incident.io" => ops::incidentio(settings, event),
@@ -386,11 +444,11 @@ mod tests {
 
     #[test]
     fn types_not_built_are_refused_by_name() {
-        let err =
-            requests(&settings("nats", "nats://x"), &kustomization_event()).expect_err("not built");
+        let err = requests(&settings("unknown", "https://x"), &kustomization_event())
+            .expect_err("not built");
         assert_eq!(
             err.to_string(),
-            "provider type 'nats' is not supported by ferroflux"
+            "provider type 'unknown' is not supported by ferroflux"
         );
         assert!(matches!(
             requests(&settings("slack", "not a url"), &kustomization_event()),

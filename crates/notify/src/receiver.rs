@@ -4,6 +4,8 @@
 
 use hmac::{KeyInit, Mac};
 
+pub mod oidc;
+
 /// Where every Receiver's webhook lives.
 pub const WEBHOOK_PREFIX: &str = "/hook/";
 
@@ -19,6 +21,9 @@ pub const SUPPORTED: &[&str] = &[
     "quay",
     "dockerhub",
     "acr",
+    "cdevents",
+    "gcr",
+    "generic-oidc",
 ];
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -68,6 +73,9 @@ pub enum Refusal {
     /// The body is not the sender's payload.
     #[error("cannot decode {0} webhook payload")]
     Payload(&'static str),
+    /// The caller's token does not authenticate it (OIDC receivers), with the reason.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The Receiver type is not built.
     #[error("receiver type '{0}' is not supported by ferroflux")]
     Unsupported(String),
@@ -263,7 +271,47 @@ pub fn validate(
         "quay" => decodes::<QuayPayload>(body, "Quay"),
         "dockerhub" => decodes::<DockerHubPayload>(body, "DockerHub"),
         "acr" => decodes::<AcrPayload>(body, "ACR"),
+        "cdevents" => {
+            check_cdevent(body)?;
+            allowed("CDEvent", headers.get("Ce-Type").unwrap_or_default())
+        }
+        // Their tokens are verified with the issuer's keys, which the controller fetches.
+        "gcr" | "generic-oidc" => Err(Refusal::Unauthenticated(format!(
+            "{receiver_type} calls are verified with the issuer's keys"
+        ))),
         other => Err(Refusal::Unsupported(other.to_string())),
+    }
+}
+
+/// A CDEvent (spec v0.4) as the CDEvents SDK checks it before Flux takes the call: a
+/// `context` with `version`, `id`, `source`, a `dev.cdevents.*` `type` and an RFC 3339
+/// `timestamp`, and a `subject` with an `id` and a `content` object.
+fn check_cdevent(body: &[u8]) -> Result<(), Refusal> {
+    let event: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| Refusal::Payload("CDEvent"))?;
+    let text = |pointer: &str| {
+        event
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let complete = [
+        "/context/version",
+        "/context/id",
+        "/context/source",
+        "/subject/id",
+    ]
+    .iter()
+    .all(|p| text(p).is_some())
+        && text("/context/type").is_some_and(|t| t.starts_with("dev.cdevents."))
+        && text("/context/timestamp").is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok())
+        && event
+            .pointer("/subject/content")
+            .is_some_and(serde_json::Value::is_object);
+    if complete {
+        Ok(())
+    } else {
+        Err(Refusal::Payload("CDEvent"))
     }
 }
 
@@ -359,8 +407,8 @@ mod tests {
             Err(Refusal::BadToken)
         );
         assert_eq!(
-            validate("gcr", "tok", &[], Headers(&[]), b""),
-            Err(Refusal::Unsupported("gcr".into()))
+            validate("azure", "tok", &[], Headers(&[]), b""),
+            Err(Refusal::Unsupported("azure".into()))
         );
         let sha1 = {
             let mut mac = <HmacSha1 as KeyInit>::new_from_slice(b"tok").expect("key");
@@ -417,6 +465,49 @@ mod tests {
         );
         assert_eq!(validate("dockerhub", "", &[], Headers(&[]), b"{}"), Ok(()));
         assert!(validate("acr", "", &[], Headers(&[]), b"not json").is_err());
+    }
+
+    #[test]
+    fn cdevents_are_checked_and_filtered_by_ce_type() {
+        let event = serde_json::json!({
+            "context": {"version": "0.4.1", "id": "271069a8", "source": "/tekton/pipelines",
+                "type": "dev.cdevents.artifact.published.0.2.0",
+                "timestamp": "2026-12-07T16:00:00Z"},
+            "subject": {"id": "pkg:oci/app@sha256:1", "content": {}}
+        })
+        .to_string();
+        let headers = [("Ce-Type", "dev.cdevents.artifact.published.0.2.0")];
+        let allowed = ["dev.cdevents.artifact.published.0.2.0".to_string()];
+        assert_eq!(
+            validate(
+                "cdevents",
+                "",
+                &allowed,
+                Headers(&headers),
+                event.as_bytes()
+            ),
+            Ok(())
+        );
+        let other = [("Ce-Type", "dev.cdevents.pipelinerun.queued.0.2.0")];
+        assert!(matches!(
+            validate("cdevents", "", &allowed, Headers(&other), event.as_bytes()),
+            Err(Refusal::EventNotAllowed { .. })
+        ));
+        let incomplete = event.replace("2026-12-07T16:00:00Z", "yesterday");
+        assert_eq!(
+            validate(
+                "cdevents",
+                "",
+                &[],
+                Headers(&headers),
+                incomplete.as_bytes()
+            ),
+            Err(Refusal::Payload("CDEvent"))
+        );
+        assert_eq!(
+            validate("cdevents", "", &[], Headers(&headers), b"{}"),
+            Err(Refusal::Payload("CDEvent"))
+        );
     }
 
     #[test]

@@ -193,6 +193,8 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         metrics: Some(metrics),
         flags: Flags {
             events_addr: args.events_addr.clone(),
+            concurrent: args.concurrent,
+            watch_label_selector: args.watch_label_selector.clone(),
             ..Flags::default()
         },
         no_cross_namespace_refs: args.no_cross_namespace_refs,

@@ -1,6 +1,8 @@
-//! `ferroflux get`: Flux objects as `flux get` shows them (NAME, REVISION, SUSPENDED, READY,
-//! MESSAGE, with NAMESPACE first for `-A`; the notification kinds without the columns flux
-//! leaves out for them).
+//! `ferroflux get`: Flux objects as `flux get` shows them: each kind with flux 2.9's columns
+//! (sources and Kustomizations NAME, REVISION, SUSPENDED, READY, MESSAGE; image policies IMAGE
+//! and TAG; image updates LAST RUN; ...), NAMESPACE first for `-A`, `get sources all`,
+//! `get images all` and `get all` as flux groups them, a NAME argument, `--status-selector`,
+//! `-l` and `--no-header`.
 
 use std::process::ExitCode;
 
@@ -10,9 +12,10 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
+use super::cluster::{self, ClusterArgs};
 use crate::table;
 
-/// A kind `get` can show, and where its revision is.
+/// A kind `get` can show: its API and its columns.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown {
     pub(crate) group: &'static str,
@@ -20,17 +23,98 @@ pub struct Shown {
     pub(crate) kind: &'static str,
     pub(crate) plural: &'static str,
     pub(crate) revision: Revision,
-    /// Whether flux shows a SUSPENDED column for the kind.
-    pub(crate) suspendable: bool,
+    /// The columns between NAME and READY.
+    pub(crate) columns: &'static [Column],
+    /// Whether flux cuts hashes in the MESSAGE column of the kind.
+    pub(crate) truncate_message: bool,
     /// The READY message flux shows for every object of a kind without status (v1beta3 Alerts
     /// and Providers): READY is then always True.
     pub(crate) always_ready: Option<&'static str>,
 }
 
-/// Where a kind's REVISION column comes from.
+/// A column flux shows for some kinds between NAME and READY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// The revision, its hashes cut to 8 digits or (HelmCharts, HelmReleases) whole.
+    Revision { truncate: bool },
+    /// An ExternalArtifact's source, `Kind/namespace/name`.
+    Source,
+    /// An ImageRepository's last scan time.
+    LastScan,
+    /// An ImageUpdateAutomation's last run time.
+    LastRun,
+    /// An ImagePolicy's latest image name.
+    Image,
+    /// An ImagePolicy's latest tag.
+    Tag,
+    /// `spec.suspend`, as `True` or `False`.
+    Suspended,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Column::Revision { .. } => "REVISION",
+            Column::Source => "SOURCE",
+            Column::LastScan => "LAST SCAN",
+            Column::LastRun => "LAST RUN",
+            Column::Image => "IMAGE",
+            Column::Tag => "TAG",
+            Column::Suspended => "SUSPENDED",
+        }
+    }
+
+    fn cell(self, shown: Shown, object: &Value) -> String {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        match self {
+            Column::Revision { truncate: true } => table::truncate_hex(shown.revision_of(object)),
+            Column::Revision { truncate: false } => shown.revision_of(object).to_string(),
+            Column::Source => {
+                let source = &object["spec"]["sourceRef"];
+                if source.is_object() {
+                    format!(
+                        "{}/{}/{}",
+                        text(&source["kind"]),
+                        text(&source["namespace"]),
+                        text(&source["name"])
+                    )
+                } else {
+                    String::new()
+                }
+            }
+            Column::LastScan => rfc3339(&object["status"]["lastScanResult"]["scanTime"]),
+            Column::LastRun => rfc3339(&object["status"]["lastAutomationRunTime"]),
+            Column::Image => text(&object["status"]["latestRef"]["name"]),
+            Column::Tag => text(&object["status"]["latestRef"]["tag"]),
+            Column::Suspended => {
+                let suspended = object["spec"]["suspend"] == true;
+                if suspended { "True" } else { "False" }.to_string()
+            }
+        }
+    }
+}
+
+/// A timestamp as Go's `time.RFC3339` prints a `metav1.Time` (seconds, the local zone, `Z` for
+/// UTC); empty when unset.
+fn rfc3339(value: &Value) -> String {
+    let Some(stamp) = value.as_str() else {
+        return String::new();
+    };
+    let Ok(stamp) = stamp.parse::<jiff::Timestamp>() else {
+        return stamp.to_string();
+    };
+    let zoned = stamp.to_zoned(jiff::tz::TimeZone::system());
+    if zoned.offset().seconds() == 0 {
+        zoned.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    }
+}
+
+/// Where a kind's revision is.
 #[derive(Debug, Clone, Copy)]
 pub enum Revision {
-    /// No REVISION column.
+    /// The kind has none.
     None,
     /// The string at this path of the object.
     At(&'static [&'static str]),
@@ -60,7 +144,45 @@ impl Shown {
         };
         value.as_str().unwrap_or_default()
     }
+
+    /// The column headers flux prints for the kind.
+    fn header(&self, with_namespace: bool) -> Vec<&'static str> {
+        let mut header = Vec::new();
+        if with_namespace {
+            header.push("NAMESPACE");
+        }
+        header.push("NAME");
+        header.extend(self.columns.iter().map(|c| c.header()));
+        header.extend(["READY", "MESSAGE"]);
+        header
+    }
+
+    /// Whether flux's `--status-selector TYPE=STATUS` matches the object: the kind's last
+    /// condition of that type (case-insensitive) has that status; kinds without status match
+    /// only `ready=true`.
+    fn status_matches(&self, object: &Value, condition_type: &str, status: &str) -> bool {
+        if self.always_ready.is_some() {
+            return condition_type.eq_ignore_ascii_case("Ready")
+                && status.eq_ignore_ascii_case("True");
+        }
+        let conditions = object["status"]["conditions"].as_array();
+        conditions
+            .and_then(|all| {
+                all.iter().rev().find(|c| {
+                    c["type"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(condition_type))
+                })
+            })
+            .and_then(|c| c["status"].as_str())
+            .is_some_and(|s| s.eq_ignore_ascii_case(status))
+    }
 }
+
+const SOURCE_REVISION: &[&str] = &["status", "artifact", "revision"];
+const REVISION_SUSPENDED: &[Column] = &[Column::Revision { truncate: true }, Column::Suspended];
+const WHOLE_REVISION_SUSPENDED: &[Column] =
+    &[Column::Revision { truncate: false }, Column::Suspended];
 
 /// Kustomizations.
 pub const KUSTOMIZATIONS: Shown = Shown {
@@ -69,18 +191,20 @@ pub const KUSTOMIZATIONS: Shown = Shown {
     kind: "Kustomization",
     plural: "kustomizations",
     revision: Revision::At(&["status", "lastAppliedRevision"]),
-    suspendable: true,
+    columns: REVISION_SUSPENDED,
+    truncate_message: true,
     always_ready: None,
 };
 
-/// HelmReleases.
+/// HelmReleases (flux shows their revision and message whole).
 pub const HELM_RELEASES: Shown = Shown {
     group: ferroflux_api::helm::GROUP,
     version: "v2",
     kind: "HelmRelease",
     plural: "helmreleases",
     revision: Revision::HelmRelease,
-    suspendable: true,
+    columns: WHOLE_REVISION_SUSPENDED,
+    truncate_message: false,
     always_ready: None,
 };
 
@@ -91,7 +215,8 @@ pub const ALERTS: Shown = Shown {
     kind: "Alert",
     plural: "alerts",
     revision: Revision::None,
-    suspendable: true,
+    columns: &[Column::Suspended],
+    truncate_message: false,
     always_ready: Some("Alert is Ready"),
 };
 
@@ -102,7 +227,8 @@ pub const ALERT_PROVIDERS: Shown = Shown {
     kind: "Provider",
     plural: "providers",
     revision: Revision::None,
-    suspendable: false,
+    columns: &[],
+    truncate_message: false,
     always_ready: Some("Provider is Ready"),
 };
 
@@ -113,137 +239,387 @@ pub const RECEIVERS: Shown = Shown {
     kind: "Receiver",
     plural: "receivers",
     revision: Revision::None,
-    suspendable: true,
+    columns: &[Column::Suspended],
+    truncate_message: false,
     always_ready: None,
 };
 
-const SOURCE_REVISION: &[&str] = &["status", "artifact", "revision"];
+/// ImageRepositories: LAST SCAN.
+pub const IMAGE_REPOSITORIES: Shown = Shown {
+    group: ferroflux_api::image::GROUP,
+    version: "v1",
+    kind: "ImageRepository",
+    plural: "imagerepositories",
+    revision: Revision::None,
+    columns: &[Column::LastScan, Column::Suspended],
+    truncate_message: false,
+    always_ready: None,
+};
 
-/// A source kind.
+/// ImagePolicies: IMAGE and TAG of the latest reference (flux 2.9; older flux printed LATEST
+/// IMAGE).
+pub const IMAGE_POLICIES: Shown = Shown {
+    group: ferroflux_api::image::GROUP,
+    version: "v1",
+    kind: "ImagePolicy",
+    plural: "imagepolicies",
+    revision: Revision::None,
+    columns: &[Column::Image, Column::Tag],
+    truncate_message: false,
+    always_ready: None,
+};
+
+/// ImageUpdateAutomations: LAST RUN.
+pub const IMAGE_UPDATES: Shown = Shown {
+    group: ferroflux_api::image::GROUP,
+    version: "v1",
+    kind: "ImageUpdateAutomation",
+    plural: "imageupdateautomations",
+    revision: Revision::None,
+    columns: &[Column::LastRun, Column::Suspended],
+    truncate_message: false,
+    always_ready: None,
+};
+
+/// A source kind (HelmCharts keep their SemVer revision whole, ExternalArtifacts show their
+/// SOURCE instead of SUSPENDED).
 pub fn source(kind: &'static str, plural: &'static str) -> Shown {
+    let columns = match kind {
+        "HelmChart" => WHOLE_REVISION_SUSPENDED,
+        "ExternalArtifact" => &[Column::Revision { truncate: true }, Column::Source],
+        _ => REVISION_SUSPENDED,
+    };
     Shown {
         group: ferroflux_api::source::GROUP,
         version: "v1",
         kind,
         plural,
         revision: Revision::At(SOURCE_REVISION),
-        suspendable: true,
+        columns,
+        truncate_message: true,
         always_ready: None,
     }
 }
 
-/// Get Flux objects.
+/// The source kinds in the order `flux get sources all` prints them.
+pub fn all_sources() -> [Shown; 6] {
+    [
+        source("OCIRepository", "ocirepositories"),
+        source("Bucket", "buckets"),
+        source("GitRepository", "gitrepositories"),
+        source("HelmRepository", "helmrepositories"),
+        source("HelmChart", "helmcharts"),
+        source("ExternalArtifact", "externalartifacts"),
+    ]
+}
+
+/// The image kinds in the order `flux get images all` prints them.
+pub const ALL_IMAGES: [Shown; 3] = [IMAGE_REPOSITORIES, IMAGE_POLICIES, IMAGE_UPDATES];
+
+/// The kinds `flux get all` prints after the sources and images, in its order.
+pub const ALL_OTHERS: [Shown; 5] = [
+    HELM_RELEASES,
+    KUSTOMIZATIONS,
+    RECEIVERS,
+    ALERT_PROVIDERS,
+    ALERTS,
+];
+
+/// Get Flux objects and their status.
 #[derive(Debug, Args)]
 pub struct GetArgs {
     #[command(subcommand)]
     what: What,
-    /// List across all namespaces.
+    /// List the requested object(s) across all namespaces.
     #[arg(short = 'A', long, global = true)]
     all_namespaces: bool,
-    /// The namespace.
-    #[arg(short, long, global = true, default_value = "flux-system")]
-    namespace: String,
-    /// Path to the kubeconfig (default: KUBECONFIG or ~/.kube/config).
+    /// Skip the header when printing the results.
     #[arg(long, global = true)]
-    kubeconfig: Option<std::path::PathBuf>,
+    no_header: bool,
+    /// The status condition name and the desired state to filter the get result, e.g.
+    /// ready=false or ready!=true.
+    #[arg(long, global = true)]
+    status_selector: Option<String>,
+    /// Filter objects by label selector.
+    #[arg(short = 'l', long, global = true)]
+    label_selector: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// The optional NAME argument of every `get` command.
+#[derive(Debug, Clone, Args)]
+struct Named {
+    /// Show only the object of this name.
+    name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum What {
     /// Kustomizations.
     #[command(visible_aliases = ["ks", "kustomization"])]
-    Kustomizations,
+    Kustomizations(Named),
     /// HelmReleases.
     #[command(visible_aliases = ["hr", "helmrelease"])]
-    Helmreleases,
+    Helmreleases(Named),
     /// Alerts.
     #[command(visible_alias = "alert")]
-    Alerts,
+    Alerts(Named),
     /// Alert providers.
     #[command(visible_alias = "alert-provider")]
-    AlertProviders,
+    AlertProviders(Named),
     /// Receivers.
     #[command(visible_alias = "receiver")]
-    Receivers,
+    Receivers(Named),
     /// Sources.
     #[command(visible_alias = "source")]
     Sources {
         #[command(subcommand)]
         kind: SourceKind,
     },
+    /// Image automation objects.
+    #[command(visible_alias = "image")]
+    Images {
+        #[command(subcommand)]
+        kind: ImageKind,
+    },
+    /// Every kind: sources, images, HelmReleases, Kustomizations and notifications.
+    All(Named),
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Subcommand)]
 enum SourceKind {
     /// GitRepositories.
-    Git,
+    Git(Named),
     /// OCIRepositories.
-    Oci,
+    Oci(Named),
     /// HelmRepositories.
-    Helm,
+    Helm(Named),
     /// HelmCharts.
-    Chart,
+    Chart(Named),
     /// Buckets.
-    Bucket,
+    Bucket(Named),
+    /// ExternalArtifacts.
+    External(Named),
+    /// Every source kind.
+    All(Named),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageKind {
+    /// ImageRepositories.
+    Repository(Named),
+    /// ImagePolicies.
+    Policy(Named),
+    /// ImageUpdateAutomations.
+    Update(Named),
+    /// Every image kind.
+    All(Named),
+}
+
+impl What {
+    /// The kinds to show, whether as `get ... all` (kind in NAME, empty kinds left out), and
+    /// the NAME argument.
+    fn kinds(&self) -> (Vec<Shown>, bool, Option<String>) {
+        let one = |shown: Shown, named: &Named| (vec![shown], false, named.name.clone());
+        match self {
+            What::Kustomizations(n) => one(KUSTOMIZATIONS, n),
+            What::Helmreleases(n) => one(HELM_RELEASES, n),
+            What::Alerts(n) => one(ALERTS, n),
+            What::AlertProviders(n) => one(ALERT_PROVIDERS, n),
+            What::Receivers(n) => one(RECEIVERS, n),
+            What::Sources { kind } => match kind {
+                SourceKind::Git(n) => one(source("GitRepository", "gitrepositories"), n),
+                SourceKind::Oci(n) => one(source("OCIRepository", "ocirepositories"), n),
+                SourceKind::Helm(n) => one(source("HelmRepository", "helmrepositories"), n),
+                SourceKind::Chart(n) => one(source("HelmChart", "helmcharts"), n),
+                SourceKind::Bucket(n) => one(source("Bucket", "buckets"), n),
+                SourceKind::External(n) => one(source("ExternalArtifact", "externalartifacts"), n),
+                SourceKind::All(n) => (all_sources().to_vec(), true, n.name.clone()),
+            },
+            What::Images { kind } => match kind {
+                ImageKind::Repository(n) => one(IMAGE_REPOSITORIES, n),
+                ImageKind::Policy(n) => one(IMAGE_POLICIES, n),
+                ImageKind::Update(n) => one(IMAGE_UPDATES, n),
+                ImageKind::All(n) => (ALL_IMAGES.to_vec(), true, n.name.clone()),
+            },
+            What::All(n) => {
+                let kinds = all_sources()
+                    .into_iter()
+                    .chain(ALL_IMAGES)
+                    .chain(ALL_OTHERS)
+                    .collect();
+                (kinds, true, n.name.clone())
+            }
+        }
+    }
+}
+
+/// How one `get` lists and prints.
+struct Query<'a> {
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    label_selector: Option<&'a str>,
+    /// `--status-selector`: condition type, status, and whether `!=` negates it.
+    status: Option<(String, String, bool)>,
+    header: bool,
+    /// `get ... all`: each NAME prefixed by its kind, empty kinds printed as nothing.
+    all: bool,
+}
+
+/// flux's `--status-selector`: `type=status` or `type!=status`.
+fn parse_status_selector(selector: &str) -> anyhow::Result<(String, String, bool)> {
+    let (separator, negated) = if selector.contains("!=") {
+        ("!=", true)
+    } else {
+        ("=", false)
+    };
+    match selector.split_once(separator) {
+        Some((condition, status)) => Ok((condition.to_string(), status.to_string(), negated)),
+        None => anyhow::bail!(
+            "expected status selector in type=status or type!=status format, but found: {selector}"
+        ),
+    }
 }
 
 pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = client(args.kubeconfig.as_deref()).await?;
-        let shown = match args.what {
-            What::Kustomizations => KUSTOMIZATIONS,
-            What::Helmreleases => HELM_RELEASES,
-            What::Alerts => ALERTS,
-            What::AlertProviders => ALERT_PROVIDERS,
-            What::Receivers => RECEIVERS,
-            What::Sources {
-                kind: SourceKind::Git,
-            } => source("GitRepository", "gitrepositories"),
-            What::Sources {
-                kind: SourceKind::Oci,
-            } => source("OCIRepository", "ocirepositories"),
-            What::Sources {
-                kind: SourceKind::Helm,
-            } => source("HelmRepository", "helmrepositories"),
-            What::Sources {
-                kind: SourceKind::Chart,
-            } => source("HelmChart", "helmcharts"),
-            What::Sources {
-                kind: SourceKind::Bucket,
-            } => source("Bucket", "buckets"),
-        };
-        let namespace = (!args.all_namespaces).then_some(args.namespace.as_str());
-        let objects = list(&client, shown, namespace).await?;
-        if objects.is_empty() {
-            // flux fails with this error (exit 1), the namespace quoted.
-            anyhow::bail!(
-                "no {} objects found in {} namespace",
-                shown.kind,
-                namespace.map_or("any".to_string(), |n| format!("{n:?}"))
-            );
+    let (kinds, all, name) = args.what.kinds();
+    let status = args
+        .status_selector
+        .as_deref()
+        .map(parse_status_selector)
+        .transpose()?;
+    let query = Query {
+        namespace: (!args.all_namespaces).then_some(args.cluster.namespace.as_str()),
+        name: name.as_deref(),
+        label_selector: args.label_selector.as_deref(),
+        status,
+        header: !args.no_header,
+        all,
+    };
+    cluster::block_on(args.cluster.timeout()?, async {
+        let client = args.cluster.client().await?;
+        for shown in kinds {
+            match show(&client, shown, &query).await {
+                Ok(text) => out!("{text}")?,
+                // `get ... all` reports a kind's failure and goes on, as flux does.
+                Err(err) if query.all => eprintln!("✗ {err:#}"),
+                Err(err) => return Err(err),
+            }
         }
-        out!("{}", render(shown, &objects, args.all_namespaces))?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// The table of one kind, or flux's error for no object; empty for an empty or unserved kind
+/// of `get ... all`.
+async fn show(client: &kube::Client, shown: Shown, query: &Query<'_>) -> anyhow::Result<String> {
+    let namespace = query.namespace;
+    let mut params = ListParams::default();
+    if let Some(name) = query.name {
+        params = params.fields(&format!("metadata.name={name}"));
+    }
+    if let Some(selector) = query.label_selector {
+        params = params.labels(selector);
+    }
+    let objects = match list_with(client, shown, namespace, &params).await {
+        Ok(objects) => objects,
+        Err(Listing::NotServed) if query.all => return Ok(String::new()),
+        Err(Listing::NotServed) => anyhow::bail!(
+            "no matches for kind \"{}\" in version \"{}/{}\"",
+            shown.kind,
+            shown.group,
+            shown.version
+        ),
+        Err(Listing::Failed(err)) => return Err(err),
+    };
+    let scope = namespace.map_or("any".to_string(), |n| format!("{n:?}"));
+    if objects.is_empty() {
+        if let Some(name) = query.name {
+            anyhow::bail!(
+                "{} object '{name}' not found in {scope} namespace",
+                shown.kind
+            );
+        }
+        if query.all {
+            return Ok(String::new());
+        }
+        // flux fails with this error (exit 1), the namespace quoted.
+        anyhow::bail!("no {} objects found in {scope} namespace", shown.kind);
+    }
+    let selected: Vec<Value> = objects
+        .into_iter()
+        .filter(|object| {
+            query
+                .status
+                .as_ref()
+                .is_none_or(|(condition, status, negated)| {
+                    shown.status_matches(object, condition, status) != *negated
+                })
+        })
+        .collect();
+    if query.all && selected.is_empty() {
+        return Ok(String::new());
+    }
+    let mut text = render_table(
+        shown,
+        &selected,
+        namespace.is_none(),
+        query.all,
+        query.header,
+    );
+    if query.all {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Why a list failed.
+enum Listing {
+    /// The API server does not serve the kind (its CRD is not installed).
+    NotServed,
+    Failed(anyhow::Error),
+}
+
+async fn list_with(
+    client: &kube::Client,
+    shown: Shown,
+    namespace: Option<&str>,
+    params: &ListParams,
+) -> Result<Vec<Value>, Listing> {
+    let resource = shown.resource();
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let list = match api.list(params).await {
+        Ok(list) => list,
+        Err(err) if cluster::is_not_served(&err) => return Err(Listing::NotServed),
+        Err(err) => {
+            return Err(Listing::Failed(
+                anyhow::Error::new(err).context(format!("cannot list {}", shown.plural)),
+            ));
+        }
+    };
+    list.items
+        .into_iter()
+        .map(|o| {
+            serde_json::to_value(o)
+                .context("cannot read a listed object")
+                .map_err(Listing::Failed)
+        })
+        .collect()
+}
+
 /// A client from `kubeconfig`, or the usual inference.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig found; pass --kubeconfig")?,
+    let cluster = ClusterArgs {
+        namespace: String::new(),
+        kubeconfig: kubeconfig.map(std::path::Path::to_path_buf),
+        context: None,
+        timeout: String::new(),
     };
-    Ok(kube::Client::try_from(config)?)
+    cluster.client().await
 }
 
 /// The objects of a kind, in one namespace or all.
@@ -252,19 +628,11 @@ pub async fn list(
     shown: Shown,
     namespace: Option<&str>,
 ) -> anyhow::Result<Vec<Value>> {
-    let resource = shown.resource();
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    };
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .with_context(|| format!("cannot list {}", shown.plural))?;
-    list.items
-        .into_iter()
-        .map(|o| serde_json::to_value(o).context("cannot read a listed object"))
-        .collect()
+    match list_with(client, shown, namespace, &ListParams::default()).await {
+        Ok(objects) => Ok(objects),
+        Err(Listing::NotServed) => anyhow::bail!("cannot list {}: not served", shown.plural),
+        Err(Listing::Failed(err)) => Err(err),
+    }
 }
 
 /// Whether an object is Ready at its current generation.
@@ -283,40 +651,58 @@ pub fn ready(object: &Value) -> Option<&Value> {
 
 /// The table `flux get` prints for `objects`.
 pub fn render(shown: Shown, objects: &[Value], with_namespace: bool) -> String {
-    let mut rows: Vec<Vec<String>> = objects
+    render_table(shown, objects, with_namespace, false, true)
+}
+
+/// The table of `objects`, in the API server's order (namespace, then name); `with_kind`
+/// prefixes each name with its lower-case kind as `get all` does.
+fn render_table(
+    shown: Shown,
+    objects: &[Value],
+    with_namespace: bool,
+    with_kind: bool,
+    with_header: bool,
+) -> String {
+    let mut objects: Vec<&Value> = objects.iter().collect();
+    let key = |o: &Value| {
+        (
+            o["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    objects.sort_by_key(|o| key(o));
+    let rows: Vec<Vec<String>> = objects
         .iter()
-        .map(|object| row(shown, object, with_namespace))
+        .map(|object| row(shown, object, with_namespace, with_kind))
         .collect();
-    rows.sort();
-    let mut header = vec!["NAME"];
-    if !matches!(shown.revision, Revision::None) {
-        header.push("REVISION");
-    }
-    if shown.suspendable {
-        header.push("SUSPENDED");
-    }
-    header.extend(["READY", "MESSAGE"]);
-    if with_namespace {
-        header.insert(0, "NAMESPACE");
-    }
+    let header = if with_header {
+        shown.header(with_namespace)
+    } else {
+        Vec::new()
+    };
     table::render(&header, &rows)
 }
 
-/// One object's row, in the columns of [`render`]'s header.
-fn row(shown: Shown, object: &Value, with_namespace: bool) -> Vec<String> {
+/// One object's row, in the columns of [`Shown::header`].
+fn row(shown: Shown, object: &Value, with_namespace: bool, with_kind: bool) -> Vec<String> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let mut row = Vec::new();
     if with_namespace {
         row.push(text(&object["metadata"]["namespace"]));
     }
-    row.push(text(&object["metadata"]["name"]));
-    if !matches!(shown.revision, Revision::None) {
-        row.push(table::truncate_hex(shown.revision_of(object)));
-    }
-    if shown.suspendable {
-        let suspended = object["spec"]["suspend"] == true;
-        row.push(if suspended { "True" } else { "False" }.to_string());
-    }
+    let name = text(&object["metadata"]["name"]);
+    row.push(if with_kind {
+        format!("{}/{name}", shown.kind.to_lowercase())
+    } else {
+        name
+    });
+    row.extend(shown.columns.iter().map(|c| c.cell(shown, object)));
     if let Some(message) = shown.always_ready {
         row.extend(["True".to_string(), message.to_string()]);
         return row;
@@ -324,11 +710,14 @@ fn row(shown: Shown, object: &Value, with_namespace: bool) -> Vec<String> {
     // Without a Ready condition flux shows False and "waiting to be reconciled".
     let condition = ready(object);
     row.push(condition.map_or("False".to_string(), |c| text(&c["status"])));
-    row.push(
-        condition.map_or("waiting to be reconciled".to_string(), |c| {
-            table::truncate_hex(&text(&c["message"]))
-        }),
-    );
+    let message = condition.map_or("waiting to be reconciled".to_string(), |c| {
+        text(&c["message"])
+    });
+    row.push(if shown.truncate_message {
+        table::truncate_hex(&message)
+    } else {
+        message
+    });
     row
 }
 
@@ -393,5 +782,71 @@ mod tests {
             "NAME \tREADY\tMESSAGE           \n\
              slack\tTrue \tProvider is Ready\t\n"
         );
+    }
+
+    #[test]
+    fn image_kinds_show_flux_2_9_columns() {
+        let policy = json!({"metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "status": {"latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": "main-0123abcd-1700000000"},
+                "conditions": [{"type": "Ready", "status": "True",
+                    "message": "Latest image tag for ghcr.io/stefanprodan/podinfo resolved to main-0123abcd-1700000000"}]}});
+        let text = render(IMAGE_POLICIES, std::slice::from_ref(&policy), false);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split('\t')
+            .map(str::trim)
+            .collect();
+        assert_eq!(header, ["NAME", "IMAGE", "TAG", "READY", "MESSAGE"]);
+        let cells: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split('\t')
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            cells[..4],
+            [
+                "podinfo",
+                "ghcr.io/stefanprodan/podinfo",
+                "main-0123abcd-1700000000",
+                "True"
+            ]
+        );
+
+        let update = json!({"metadata": {"name": "apps"}, "spec": {"suspend": true},
+            "status": {"lastAutomationRunTime": "2026-12-07T19:14:36Z"}});
+        let text = render_table(IMAGE_UPDATES, &[update], false, true, false);
+        let cells: Vec<&str> = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split('\t')
+            .map(str::trim)
+            .collect();
+        // `get all` names the kind; LAST RUN is RFC 3339 (UTC here unless TZ says otherwise).
+        assert_eq!(cells[0], "imageupdateautomation/apps");
+        assert!(cells[1].starts_with("2026-12-0"), "{text}");
+        assert_eq!(
+            cells[2..],
+            ["True", "False", "waiting to be reconciled", ""]
+        );
+    }
+
+    #[test]
+    fn status_selector_matches_like_flux() {
+        let ready = json!({"status": {"conditions": [
+            {"type": "Reconciling", "status": "True"}, {"type": "Ready", "status": "False"}]}});
+        assert!(KUSTOMIZATIONS.status_matches(&ready, "ready", "false"));
+        assert!(!KUSTOMIZATIONS.status_matches(&ready, "ready", "true"));
+        assert!(!KUSTOMIZATIONS.status_matches(&json!({}), "ready", "false"));
+        assert!(ALERTS.status_matches(&json!({}), "Ready", "true"));
+        assert!(!ALERTS.status_matches(&ready, "ready", "false"));
+        assert_eq!(
+            parse_status_selector("ready!=true").ok(),
+            Some(("ready".to_string(), "true".to_string(), true))
+        );
+        assert!(parse_status_selector("ready").is_err());
     }
 }

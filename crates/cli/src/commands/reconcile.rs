@@ -19,15 +19,8 @@ use super::get::{self, Shown};
 pub struct ReconcileArgs {
     #[command(subcommand)]
     what: What,
-    /// The namespace.
-    #[arg(short, long, global = true, default_value = "flux-system")]
-    namespace: String,
-    /// Path to the kubeconfig (default: KUBECONFIG or ~/.kube/config).
-    #[arg(long, global = true)]
-    kubeconfig: Option<std::path::PathBuf>,
-    /// How long to wait for the reconciliation.
-    #[arg(long, global = true, default_value = "5m")]
-    timeout: String,
+    #[command(flatten)]
+    cluster: super::cluster::ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,17 +57,17 @@ enum SourceKind {
 
 pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let timeout = ferroflux_gocompat::duration::parse_std(&args.timeout)
-        .map_err(|e| anyhow::anyhow!("--timeout {:?} is not a duration: {e}", args.timeout))?;
+    let timeout = args.cluster.timeout()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let namespace = args.cluster.namespace.clone();
     runtime.block_on(async {
-        let client = get::client(args.kubeconfig.as_deref()).await?;
+        let client = args.cluster.client().await?;
         let reconciled = match &args.what {
             What::Kustomization { name, with_source } => {
                 if *with_source {
-                    let ks = fetch(&client, get::KUSTOMIZATIONS, &args.namespace, name).await?;
+                    let ks = fetch(&client, get::KUSTOMIZATIONS, &namespace, name).await?;
                     let source_ref = &ks.data["spec"]["sourceRef"];
                     let kind = source_ref["kind"].as_str().unwrap_or("GitRepository");
                     let shown = match kind {
@@ -84,7 +77,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     };
                     let namespace = source_ref["namespace"]
                         .as_str()
-                        .unwrap_or(&args.namespace)
+                        .unwrap_or(&namespace)
                         .to_string();
                     let source_name = source_ref["name"].as_str().unwrap_or_default().to_string();
                     reconcile(
@@ -102,7 +95,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 reconcile(
                     &client,
                     get::KUSTOMIZATIONS,
-                    &args.namespace,
+                    &namespace,
                     name,
                     timeout,
                     quote,
@@ -118,7 +111,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                         (get::source("OCIRepository", "ocirepositories"), name)
                     }
                 };
-                reconcile(&client, shown, &args.namespace, name, timeout, Quote::Yes).await
+                reconcile(&client, shown, &namespace, name, timeout, Quote::Yes).await
             }
         };
         reconciled.map(|()| ExitCode::SUCCESS)

@@ -67,6 +67,10 @@ pub struct UpArgs {
     /// Where the notification controller serves Receivers' webhooks (port 0: a free one).
     #[arg(long, default_value = "127.0.0.1:9292")]
     receiver_listen: SocketAddr,
+    /// Address of the local OCI registry (default: the previous run's port, else
+    /// 127.0.0.1:5050 when free, else a free one).
+    #[arg(long, value_name = "HOST:PORT")]
+    registry_listen: Option<SocketAddr>,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -129,6 +133,12 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         "✔ Receivers' webhooks at http://{}/hook/...",
         servers.receiver_addr
     )?;
+    let registry = ferroflux_embedded::serve_registry(&args.data_dir, args.registry_listen).await?;
+    outln!(
+        "✔ OCI registry at {} (push to oci://{}/<repository>:<tag>)",
+        registry.host(),
+        registry.host()
+    )?;
     let source = FleetSource {
         fleet: args.fleet.as_deref(),
         apps: args.apps.as_deref(),
@@ -172,6 +182,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     controllers.stop().await;
+    registry.shutdown().await;
     policy_watch.abort();
     server.shutdown().await;
     Ok(code)

@@ -175,3 +175,38 @@ pub fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> serde_json::Value {
     let out = kubectl_ok(kubeconfig, &[args, &["-o", "json"]].concat(), None);
     serde_json::from_str(&out).expect("kubectl prints JSON")
 }
+
+/// `git ARGS` in `dir`; its stdout, the test failing when git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Commits `file` with `content` to `main` of the fleet repository of the `up` whose data dir
+/// is `<dir>/data`, through a clone in `<dir>/fleet-work`; returns the new commit.
+pub fn commit_to_fleet(dir: &Path, file: &str, content: &str) -> String {
+    let work = dir.join("fleet-work");
+    let bare = dir.join("data/git/fleet-infra.git");
+    if !work.is_dir() {
+        git(dir, &["clone", "-q", &bare.to_string_lossy(), "fleet-work"]);
+    }
+    git(&work, &["pull", "-q", "origin", "main"]);
+    std::fs::write(work.join(file), content).expect("write the fleet file");
+    git(&work, &["add", "."]);
+    let commit = ["-c", "user.name=test", "-c", "user.email=test@localhost"];
+    git(
+        &work,
+        &[&commit[..], &["commit", "-q", "-m", file]].concat(),
+    );
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    git(&work, &["rev-parse", "HEAD"]).trim().to_string()
+}

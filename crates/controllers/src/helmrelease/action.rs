@@ -77,6 +77,9 @@ pub struct Run<'a> {
     pub create_namespace: bool,
 }
 
+/// Helm's hook event of tests (`helm.sh/hook: test`).
+pub const TEST_EVENT: &str = "test";
+
 /// Helm's delete policies of hooks.
 const BEFORE_HOOK_CREATION: &str = "before-hook-creation";
 const HOOK_SUCCEEDED: &str = "hook-succeeded";
@@ -351,8 +354,39 @@ impl Helm {
         event: &str,
         timeout: Duration,
     ) -> Result<(), String> {
+        self.run_hooks_where(release, event, timeout, &|_| true)
+            .await
+    }
+
+    /// Helm's `helm test`: runs the release's `test` hooks that `selected` keeps (by hook
+    /// name, as `spec.test.filters`), records each run in the release and stores it, whether
+    /// the tests passed or not. Returns the release as stored and the outcome.
+    pub async fn test(
+        &self,
+        mut release: Release,
+        selected: &(dyn Fn(&str) -> bool + Sync),
+        timeout: Duration,
+    ) -> (Release, Result<(), String>) {
+        let outcome = self
+            .run_hooks_where(&mut release, TEST_EVENT, timeout, selected)
+            .await;
+        if let Err(err) = self.store(&release, false).await {
+            return (release, outcome.and(Err(err.message)));
+        }
+        (release, outcome)
+    }
+
+    /// [`Helm::run_hooks`] for the hooks whose name `selected` keeps.
+    async fn run_hooks_where(
+        &self,
+        release: &mut Release,
+        event: &str,
+        timeout: Duration,
+        selected: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(), String> {
         let mut order: Vec<usize> = (0..release.hooks.len())
             .filter(|i| release.hooks[*i].events.iter().any(|e| e == event))
+            .filter(|i| selected(&release.hooks[*i].name))
             .collect();
         order.sort_by(|a, b| {
             let (a, b) = (&release.hooks[*a], &release.hooks[*b]);
@@ -419,27 +453,30 @@ impl Helm {
         Ok(())
     }
 
-    /// Drift correction (`driftDetection.mode: enabled`): applies the deployed revision's
-    /// manifest again, leaving the `ignore` paths alone, and returns what had drifted (every
-    /// object that changed).
-    pub async fn correct_drift(
+    /// Drift detection: what applying the deployed revision's manifest changes (every object
+    /// that had drifted), leaving the `ignore` paths alone. With `correct` (`driftDetection.mode:
+    /// enabled`) it is applied; without (`warn`) it is found with dry runs and nothing is
+    /// written.
+    pub async fn drift(
         &self,
         release: &Release,
         ignore: &[crate::kustomization::ignore::Rule],
+        correct: bool,
     ) -> Result<Vec<Change>, String> {
         let objects = self.objects_of(&release.manifest).await?;
         let options = ApplyOptions {
             force: false,
             ignore: crate::kustomization::ignore::ignored_paths(ignore, &objects),
         };
-        let changes = self
-            .manager
-            .apply_all(&objects, &options)
-            .await
-            .map_err(|e| e.to_string())?;
+        let changes = if correct {
+            self.manager.apply_all(&objects, &options).await
+        } else {
+            self.manager.diff_all(&objects, &options).await
+        }
+        .map_err(|e| e.to_string())?;
         Ok(changes
             .into_iter()
-            .filter(|c| c.action != ApplyAction::Unchanged)
+            .filter(|c| !matches!(c.action, ApplyAction::Unchanged | ApplyAction::Skipped))
             .collect())
     }
 

@@ -1,6 +1,7 @@
 //! The pure decisions of the HelmRelease reconciler: names, what of the spec is refused, and
 //! the next Helm action for the state of the stored release (helm-controller's
-//! `DetermineReleaseState` and `actionForState`, in their RemediateOnFailure strategy).
+//! `DetermineReleaseState` and `actionForState`, in their RemediateOnFailure and
+//! RetryOnFailure strategies), and which tests run.
 
 use ferroflux_api::helm::HelmRelease;
 use ferroflux_helm::release::{Release, Status};
@@ -75,11 +76,6 @@ pub fn unsupported(hr: &HelmRelease) -> Result<(), ReconcileError> {
     };
     refuse(spec.kube_config.is_some(), "spec.kubeConfig");
     refuse(
-        spec.post_renderers.as_ref().is_some_and(|p| !p.is_empty()),
-        "spec.postRenderers",
-    );
-    refuse(spec.common_metadata.is_some(), "spec.commonMetadata");
-    refuse(
         spec.health_check_exprs
             .as_ref()
             .is_some_and(|h| !h.is_empty()),
@@ -91,25 +87,7 @@ pub fn unsupported(hr: &HelmRelease) -> Result<(), ReconcileError> {
             .is_some_and(|w| w.name == "legacy"),
         "spec.waitStrategy.name=legacy",
     );
-    refuse(
-        spec.drift_detection
-            .as_ref()
-            .and_then(|d| d.mode.as_deref())
-            .is_some_and(|m| m == "warn"),
-        "spec.driftDetection.mode=warn",
-    );
-    refuse(
-        spec.test.as_ref().and_then(|t| t.enable) == Some(true),
-        "spec.test.enable",
-    );
     if let Some(install) = &spec.install {
-        refuse(
-            install
-                .strategy
-                .as_ref()
-                .is_some_and(|s| s.name == "RetryOnFailure"),
-            "spec.install.strategy",
-        );
         refuse(install.replace == Some(true), "spec.install.replace");
         refuse(
             install.server_side_apply == Some(false),
@@ -129,13 +107,6 @@ pub fn unsupported(hr: &HelmRelease) -> Result<(), ReconcileError> {
         );
     }
     if let Some(upgrade) = &spec.upgrade {
-        refuse(
-            upgrade
-                .strategy
-                .as_ref()
-                .is_some_and(|s| s.name == "RetryOnFailure"),
-            "spec.upgrade.strategy",
-        );
         refuse(
             upgrade.preserve_values == Some(true),
             "spec.upgrade.preserveValues",
@@ -214,6 +185,9 @@ pub struct Desired {
     pub chart_name: String,
     /// `values_digest` of the composed values.
     pub config_digest: String,
+    /// The post-renderers or common metadata changed since the last release action of a
+    /// new generation (Flux's observed digests): the deployed release is out of sync.
+    pub renderers_changed: bool,
 }
 
 /// The failure counters and remediation settings that decide retries.
@@ -233,6 +207,10 @@ pub struct Counters {
     pub upgrade_remediate_last: bool,
     /// `spec.upgrade.remediation.strategy` is `uninstall`.
     pub upgrade_uninstalls: bool,
+    /// `spec.install.strategy.name` is `RetryOnFailure`: no remediation, retry later.
+    pub install_retry: bool,
+    /// `spec.upgrade.strategy.name` is `RetryOnFailure`.
+    pub upgrade_retry: bool,
 }
 
 impl Counters {
@@ -262,6 +240,8 @@ impl Counters {
                 .remediate_last_failure
                 .unwrap_or(upgrade_retries > 0),
             upgrade_uninstalls: upgrade.strategy.as_deref() == Some("uninstall"),
+            install_retry: retry_interval(hr, "install").is_some(),
+            upgrade_retry: retry_interval(hr, "upgrade").is_some(),
         }
     }
 
@@ -340,7 +320,7 @@ pub fn next(
         },
         Status::Uninstalled | Status::Uninstalling => install_or_stall(version, counters),
         Status::Failed => failed(history, latest, counters, last_action),
-        Status::Deployed if in_sync(latest, desired) => Next::InSync,
+        Status::Deployed if in_sync(latest, desired) && !desired.renderers_changed => Next::InSync,
         _ => upgrade_or_stall(version, counters),
     }
 }
@@ -389,7 +369,9 @@ fn upgrade_or_stall(version: u32, counters: &Counters) -> Next {
     }
 }
 
-fn failed(
+/// helm-controller's decision for a failed release (stored as failed, or whose tests
+/// failed): retry, remediate by the active remediation, or stall when retries are out.
+pub fn failed(
     history: &[Release],
     latest: &Release,
     counters: &Counters,
@@ -403,6 +385,11 @@ fn failed(
         Some(_) => false,
         None => return Next::Upgrade { version },
     };
+    // RetryOnFailure: no remediation, the failed release is upgraded again (as
+    // `flux reconcile --force` with no retries left would).
+    if (install && counters.install_retry) || (!install && counters.upgrade_retry) {
+        return Next::Upgrade { version };
+    }
     let (failures, exhausted, remediate_last) = if install {
         let c = counters;
         (
@@ -448,6 +435,72 @@ fn failed(
     }
 }
 
+/// `spec.test.enable`.
+pub fn tests_enabled(hr: &HelmRelease) -> bool {
+    hr.spec.test.as_ref().and_then(|t| t.enable) == Some(true)
+}
+
+/// Whether the test hook `name` runs, by `spec.test.filters` as Helm's `--filter`: hooks
+/// named by an `exclude` filter are skipped; with any including filter, only those named run.
+pub fn test_selected(hr: &HelmRelease, name: &str) -> bool {
+    let filters = hr
+        .spec
+        .test
+        .as_ref()
+        .and_then(|t| t.filters.clone())
+        .unwrap_or_default();
+    let excluded = filters
+        .iter()
+        .any(|f| f.exclude == Some(true) && f.name == name);
+    let mut included = filters
+        .iter()
+        .filter(|f| f.exclude != Some(true))
+        .peekable();
+    let selected = included.peek().is_none() || included.any(|f| f.name == name);
+    !excluded && selected
+}
+
+/// Flux's `MustIgnoreTestFailures` of the active remediation (by the last attempted action):
+/// its `ignoreTestFailures`, else `spec.test.ignoreFailures`.
+pub fn ignores_test_failures(hr: &HelmRelease, last_action: Option<&str>) -> bool {
+    let test = hr.spec.test.as_ref().and_then(|t| t.ignore_failures);
+    let remediation = match last_action {
+        Some("install") => hr
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures),
+        Some(_) => hr
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures),
+        None => None,
+    };
+    remediation.or(test).unwrap_or(false)
+}
+
+/// Flux's default `retryInterval` of the RetryOnFailure strategy.
+pub const DEFAULT_RETRY_INTERVAL: &str = "5m";
+
+/// The `retryInterval` (a Go duration, `5m` when unset) of `spec.<action>.strategy` when it
+/// is `RetryOnFailure`; `None` for Flux's default strategy, RemediateOnFailure.
+pub fn retry_interval(hr: &HelmRelease, action: &str) -> Option<String> {
+    let (name, interval) = match action {
+        "install" => {
+            let strategy = hr.spec.install.as_ref()?.strategy.as_ref()?;
+            (strategy.name.as_str(), strategy.retry_interval.clone())
+        }
+        _ => {
+            let strategy = hr.spec.upgrade.as_ref()?.strategy.as_ref()?;
+            (strategy.name.as_str(), strategy.retry_interval.clone())
+        }
+    };
+    (name == "RetryOnFailure").then(|| interval.unwrap_or_else(|| DEFAULT_RETRY_INTERVAL.into()))
+}
+
 /// The deployed release has the wanted chart version and values.
 fn in_sync(release: &Release, desired: &Desired) -> bool {
     let chart = release.chart.as_ref();
@@ -480,6 +533,7 @@ mod tests {
             chart_version: version.into(),
             chart_name: "podinfo".into(),
             config_digest: ferroflux_helm::release::values_digest(&json!({})),
+            renderers_changed: false,
         }
     }
 
@@ -575,6 +629,102 @@ mod tests {
             next(&history, &desired("1"), &counters, Some("install")),
             Next::UninstallRemediation
         );
+    }
+
+    #[test]
+    fn changed_post_renderers_upgrade_a_release_in_sync() {
+        let history = [release(1, Status::Deployed, "1")];
+        let mut wanted = desired("1");
+        wanted.renderers_changed = true;
+        assert_eq!(
+            next(&history, &wanted, &Counters::default(), Some("install")),
+            Next::Upgrade { version: 2 }
+        );
+    }
+
+    #[test]
+    fn retry_on_failure_upgrades_a_failed_release_without_remediation() {
+        let history = [
+            release(1, Status::Deployed, "1"),
+            release(2, Status::Failed, "2"),
+        ];
+        let counters = Counters {
+            upgrade_failures: 3,
+            upgrade_retry: true,
+            ..Counters::default()
+        };
+        assert_eq!(
+            next(&history, &desired("2"), &counters, Some("upgrade")),
+            Next::Upgrade { version: 3 }
+        );
+        let failed_install = [release(1, Status::Failed, "1")];
+        let counters = Counters {
+            install_failures: 1,
+            install_retry: true,
+            ..Counters::default()
+        };
+        assert_eq!(
+            next(&failed_install, &desired("1"), &counters, Some("install")),
+            Next::Upgrade { version: 2 }
+        );
+    }
+
+    #[test]
+    fn retry_interval_defaults_to_five_minutes() {
+        let mut hr = HelmRelease::new("a", Default::default());
+        assert_eq!(retry_interval(&hr, "install"), None);
+        hr.spec.install = Some(ferroflux_api::helm::Install {
+            strategy: Some(ferroflux_api::helm::InstallStrategy {
+                name: "RetryOnFailure".into(),
+                retry_interval: None,
+            }),
+            ..Default::default()
+        });
+        assert_eq!(retry_interval(&hr, "install").as_deref(), Some("5m"));
+        assert_eq!(retry_interval(&hr, "upgrade"), None);
+    }
+
+    #[test]
+    fn test_filters_exclude_then_include_as_helm() {
+        use ferroflux_api::helm::{Test, TestFilter};
+        let mut hr = HelmRelease::new("a", Default::default());
+        assert!(test_selected(&hr, "any"));
+        let filter = |name: &str, exclude: bool| TestFilter {
+            name: name.into(),
+            exclude: Some(exclude),
+        };
+        hr.spec.test = Some(Test {
+            filters: Some(vec![filter("skip", true)]),
+            ..Test::default()
+        });
+        assert!(!test_selected(&hr, "skip"));
+        assert!(test_selected(&hr, "other"));
+        hr.spec.test = Some(Test {
+            filters: Some(vec![filter("only", false), filter("skip", true)]),
+            ..Test::default()
+        });
+        assert!(test_selected(&hr, "only"));
+        assert!(!test_selected(&hr, "other"));
+        assert!(!test_selected(&hr, "skip"));
+    }
+
+    #[test]
+    fn the_active_remediation_decides_whether_test_failures_count() {
+        let mut hr = HelmRelease::new("a", Default::default());
+        hr.spec.test = Some(ferroflux_api::helm::Test {
+            ignore_failures: Some(true),
+            ..Default::default()
+        });
+        assert!(ignores_test_failures(&hr, Some("upgrade")));
+        hr.spec.upgrade = Some(ferroflux_api::helm::Upgrade {
+            remediation: Some(ferroflux_api::helm::UpgradeRemediation {
+                ignore_test_failures: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(!ignores_test_failures(&hr, Some("upgrade")));
+        assert!(ignores_test_failures(&hr, Some("install")));
     }
 
     #[test]

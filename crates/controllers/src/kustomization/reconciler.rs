@@ -152,6 +152,19 @@ impl Reconciler for Context {
         })
     }
 
+    /// Flux's "Reconciliation finished in 1.2s, next run in 10m0s", after every success.
+    fn finished(&self, ks: &Kustomization, _applied: &Applied, elapsed: Duration) -> Option<Note> {
+        let interval = spec_duration("spec.interval", &ks.spec.interval).ok()?;
+        Some(Note {
+            reason: reason::RECONCILIATION_SUCCEEDED,
+            message: format!(
+                "Reconciliation finished in {}, next run in {}",
+                runtime::go_duration(elapsed),
+                runtime::go_duration(interval)
+            ),
+        })
+    }
+
     fn summarize(
         &self,
         ks: &Kustomization,

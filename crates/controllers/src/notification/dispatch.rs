@@ -222,8 +222,12 @@ async fn dispatch(ctx: &Context, event: &Event, alert: &Alert) -> Result<(), Str
     } else {
         None
     };
-    let (settings, transport) = resolve(ctx, &provider, commit_status).await?;
-    let requests = provider::requests(&settings, &notification)
+    let (mut settings, transport) = resolve(ctx, &provider, commit_status).await?;
+    settings.now = jiff::Timestamp::now().as_second();
+    settings.alert_namespace = namespace.clone();
+    settings.alert_name = alert.name_any();
+    settings.alert_uid = alert.uid().unwrap_or_default();
+    let delivery = Delivery::build(ctx, &settings, &notification)
         .map_err(|e| format!("failed to initialize notifier for provider '{name}': {e}"))?;
     let http = transport.client()?;
     let recorder = ctx.runtime.recorder.clone();
@@ -232,17 +236,23 @@ async fn dispatch(ctx: &Context, event: &Event, alert: &Alert) -> Result<(), Str
     // An address read from the Secret is a credential too (a Slack or Teams webhook URL).
     let secret_address = (provider.spec.address.as_deref() != Some(settings.address.as_str()))
         .then(|| settings.address.clone());
+    // A Sentry DSN holds its key wherever it is written.
+    let sentry_key = (kind == "sentry")
+        .then(|| provider::SentryDsn::parse(&settings.address).ok())
+        .flatten()
+        .map(|dsn| dsn.public_key);
     let secrets: Vec<String> = [
         settings.token.clone(),
         Some(settings.password.clone()),
         secret_address,
+        sentry_key,
     ]
     .into_iter()
     .flatten()
     .filter(|s| !s.is_empty())
     .collect();
     tokio::spawn(async move {
-        let sent = tokio::time::timeout(transport.timeout, send_all(&http, requests)).await;
+        let sent = tokio::time::timeout(transport.timeout, delivery.send(&http)).await;
         let failure = match sent {
             Ok(Ok(())) => return,
             Ok(Err(err)) => err,
@@ -257,6 +267,92 @@ async fn dispatch(ctx: &Context, event: &Event, alert: &Alert) -> Result<(), Str
         warn(&recorder, &alert, "NotificationDispatchFailed", &note).await;
     });
     Ok(())
+}
+
+/// What one notification sends.
+enum Delivery {
+    /// HTTP requests, in order.
+    Http(Vec<Request>),
+    /// A publish on NATS' protocol.
+    Nats(provider::NatsPublish),
+    /// A pull or merge request comment: who the token is, the comments, then the write.
+    Comment(Box<provider::CommentPlan>),
+    /// A Pub/Sub publish with a service account key: its token request first.
+    PubSub {
+        token: Request,
+        settings: Box<Settings>,
+        event: Box<Event>,
+    },
+}
+
+impl Delivery {
+    /// The delivery of `event` through a Provider resolved to `settings`; refused before
+    /// anything is sent when the settings cannot work.
+    fn build(ctx: &Context, settings: &Settings, event: &Event) -> Result<Self, provider::Error> {
+        match settings.provider_type.as_str() {
+            "nats" => Ok(Delivery::Nats(provider::nats(settings, event)?)),
+            kind if provider::is_change_request_provider(kind) => Ok(Delivery::Comment(Box::new(
+                provider::comment_plan(settings, event)?,
+            ))),
+            "googlepubsub" => {
+                let mut settings = settings.clone();
+                settings.api_endpoint = ctx.google_pubsub_endpoint.clone();
+                // The publish is built now so a bad project or topic fails here.
+                let requests = provider::requests(&settings, event)?;
+                match settings.token.as_deref().filter(|t| !t.is_empty()) {
+                    Some(key) => Ok(Delivery::PubSub {
+                        token: provider::google_token_request(key, settings.now)?,
+                        settings: Box::new(settings),
+                        event: Box::new(event.clone()),
+                    }),
+                    None if settings.api_endpoint.is_some() => Ok(Delivery::Http(requests)),
+                    None => Err(provider::Error::Invalid(
+                        "workload identity is not supported by ferroflux: set a service account key as 'token' in the Provider's Secret".into(),
+                    )),
+                }
+            }
+            _ => Ok(Delivery::Http(provider::requests(settings, event)?)),
+        }
+    }
+
+    async fn send(self, http: &reqwest::Client) -> Result<(), String> {
+        match self {
+            Delivery::Http(requests) => send_all(http, requests).await,
+            Delivery::Nats(publish) => super::nats::publish(&publish).await,
+            Delivery::Comment(plan) => {
+                let whoami = send_one(http, plan.whoami.clone())
+                    .await
+                    .map_err(|e| format!("failed to get authenticated user info: {e}"))?;
+                let login = plan.login(&whoami).map_err(|e| e.to_string())?;
+                let comments = send_one(http, plan.list.clone())
+                    .await
+                    .map_err(|e| format!("failed to list comments: {e}"))?;
+                let write = plan.write(&login, &comments).map_err(|e| e.to_string())?;
+                send_one(http, write)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("failed to write the comment: {e}"))
+            }
+            Delivery::PubSub {
+                token,
+                mut settings,
+                event,
+            } => {
+                let answer = send_one(http, token)
+                    .await
+                    .map_err(|e| format!("failed to get a GCP access token: {e}"))?;
+                let access = serde_json::from_slice::<serde_json::Value>(&answer)
+                    .ok()
+                    .and_then(|a| a.get("access_token")?.as_str().map(str::to_string))
+                    .ok_or("failed to get a GCP access token: no access_token in the answer")?;
+                settings.access_token = Some(access.clone());
+                let requests = provider::requests(&settings, &event).map_err(|e| e.to_string())?;
+                send_all(http, requests)
+                    .await
+                    .map_err(|e| ferroflux_source::redact::redact(&e, &[access]))
+            }
+        }
+    }
 }
 
 /// How a Provider's requests travel.
@@ -361,6 +457,11 @@ async fn resolve(
         if let Some(token) = secret_value(&secret, "token") {
             settings.token = Some(token.trim().to_string());
         }
+        if spec.provider_type == "nats"
+            && (secret_value(&secret, "creds").is_some() || secret_value(&secret, "nkey").is_some())
+        {
+            return Err("NATS user credentials ('creds') and NKey ('nkey') authentication are not supported by ferroflux".into());
+        }
         if let (Some(user), Some(password)) = (
             secret_value(&secret, "username"),
             secret_value(&secret, "password"),
@@ -413,20 +514,30 @@ fn proxy_url(secret: &Secret) -> Result<String, String> {
 /// Sends the requests in order; the first failure stops.
 async fn send_all(http: &reqwest::Client, requests: Vec<Request>) -> Result<(), String> {
     for request in requests {
-        let method = match request.method {
-            provider::Method::Post => reqwest::Method::POST,
-            provider::Method::Put => reqwest::Method::PUT,
-        };
-        let mut builder = http.request(method, &request.url).body(request.body);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let answer = builder
-            .send()
-            .await
-            .map_err(|e| format!("failed to execute request: {}", e.without_url()))?;
-        let status = answer.status();
-        let body = answer.bytes().await.unwrap_or_default();
+        send_one(http, request).await?;
+    }
+    Ok(())
+}
+
+/// Sends one request and returns the answer's body once it is judged a success.
+async fn send_one(http: &reqwest::Client, request: Request) -> Result<Bytes, String> {
+    let method = match request.method {
+        provider::Method::Get => reqwest::Method::GET,
+        provider::Method::Post => reqwest::Method::POST,
+        provider::Method::Put => reqwest::Method::PUT,
+        provider::Method::Patch => reqwest::Method::PATCH,
+    };
+    let mut builder = http.request(method, &request.url).body(request.body);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let answer = builder
+        .send()
+        .await
+        .map_err(|e| format!("failed to execute request: {}", e.without_url()))?;
+    let status = answer.status();
+    let body = answer.bytes().await.unwrap_or_default();
+    if !status.is_success() {
         let mut text = String::from_utf8_lossy(&body).into_owned();
         if text.len() > MAX_ANSWER_IN_ERROR {
             let mut end = MAX_ANSWER_IN_ERROR;
@@ -435,20 +546,18 @@ async fn send_all(http: &reqwest::Client, requests: Vec<Request>) -> Result<(), 
             }
             text.truncate(end);
         }
-        if !status.is_success() {
-            return Err(format!(
-                "request failed with status code {}: {text}",
-                status.as_u16()
-            ));
-        }
-        if request.check == ResponseCheck::SlackOk {
-            let answer: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| format!("unable to unmarshal response body: {e}"))?;
-            if answer.get("ok") != Some(&serde_json::Value::Bool(true)) {
-                let error = answer.get("error").and_then(|e| e.as_str()).unwrap_or("");
-                return Err(format!("Slack responded with error: {error}"));
-            }
+        return Err(format!(
+            "request failed with status code {}: {text}",
+            status.as_u16()
+        ));
+    }
+    if request.check == ResponseCheck::SlackOk {
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("unable to unmarshal response body: {e}"))?;
+        if answer.get("ok") != Some(&serde_json::Value::Bool(true)) {
+            let error = answer.get("error").and_then(|e| e.as_str()).unwrap_or("");
+            return Err(format!("Slack responded with error: {error}"));
         }
     }
-    Ok(())
+    Ok(body)
 }

@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use ferroflux_api::notification::{CrossNamespaceObjectReference, Receiver};
-use ferroflux_notify::receiver::{Headers, default_api_version, requested_at, validate};
+use ferroflux_notify::receiver::{Headers, default_api_version, oidc, requested_at, validate};
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -79,13 +80,12 @@ async fn handle_payload(
         }
     };
     let events = receiver.spec.events.clone().unwrap_or_default();
-    if let Err(err) = validate(
-        &receiver.spec.receiver_type,
-        &token,
-        &events,
-        Headers(&pairs),
-        &body,
-    ) {
+    let checked = match receiver.spec.receiver_type.as_str() {
+        "generic-oidc" => check_oidc(&receiver, Headers(&pairs)).await,
+        "gcr" => check_gcr(&ctx, &receiver, Headers(&pairs), &body).await,
+        kind => validate(kind, &token, &events, Headers(&pairs), &body).map_err(|e| e.to_string()),
+    };
+    if let Err(err) = checked {
         tracing::warn!(%err, %name, %namespace, "unable to validate payload");
         return StatusCode::BAD_REQUEST;
     }
@@ -159,4 +159,129 @@ async fn annotate(api: &Api<DynamicObject>, name: &str) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| format!("unable to annotate {name:?}: {e}"))
+}
+
+/// Longest OIDC discovery document or JWKS read.
+const MAX_KEYS_DOCUMENT: usize = 1024 * 1024;
+/// How long fetching an issuer's keys may take.
+const KEYS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A JSON document of at most [`MAX_KEYS_DOCUMENT`] bytes from `url`.
+async fn fetch_document(url: &str) -> Result<Vec<u8>, String> {
+    let options = ferroflux_source::http::HttpOptions {
+        connect_timeout: KEYS_TIMEOUT,
+        timeout: KEYS_TIMEOUT,
+        ca_pem: Vec::new(),
+    };
+    let http = options.client().map_err(|e| e.to_string())?;
+    let mut answer = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("failed to fetch {url}: {}", e.without_url()))?;
+    if !answer.status().is_success() {
+        return Err(format!("failed to fetch {url}: {}", answer.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
+        .await
+        .map_err(|e| format!("failed to read {url}: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_KEYS_DOCUMENT {
+            return Err(format!("{url} is larger than {MAX_KEYS_DOCUMENT} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The JWKS of an OIDC issuer, through its discovery document (whose `issuer` must be the
+/// configured one, as go-oidc checks).
+async fn issuer_keys(issuer: &str) -> Result<Vec<u8>, String> {
+    let discovery = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let document: serde_json::Value = serde_json::from_slice(&fetch_document(&discovery).await?)
+        .map_err(|_| format!("invalid OIDC discovery document of {issuer:?}"))?;
+    if document.get("issuer").and_then(|i| i.as_str()) != Some(issuer) {
+        return Err(format!(
+            "the OIDC discovery document of {issuer:?} names another issuer"
+        ));
+    }
+    let jwks = document
+        .get("jwks_uri")
+        .and_then(|u| u.as_str())
+        .ok_or_else(|| format!("the OIDC discovery document of {issuer:?} has no jwks_uri"))?;
+    fetch_document(jwks).await
+}
+
+/// `generic-oidc`: the bearer token verified with the keys of the provider of its issuer,
+/// for its audience, then the provider's CEL validations (Flux's `validateGenericOIDC`).
+async fn check_oidc(receiver: &Receiver, headers: Headers<'_>) -> Result<(), String> {
+    let providers = receiver.spec.oidc_providers.as_deref().unwrap_or_default();
+    let token = oidc::bearer(headers.get("Authorization")).map_err(|e| e.to_string())?;
+    let issuer = oidc::unverified_issuer(token).map_err(|e| e.to_string())?;
+    let provider = oidc::provider_for(providers, &issuer).map_err(|e| e.to_string())?;
+    let keys = issuer_keys(&provider.issuer_url).await.map_err(|e| {
+        format!(
+            "failed to initialize OIDC provider for issuer {:?}: {e}",
+            provider.issuer_url
+        )
+    })?;
+    let claims = oidc::verify(
+        token,
+        &keys,
+        &[provider.issuer_url.as_str()],
+        oidc::audience(provider),
+    )
+    .map_err(|e| e.to_string())?;
+    oidc::evaluate(provider, &claims).map_err(|e| e.to_string())
+}
+
+/// `gcr`: Google's push token for the Secret's `audience`, issued to its `email`, then the
+/// GCR event inside the Pub/Sub message (Flux's `authenticateGCRRequest`).
+async fn check_gcr(
+    ctx: &Context,
+    receiver: &Receiver,
+    headers: Headers<'_>,
+    body: &[u8],
+) -> Result<(), String> {
+    let namespace = receiver.namespace().unwrap_or_default();
+    let secret_ref = receiver
+        .spec
+        .secret_ref
+        .as_ref()
+        .ok_or("secretRef is required for GCR receivers")?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
+    let secret = secrets
+        .get(&secret_ref.name)
+        .await
+        .map_err(|e| format!("unable to read secret, error: {e}"))?;
+    let value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("invalid secret data: required field '{key}' for GCR receiver"))
+    };
+    let (email, audience) = (value("email")?, value("audience")?);
+    let token = oidc::bearer(headers.get("Authorization")).map_err(|e| e.to_string())?;
+    let keys = fetch_document(&ctx.google_certs_url)
+        .await
+        .map_err(|e| format!("cannot authenticate GCR request: {e}"))?;
+    let claims = oidc::verify(token, &keys, &oidc::GOOGLE_ISSUERS, &audience)
+        .map_err(|e| format!("cannot authenticate GCR request: invalid ID token: {e}"))?;
+    oidc::check_google_push(&claims, &email)
+        .map_err(|e| format!("cannot authenticate GCR request: {e}"))?;
+    let event = oidc::gcr_event(body).map_err(|e| e.to_string())?;
+    tracing::info!(
+        digest = %event.get("digest").and_then(|d| d.as_str()).unwrap_or_default(),
+        tag = %event.get("tag").and_then(|d| d.as_str()).unwrap_or_default(),
+        "handling GCR event"
+    );
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The generic reconcile driver: one [`Context`], one [`Reconciler`] trait per kind, and the
 //! loop that turns a kind's decision into an event, a requeue, metrics and one status patch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +33,12 @@ pub struct Flags {
     /// Where events are also posted as Flux's event payload (Flux's `--events-addr`: the
     /// notification controller's URL, or `host:port`); `None` posts nowhere.
     pub events_addr: Option<String>,
+    /// Reconciliations of one kind run at once (Flux's `--concurrent`); 0 leaves it to the
+    /// kind (unbounded unless it sets a limit).
+    pub concurrent: u16,
+    /// Only objects with these labels are reconciled (Flux's `--watch-label-selector`, for
+    /// sharding); `None` for every object.
+    pub watch_label_selector: Option<String>,
 }
 
 impl Default for Flags {
@@ -40,6 +46,8 @@ impl Default for Flags {
         Flags {
             interval_jitter_percent: DEFAULT_INTERVAL_JITTER_PERCENT,
             events_addr: None,
+            concurrent: 0,
+            watch_label_selector: None,
         }
     }
 }
@@ -58,6 +66,10 @@ pub struct Context {
     backoff: Backoff,
     /// Objects whose status a reconcile in progress has written (see [`Context::report_progress`]).
     progressed: Mutex<HashSet<String>>,
+    /// The resourceVersion each object had when its last reconcile ended (after its status
+    /// write): a trigger that arrives during a reconcile runs the next one on the watch cache's
+    /// copy, which may not hold that write yet (see [`current`]).
+    reconciled: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -70,6 +82,7 @@ impl Context {
             flags: Flags::default(),
             backoff: Backoff::default(),
             progressed: Mutex::default(),
+            reconciled: Mutex::default(),
         }
     }
 
@@ -100,6 +113,7 @@ impl Context {
             json!({ "conditions": conditions }),
         )
         .await
+        .map(drop)
     }
 }
 
@@ -235,6 +249,18 @@ pub trait Reconciler: Send + Sync + Sized + 'static {
     /// The Normal event after a success, if any (failures are Warning events of their reason).
     fn event(&self, object: &Self::Kind, done: &Self::Done) -> Option<Note>;
 
+    /// A second Normal event of a success, recorded after [`Reconciler::event`]'s, that says
+    /// the reconciliation finished `elapsed` after it started (Flux's `ReconciliationSucceeded`
+    /// of Kustomizations and HelmReleases, which carries the commit status update).
+    fn finished(
+        &self,
+        _object: &Self::Kind,
+        _done: &Self::Done,
+        _elapsed: Duration,
+    ) -> Option<Note> {
+        None
+    }
+
     /// The status after the reconciliation; the runtime stamps `observedGeneration` and
     /// `lastHandledReconcileAt` on it.
     fn summarize(
@@ -260,8 +286,18 @@ impl<F: Future<Output = ()> + Send + Sync + 'static> Shutdown for F {}
 /// logged and retried after ten seconds; every other failure is reported in the status.
 pub async fn run<R: Reconciler>(reconciler: Arc<R>, shutdown: impl Shutdown) {
     use futures::StreamExt;
+    let flags = &reconciler.runtime().flags;
     let api: Api<R::Kind> = Api::all(reconciler.runtime().client.clone());
-    let controller = reconciler.watches(controller(api, reconciler.watcher_config()));
+    let mut config = reconciler.watcher_config();
+    if let Some(selector) = &flags.watch_label_selector {
+        config = config.labels(selector);
+    }
+    let mut controller = reconciler.watches(controller(api, config));
+    if flags.concurrent > 0 {
+        controller = controller.with_config(
+            kube::runtime::controller::Config::default().concurrency(flags.concurrent),
+        );
+    }
     controller
         .graceful_shutdown_on(shutdown)
         .run(
@@ -290,16 +326,43 @@ async fn reconcile<R: Reconciler>(
     }
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<R::Kind> = Api::namespaced(reconciler.runtime().client.clone(), &namespace);
+    let Some(object) = current(reconciler.runtime(), &api, object)
+        .await
+        .map_err(finalizer::Error::ApplyFailed)?
+    else {
+        return Ok(Action::await_change());
+    };
     finalizer::finalizer(&api, R::FINALIZER, object, |event| async {
         match event {
             Event::Apply(object) => apply(&*reconciler, &api, &object).await,
             Event::Cleanup(object) => {
                 reconciler.cleanup(&object).await;
+                lock(&reconciler.runtime().reconciled).remove(&key(&*object));
                 Ok(Action::await_change())
             }
         }
     })
     .await
+}
+
+/// `object` as the API server holds it now. The watch cache's copy is used when it is the
+/// version the last reconcile ended with, or the object was never reconciled; otherwise it
+/// may predate this controller's own last status write (a trigger queued during a reconcile
+/// runs the next one before the watch delivers that write), and deciding on it would undo
+/// the write: handle a `resetAt` twice, or forget a condition. Then one GET reads the truth.
+/// `None` when the object is gone.
+async fn current<K: Object>(
+    ctx: &Context,
+    api: &Api<K>,
+    object: Arc<K>,
+) -> Result<Option<Arc<K>>, kube::Error> {
+    let stale = lock(&ctx.reconciled)
+        .get(&key(&*object))
+        .is_some_and(|version| object.resource_version().as_ref() != Some(version));
+    if !stale {
+        return Ok(Some(object));
+    }
+    Ok(api.get_opt(&object.name_any()).await?.map(Arc::new))
 }
 
 async fn apply<R: Reconciler>(
@@ -310,6 +373,12 @@ async fn apply<R: Reconciler>(
     if object.suspended() {
         return Ok(Action::await_change());
     }
+    tracing::debug!(
+        object = %key(object),
+        version = ?object.resource_version(),
+        requested = ?object.annotations().get(RECONCILE_REQUEST_ANNOTATION),
+        "reconciling"
+    );
     let started = std::time::Instant::now();
     let ctx = reconciler.runtime();
     let interval = object.interval();
@@ -336,6 +405,10 @@ async fn apply<R: Reconciler>(
             .map(|note| (false, note.reason, note.message)),
         Err(failed) => Some((true, failed.error().reason, failed.error().message.clone())),
     };
+    let finished = outcome
+        .as_ref()
+        .ok()
+        .and_then(|done| reconciler.finished(object, done, started.elapsed()));
     let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
     let kind = R::Kind::kind(&());
     let result = outcome.as_ref().map(|_| interval).map_err(Failure::error);
@@ -358,6 +431,9 @@ async fn apply<R: Reconciler>(
     if let Some((warning, reason, message)) = note {
         record(ctx, &reference, &status, warning, reason, &message).await;
     }
+    if let Some(note) = finished {
+        record(ctx, &reference, &status, false, note.reason, &note.message).await;
+    }
     if let Some(metrics) = &ctx.metrics {
         metrics.observe(&kind, &namespace, &name, started.elapsed());
         metrics.record_conditions(&kind, &namespace, &name, &conditions(&status));
@@ -365,8 +441,13 @@ async fn apply<R: Reconciler>(
     // An unchanged status is not written: a restart that finds everything as it was rewrites
     // no object. Unless the reconcile wrote its progress: the server's status is then another.
     let progressed = lock(&ctx.progressed).remove(&key);
-    if progressed || current_status(object).as_ref() != Some(&status) {
-        patch_status(api, &name, status).await?;
+    let version = if progressed || current_status(object).as_ref() != Some(&status) {
+        patch_status(api, &name, status).await?
+    } else {
+        object.resource_version()
+    };
+    if let Some(version) = version {
+        lock(&ctx.reconciled).insert(key, version);
     }
     Ok(action)
 }
@@ -488,16 +569,18 @@ async fn record(
     }
 }
 
-/// Writes `status` with a merge patch of the status subresource.
+/// Writes `status` with a merge patch of the status subresource; the object's new
+/// resourceVersion.
 async fn patch_status<K: Object>(
     api: &Api<K>,
     name: &str,
     status: Value,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let written = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    Ok(())
+    Ok(written.resource_version())
 }
 
 #[cfg(test)]

@@ -205,6 +205,38 @@ where
     wait_within(Duration::from_secs(30), api, name, what, done).await
 }
 
+/// Watches `name` from resourceVersion `since` until a version of it for which `done` holds
+/// (up to 30 s) and returns that version. Unlike polling, it sees every version written, so a
+/// state a later reconcile replaces (a drift corrected, then found gone) is not missed.
+pub async fn seen_since<K>(
+    api: &Api<K>,
+    name: &str,
+    since: &str,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    use futures::StreamExt;
+    let params = kube::api::WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(30);
+    let events = api.watch(&params, since).await.expect("watches");
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        if let kube::api::WatchEvent::Added(object) | kube::api::WatchEvent::Modified(object) =
+            event.expect("a watch event")
+            && done(&object)
+        {
+            return object;
+        }
+    }
+    let object = api.get(name).await.expect("reads");
+    let status = serde_json::to_value(&object).expect("serializes")["status"].clone();
+    panic!("{} {name} never got {what}: {status:#}", K::kind(&()));
+}
+
 /// Polls `name` until `done` holds (up to `within`) and returns the object; panics with its
 /// status when it never does.
 pub async fn wait_within<K>(

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Error, Method, Request, ResponseCheck, Settings, fields, request_uri};
-use crate::event::{Event, META_SUMMARY, SEVERITY_ERROR};
+use crate::event::{Event, META_CHANGE_REQUEST, META_SUMMARY, SEVERITY_ERROR};
 
 /// Slack's Web API method a Slack app posts to (with a bot token).
 const SLACK_POST_MESSAGE: &str = "https://slack.com/api/chat.postMessage";
@@ -371,6 +371,66 @@ pub(super) fn zoom(settings: &Settings, event: &Event) -> Result<Request, Error>
     Ok(Request::json(url, &payload).header("Authorization", token))
 }
 
+/// Flux's `formatMarkdownPost`: a heading, the severity's emoji and `Kind/namespace/name`, the
+/// message, then the metadata in key order (less the change request key).
+pub fn markdown_post(event: &Event) -> String {
+    let emoji = if error(event) { "⚠️" } else { "ℹ️" };
+    let o = &event.involved_object;
+    let mut metadata = String::new();
+    for (key, value) in fields(event).filter(|(k, _)| k.as_str() != META_CHANGE_REQUEST) {
+        metadata.push_str(&format!("* `{key}`: {value}\n"));
+    }
+    format!(
+        "## Flux Status\n\n{emoji} {}/{}/{}\n\n{}\n\nMetadata:\n{metadata}",
+        o.kind, o.namespace, o.name, event.message
+    )
+}
+
+/// Zulip: a stream message (form-encoded) to `/api/v1/messages` of the address's host, the
+/// channel `<stream>/<topic>`, the Markdown post as content, Basic auth of the bot's email
+/// and API key.
+pub(super) fn zulip(settings: &Settings, event: &Event) -> Result<Request, Error> {
+    use base64::Engine as _;
+    let url = request_uri(&settings.address, "Zulip endpoint")?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::Invalid("invalid Zulip endpoint URL".into()))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (stream, topic) = settings
+        .channel
+        .split_once('/')
+        .filter(|(s, t)| !s.is_empty() && !t.is_empty())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "invalid Zulip channel format, expected <channel>/<topic>, got '{}'",
+                settings.channel
+            ))
+        })?;
+    // Go's url.Values.Encode: keys in order.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("content", &markdown_post(event))
+        .append_pair("to", stream)
+        .append_pair("topic", topic)
+        .append_pair("type", "stream")
+        .finish();
+    let mut headers = vec![(
+        "Content-Type".to_string(),
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    if !settings.username.is_empty() || !settings.password.is_empty() {
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", settings.username, settings.password));
+        headers.push(("Authorization".into(), format!("Basic {basic}")));
+    }
+    Ok(Request {
+        method: Method::Post,
+        url: format!("{scheme}://{host}/api/v1/messages"),
+        headers,
+        body: body.into_bytes(),
+        check: ResponseCheck::Success,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{merged_event, requests, settings};
@@ -380,6 +440,36 @@ mod tests {
         let mut all = requests(s, &merged_event()).expect("builds");
         assert_eq!(all.len(), 1);
         all.remove(0)
+    }
+
+    #[test]
+    fn zulip_posts_a_markdown_stream_message() {
+        let mut s = settings("zulip", "https://chat.example/ignored");
+        s.channel = "general".into();
+        assert!(requests(&s, &merged_event()).is_err(), "<stream>/<topic>");
+        s.channel = "flux/alerts".into();
+        s.username = "bot@chat.example".into();
+        s.password = "key".into();
+        let r = &requests(&s, &merged_event()).expect("builds")[0];
+        assert_eq!(r.url, "https://chat.example/api/v1/messages");
+        assert_eq!(
+            r.header_value("Content-Type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            r.header_value("Authorization"),
+            Some("Basic Ym90QGNoYXQuZXhhbXBsZTprZXk=")
+        );
+        let form: std::collections::BTreeMap<String, String> =
+            form_urlencoded::parse(&r.body).into_owned().collect();
+        assert_eq!(form["type"], "stream");
+        assert_eq!(form["to"], "flux");
+        assert_eq!(form["topic"], "alerts");
+        assert_eq!(
+            form["content"],
+            "## Flux Status\n\n⚠️ Kustomization/apps/podinfo\n\nDeployment/apps/podinfo dry-run failed\n\nMetadata:\n* `revision`: main@sha1:8a7b1c\n* `summary`: Cluster eu-1\n"
+        );
+        assert!(String::from_utf8_lossy(&r.body).starts_with("content="));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn parse_revision(revision: &str) -> Result<String, Error> {
 }
 
 /// `owner/repo` split in two, refused otherwise.
-fn owner_repo(id: &str) -> Result<(&str, &str), Error> {
+pub(super) fn owner_repo(id: &str) -> Result<(&str, &str), Error> {
     match id.split('/').collect::<Vec<_>>().as_slice() {
         [owner, repo] if !owner.is_empty() && !repo.is_empty() => Ok((owner, repo)),
         _ => Err(Error::Invalid(format!("invalid repository id {id:?}"))),
@@ -157,6 +157,169 @@ pub(super) fn commit_status(settings: &Settings, event: &Event) -> Result<Vec<Re
         }
     };
     Ok(vec![request])
+}
+
+/// Bitbucket Server (and Data Center): a build status on the commit, from the repository's
+/// HTTP(S) clone address (`https://host[/context]/scm/<project>/<repo>.git`). The key is the
+/// SHA-1 of the commit status (Bitbucket caps keys at 40 characters), the name carries the
+/// description, as Bitbucket shows it in the browser. A token is a Bearer, otherwise username
+/// and password are Basic auth.
+pub(super) fn bitbucket_server(settings: &Settings, event: &Event) -> Result<Vec<Request>, Error> {
+    use sha1::Digest;
+    let commits = bitbucket_server_commits(&settings.address)?;
+    let key = settings
+        .commit_status
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::Invalid("commit status cannot be empty".into()))?;
+    let token = settings.token.as_deref().unwrap_or_default();
+    if token.is_empty() && (settings.username.is_empty() || settings.password.is_empty()) {
+        return Err(Error::Invalid(
+            "invalid credentials, expected to be one of username/password or API Token".into(),
+        ));
+    }
+    if event.reason == PROGRESSING {
+        return Ok(Vec::new());
+    }
+    let revision = event
+        .revision()
+        .ok_or_else(|| Error::Invalid("missing revision metadata".into()))?;
+    let sha = parse_revision(revision)
+        .map_err(|e| Error::Invalid(format!("could not parse revision: {e}")))?;
+    let state = match event.severity.as_str() {
+        SEVERITY_INFO => "SUCCESSFUL",
+        SEVERITY_ERROR => "FAILED",
+        _ => {
+            return Err(Error::Invalid(
+                "couldn't convert to bitbucket server state: bitbucket server state generated on info or error events only".into(),
+            ));
+        }
+    };
+    let (name, desc) = name_and_description(event);
+    let mut body = serde_json::Map::new();
+    if !desc.is_empty() {
+        body.insert("description".into(), desc.clone().into());
+    }
+    body.insert(
+        "key".into(),
+        data_encoding::HEXLOWER
+            .encode(&sha1::Sha1::digest(key.as_bytes()))
+            .into(),
+    );
+    body.insert("name".into(), format!("{name} [{desc}]").into());
+    body.insert("state".into(), state.into());
+    body.insert("url".into(), settings.address.clone().into());
+    let auth = if token.is_empty() {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", settings.username, settings.password));
+        format!("Basic {basic}")
+    } else {
+        format!("Bearer {token}")
+    };
+    let request = Request::json(
+        format!("{commits}/{sha}/builds"),
+        &serde_json::Value::Object(body),
+    )
+    .header("Authorization", auth)
+    .header("x-atlassian-token", "no-check")
+    .header("x-requested-with", "XMLHttpRequest");
+    Ok(vec![request])
+}
+
+/// The commits endpoint of a Bitbucket Server clone address, as Flux's
+/// `parseBitbucketServerGitAddress`: the context path is what comes before the last `/scm/`.
+pub fn bitbucket_server_commits(address: &str) -> Result<String, Error> {
+    let (scheme, rest) = address.split_once("://").ok_or_else(|| {
+        Error::Invalid(format!(
+            "could not parse git address: unsupported scheme type in address: {address}. Must be http or https"
+        ))
+    })?;
+    if scheme != "http" && scheme != "https" {
+        return Err(Error::Invalid(format!(
+            "could not parse git address: unsupported scheme type in address: {scheme}. Must be http or https"
+        )));
+    }
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = format!("/{path}");
+    let path = path.strip_suffix(".git").unwrap_or(&path);
+    let index = path.rfind("/scm/").ok_or_else(|| {
+        Error::Invalid(
+            "could not parse git address: supplied provider address is not http(s) git clone url"
+                .into(),
+        )
+    })?;
+    let context = &path[..index];
+    let id = &path[index + "/scm/".len()..];
+    let (project, repo) = owner_repo(id).map_err(|_| {
+        Error::Invalid(format!(
+            "could not parse git address: invalid repository id {id:?}"
+        ))
+    })?;
+    Ok(format!(
+        "{scheme}://{host}{context}/rest/api/latest/projects/{project}/repos/{repo}/commits"
+    ))
+}
+
+/// The REST API version of Azure DevOps' commit statuses the Go client sends.
+const AZURE_DEVOPS_API_VERSION: &str = "6.0-preview.1";
+
+/// Azure DevOps: a commit status from `https://dev.azure.com/<org>/<project>/_git/<repo>`,
+/// named by the commit status key under the genre `fluxcd` (`fluxcd:<summary>` with an
+/// Alert summary), with the token as a personal access token (Basic auth, empty user).
+pub(super) fn azure_devops(settings: &Settings, event: &Event) -> Result<Vec<Request>, Error> {
+    use base64::Engine as _;
+    let token = settings
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::Invalid(
+                "failed to acquire azure devops token: workload identity is not supported by ferroflux, set 'token' in the Secret".into(),
+            )
+        })?;
+    let (host, id) = parse_git_address(&settings.address)?;
+    let key = settings
+        .commit_status
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::Invalid("commit status cannot be empty".into()))?;
+    let (org, project, repo) = match id.split('/').collect::<Vec<_>>().as_slice() {
+        [org, project, _, repo] => (*org, *project, *repo),
+        _ => return Err(Error::Invalid(format!("invalid repository id {id:?}"))),
+    };
+    if event.reason == PROGRESSING {
+        return Ok(Vec::new());
+    }
+    let revision = event
+        .revision()
+        .ok_or_else(|| Error::Invalid("missing revision metadata".into()))?;
+    let sha = parse_revision(revision)?;
+    let state = match event.severity.as_str() {
+        SEVERITY_INFO => "succeeded",
+        SEVERITY_ERROR => "error",
+        _ => return Err(Error::Invalid("can't convert to azure devops state".into())),
+    };
+    let genre = match event.metadata.get(crate::event::META_SUMMARY) {
+        Some(summary) => format!("fluxcd:{summary}"),
+        None => "fluxcd".to_string(),
+    };
+    let (_, desc) = name_and_description(event);
+    let body = json!({
+        "context": {"genre": genre, "name": key},
+        "description": desc,
+        "state": state,
+    });
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(":{token}"));
+    let url = format!(
+        "{host}/{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses?api-version={AZURE_DEVOPS_API_VERSION}"
+    );
+    Ok(vec![
+        Request::json(url, &body)
+            .header("Authorization", format!("Basic {basic}"))
+            .header("Accept", "application/json"),
+    ])
 }
 
 /// GitHub's `repository_dispatch`: the event as `client_payload`, `Kind/name.namespace` as
@@ -275,6 +438,84 @@ mod tests {
         let body = r.json_body();
         assert_eq!(body["event_type"], "Kustomization/podinfo.apps");
         assert_eq!(body["client_payload"]["reason"], "ReconciliationFailed");
+    }
+
+    #[test]
+    fn bitbucket_server_sets_a_build_status_under_the_context_path() {
+        let mut s = git(
+            "bitbucketserver",
+            "https://bb.example/ctx/scm/PROJ/repo.git",
+        );
+        s.token = None;
+        assert!(requests(&s, &event()).is_err(), "needs credentials");
+        s.username = "bot".into();
+        s.password = "pw".into();
+        let r = &requests(&s, &event()).expect("ok")[0];
+        assert_eq!(
+            r.url,
+            format!(
+                "https://bb.example/ctx/rest/api/latest/projects/PROJ/repos/repo/commits/{SHA}/builds"
+            )
+        );
+        assert_eq!(r.header_value("Authorization"), Some("Basic Ym90OnB3"));
+        assert_eq!(r.header_value("x-atlassian-token"), Some("no-check"));
+        assert_eq!(
+            r.json_body()["name"],
+            "kustomization/podinfo [reconciliation failed]"
+        );
+        assert_eq!(r.json_body()["description"], "reconciliation failed");
+        use sha1::Digest;
+        assert_eq!(
+            r.json_body()["key"],
+            data_encoding::HEXLOWER.encode(&sha1::Sha1::digest(b"kustomization/podinfo/4f1c7e2a"))
+        );
+        assert_eq!(r.json_body()["state"], "FAILED");
+        assert_eq!(
+            r.json_body()["url"],
+            "https://bb.example/ctx/scm/PROJ/repo.git"
+        );
+        s.token = Some("api".into());
+        let r = &requests(&s, &event()).expect("ok")[0];
+        assert_eq!(r.header_value("Authorization"), Some("Bearer api"));
+        assert!(bitbucket_server_commits("https://bb.example/PROJ/repo.git").is_err());
+        assert!(bitbucket_server_commits("ssh://git@bb.example/scm/PROJ/repo.git").is_err());
+        let mut progressing = event();
+        progressing.reason = "Progressing".into();
+        assert!(requests(&s, &progressing).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn azure_devops_posts_a_status_with_the_fluxcd_genre() {
+        let s = git("azuredevops", "https://dev.azure.com/org/proj/_git/repo");
+        let r = &requests(&s, &event()).expect("ok")[0];
+        assert_eq!(
+            r.url,
+            format!(
+                "https://dev.azure.com/org/proj/_apis/git/repositories/repo/commits/{SHA}/statuses?api-version=6.0-preview.1"
+            )
+        );
+        assert_eq!(r.header_value("Authorization"), Some("Basic OnRvaw=="));
+        assert_eq!(
+            r.json_body(),
+            json!({"context": {"genre": "fluxcd:Cluster eu-1", "name": "kustomization/podinfo/4f1c7e2a"},
+                "description": "reconciliation failed", "state": "error"})
+        );
+        let mut info = event();
+        info.severity = "info".into();
+        info.metadata.remove("summary");
+        let r = &requests(&s, &info).expect("ok")[0];
+        assert_eq!(r.json_body()["state"], "succeeded");
+        assert_eq!(r.json_body()["context"]["genre"], "fluxcd");
+        assert!(
+            requests(
+                &git("azuredevops", "https://dev.azure.com/org/repo"),
+                &event()
+            )
+            .is_err()
+        );
+        let mut no_token = s.clone();
+        no_token.token = None;
+        assert!(requests(&no_token, &event()).is_err());
     }
 
     #[test]

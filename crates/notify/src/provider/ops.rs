@@ -246,6 +246,166 @@ pub(super) fn incidentio(settings: &Settings, event: &Event) -> Result<Vec<Reque
     ])
 }
 
+/// The sentry-go release Flux 2.9 reports as its SDK.
+const SENTRY_SDK: (&str, &str) = ("sentry.go", "0.46.2");
+
+/// A Sentry DSN (`{scheme}://{public key}[:{secret}]@{host}[/{path}]/{project}`), as sentry-go
+/// parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentryDsn {
+    /// Where envelopes are sent: `{scheme}://{host}{path}/api/{project}/envelope/`.
+    pub envelope_url: String,
+    /// The public key.
+    pub public_key: String,
+    /// The secret key of legacy DSNs.
+    pub secret_key: Option<String>,
+}
+
+impl SentryDsn {
+    /// Parses `dsn`; its errors never repeat it (a DSN is a credential).
+    ///
+    /// # Errors
+    /// A DSN without scheme, key, host or project.
+    pub fn parse(dsn: &str) -> Result<Self, Error> {
+        let invalid = |what: &str| Error::Invalid(format!("invalid Sentry DSN: {what}"));
+        if dsn.is_empty() {
+            return Err(Error::Invalid("DSN cannot be empty".into()));
+        }
+        let (scheme, rest) = dsn.split_once("://").ok_or_else(|| invalid("no scheme"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(invalid("scheme must be http or https"));
+        }
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let (userinfo, rest) = rest
+            .rsplit_once('@')
+            .ok_or_else(|| invalid("no public key"))?;
+        let (public_key, secret_key) = match userinfo.split_once(':') {
+            Some((public, secret)) => (public, Some(secret.to_string())),
+            None => (userinfo, None),
+        };
+        if public_key.is_empty() {
+            return Err(invalid("empty public key"));
+        }
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if host.is_empty() {
+            return Err(invalid("empty host"));
+        }
+        let path = path.trim_end_matches('/');
+        let (prefix, project) = match path.rsplit_once('/') {
+            Some((prefix, project)) => (format!("/{prefix}"), project),
+            None => (String::new(), path),
+        };
+        if project.is_empty() {
+            return Err(invalid("empty project id"));
+        }
+        Ok(SentryDsn {
+            envelope_url: format!("{scheme}://{host}{prefix}/api/{project}/envelope/"),
+            public_key: public_key.to_string(),
+            secret_key,
+        })
+    }
+
+    /// The `X-Sentry-Auth` header of sentry-go.
+    fn auth(&self) -> String {
+        let (name, version) = SENTRY_SDK;
+        let mut auth = format!(
+            "Sentry sentry_version=7, sentry_client={name}/{version}, sentry_key={}",
+            self.public_key
+        );
+        if let Some(secret) = &self.secret_key {
+            auth.push_str(&format!(", sentry_secret={secret}"));
+        }
+        auth
+    }
+}
+
+/// Sentry (Flux's `NewSentry`): the address is the DSN, the channel the environment. An error
+/// is an event at level `error`, with the metadata as the `metadata` context; an info event a
+/// transaction of one span tagged with the object, as Flux traces them; other severities send
+/// nothing. Identifiers are derived from the event, so one event always has the same ones.
+pub(super) fn sentry(settings: &Settings, event: &Event) -> Result<Vec<Request>, Error> {
+    use sha2::Digest;
+    let dsn = SentryDsn::parse(&settings.address)?;
+    let digest = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(event.to_json()));
+    let event_id = &digest[..32];
+    let o = &event.involved_object;
+    let transaction = format!("{}: {}/{}", o.kind, o.namespace, o.name);
+    let (name, version) = SENTRY_SDK;
+    let at = rfc3339(event);
+    let mut payload = match event.severity.as_str() {
+        SEVERITY_ERROR => json!({
+            "event_id": event_id, "level": "error", "message": event.message,
+            "server_name": event.reporting_controller, "transaction": transaction,
+            "contexts": {"metadata": event.metadata}, "timestamp": at,
+        }),
+        SEVERITY_INFO => {
+            let (trace_id, span_id) = (&digest[32..64], &digest[..16]);
+            let mut tags = BTreeMap::from([
+                ("flux_involved_object_kind".to_string(), o.kind.clone()),
+                ("flux_involved_object_namespace".into(), o.namespace.clone()),
+                ("flux_involved_object_name".into(), o.name.clone()),
+                (
+                    "flux_reporting_controller".into(),
+                    event.reporting_controller.clone(),
+                ),
+                (
+                    "flux_reporting_instance".into(),
+                    event.reporting_instance.clone(),
+                ),
+                ("flux_reason".into(), event.reason.clone()),
+            ]);
+            tags.extend(event.metadata.clone());
+            json!({
+                "event_id": event_id, "type": "transaction", "transaction": transaction,
+                "message": event.message,
+                "contexts": {"trace": {"trace_id": trace_id, "span_id": span_id, "op": "event"}},
+                "tags": tags, "timestamp": at, "start_timestamp": at,
+                "spans": [{"trace_id": trace_id, "span_id": span_id, "op": "event", "tags": tags,
+                    "start_timestamp": at, "timestamp": at}],
+            })
+        }
+        _ => return Ok(Vec::new()),
+    };
+    if let Some(p) = payload.as_object_mut() {
+        p.insert("platform".into(), "go".into());
+        p.insert("sdk".into(), json!({"name": name, "version": version}));
+        if !settings.channel.is_empty() {
+            p.insert("environment".into(), settings.channel.clone().into());
+        }
+    }
+    let item = serde_json::to_vec(&payload).unwrap_or_default();
+    let kind = if event.severity == SEVERITY_ERROR {
+        "event"
+    } else {
+        "transaction"
+    };
+    let mut body = json!({"event_id": event_id, "sent_at": at})
+        .to_string()
+        .into_bytes();
+    body.push(b'\n');
+    body.extend(
+        json!({"type": kind, "length": item.len()})
+            .to_string()
+            .into_bytes(),
+    );
+    body.push(b'\n');
+    body.extend(item);
+    body.push(b'\n');
+    Ok(vec![Request {
+        method: super::Method::Post,
+        url: dsn.envelope_url.clone(),
+        headers: vec![
+            (
+                "Content-Type".into(),
+                "application/x-sentry-envelope".into(),
+            ),
+            ("X-Sentry-Auth".into(), dsn.auth()),
+        ],
+        body,
+        check: super::ResponseCheck::Success,
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{merged_event, requests, settings};
@@ -326,6 +486,56 @@ mod tests {
             body["metadata"]["reportingController"],
             "kustomize-controller"
         );
+    }
+
+    #[test]
+    fn sentry_sends_an_error_event_envelope_to_the_dsn_project() {
+        let dsn = SentryDsn::parse("https://pub:sec@o1.ingest.sentry.io/prefix/42").expect("dsn");
+        assert_eq!(
+            dsn.envelope_url,
+            "https://o1.ingest.sentry.io/prefix/api/42/envelope/"
+        );
+        assert!(SentryDsn::parse("https://o1.ingest.sentry.io/42").is_err());
+        assert!(SentryDsn::parse("https://k@host/").is_err());
+        let mut s = settings("sentry", "https://key@sentry.example/7");
+        s.channel = "production".into();
+        let r = &requests(&s, &merged_event()).expect("builds")[0];
+        assert_eq!(r.url, "https://sentry.example/api/7/envelope/");
+        assert_eq!(
+            r.header_value("X-Sentry-Auth"),
+            Some("Sentry sentry_version=7, sentry_client=sentry.go/0.46.2, sentry_key=key")
+        );
+        let text = String::from_utf8(r.body.clone()).expect("text");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let item: Value = serde_json::from_str(lines[1]).expect("item header");
+        assert_eq!(item["type"], "event");
+        assert_eq!(item["length"], lines[2].len());
+        let event: Value = serde_json::from_str(lines[2]).expect("event");
+        assert_eq!(event["level"], "error");
+        assert_eq!(event["message"], "Deployment/apps/podinfo dry-run failed");
+        assert_eq!(event["transaction"], "Kustomization: apps/podinfo");
+        assert_eq!(event["server_name"], "kustomize-controller");
+        assert_eq!(event["environment"], "production");
+        assert_eq!(event["contexts"]["metadata"]["summary"], "Cluster eu-1");
+        assert_eq!(event["event_id"].as_str().map(str::len), Some(32));
+        let mut info = merged_event();
+        info.severity = "info".into();
+        let r = &requests(&s, &info).expect("builds")[0];
+        let text = String::from_utf8(r.body.clone()).expect("text");
+        let transaction: Value =
+            serde_json::from_str(text.lines().nth(2).expect("item")).expect("json");
+        assert_eq!(transaction["type"], "transaction");
+        assert_eq!(transaction["tags"]["flux_reason"], "ReconciliationFailed");
+        assert_eq!(transaction["contexts"]["trace"]["op"], "event");
+        info.severity = "trace".into();
+        assert!(requests(&s, &info).expect("builds").is_empty());
+        let err = requests(
+            &settings("sentry", "https://sentry.example/7"),
+            &merged_event(),
+        )
+        .expect_err("no key");
+        assert!(!err.to_string().contains("sentry.example"), "{err}");
     }
 
     #[test]
