@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Debian packages: the real peers the tests start on loopback (OCI registry, git over HTTP and
 # SSH, skopeo as a reference OCI client), git2's OpenSSL, and kubectl's peers.
-packages=(pkg-config libssl-dev git docker-registry lighttpd openssh-server openssh-client skopeo openssl curl gzip)
+packages=(pkg-config libssl-dev git docker-registry lighttpd openssh-server openssh-client skopeo openssl curl gzip prometheus)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -41,6 +41,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-fail-fast
 # The controllers' end-to-end suites again, against the real kube-apiserver: same outcomes on both
-# servers (leader.rs always starts the embedded server itself).
+# servers (leader.rs and api_restart.rs always start the embedded server themselves).
 FERROFLUX_TEST_APISERVER=kube-apiserver cargo nextest run -p ferroflux-controllers --no-fail-fast \
-    -E 'kind(test) - binary(leader)'
+    -E 'kind(test) - binary(leader) - binary(api_restart)'

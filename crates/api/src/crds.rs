@@ -119,7 +119,17 @@ pub const SERVED_KINDS: &[ServedKind] = &[
     ServedKind {
         crd: flagger::Canary::crd,
         older_versions: &[],
-        component: "canary-controller",
+        component: "flagger",
+    },
+    ServedKind {
+        crd: flagger::MetricTemplate::crd,
+        older_versions: &[],
+        component: "flagger",
+    },
+    ServedKind {
+        crd: flagger::AlertProvider::crd,
+        older_versions: &[],
+        component: "flagger",
     },
     ServedKind {
         crd: kyverno::ClusterPolicy::crd,

@@ -48,6 +48,56 @@ api_struct! {
         /// Gateway API parent references.
         #[schemars(schema_with = "schema_helpers::preserve_object_list")]
         pub gateway_refs: Option<Vec<serde_json::Value>>,
+        /// Application protocol of the port.
+        pub app_protocol: Option<String>,
+        /// Traffic distribution of the Services.
+        pub traffic_distribution: Option<String>,
+        /// Headless Services.
+        pub headless: Option<bool>,
+        /// Request timeout (mesh providers).
+        pub timeout: Option<String>,
+        /// Backend timeout (mesh providers).
+        pub backend_timeout: Option<String>,
+        /// Mesh name (App Mesh).
+        pub mesh_name: Option<String>,
+        /// Backends (App Mesh).
+        pub backends: Option<Vec<String>>,
+        /// Delegation (Istio).
+        pub delegation: Option<bool>,
+        /// The mesh providers' route settings below are kept as written (ferroflux's routers
+        /// refuse them): match conditions.
+        #[schemars(schema_with = "schema_helpers::preserve_object_list")]
+        pub r#match: Option<Vec<serde_json::Value>>,
+        /// Retries.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub retries: Option<serde_json::Value>,
+        /// Rewrites.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub rewrite: Option<serde_json::Value>,
+        /// Mirrors.
+        #[schemars(schema_with = "schema_helpers::preserve_object_list")]
+        pub mirror: Option<Vec<serde_json::Value>>,
+        /// Header operations.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub headers: Option<serde_json::Value>,
+        /// CORS policy.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub cors_policy: Option<serde_json::Value>,
+        /// Traffic policy.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub traffic_policy: Option<serde_json::Value>,
+        /// Metadata of the apex Service.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub apex: Option<serde_json::Value>,
+        /// Metadata of the primary Service.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub primary: Option<serde_json::Value>,
+        /// Metadata of the canary Service.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub canary: Option<serde_json::Value>,
+        /// Metadata left to others.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub unmanaged_metadata: Option<serde_json::Value>,
     }
 }
 
@@ -117,6 +167,14 @@ api_struct! {
         pub timeout: Option<String>,
         /// Metadata sent with the call.
         pub metadata: Option<BTreeMap<String, String>>,
+        /// Send no alert when the hook fails.
+        #[serde(rename = "muteAlert")]
+        pub mute_alert: Option<bool>,
+        /// Retries of the call.
+        pub retries: Option<i32>,
+        /// Skip TLS verification.
+        #[serde(rename = "disableTLS")]
+        pub disable_tls: Option<bool>,
     }
 }
 
@@ -155,6 +213,12 @@ api_struct! {
         /// HTTP match conditions for A/B testing.
         #[schemars(schema_with = "schema_helpers::preserve_object_list")]
         pub r#match: Option<Vec<serde_json::Value>>,
+        /// Alerts sent through AlertProviders.
+        #[schemars(schema_with = "schema_helpers::preserve_object_list")]
+        pub alerts: Option<Vec<serde_json::Value>>,
+        /// Session affinity of a canary run.
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub session_affinity: Option<serde_json::Value>,
     }
 }
 
@@ -186,6 +250,12 @@ api_struct! {
         pub autoscaler_ref: Option<LocalObjectReference>,
         /// Ingress used for traffic shifting.
         pub ingress_ref: Option<LocalObjectReference>,
+        /// APISIX route (kept as written; refused).
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub route_ref: Option<serde_json::Value>,
+        /// Gloo upstream (kept as written; refused).
+        #[schemars(schema_with = "schema_helpers::preserve_object")]
+        pub upstream_ref: Option<serde_json::Value>,
         /// The Service to generate.
         pub service: CanaryService,
         /// How the canary is analysed.
@@ -245,6 +315,106 @@ api_struct! {
         /// When the phase last changed.
         pub last_transition_time: Option<String>,
         /// Conditions of the Canary.
+        pub conditions: Option<Vec<CanaryCondition>>,
+        /// Session affinity cookie of the current run.
+        pub session_affinity_cookie: Option<String>,
+        /// Primary session affinity cookie of the current run.
+        pub primary_session_affinity_cookie: Option<String>,
+        /// Session affinity cookie of the previous run.
+        pub previous_session_affinity_cookie: Option<String>,
+    }
+}
+
+api_struct! {
+    /// A reference to a Secret in the object's namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+    pub struct SecretReference {
+        /// Name of the Secret.
+        pub name: String,
+    }
+}
+
+api_struct! {
+    /// Where a MetricTemplate's query runs.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct MetricTemplateProvider {
+        /// Provider type (ferroflux runs `prometheus`).
+        #[serde(rename = "type")]
+        #[schemars(extend("enum" = ["prometheus", "influxdb", "datadog", "externalmetrics",
+            "stackdriver", "cloudwatch", "newrelic", "graphite", "dynatrace", "keptn", "splunk"]))]
+        pub provider_type: String,
+        /// API address.
+        pub address: Option<String>,
+        /// Headers of the requests.
+        pub headers: Option<BTreeMap<String, Vec<String>>>,
+        /// Secret with the credentials.
+        pub secret_ref: Option<SecretReference>,
+        /// Region (cloud providers).
+        pub region: Option<String>,
+        /// Skip TLS verification.
+        pub insecure_skip_verify: Option<bool>,
+    }
+}
+
+api_struct! {
+    /// MetricTemplate: a query the Canary analysis runs.
+    #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[kube(
+        group = "flagger.app",
+        version = "v1beta1",
+        kind = "MetricTemplate",
+        namespaced,
+        status = "FlaggerStatus",
+        category = "all",
+        derive = "PartialEq",
+        printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider.type"}"#
+    )]
+    pub struct MetricTemplateSpec {
+        /// Where the query runs.
+        pub provider: MetricTemplateProvider,
+        /// The query, a Go template.
+        pub query: String,
+    }
+}
+
+api_struct! {
+    /// AlertProvider: where Canary alerts are sent.
+    #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[kube(
+        group = "flagger.app",
+        version = "v1beta1",
+        kind = "AlertProvider",
+        namespaced,
+        status = "FlaggerStatus",
+        category = "all",
+        derive = "PartialEq",
+        printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct AlertProviderSpec {
+        /// Provider type.
+        #[serde(rename = "type")]
+        #[schemars(extend("enum" = ["slack", "msteams", "discord", "rocket", "gchat"]))]
+        pub provider_type: String,
+        /// Channel.
+        pub channel: Option<String>,
+        /// Bot user name.
+        pub username: Option<String>,
+        /// Hook URL.
+        pub address: Option<String>,
+        /// HTTP(S) proxy.
+        pub proxy: Option<String>,
+        /// Secret holding the address.
+        pub secret_ref: Option<SecretReference>,
+    }
+}
+
+api_struct! {
+    /// The status of MetricTemplates and AlertProviders: Flagger's conditions.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct FlaggerStatus {
+        /// Conditions.
         pub conditions: Option<Vec<CanaryCondition>>,
     }
 }

@@ -124,6 +124,8 @@ pub struct Config {
     pub token_file: Option<PathBuf>,
     /// Validating admission plugins, run on every create and update after authorization.
     pub validators: admission::Validators,
+    /// How hard an acknowledged write is pushed to disk (`--durability`).
+    pub durability: store::Durability,
 }
 
 impl Config {
@@ -140,6 +142,7 @@ impl Config {
             compaction_interval: Duration::from_secs(60),
             token_file: None,
             validators: admission::Validators::default(),
+            durability: store::Durability::Normal,
         }
     }
 }
@@ -394,7 +397,7 @@ pub async fn serve(config: Config) -> Result<RunningServer, Error> {
         path: dir.clone(),
         source,
     })?;
-    let store = Arc::new(Store::open(&dir.join("state.db"))?);
+    let store = Arc::new(Store::open_with(&dir.join("state.db"), config.durability)?);
     let token = tls::token(dir)?;
     let pki = if config.tls {
         let mut sans = config.tls_sans.clone();

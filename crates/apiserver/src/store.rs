@@ -186,26 +186,67 @@ CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision_uindex ON kine (name, 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
+/// How hard the store pushes an acknowledged write towards the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a write acknowledged survives the server process being
+    /// killed; the newest writes may be lost when the machine loses power.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: the WAL is synced to disk before a write is acknowledged, so
+    /// it also survives a power cut, at the cost of one fsync per write.
+    Strict,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    /// `normal` or `strict`, as the `--durability` flag spells them.
+    fn from_str(s: &str) -> Result<Durability, String> {
+        match s {
+            "normal" => Ok(Durability::Normal),
+            "strict" => Ok(Durability::Strict),
+            other => Err(format!("{other:?} is not a durability: normal or strict")),
+        }
+    }
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Strict => "FULL",
+        }
+    }
+}
+
 /// The exclusive upper bound of keys starting with `prefix` (keys are ASCII).
 fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{7f}")
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path` and loads the live objects.
+    /// Opens (or creates) the database at `path` and loads the live objects, with
+    /// [`Durability::Normal`].
     ///
     /// Guarantees: WAL journal with `synchronous=NORMAL`, so a write acknowledged by this store
     /// is in the OS page cache before the call returns and survives the process being killed.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, Durability::Normal)
+    }
+
+    /// Opens (or creates) the database at `path` with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Store, StoreError> {
         let p = path.display().to_string();
         let sq = |source| StoreError::Sqlite {
             path: p.clone(),
             source,
         };
         let conn = Connection::open(path).map_err(sq)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA busy_timeout=5000;",
+            durability.pragma()
+        ))
         .map_err(sq)?;
         conn.execute_batch(SCHEMA).map_err(sq)?;
         let max_id: i64 = conn
@@ -530,6 +571,45 @@ impl Store {
         tx.commit().map_err(|e| self.sq(e))?;
         inner.compacted = target;
         Ok(n)
+    }
+
+    /// Checks the revision log: SQLite's own integrity check, every row's value is JSON, and every
+    /// row's history points backwards (`prev_revision < id`, a created row has
+    /// `create_revision = id`). Returns the problems found, empty when the log is sound.
+    pub fn check_log(&self) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock();
+        let mut problems = Vec::new();
+        let integrity: String = inner
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.sq(e))?;
+        if integrity != "ok" {
+            problems.push(format!("integrity_check: {integrity}"));
+        }
+        let mut stmt = inner
+            .conn
+            .prepare(
+                "SELECT id, name, created, create_revision, prev_revision, value FROM kine \
+                 WHERE prev_revision >= id OR (created = 1 AND create_revision != id) \
+                 OR json_valid(value) = 0 LIMIT 100",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "row {} ({}): created {} create_revision {} prev_revision {}",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| self.sq(e))?;
+        for row in rows {
+            problems.push(row.map_err(|e| self.sq(e))?);
+        }
+        Ok(problems)
     }
 
     /// Rows currently in the log (for tests and metrics).

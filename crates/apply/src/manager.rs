@@ -7,7 +7,9 @@ use std::fmt;
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
@@ -427,6 +429,22 @@ impl ResourceManager {
         objects: &[ObjectRef],
         options: &DeleteOptions,
     ) -> Result<Vec<Change>, ApplyError> {
+        self.delete_all_propagating(objects, options, PropagationPolicy::Background)
+            .await
+    }
+
+    /// [`ResourceManager::delete_all`] with the deletion `propagation` policy of each delete
+    /// (Helm's uninstall `--cascade`: background, foreground or orphan).
+    pub async fn delete_all_propagating(
+        &self,
+        objects: &[ObjectRef],
+        options: &DeleteOptions,
+        propagation: PropagationPolicy,
+    ) -> Result<Vec<Change>, ApplyError> {
+        let params = DeleteParams {
+            propagation_policy: Some(propagation),
+            ..DeleteParams::default()
+        };
         let mut changes = Vec::with_capacity(objects.len());
         for object in objects {
             let api = match self.api_for(object).await {
@@ -460,7 +478,7 @@ impl ResourceManager {
                 });
                 continue;
             }
-            match api.delete(&object.name, &DeleteParams::background()).await {
+            match api.delete(&object.name, &params).await {
                 Ok(_) => changes.push(Change {
                     object: object.clone(),
                     action: Action::Deleted,

@@ -126,6 +126,18 @@ pub(crate) enum Command {
     List(commands::artifact::list::ListArgs),
     /// Compare an OCI artifact with a local path (`diff artifact oci://... --path DIR`).
     Diff(commands::artifact::diff::DiffArgs),
+    /// Show which Flux object manages an in-cluster object, like `flux trace`.
+    Trace(commands::trace::TraceArgs),
+    /// Substitute environment variables in standard input, like `flux envsubst`.
+    Envsubst(commands::envsubst::EnvsubstArgs),
+    /// Generate the completion script for a shell, like `flux completion`.
+    Completion(commands::completion::CompletionArgs),
+    /// Display the Flux controllers' logs, like `flux logs`.
+    Logs(commands::logs::LogsArgs),
+    /// Uninstall Flux and its custom resource definitions, like `flux uninstall`.
+    Uninstall(commands::uninstall::UninstallArgs),
+    /// Deploy Flux on a cluster the GitOps way, like `flux bootstrap git`.
+    Bootstrap(commands::bootstrap::BootstrapArgs),
 }
 
 fn main() -> ExitCode {
@@ -158,6 +170,12 @@ fn main() -> ExitCode {
         Command::Tag(args) => commands::artifact::tag::run(args),
         Command::List(args) => commands::artifact::list::run(args),
         Command::Diff(args) => commands::artifact::diff::run(args),
+        Command::Trace(args) => commands::trace::run(args),
+        Command::Envsubst(args) => commands::envsubst::run(args),
+        Command::Completion(args) => commands::completion::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Uninstall(args) => commands::uninstall::run(args),
+        Command::Bootstrap(args) => commands::bootstrap::run(args),
     };
     match result {
         Ok(code) => code,

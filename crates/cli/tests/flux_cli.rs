@@ -939,8 +939,378 @@ fn the_flux_cli_works_on_up_and_shows_what_ferroflux_shows() {
     compare_events(&up, &mut comparisons);
     compare_version(&up, &mut comparisons);
     suspend_and_resume(&up, &mut comparisons, &second);
+    compare_reconcile(&up, &mut comparisons);
+    compare_trace(&up, &mut comparisons);
+    compare_diff(&up, &mut comparisons);
+    compare_watch_logs_uninstall(&up, &mut comparisons);
 
     eprintln!("{}", comparisons.report());
     eprintln!("flux CLI suite took {:.0?}", started.elapsed());
     assert!(comparisons.different.is_empty(), "{}", comparisons.report());
+}
+
+/// A chart committed to the fleet and a HelmRelease of it (its HelmChart built from the
+/// fleet's GitRepository), Ready before `reconcile helmrelease` runs.
+const DEMO_RELEASE: &str = r#"apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: demo
+  namespace: flux-system
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: ./charts/demo
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+"#;
+
+fn add_demo_release(up: &Up) {
+    let chart = up.dir.path().join("fleet-work/charts/demo/templates");
+    std::fs::create_dir_all(&chart).expect("chart dir");
+    up.commit_to_fleet(
+        "charts/demo/Chart.yaml",
+        "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+    );
+    up.commit_to_fleet(
+        "charts/demo/templates/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\ndata:\n  greeting: hello\n",
+    );
+    // In the fleet, so that the flux-system Kustomization's tree holds the release.
+    up.commit_to_fleet("clusters/prod/demo-release.yaml", DEMO_RELEASE);
+    let fetched = up.ferroflux(&["reconcile", "ks", "flux-system", "--with-source"]);
+    assert!(fetched.status.success(), "{}", shown(&fetched));
+    let started = Instant::now();
+    loop {
+        let output = common::kubectl(
+            &up.kubeconfig,
+            &[
+                "get",
+                "helmreleases.helm.toolkit.fluxcd.io",
+                "demo",
+                "-n",
+                "flux-system",
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        let release: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        if ferroflux_ready(&release) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the demo HelmRelease did not become Ready: {release}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn ferroflux_ready(object: &Value) -> bool {
+    object["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// `flux reconcile` of every kind and ours, one run each (each run changes the cluster, the
+/// output does not): sources, Kustomizations, a HelmRelease with its chart and source,
+/// `--force`/`--reset`, suspended objects and missing ones.
+fn compare_reconcile(up: &Up, comparisons: &mut Comparisons) {
+    add_demo_release(up);
+    let invocations: &[&[&str]] = &[
+        &["reconcile", "source", "git", "flux-system"],
+        &["reconcile", "kustomization", "flux-system"],
+        &["reconcile", "ks", "team-a", "-n", "team-a", "--with-source"],
+        &[
+            "reconcile",
+            "source",
+            "chart",
+            "flux-system-demo",
+            "--with-source",
+        ],
+        &["reconcile", "helmrelease", "demo", "--with-source"],
+        &["reconcile", "hr", "demo", "--force"],
+        &["reconcile", "hr", "demo", "--reset"],
+        &["reconcile", "source", "helm", "podinfo"],
+        &["reconcile", "image", "update", "fleet"],
+        &["reconcile", "source", "git", "nothing-here"],
+        &["reconcile", "source", "oci", "nothing-here"],
+        &["reconcile", "source", "bucket", "nothing-here"],
+        &["reconcile", "image", "repository", "nothing-here"],
+        &["reconcile", "image", "policy", "nothing-here"],
+        &["reconcile", "receiver", "nothing-here"],
+        &["reconcile", "kustomization"],
+    ];
+    for args in invocations {
+        let flux = shown(&up.flux(args));
+        let ours = shown(&up.ferroflux(args));
+        comparisons.compare(&args.join(" "), &flux, &ours);
+    }
+    // flux 2.9 has no `reconcile alert`; ours gives flux's answer for objects without a
+    // reconciler (v1beta3 Alerts and Providers), and client-go's NotFound.
+    for (args, wanted) in [
+        (
+            &["reconcile", "alert-provider", "slack"][..],
+            "exit 0\n✔ reconciliation not supported by the object\n",
+        ),
+        (
+            &["reconcile", "alert", "nothing-here"],
+            "exit 1\n✗ alerts.notification.toolkit.fluxcd.io \"nothing-here\" not found\n",
+        ),
+    ] {
+        assert_eq!(shown(&up.ferroflux(args)), wanted, "{args:?}");
+    }
+    // Ours ran last: `--reset` asked for a reset at the time of its reconcile request.
+    let release = up.object("helmreleases.helm.toolkit.fluxcd.io", "demo", "flux-system");
+    let annotations = &release["metadata"]["annotations"];
+    assert_eq!(
+        annotations["reconcile.fluxcd.io/resetAt"], annotations["reconcile.fluxcd.io/requestedAt"],
+        "{release}"
+    );
+    assert!(
+        annotations["reconcile.fluxcd.io/forceAt"].is_string(),
+        "{release}"
+    );
+}
+
+/// `flux trace` and ours: objects of a Kustomization (namespaced, cluster-scoped, by
+/// `--kind`/`--api-version`, several at once), of the HelmRelease, unmanaged and missing ones.
+fn compare_trace(up: &Up, comparisons: &mut Comparisons) {
+    let invocations: &[&[&str]] = &[
+        &["trace", "deployment", "podinfo", "-n", "team-a"],
+        &["trace", "deployment/podinfo", "-n", "team-a"],
+        &["trace", "namespace", "team-a"],
+        &["trace", "ns/team-a", "deploy/podinfo", "-n", "team-a"],
+        &[
+            "trace",
+            "podinfo",
+            "--kind",
+            "Deployment",
+            "--api-version",
+            "apps/v1",
+            "-n",
+            "team-a",
+        ],
+        &["trace", "configmap", "demo-greeting"],
+        &["trace", "namespace", "default"],
+        &["trace", "cm", "nothing-here"],
+        &["trace"],
+    ];
+    for args in invocations {
+        comparisons.compare_commands(up, "", args);
+    }
+    // The HelmRelease in the fleet's inventory: flux's tree lists the objects of its release.
+    for args in [
+        &["tree", "kustomization", "flux-system"][..],
+        &["tree", "kustomization", "flux-system", "--compact"],
+    ] {
+        comparisons.compare_commands(up, " (with a HelmRelease)", args);
+    }
+    let tree = shown(&up.ferroflux(&["tree", "kustomization", "flux-system"]));
+    assert!(
+        tree.contains(
+            "HelmRelease/flux-system/demo\n│   └── ConfigMap/flux-system/demo-greeting\n"
+        ) || tree.contains(
+            "HelmRelease/flux-system/demo\n    └── ConfigMap/flux-system/demo-greeting\n"
+        ),
+        "{tree}"
+    );
+    assert_eq!(
+        shown(&up.ferroflux(&["tree", "helmrelease", "demo"])),
+        "exit 0\nHelmRelease/flux-system/demo\n└── ConfigMap/flux-system/demo-greeting\n\n"
+    );
+    let traced = shown(&up.ferroflux(&["trace", "configmap", "demo-greeting"]));
+    assert!(traced.contains("HelmRelease:    demo"), "{traced}");
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("copy dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            if entry.file_name() != ".git" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// `flux diff kustomization` and ours: no change (exit 0), a drifted, an added and two pruned
+/// objects (exit 1 with the changes), and the errors (exit 2, or 1 without a name).
+fn compare_diff(up: &Up, comparisons: &mut Comparisons) {
+    let work = up.dir.path().join("fleet-work");
+    let tenants = work
+        .join("tenants/production")
+        .to_string_lossy()
+        .into_owned();
+    let drifted = up.dir.path().join("drifted");
+    copy_tree(&work, &drifted);
+    let base = drifted.join("tenants/base/team-a");
+    let rbac = std::fs::read_to_string(base.join("rbac.yaml")).expect("rbac.yaml");
+    let rbac = rbac
+        .replacen(
+            "kind: Namespace\nmetadata:\n  name: team-a\n",
+            "kind: Namespace\nmetadata:\n  name: team-a\n  annotations:\n    drift: \"yes\"\n",
+            1,
+        )
+        .replace(
+            "toolkit.fluxcd.io/tenant: team-a",
+            "toolkit.fluxcd.io/tenant: team-x",
+        );
+    std::fs::write(base.join("rbac.yaml"), rbac).expect("write rbac.yaml");
+    std::fs::write(
+        base.join("extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: team-a\ndata:\n  a: b\n",
+    )
+    .expect("write extra.yaml");
+    std::fs::write(
+        base.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - rbac.yaml\n  - extra.yaml\n",
+    )
+    .expect("write kustomization.yaml");
+    let drifted = drifted
+        .join("tenants/production")
+        .to_string_lossy()
+        .into_owned();
+    let invocations: &[&[&str]] = &[
+        &[
+            "diff",
+            "kustomization",
+            "tenants",
+            "--path",
+            &tenants,
+            "--progress-bar=false",
+        ],
+        &[
+            "diff",
+            "ks",
+            "tenants",
+            "--path",
+            &drifted,
+            "--progress-bar=false",
+        ],
+        &["diff", "kustomization", "nothing-here", "--path", &tenants],
+        &["diff", "kustomization", "tenants", "--path", "/nonexistent"],
+        &["diff", "kustomization"],
+    ];
+    for args in invocations {
+        comparisons.compare_commands(up, "", args);
+    }
+    let ours = up.ferroflux(&["diff", "ks", "tenants", "--path", &drifted]);
+    assert_eq!(ours.status.code(), Some(1), "{}", shown(&ours));
+    for wanted in [
+        "► Namespace/team-a drifted",
+        "► ConfigMap/team-a/extra created",
+        "► Kustomization/team-a/team-a deleted",
+    ] {
+        assert!(text(&ours.stdout).contains(wanted), "{}", shown(&ours));
+    }
+}
+
+/// Runs flux and ferroflux with exactly `args` (no `--timeout` added) and compares.
+fn compare_exact(up: &Up, comparisons: &mut Comparisons, args: &[&str]) {
+    let run = |program: &std::path::Path| {
+        shown(
+            &Command::new(program)
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(&up.kubeconfig)
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .env_remove("HTTPS_PROXY")
+                .env_remove("https_proxy")
+                .stdin(Stdio::null())
+                .output()
+                .expect("runs"),
+        )
+    };
+    // As `compare_commands`: compared once two flux runs agree (a watch shows every change).
+    for _ in 0..5 {
+        let before = run(&up.flux);
+        let ours = run(std::path::Path::new(env!("CARGO_BIN_EXE_ferroflux")));
+        if before == run(&up.flux) {
+            comparisons.compare(&args.join(" "), &before, &ours);
+            return;
+        }
+    }
+    panic!("flux {args:?} kept changing its output");
+}
+
+/// `get --watch` until its timeout (the current objects, nothing changing), `logs` where up has
+/// no pods, `uninstall --dry-run` (and without `--silent`, unanswered).
+fn compare_watch_logs_uninstall(up: &Up, comparisons: &mut Comparisons) {
+    for args in [
+        &["get", "kustomizations", "-A", "--watch", "--timeout", "3s"][..],
+        &[
+            "get",
+            "sources",
+            "git",
+            "flux-system",
+            "-w",
+            "--timeout",
+            "2s",
+        ],
+        &["get", "all", "--watch"],
+        &["uninstall", "--dry-run"],
+        &["uninstall", "--dry-run", "--keep-namespace", "-n", "team-a"],
+    ] {
+        compare_exact(up, comparisons, args);
+    }
+    let unanswered = up.ferroflux(&["uninstall"]);
+    let all = shown(&unanswered);
+    assert!(all.starts_with("exit 1\n"), "{all}");
+    assert!(all.trim_end().ends_with("✗ aborting"), "{all}");
+    // Nothing was deleted by the dry runs or the unanswered question.
+    up.object("kustomizations", "flux-system", "flux-system");
+    check_logs(up);
+}
+
+/// `logs` on up: no pods, so the JSON log of up's controllers beside its kubeconfig
+/// (`<data-dir>/controllers.log`), printed and filtered as flux prints pod logs.
+fn check_logs(up: &Up) {
+    let data = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(data.path().join("apiserver")).expect("apiserver dir");
+    let kubeconfig = data.path().join("apiserver/kubeconfig");
+    std::fs::copy(&up.kubeconfig, &kubeconfig).expect("copy the kubeconfig");
+    let lines = [
+        r#"{"level":"info","ts":"2026-12-07T19:14:36.123Z","msg":"server listening","logger":"setup"}"#,
+        r#"{"level":"error","ts":"2026-12-07T19:14:37.000Z","msg":"Reconciler error","controllerKind":"Kustomization","name":"apps","namespace":"flux-system","error":"boom"}"#,
+        r#"{"timestamp":"2026-12-07T19:14:38.000Z","level":"INFO","fields":{"message":"stored artifact","kind":"GitRepository","name":"team-a","namespace":"team-a"}}"#,
+        "not json",
+    ];
+    let log = lines.join("\n") + "\n";
+    std::fs::write(data.path().join("controllers.log"), log).expect("write the log");
+    let logs = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ferroflux runs");
+        shown(&output)
+    };
+    // Without -A only the lines of -n's namespace (flux-system), as flux filters.
+    assert_eq!(
+        logs(&["logs"]),
+        "exit 0\n2026-12-07T19:14:37.000Z error Kustomization/apps.flux-system - Reconciler error boom\n"
+    );
+    assert_eq!(
+        logs(&["logs", "-A", "--kind", "gitrepository"]),
+        "exit 0\n2026-12-07T19:14:38.000Z info GitRepository/team-a.team-a - stored artifact \n"
+    );
+    assert_eq!(logs(&["logs", "-A", "--level", "debug"]), "exit 0\n");
+    let missing = logs(&[
+        "logs",
+        "--flux-namespace",
+        "nowhere",
+        "--log-file",
+        "/nonexistent",
+    ]);
+    assert!(missing.starts_with("exit 1\n"), "{missing}");
 }

@@ -165,12 +165,12 @@ fn extra_args_reach_the_controller_and_replace_defaults() {
 fn an_unknown_component_is_refused_with_the_known_ones() {
     let output = Command::cargo_bin("ferroflux")
         .expect("binary")
-        .args(["install", "--export", "--components-extra=flagger"])
+        .args(["install", "--export", "--components-extra=argo"])
         .output()
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unknown component \"flagger\""), "{stderr}");
+    assert!(stderr.contains("unknown component \"argo\""), "{stderr}");
     assert!(stderr.contains("image-automation-controller"), "{stderr}");
 }
 
@@ -214,7 +214,7 @@ fn only_controllers_that_exist_are_installed_or_runnable() {
         });
         assert_eq!(posts, name != "notification-controller", "{name}: {args:?}");
     }
-    let missing = "canary-controller";
+    let missing = "tf-controller";
     let output = Command::cargo_bin("ferroflux")
         .expect("binary")
         .args([

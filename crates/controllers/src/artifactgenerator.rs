@@ -143,6 +143,7 @@ impl Reconciler for Context {
     fn event(&self, _object: &ArtifactGenerator, done: &Option<Generated>) -> Option<Note> {
         let generated = done.as_ref().filter(|g| !g.changed.is_empty())?;
         Some(Note {
+            warning: false,
             reason: condition_type::READY,
             message: format!(
                 "external artifacts reconciled: {}",

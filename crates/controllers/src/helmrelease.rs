@@ -1,22 +1,33 @@
 //! The HelmRelease reconciler (`ferroflux controller helm`, helm.toolkit.fluxcd.io/v2): get
-//! the chart (a HelmChart made from `spec.chart`, or the `spec.chartRef` source), compose the
-//! values, render, and install, upgrade or remediate in Helm's own storage (Secrets
-//! `sh.helm.release.v1.<name>.v<N>` the real `helm` reads), applying with server-side apply as
-//! the tenant; uninstall on deletion. [`plan`] decides, [`action`] does.
+//! the chart (a HelmChart made from `spec.chart`, verified with cosign when `verify` says so,
+//! or the `spec.chartRef` source), compose the values, render, and install, upgrade or
+//! remediate in Helm's own storage (Secrets `sh.helm.release.v1.<name>.v<N>` the real `helm`
+//! reads), applying as the tenant, on the cluster of `spec.kubeConfig` when it names one;
+//! uninstall on deletion. [`plan`] decides, [`action`] does.
 //!
 //! Chart hooks run as Helm runs them, `test` hooks after each install or upgrade with
 //! `spec.test` (filters, `ignoreFailures`, remediation of a failed test); `lookup` reads the
 //! cluster as the release's identity; [`postrender`] runs `spec.postRenderers` and
 //! `spec.commonMetadata` on the manifest; drift detection `enabled` corrects on every
 //! reconciliation, `warn` only reports; the install/upgrade `RetryOnFailure` strategy retries
-//! after its interval instead of remediating. Not implemented yet, and refused with a Stalled
-//! `InvalidSpec` naming the fields (never silently ignored): see [`plan::unsupported`].
+//! after its interval instead of remediating. Helm's options are Flux 2.9's: server-side apply
+//! (conflicts forced) or client-side apply ([`clientside`], `force` replacing), `cleanupOnFail`,
+//! `disableWaitForJobs`, `disableSchemaValidation`, `disableTakeOwnership`, `install.replace`,
+//! `upgrade.preserveValues`, `uninstall.deletionPropagation`, the `legacy` wait ([`wait`]),
+//! `healthCheckExprs` and `dependsOn[].readyExpr` ([`cel`]), and a changed release target
+//! (names, or the chart name under `chartNameChangeStrategy: Reinstall`) uninstalled first.
+//! What is not implemented is refused with a Stalled `InvalidSpec` naming it (never silently
+//! ignored): see [`plan::unsupported`].
 
 pub mod action;
+pub mod cel;
 pub mod chart;
+pub mod clientside;
+pub mod kubeconfig;
 pub mod plan;
 pub mod postrender;
 pub mod values;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +67,10 @@ pub const MISSING_ROLLBACK_TARGET: &str = "MissingRollbackTarget";
 pub const FORCE_AT_ANNOTATION: &str = "reconcile.fluxcd.io/forceAt";
 /// Annotation requesting the failure counters be reset (`flux reconcile --reset`).
 pub const RESET_AT_ANNOTATION: &str = "reconcile.fluxcd.io/resetAt";
+/// Flux's reason of an expression that does not parse.
+pub const INVALID_CEL_EXPRESSION: &str = "InvalidCELExpression";
+/// helm-controller's prefix of a configuration error no retry mends.
+const TERMINAL_ERROR_MESSAGE: &str = "Reconciliation failed terminally due to configuration error";
 /// Helm actions' timeout when `spec.timeout` is unset.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Steps of one reconciliation at most (unlock, release, remediation, and reads between).
@@ -134,6 +149,9 @@ pub struct Progress {
     test: Option<(&'static str, String, bool)>,
     /// The revision tested in this reconciliation and whether its tests passed.
     tested: Option<(u32, bool)>,
+    /// The release target changed and the previous release was uninstalled: the history
+    /// of the status starts over.
+    target_changed: bool,
 }
 
 impl Progress {
@@ -309,6 +327,7 @@ impl Reconciler for Context {
                 .and_then(|d| d.corrected.clone())
         {
             return Some(Note {
+                warning: false,
                 reason: "DriftCorrected",
                 message: corrected,
             });
@@ -317,12 +336,14 @@ impl Reconciler for Context {
             && let Some(drift) = released.progress.drift.as_ref().filter(|d| d.drifted)
         {
             return Some(Note {
+                warning: true,
                 reason: "DriftDetected",
                 message: drift.message.clone(),
             });
         }
         let (why, message, _) = released.progress.released.clone()?;
         Some(Note {
+            warning: false,
             reason: why,
             message,
         })
@@ -345,12 +366,16 @@ impl Reconciler for Context {
         if hr.spec.suspend == Some(true) {
             return;
         }
-        match applier(hr, self) {
+        match applier(hr, self).await {
             Ok(client) => {
                 let helm = Helm::new(hr, client, FIELD_MANAGER);
                 let keep = hr.spec.uninstall.as_ref().and_then(|u| u.keep_history) == Some(true);
                 let result = match helm.history().await {
-                    Ok(history) => helm.uninstall(&history, keep, uninstall_hooks(hr)).await,
+                    Ok(history) => {
+                        let propagation = deletion_propagation(hr);
+                        helm.uninstall(&history, keep, uninstall_hooks(hr), propagation)
+                            .await
+                    }
                     Err(err) => Err(err.message),
                 };
                 if let Err(err) = result {
@@ -366,15 +391,19 @@ impl Reconciler for Context {
 }
 
 /// The client the release is made with: the HelmRelease's ServiceAccount (or the
-/// `--default-service-account`) impersonated, else the controller's own.
-fn applier(hr: &HelmRelease, ctx: &Context) -> Result<Client, ReconcileError> {
+/// `--default-service-account`) impersonated, else the controller's own; on the cluster of
+/// `spec.kubeConfig` when it names one.
+async fn applier(hr: &HelmRelease, ctx: &Context) -> Result<Client, ReconcileError> {
     let account = identity::applier(
         hr.spec.service_account_name.as_deref(),
         ctx.options.default_service_account.as_deref(),
     );
-    match account {
-        Some(account) => identity::impersonating_client(
-            &ctx.config,
+    let remote = kubeconfig::remote_config(hr, ctx.client()).await?;
+    let failed =
+        |e: kube::Error| ReconcileError::generic(meta_reason::RECONCILIATION_FAILED, e.to_string());
+    match (account, remote) {
+        (Some(account), remote) => identity::impersonating_client(
+            remote.as_ref().unwrap_or(&ctx.config),
             &hr.namespace().unwrap_or_default(),
             account,
         )
@@ -384,7 +413,8 @@ fn applier(hr: &HelmRelease, ctx: &Context) -> Result<Client, ReconcileError> {
                 format!("cannot impersonate {account}: {e}"),
             )
         }),
-        None => Ok(ctx.client().clone()),
+        (None, Some(remote)) => Client::try_from(remote).map_err(failed),
+        (None, None) => Ok(ctx.client().clone()),
     }
 }
 
@@ -392,16 +422,58 @@ fn applier(hr: &HelmRelease, ctx: &Context) -> Result<Client, ReconcileError> {
 async fn dependencies(hr: &HelmRelease, ctx: &Context) -> Result<(), ReconcileError> {
     let own = hr.namespace().unwrap_or_default();
     for dep in hr.spec.depends_on.iter().flatten() {
-        if dep.ready_expr.is_some() {
-            return Err(ReconcileError::stalling(
-                meta_reason::INVALID,
-                "not supported by this helm-controller yet: spec.dependsOn[].readyExpr",
-            ));
-        }
         let ns = dep.namespace.clone().unwrap_or_else(|| own.clone());
-        ctx.dependency_ready::<HelmRelease>(&ns, &dep.name).await?;
+        match dep.ready_expr.as_deref().filter(|e| !e.is_empty()) {
+            // Flux: the expression replaces the built-in check (without the
+            // AdditiveCELDependencyCheck feature gate).
+            Some(expression) => ready_by_expression(hr, ctx, &ns, &dep.name, expression).await?,
+            None => ctx.dependency_ready::<HelmRelease>(&ns, &dep.name).await?,
+        }
     }
     Ok(())
+}
+
+/// helm-controller's `evalReadyExpr`: the dependency is ready when `expression` holds over
+/// `self` (this HelmRelease) and `dep` (the dependency as the API server holds it).
+async fn ready_by_expression(
+    hr: &HelmRelease,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    expression: &str,
+) -> Result<(), ReconcileError> {
+    let not_ready = |message: String| {
+        ReconcileError::waiting(
+            meta_reason::DEPENDENCY_NOT_READY,
+            message,
+            ctx.options.requeue_dependency,
+        )
+    };
+    let parsed = cel::Expression::parse(expression).map_err(|e| {
+        ReconcileError::stalling(
+            INVALID_CEL_EXPRESSION,
+            format!("{TERMINAL_ERROR_MESSAGE}: failed to evaluate dependency {name}: {e}"),
+        )
+    })?;
+    let api: Api<HelmRelease> = Api::namespaced(ctx.client().clone(), namespace);
+    let dep = api
+        .get_opt(name)
+        .await
+        .map_err(|e| not_ready(format!("unable to get '{namespace}/{name}' dependency: {e}")))?
+        .ok_or_else(|| {
+            not_ready(format!(
+                "unable to get '{namespace}/{name}' dependency: helmreleases.helm.toolkit.fluxcd.io \"{name}\" not found"
+            ))
+        })?;
+    let own = serde_json::to_value(hr).map_err(|e| not_ready(e.to_string()))?;
+    let dep = serde_json::to_value(&dep).map_err(|e| not_ready(e.to_string()))?;
+    match parsed.evaluate_bool(&[("self", &own), ("dep", &dep)]) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(not_ready(format!(
+            "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
+        ))),
+        Err(e) => Err(not_ready(e)),
+    }
 }
 
 /// A request annotation to handle now: Flux's `ShouldHandleForceRequest` and
@@ -418,6 +490,7 @@ struct Prepared {
     chart: ferroflux_helm::Chart,
     values: serde_json::Value,
     timeout: Duration,
+    health_checks: cel::HealthChecks,
 }
 
 async fn prepare(
@@ -426,7 +499,23 @@ async fn prepare(
     progress: &mut Progress,
 ) -> Result<Prepared, ReconcileError> {
     plan::unsupported(hr)?;
+    if hr.spec.rollback.as_ref().and_then(|r| r.recreate) == Some(true) {
+        // Helm v4 removed pod restarts on rollback; Flux 2.9 keeps the field and only warns.
+        tracing::warn!(
+            "warning: the .spec.rollback.recreate field is deprecated and has no effect. for \
+             details, please see: \
+             https://github.com/fluxcd/helm-controller/issues/1300#issuecomment-3740272924"
+        );
+    }
     postrender::check_bounds(hr)?;
+    let health_checks =
+        cel::HealthChecks::parse(hr.spec.health_check_exprs.as_deref().unwrap_or_default())
+            .map_err(|e| {
+                ReconcileError::stalling(
+                    INVALID_CEL_EXPRESSION,
+                    format!("{TERMINAL_ERROR_MESSAGE}: {e}"),
+                )
+            })?;
     for action in ["install", "upgrade"] {
         if let Some(interval) = plan::retry_interval(hr, action) {
             spec_retry_interval(action, &interval)?;
@@ -449,7 +538,11 @@ async fn prepare(
                 format!("Could not load chart: {e}"),
             )
         })?;
-    let values = values::compose(hr, ctx).await?;
+    let mut values = values::compose(hr, ctx).await?;
+    if hr.spec.upgrade.as_ref().and_then(|u| u.preserve_values) == Some(true) {
+        let helm = Helm::new(hr, applier(hr, ctx).await?, FIELD_MANAGER);
+        values = preserved_values(values, &helm.history().await?);
+    }
     let status = hr.status.clone().unwrap_or_default();
     // Flux compares the observed digests only for a new generation: the status records them
     // after every release action, so one reconciliation never upgrades twice for them.
@@ -500,6 +593,7 @@ async fn prepare(
         chart,
         values,
         timeout,
+        health_checks,
     })
 }
 
@@ -523,11 +617,14 @@ async fn attempt(
         config_digest: String::new(),
         renderers_changed: false,
     });
-    let helm = Helm::new(hr, applier(hr, ctx)?, FIELD_MANAGER);
+    let helm = Helm::new(hr, applier(hr, ctx).await?, FIELD_MANAGER);
     let mut last_action = hr
         .status
         .as_ref()
         .and_then(|s| s.last_attempted_release_action.clone());
+    if reinstall_changed_target(hr, &helm, &desired, progress).await? {
+        last_action = None;
+    }
     let mut failure: Option<ReconcileError> = None;
     let mut forced = progress.handled_force.is_some();
     for _ in 0..MAX_STEPS {
@@ -619,7 +716,8 @@ async fn attempt(
                 }
             }
             Next::UninstallRemediation | Next::Rollback { .. } => {
-                remediate(hr, &helm, &history, &next, &desired, progress).await?;
+                let checks = &prepared.health_checks;
+                remediate(hr, &helm, &history, &next, &desired, checks, progress).await?;
                 progress.history = Some(helm.history().await?);
                 let exhausted = match last_action.as_deref() {
                     Some("install") => progress.counters.install_exhausted(),
@@ -654,6 +752,42 @@ async fn attempt(
             "the release did not settle within one reconciliation",
         )
     }))
+}
+
+/// Flux uninstalls the release of the previous target (`plan::target_changed`) before making
+/// the new one: installing over it would find its objects in the way. True when it did: the
+/// failures and history of the old target no longer count.
+async fn reinstall_changed_target(
+    hr: &HelmRelease,
+    helm: &Helm,
+    desired: &Desired,
+    progress: &mut Progress,
+) -> Result<bool, ReconcileError> {
+    let Some(previous) = plan::target_changed(hr, &desired.chart_name) else {
+        return Ok(false);
+    };
+    let old = Helm::new(hr, helm.client().clone(), FIELD_MANAGER).with_names(previous);
+    let history = old.history().await?;
+    if !history.is_empty() {
+        let keep = hr.spec.uninstall.as_ref().and_then(|u| u.keep_history) == Some(true);
+        old.uninstall(
+            &history,
+            keep,
+            uninstall_hooks(hr),
+            deletion_propagation(hr),
+        )
+        .await
+        .map_err(|e| {
+            ReconcileError::generic(
+                reason::UNINSTALL_FAILED,
+                format!("Helm uninstall failed for the previous release target: {e}"),
+            )
+        })?;
+    }
+    progress.clear_failures();
+    progress.target_changed = true;
+    progress.inventory = Some(ResourceInventory::default());
+    Ok(true)
 }
 
 /// Stalled with `why`: Ready keeps the failure that led here (this run's, or the one the
@@ -904,7 +1038,21 @@ async fn release(
         is_upgrade: !install,
     };
     let caps = capabilities(helm.client()).await;
-    let mut rendered = render(helm.client(), prepared, options, caps)
+    let skip_schema = if install {
+        hr.spec
+            .install
+            .as_ref()
+            .and_then(|i| i.disable_schema_validation)
+    } else {
+        hr.spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.disable_schema_validation)
+    } == Some(true);
+    let render_options = ferroflux_helm::RenderOptions {
+        skip_schema_validation: skip_schema,
+    };
+    let mut rendered = render(helm.client(), prepared, options, caps, render_options)
         .await
         .map_err(fail)?;
     if postrender::any(hr) {
@@ -973,11 +1121,87 @@ async fn release(
         wait,
         hooks: (disable_hooks != Some(true)).then_some(timeout),
         create_namespace,
+        health_checks: Some(&prepared.health_checks),
+        ..release_run(hr, history, install)
     };
     helm.release(history, record, &run)
         .await
         .map(|outcome| outcome.objects)
         .map_err(fail)
+}
+
+/// The options of an install or upgrade from `spec.install`/`spec.upgrade`, as
+/// helm-controller sets Helm's (server-side apply on by default, conflicts always forced;
+/// an upgrade's `auto` applies as the last release was applied).
+fn release_run<'a>(hr: &HelmRelease, history: &[Release], install: bool) -> action::Run<'a> {
+    let legacy_wait = legacy_wait(hr);
+    if install {
+        let i = hr.spec.install.clone().unwrap_or_default();
+        return action::Run {
+            wait_for_jobs: i.disable_wait_for_jobs != Some(true),
+            take_ownership: i.disable_take_ownership != Some(true),
+            server_side_apply: i.server_side_apply != Some(false),
+            replace: i.replace == Some(true),
+            legacy_wait,
+            ..action::Run::default()
+        };
+    }
+    let u = hr.spec.upgrade.clone().unwrap_or_default();
+    let server_side_apply = match u.server_side_apply.as_deref() {
+        Some("enabled") => true,
+        Some("disabled") => false,
+        _ => ferroflux_helm::release::latest(history)
+            .is_none_or(|r| r.apply_method == ferroflux_helm::release::APPLY_METHOD_SSA),
+    };
+    action::Run {
+        wait_for_jobs: u.disable_wait_for_jobs != Some(true),
+        cleanup_on_fail: u.cleanup_on_fail == Some(true),
+        take_ownership: u.disable_take_ownership != Some(true),
+        server_side_apply,
+        force_replace: u.force == Some(true) && !server_side_apply,
+        legacy_wait,
+        ..action::Run::default()
+    }
+}
+
+/// `spec.waitStrategy.name: legacy`: Helm v3's readiness checks instead of kstatus.
+fn legacy_wait(hr: &HelmRelease) -> bool {
+    hr.spec
+        .wait_strategy
+        .as_ref()
+        .is_some_and(|w| w.name == "legacy")
+}
+
+/// `spec.uninstall.deletionPropagation` (`background` by default).
+fn deletion_propagation(hr: &HelmRelease) -> kube::api::PropagationPolicy {
+    use kube::api::PropagationPolicy;
+    match hr
+        .spec
+        .uninstall
+        .as_ref()
+        .and_then(|u| u.deletion_propagation.as_deref())
+    {
+        Some("foreground") => PropagationPolicy::Foreground,
+        Some("orphan") => PropagationPolicy::Orphan,
+        _ => PropagationPolicy::Background,
+    }
+}
+
+/// Helm's `ReuseValues` (`spec.upgrade.preserveValues`): the values of the last release
+/// fill in what the composed values leave out, so the release keeps values it was given
+/// before. Nothing to reuse without a release, or once it is uninstalled.
+fn preserved_values(values: serde_json::Value, history: &[Release]) -> serde_json::Value {
+    let Some(last) = ferroflux_helm::release::latest(history).filter(|r| {
+        r.info
+            .as_ref()
+            .is_none_or(|i| !matches!(i.status, Status::Uninstalled | Status::Uninstalling))
+    }) else {
+        return values;
+    };
+    let mut merged = values.as_object().cloned().unwrap_or_default();
+    let previous = last.config.clone().unwrap_or_default();
+    ferroflux_helm::values::coalesce_tables(&mut merged, previous, false);
+    serde_json::Value::Object(merged)
 }
 
 /// Lookups one render may make: a template cannot make the controller list the cluster
@@ -991,6 +1215,7 @@ async fn render(
     prepared: &Prepared,
     options: ferroflux_helm::ReleaseOptions,
     caps: ferroflux_helm::Capabilities,
+    render_options: ferroflux_helm::RenderOptions,
 ) -> Result<ferroflux_helm::Rendered, String> {
     let runtime = tokio::runtime::Handle::current();
     let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -1003,7 +1228,14 @@ async fn render(
     });
     let (chart, values) = (prepared.chart.clone(), prepared.values.clone());
     tokio::task::spawn_blocking(move || {
-        ferroflux_helm::render(&chart, &values, &options, &caps, Some(lookup))
+        ferroflux_helm::render_with(
+            &chart,
+            &values,
+            &options,
+            &caps,
+            Some(lookup),
+            &render_options,
+        )
     })
     .await
     .map_err(|e| format!("rendering stopped: {e}"))?
@@ -1088,6 +1320,7 @@ async fn remediate(
     history: &[Release],
     next: &Next,
     desired: &Desired,
+    health_checks: &cel::HealthChecks,
     progress: &mut Progress,
 ) -> Result<(), ReconcileError> {
     let names = helm.names().clone();
@@ -1122,9 +1355,21 @@ async fn remediate(
             )?;
             let wait = (rollback.disable_wait != Some(true)).then_some(timeout);
             let prior = format!("{}/{}.v{to}", names.namespace, names.release);
+            let server_side_apply = match rollback.server_side_apply.as_deref() {
+                Some("enabled") => true,
+                Some("disabled") => false,
+                // Helm's `auto`: as the revision rolled back to was applied.
+                _ => record.apply_method == ferroflux_helm::release::APPLY_METHOD_SSA,
+            };
             let run = action::Run {
                 wait,
                 hooks: (rollback.disable_hooks != Some(true)).then_some(timeout),
+                wait_for_jobs: rollback.disable_wait_for_jobs != Some(true),
+                cleanup_on_fail: rollback.cleanup_on_fail == Some(true),
+                server_side_apply,
+                force_replace: rollback.force == Some(true) && !server_side_apply,
+                legacy_wait: legacy_wait(hr),
+                health_checks: Some(health_checks),
                 ..action::Run::default()
             };
             match helm.release(history, record, &run).await {
@@ -1144,7 +1389,15 @@ async fn remediate(
                 }
             }
         }
-        _ => match helm.uninstall(history, false, uninstall_hooks(hr)).await {
+        _ => match helm
+            .uninstall(
+                history,
+                false,
+                uninstall_hooks(hr),
+                deletion_propagation(hr),
+            )
+            .await
+        {
             Ok(()) => {
                 progress.inventory = Some(ResourceInventory::default());
                 let message = format!(
@@ -1225,6 +1478,43 @@ fn snapshot(
     }
 }
 
+/// The status history: a snapshot per stored revision, newest first (started over when the
+/// release target changed), and the deployed revision.
+fn record_history(hr: &HelmRelease, status: &mut HelmReleaseStatus, progress: &Progress) {
+    if progress.target_changed {
+        // A merge patch cannot remove the old target's snapshots: they are written empty.
+        status.history = Some(Vec::new());
+        status.last_release_revision = None;
+    }
+    if let Some(mut history) = progress.history.clone() {
+        let previous = if progress.target_changed {
+            Vec::new()
+        } else {
+            status.history.clone().unwrap_or_default()
+        };
+        history.sort_by_key(|r| std::cmp::Reverse(r.version));
+        let tested = progress.tested.map(|(version, _)| version);
+        let mut snapshots: Vec<Snapshot> = history
+            .iter()
+            .map(|r| snapshot(hr, r, &previous, tested))
+            .collect();
+        if let (Some(action), Some(first)) = (progress.action, snapshots.first_mut())
+            && first.action.is_none()
+        {
+            first.action = Some(action.to_string());
+        }
+        status.last_release_revision = history
+            .iter()
+            .find(|r| {
+                r.info
+                    .as_ref()
+                    .is_some_and(|i| i.status == Status::Deployed)
+            })
+            .map(|r| i64::from(r.version));
+        status.history = Some(snapshots).filter(|s| !s.is_empty());
+    }
+}
+
 /// The status after an attempt: Flux's conditions, history, counters and last attempt.
 fn summarize(
     hr: &HelmRelease,
@@ -1237,6 +1527,7 @@ fn summarize(
     let mut conds = status.conditions.take().unwrap_or_default();
     let names = plan::Names::of(hr);
     status.storage_namespace = Some(names.storage.clone());
+    record_history(hr, &mut status, &progress);
     if let Some(reference) = progress.helm_chart {
         status.helm_chart = Some(reference);
     } else if hr.spec.chart_ref.is_some() {
@@ -1283,29 +1574,6 @@ fn summarize(
     }
     if let Some(inventory) = progress.inventory {
         status.inventory = Some(inventory);
-    }
-    if let Some(mut history) = progress.history {
-        let previous = status.history.clone().unwrap_or_default();
-        history.sort_by_key(|r| std::cmp::Reverse(r.version));
-        let tested = progress.tested.map(|(version, _)| version);
-        let mut snapshots: Vec<Snapshot> = history
-            .iter()
-            .map(|r| snapshot(hr, r, &previous, tested))
-            .collect();
-        if let (Some(action), Some(first)) = (progress.action, snapshots.first_mut())
-            && first.action.is_none()
-        {
-            first.action = Some(action.to_string());
-        }
-        status.last_release_revision = history
-            .iter()
-            .find(|r| {
-                r.info
-                    .as_ref()
-                    .is_some_and(|i| i.status == Status::Deployed)
-            })
-            .map(|r| i64::from(r.version));
-        status.history = Some(snapshots).filter(|s| !s.is_empty());
     }
     if let Some((why, message, ok)) = &progress.released {
         let state = if *ok { "True" } else { "False" };

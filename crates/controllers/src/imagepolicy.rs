@@ -122,6 +122,7 @@ impl Reconciler for Context {
             ),
         };
         Some(Note {
+            warning: false,
             reason: SUCCEEDED,
             message,
         })

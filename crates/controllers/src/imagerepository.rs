@@ -81,6 +81,7 @@ impl Reconciler for Context {
             .and_then(|s| s.last_scan_result.as_ref())
             .and_then(|r| r.revision.clone());
         (previous != scan.result.revision).then(|| Note {
+            warning: false,
             reason: SUCCEEDED,
             message: format!(
                 "successful scan: found {} tags",

@@ -102,6 +102,7 @@ impl Reconciler for Context {
 
     fn event(&self, _auto: &ImageUpdateAutomation, run: &Run) -> Option<Note> {
         run.pushed.as_ref().map(|p| Note {
+            warning: false,
             reason: SUCCEEDED,
             message: format!(
                 "pushed commit '{}' to branch '{}'\n{}",

@@ -5,6 +5,7 @@
 pub mod applier;
 pub mod artifactgenerator;
 pub mod bucket;
+pub mod canary;
 pub mod conditions;
 pub mod events;
 pub mod gitrepository;

@@ -197,6 +197,7 @@ impl Reconciler for Context {
             .as_ref()
             .and_then(|s| s.webhook_path.as_ref());
         (previous != Some(path)).then(|| Note {
+            warning: false,
             reason: SUCCEEDED,
             message: format!("Receiver initialized for path: {path}"),
         })

@@ -194,6 +194,7 @@ pub fn new_artifact(
     message: impl FnOnce() -> String,
 ) -> Option<Note> {
     (previous.map(|a| a.revision.as_str()) != Some(artifact.revision.as_str())).then(|| Note {
+        warning: false,
         reason: "NewArtifact",
         message: message(),
     })

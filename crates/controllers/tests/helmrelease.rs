@@ -5,22 +5,18 @@
 //! wrote. Unsupported fields stall with the fields named.
 
 mod common;
+mod helm_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use common::{NS, condition, wait_until};
-use ferroflux_api::helm::{
-    CrossNamespaceObjectReference, HelmChartTemplate, HelmChartTemplateSpec, HelmRelease,
-    HelmReleaseSpec, PostRenderer,
-};
-use ferroflux_api::source::{HelmRepository, HelmRepositorySpec};
-use ferroflux_controllers::{helmchart, helmrelease, helmrepository};
+use ferroflux_api::helm::{HelmRelease, PostRenderer};
 use ferroflux_helm::release::{self as storage, Status};
-use ferroflux_source::artifact::{IgnoreRules, pack_dir};
+use helm_support::records;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const CHART: &[(&str, &str)] = &[
@@ -74,9 +70,7 @@ fn write_chart(dir: &Path) {
 async fn chart_repository() -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     write_chart(dir.path());
-    let mut tgz = Vec::new();
-    let packed = pack_dir(dir.path(), &IgnoreRules::none(), &mut tgz).expect("pack");
-    let hex = packed.digest.trim_start_matches("sha256:").to_string();
+    let (tgz, hex) = helm_support::pack_chart(dir.path());
     let index = format!(
         "apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n    urls: [charts/demo-1.0.0.tgz]\n    digest: {hex}\n"
     );
@@ -87,97 +81,13 @@ async fn chart_repository() -> String {
     common::serve_files(files).await
 }
 
-/// Starts the HelmRepository, HelmChart and HelmRelease reconcilers until the returned
-/// senders are dropped.
-fn start(cluster: &common::Cluster) -> Vec<tokio::sync::oneshot::Sender<()>> {
-    let http = reqwest::Client::builder().no_proxy().build().expect("http");
-    let mut stops = Vec::new();
-    let (stop, stopped) = common::shutdown();
-    let repos = helmrepository::Context::new(cluster.client.clone(), cluster.storage.clone());
-    tokio::spawn(helmrepository::run(Arc::new(repos), stopped));
-    stops.push(stop);
-    let (stop, stopped) = common::shutdown();
-    let charts = helmchart::Context::new(
-        cluster.client.clone(),
-        cluster.storage.clone(),
-        http.clone(),
-    );
-    tokio::spawn(helmchart::run(Arc::new(charts), stopped));
-    stops.push(stop);
-    let (stop, stopped) = common::shutdown();
-    let mut releases = helmrelease::Context::new(
-        cluster.client.clone(),
-        cluster.config.clone(),
-        helmrelease::Options::default(),
-    );
-    releases.http = http;
-    tokio::spawn(helmrelease::run(Arc::new(releases), stopped));
-    stops.push(stop);
-    stops
-}
-
 /// The HelmRepository `charts` over [`chart_repository`].
 async fn create_repository(cluster: &common::Cluster) {
-    let repos: Api<HelmRepository> = Api::namespaced(cluster.client.clone(), NS);
-    let mut repo = HelmRepository::new(
-        "charts",
-        HelmRepositorySpec {
-            url: chart_repository().await,
-            interval: Some("1m".into()),
-            ..Default::default()
-        },
-    );
-    repo.metadata.namespace = Some(NS.into());
-    repos
-        .create(&PostParams::default(), &repo)
-        .await
-        .expect("created");
+    helm_support::create_helm_repository(cluster, "charts", chart_repository().await).await;
 }
 
 fn helm_release(name: &str, values: Value) -> HelmRelease {
-    let mut object = HelmRelease::new(
-        name,
-        HelmReleaseSpec {
-            chart: Some(HelmChartTemplate {
-                metadata: None,
-                spec: HelmChartTemplateSpec {
-                    chart: "demo".into(),
-                    source_ref: CrossNamespaceObjectReference {
-                        kind: "HelmRepository".into(),
-                        name: "charts".into(),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-            }),
-            interval: "1m".into(),
-            values: Some(values),
-            ..Default::default()
-        },
-    );
-    object.metadata.namespace = Some(NS.into());
-    object
-}
-
-/// The release records of `name`, newest first, decoded.
-async fn records(cluster: &common::Cluster, name: &str) -> Vec<(Secret, storage::Release)> {
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), NS);
-    let list = secrets
-        .list(&ListParams::default().labels(&storage::history_selector(name)))
-        .await
-        .expect("lists");
-    let mut out: Vec<(Secret, storage::Release)> = list
-        .items
-        .into_iter()
-        .map(|s| {
-            let value = serde_json::to_value(&s).expect("json");
-            let release = storage::from_secret(&value, storage::DEFAULT_MAX_RELEASE_SIZE)
-                .expect("a Helm release record");
-            (s, release)
-        })
-        .collect();
-    out.sort_by_key(|(_, r)| std::cmp::Reverse(r.version));
-    out
+    helm_support::helm_release(name, "demo", "charts", values)
 }
 
 fn status_of(release: &storage::Release) -> Status {
@@ -187,7 +97,7 @@ fn status_of(release: &storage::Release) -> Status {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_upgrade_uninstall_with_helm_storage() {
     let cluster = ferroflux_testpeers::require!(common::cluster().await);
-    let _stops = start(&cluster);
+    let _stops = helm_support::start_reconcilers(&cluster);
     create_repository(&cluster).await;
     let releases: Api<HelmRelease> = Api::namespaced(cluster.client.clone(), NS);
     installs(&cluster, &releases).await;
@@ -502,12 +412,12 @@ async fn uninstalls(cluster: &common::Cluster, releases: &Api<HelmRelease>) {
 
 async fn refuses_what_it_does_not_implement(releases: &Api<HelmRelease>) {
     let mut hr = helm_release("remote", json!({}));
+    // A kubeconfig through a cloud provider's workload identity (a ConfigMap) is refused.
     hr.spec.kube_config = Some(ferroflux_api::meta::KubeConfigReference {
-        secret_ref: Some(ferroflux_api::meta::SecretKeyReference {
+        secret_ref: None,
+        config_map_ref: Some(ferroflux_api::meta::LocalObjectReference {
             name: "kubeconfig".into(),
-            key: None,
         }),
-        config_map_ref: None,
     });
     releases
         .create(&PostParams::default(), &hr)
@@ -522,7 +432,7 @@ async fn refuses_what_it_does_not_implement(releases: &Api<HelmRelease>) {
     assert_eq!(ready.reason, "InvalidSpec");
     assert_eq!(
         ready.message,
-        "not supported by this helm-controller yet: spec.kubeConfig"
+        "not supported by this helm-controller yet: spec.kubeConfig.configMapRef"
     );
 }
 
@@ -840,10 +750,10 @@ async fn a_tenant_is_held_to_its_rights(cluster: &common::Cluster, releases: &Ap
 /// installed through `chartRef: OCIRepository`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oci_chart_installs_through_chart_ref() {
-    use ferroflux_source::oci::helm::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
+    use ferroflux_source::oci::helm::HELM_CHART_MEDIA_TYPE;
     let registry = ferroflux_testpeers::require!(ferroflux_testpeers::Registry::start(None));
     let cluster = ferroflux_testpeers::require!(common::cluster().await);
-    let _stops = start(&cluster);
+    let _stops = helm_support::start_reconcilers(&cluster);
     let (stop, stopped) = common::shutdown();
     let oci = ferroflux_controllers::ocirepository::Context::new(
         cluster.client.clone(),
@@ -856,19 +766,9 @@ async fn an_oci_chart_installs_through_chart_ref() {
     let _oci_stop = stop;
     let dir = tempfile::tempdir().expect("temp dir");
     write_chart(dir.path());
-    let mut tgz = Vec::new();
-    pack_dir(dir.path(), &IgnoreRules::none(), &mut tgz).expect("pack");
-    let config = json!({"apiVersion": "v2", "name": "demo", "version": "1.0.0"}).to_string();
-    common::registry_client(Default::default())
-        .push_layers(
-            &format!("oci://{}/charts/demo:1.0.0", registry.host()),
-            HELM_CONFIG_MEDIA_TYPE,
-            config.into_bytes(),
-            vec![(HELM_CHART_MEDIA_TYPE.to_string(), tgz)],
-            BTreeMap::new(),
-        )
-        .await
-        .expect("push chart");
+    let (tgz, _) = helm_support::pack_chart(dir.path());
+    let client = common::registry_client(Default::default());
+    helm_support::push_chart(&client, &registry.host(), "demo", "1.0.0", tgz).await;
     let repositories: Api<ferroflux_api::source::OCIRepository> =
         Api::namespaced(cluster.client.clone(), NS);
     let mut repository = ferroflux_api::source::OCIRepository::new(
@@ -1071,7 +971,7 @@ async fn force_and_reset_requests(cluster: &common::Cluster, releases: &Api<Helm
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_renderers_drift_warnings_and_retries() {
     let cluster = ferroflux_testpeers::require!(common::cluster().await);
-    let _stops = start(&cluster);
+    let _stops = helm_support::start_reconcilers(&cluster);
     create_repository(&cluster).await;
     let releases: Api<HelmRelease> = Api::namespaced(cluster.client.clone(), NS);
     post_renderers_and_common_metadata(&cluster, &releases).await;
@@ -1228,6 +1128,25 @@ async fn drift_is_reported_in_warn_mode(cluster: &common::Cluster, releases: &Ap
         "warn mode does not correct"
     );
     assert_eq!(records(cluster, "warned").await.len(), 1, "no upgrade");
+    // As helm-controller: drift found and left is a Warning event, not a Normal one.
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(cluster.client.clone(), common::NS);
+    let drift: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .expect("events list")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some("warned")
+                && e.reason.as_deref() == Some("DriftDetected")
+        })
+        .map(|e| e.type_.unwrap_or_default())
+        .collect();
+    assert!(
+        !drift.is_empty() && drift.iter().all(|t| t == "Warning"),
+        "DriftDetected events: {drift:?}"
+    );
 }
 
 /// RetryOnFailure for install and upgrade: a failure is not remediated (no uninstall, no

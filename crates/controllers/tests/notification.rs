@@ -308,9 +308,24 @@ async fn a_signed_github_call_annotates_the_gitrepository_and_a_bad_one_is_refus
     let refused = call(bad, "push").await.expect("answer");
     assert_eq!(
         refused.status(),
-        400,
-        "Flux answers a bad signature with 400"
+        401,
+        "a bad signature does not authenticate (issue 18: 401, where Flux answers 400)"
     );
+    let unsigned = http()
+        .post(&url)
+        .header("X-GitHub-Event", "push")
+        .body(&body[..])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unsigned.status(), 401, "a missing signature is 401 too");
+    let unknown = http()
+        .post(format!("{}/hook/{}", endpoints.receivers, "0".repeat(64)))
+        .body(&body[..])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status(), 404, "a path no Receiver has");
     let good = format!(
         "sha256={}",
         ferroflux_notify::receiver::hmac_sha256_hex(b"t0ken", body)
@@ -319,7 +334,7 @@ async fn a_signed_github_call_annotates_the_gitrepository_and_a_bad_one_is_refus
     assert_eq!(
         ping.status(),
         400,
-        "an event outside spec.events is refused"
+        "an event outside spec.events is refused as malformed, not unauthenticated"
     );
     assert_eq!(
         requested(&repos.get("fleet").await.expect("reads")),

@@ -676,3 +676,134 @@ async fn nats_publishes_through_a_real_nats_server() {
     assert!(!note.contains("guess"), "{note}");
     drop(cluster);
 }
+
+/// Verifies the RS256 signature of `jwt` with the public half of the PEM key `key`, through
+/// openssl (an independent implementation); its claims.
+fn verified_claims(jwt: &str, key: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = jwt.rsplit_once('.').expect("a JWT");
+    let (header, claims) = signed.split_once('.').expect("a JWT");
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64.decode(header).expect("base64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, data: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, data).expect("write");
+        path
+    };
+    let private = write("key.pem", key.as_bytes());
+    let data = write("data", signed.as_bytes());
+    let sig = write("sig", &b64.decode(signature).expect("base64"));
+    let public = dir.path().join("public.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&data)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "the JWT's signature does not verify: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&b64.decode(claims).expect("base64")).expect("json")
+}
+
+/// A `github` Provider whose Secret holds a GitHub App (Flux 2.9's `githubAppID`,
+/// `githubAppInstallationID`, `githubAppPrivateKey`, `githubAppBaseURL`) asks a loopback GitHub
+/// Enterprise API for an installation token with the App's signed JWT, then sets the commit
+/// status with that token.
+#[tokio::test]
+async fn a_github_provider_authenticates_as_a_github_app() {
+    let cluster = require!(common::cluster().await);
+    let client = cluster.client.clone();
+    let key = include_str!("../../notify/testdata/test-service-account-key.pem");
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let router = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let answer = if uri.path() == "/api/v3/app/installations/456/access_tokens" {
+                    r#"{"token":"ghs_installation","expires_at":"2030-01-01T00:00:00Z"}"#
+                } else {
+                    "{}"
+                };
+                let _ = tx.send(Call {
+                    method,
+                    uri: uri.to_string(),
+                    headers,
+                    body,
+                });
+                (axum::http::StatusCode::CREATED, answer)
+            }
+        },
+    );
+    let github = common::serve(router).await;
+    let base = format!("{github}/api/v3");
+    provider_and_alert(
+        &client,
+        "github",
+        ProviderSpec {
+            address: Some(format!("{github}/org/repo")),
+            ..ProviderSpec::default()
+        },
+        secret(&[
+            ("githubAppID", "123"),
+            ("githubAppInstallationID", "456"),
+            ("githubAppPrivateKey", key),
+            ("githubAppBaseURL", &base),
+        ]),
+    )
+    .await;
+    let (events, _stop) = start(notification::Context::new(client.clone())).await;
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("http")
+        .post(&events)
+        .json(&failed_event())
+        .send()
+        .await
+        .expect("the event server answers");
+    assert_eq!(answer.status(), 202);
+
+    let next = async |calls: &mut mpsc::UnboundedReceiver<Call>| {
+        tokio::time::timeout(Duration::from_secs(30), calls.recv())
+            .await
+            .expect("a call to GitHub")
+            .expect("the server runs")
+    };
+    let token = next(&mut calls).await;
+    assert_eq!(token.method, Method::POST);
+    assert_eq!(token.uri, "/api/v3/app/installations/456/access_tokens");
+    let jwt = token
+        .header("Authorization")
+        .strip_prefix("Bearer ")
+        .expect("the App's JWT");
+    let claims = verified_claims(jwt, key);
+    assert_eq!(claims["iss"], "123");
+    let (iat, exp) = (claims["iat"].as_i64(), claims["exp"].as_i64());
+    assert_eq!(exp.zip(iat).map(|(e, i)| e - i), Some(120), "{claims}");
+    let status = next(&mut calls).await;
+    assert_eq!(status.uri, format!("/api/v3/repos/org/repo/statuses/{SHA}"));
+    assert_eq!(status.header("Authorization"), "Bearer ghs_installation");
+    let body: serde_json::Value = serde_json::from_slice(&status.body).expect("json");
+    assert_eq!(body["state"], "failure");
+    drop(cluster);
+}

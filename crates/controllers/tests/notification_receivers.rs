@@ -2,7 +2,8 @@
 //! issuer on loopback (discovery document and JWKS, ES256 tokens): `generic-oidc` (the
 //! token's signature, audience and the provider's CEL validations), `gcr` (Google's push
 //! token: issuer, audience, verified email) and `cdevents` (the event's shape and the
-//! `Ce-Type` filter). Refused calls annotate nothing; accepted ones request a reconcile.
+//! `Ce-Type` filter). A call that does not authenticate is answered 401, a malformed one 400;
+//! refused calls annotate nothing; accepted ones request a reconcile.
 
 mod common;
 
@@ -196,11 +197,11 @@ async fn oidc_gcr_and_cdevents_calls_are_verified_before_a_reconcile_is_requeste
         let bearer = format!("Bearer {refused}");
         assert_eq!(
             call(&oidc, &[("Authorization", &bearer)], "{}").await,
-            400,
-            "{why}"
+            401,
+            "{why} does not authenticate"
         );
     }
-    assert_eq!(call(&oidc, &[], "{}").await, 400, "no token");
+    assert_eq!(call(&oidc, &[], "{}").await, 401, "no token");
     assert_eq!(
         requested(&client, "oidc").await,
         None,
@@ -253,7 +254,15 @@ async fn oidc_gcr_and_cdevents_calls_are_verified_before_a_reconcile_is_requeste
     let mut stranger = google.clone();
     stranger["email"] = "someone@proj.iam.gserviceaccount.com".into();
     let bearer = format!("Bearer {}", token(&key, stranger));
-    assert_eq!(call(&gcr, &[("Authorization", &bearer)], &push).await, 400);
+    assert_eq!(call(&gcr, &[("Authorization", &bearer)], &push).await, 401);
+    assert_eq!(requested(&client, "gcr").await, None);
+    // Authenticated, but the Pub/Sub message holds no GCR event: malformed, 400.
+    let google_bearer = format!("Bearer {}", token(&key, google.clone()));
+    let empty = json!({"message": {"data": "", "messageId": "2"}}).to_string();
+    assert_eq!(
+        call(&gcr, &[("Authorization", &google_bearer)], &empty).await,
+        400
+    );
     assert_eq!(requested(&client, "gcr").await, None);
     let bearer = format!("Bearer {}", token(&key, google));
     assert_eq!(call(&gcr, &[("Authorization", &bearer)], &push).await, 200);
@@ -289,6 +298,7 @@ async fn oidc_gcr_and_cdevents_calls_are_verified_before_a_reconcile_is_requeste
     })
     .to_string();
     let queued = [("Ce-Type", "dev.cdevents.pipelinerun.queued.0.2.0")];
+    // Not an authentication failure (cdevents has none): a malformed or unwanted call, 400.
     assert_eq!(call(&cdevents, &queued, &event).await, 400);
     assert_eq!(call(&cdevents, &[("Ce-Type", published)], "{}").await, 400);
     assert_eq!(requested(&client, "cdevents").await, None);

@@ -12,8 +12,8 @@ use ferroflux_controllers::runtime::{
     self, Flags, Reconciler, RestartPolicy, SupervisionError, supervise,
 };
 use ferroflux_controllers::{
-    artifactgenerator, bucket, gitrepository, helmchart, helmrelease, helmrepository, imagepolicy,
-    imagerepository, imageupdateautomation, notification, ocirepository, simulator,
+    artifactgenerator, bucket, canary, gitrepository, helmchart, helmrelease, helmrepository,
+    imagepolicy, imagerepository, imageupdateautomation, notification, ocirepository, simulator,
 };
 use ferroflux_source::storage::Storage;
 
@@ -136,6 +136,15 @@ pub fn image_reflector_controllers(
         process.reconciler("ImageRepository", repositories),
         process.reconciler("ImagePolicy", policies),
     ]
+}
+
+/// Flagger's canary controller; `metrics_server` is Flagger's `-metrics-server`, the
+/// Prometheus of Canaries without `spec.metricsServer`.
+pub fn canary_controller(process: &Process, metrics_server: Option<String>) -> Supervised {
+    let mut context = canary::Context::new(process.client.clone());
+    context.metrics_server = metrics_server;
+    process.configure(&mut context.runtime);
+    process.reconciler("Canary", context)
 }
 
 /// The image-automation controller.

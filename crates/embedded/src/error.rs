@@ -71,6 +71,15 @@ pub enum Error {
     /// The bootstrap manifests are not YAML.
     #[error(transparent)]
     Yaml(#[from] ferroflux_gocompat::yaml::Error),
+    /// The seed's artifacts cannot be pushed to the local registry.
+    #[error("cannot publish the seed's artifacts")]
+    Oci(#[from] ferroflux_source::oci::OciError),
+    /// The seed's artifact cannot be signed.
+    #[error("cannot sign the seed's artifact")]
+    Cosign(#[from] ferroflux_source::oci::cosign::CosignError),
+    /// The seed's signing key cannot be made.
+    #[error("cannot generate the seed's signing key: {0}")]
+    Key(String),
     /// The bootstrap objects cannot be applied (boxed: the apply error is large).
     #[error(transparent)]
     Apply(Box<ferroflux_apply::manager::ApplyError>),

@@ -8,6 +8,7 @@ mod error;
 pub mod fleet;
 pub mod git_http;
 pub mod manifests;
+pub mod seed;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub const COMPONENTS: &[&str] = &[
     "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
+    "flagger",
     manifests::POLICY_WEBHOOK,
 ];
 
@@ -50,6 +52,7 @@ pub async fn start_api_server(
     listen: SocketAddr,
     kubeconfig_out: Option<PathBuf>,
     policies: &Arc<PolicyCache>,
+    durability: ferroflux_apiserver::store::Durability,
 ) -> Result<RunningServer, Error> {
     std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
         path: data_dir.to_path_buf(),
@@ -59,6 +62,7 @@ pub async fn start_api_server(
     config.listen = listen;
     config.kubeconfig_out = kubeconfig_out;
     config.validators = ferroflux_admission::validators(policies);
+    config.durability = durability;
     ferroflux_apiserver::serve(config)
         .await
         .map_err(Error::ApiServer)
@@ -268,7 +272,7 @@ pub async fn watch_policies(
 /// controllers that run; a CRD without its controller would accept objects that nothing ever
 /// reconciles.
 pub fn crds() -> Result<Vec<Value>, Error> {
-    ferroflux_api::crds::SERVED_KINDS
+    let mut crds = ferroflux_api::crds::SERVED_KINDS
         .iter()
         .filter(|kind| COMPONENTS.contains(&kind.component))
         .map(|kind| {
@@ -277,7 +281,12 @@ pub fn crds() -> Result<Vec<Value>, Error> {
             value["kind"] = json!("CustomResourceDefinition");
             Ok(value)
         })
-        .collect()
+        .collect::<Result<Vec<_>, Error>>()?;
+    // The canary controller routes through Gateway API HTTPRoutes, which nothing else serves.
+    if COMPONENTS.contains(&"flagger") {
+        crds.push(ferroflux_controllers::canary::router::httproute_crd());
+    }
+    Ok(crds)
 }
 
 /// Installs the [`crds`] and the flux-system namespace, the applier's ServiceAccount and
@@ -479,6 +488,7 @@ pub fn start_controllers(
     controllers.push(components::source_watcher(&process, storage));
     controllers.extend(components::image_reflector_controllers(&process, tags));
     controllers.push(components::image_automation_controller(&process));
+    controllers.push(components::canary_controller(&process, None));
     let ks_options = kustomization::Options {
         default_service_account: options.default_service_account.clone(),
         no_cross_namespace_refs: options.no_cross_namespace_refs,

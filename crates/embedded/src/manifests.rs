@@ -95,8 +95,7 @@ const ARTIFACTS: Port = Port {
     service_port: Some(80),
 };
 
-/// The components ferroflux installs: only controllers that exist (Flagger's canary controller
-/// has no ferroflux counterpart yet, and a Deployment for it would advertise what does not run).
+/// The components ferroflux installs: only controllers that exist.
 pub const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "source-controller",
@@ -153,6 +152,13 @@ pub const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "image-automation-controller",
         command: Command::Controller("image-automation"),
+        ports: &[METRICS],
+        extra_flags: &[],
+    },
+    // Flagger's canary controller, named as Flagger's Deployment.
+    Controller {
+        name: "flagger",
+        command: Command::Controller("canary"),
         ports: &[METRICS],
         extra_flags: &[],
     },

@@ -22,4 +22,7 @@ pub mod template;
 pub mod values;
 
 pub use chart::{Chart, File, LoadError, load_archive, load_dir};
-pub use render::{Capabilities, Hook, Lookup, ReleaseOptions, RenderError, Rendered, render};
+pub use render::{
+    Capabilities, Hook, Lookup, ReleaseOptions, RenderError, RenderOptions, Rendered, render,
+    render_with,
+};

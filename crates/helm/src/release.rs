@@ -138,6 +138,9 @@ pub struct Release {
 /// Helm's `ApplyMethod` of a release applied with server-side apply.
 pub const APPLY_METHOD_SSA: &str = "ssa";
 
+/// Helm's `ApplyMethod` of a release applied with client-side apply (three-way merge).
+pub const APPLY_METHOD_CSA: &str = "csa";
+
 fn map_is_empty(map: &Option<Map<String, Value>>) -> bool {
     map.as_ref().is_none_or(Map::is_empty)
 }

@@ -125,6 +125,36 @@ pub fn render(
     caps: &Capabilities,
     lookup: Option<Lookup>,
 ) -> Result<Rendered, RenderError> {
+    render_with(
+        chart,
+        values,
+        release,
+        caps,
+        lookup,
+        &RenderOptions::default(),
+    )
+}
+
+/// What an install or upgrade may leave out of rendering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Helm's `SkipSchemaValidation` (`--skip-schema-validation`): the values are not
+    /// checked against the charts' `values.schema.json`.
+    pub skip_schema_validation: bool,
+}
+
+/// [`render`] with `options`.
+///
+/// # Errors
+/// [`RenderError`].
+pub fn render_with(
+    chart: &Chart,
+    values: &Value,
+    release: &ReleaseOptions,
+    caps: &Capabilities,
+    lookup: Option<Lookup>,
+    options: &RenderOptions,
+) -> Result<Rendered, RenderError> {
     if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
         return Err(RenderError::Values(format!(
             "{} charts are not installable",
@@ -145,7 +175,9 @@ pub fn render(
         caps.kube_version.clone()
     };
     let vals = coalesce_values(&chart, &user, false).map_err(RenderError::Values)?;
-    crate::schema::validate(&chart, &vals).map_err(RenderError::Schema)?;
+    if !options.skip_schema_validation {
+        crate::schema::validate(&chart, &vals).map_err(RenderError::Schema)?;
+    }
     let normalized = normalize_kube_version(&kube_version);
     if !chart.metadata.kube_version.is_empty()
         && !kube_version_compatible(&chart.metadata.kube_version, &normalized)

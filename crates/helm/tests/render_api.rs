@@ -250,4 +250,17 @@ fn schema_and_kube_version_are_checked_before_rendering() {
         None,
     )
     .expect("valid");
+    // Helm's `--skip-schema-validation` (Flux's `disableSchemaValidation`).
+    let skip = ferroflux_helm::RenderOptions {
+        skip_schema_validation: true,
+    };
+    ferroflux_helm::render_with(
+        &chart,
+        &json!({"replicas": "two"}),
+        &release(),
+        &Capabilities::default(),
+        None,
+        &skip,
+    )
+    .expect("the schema is not checked");
 }

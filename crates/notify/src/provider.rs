@@ -11,6 +11,7 @@ pub mod bus;
 mod chat;
 mod comment;
 mod git;
+pub mod github_app;
 mod ops;
 pub mod otel;
 
@@ -18,6 +19,7 @@ pub use bus::{NatsPublish, google_token_request, nats};
 pub use chat::markdown_post;
 pub use comment::{CommentPlan, comment_plan, is_change_request_provider};
 pub use git::bitbucket_server_commits;
+pub use github_app::{GitHubApp, is_github_app_provider};
 pub use ops::SentryDsn;
 
 /// The provider types this build sends to; every other type of Flux's enum is refused.
@@ -97,6 +99,9 @@ pub struct Settings {
     pub alert_name: String,
     /// The UID of that Alert (`otel`: the trace ID's seed).
     pub alert_uid: String,
+    /// The GitHub App the GitHub providers authenticate as without a `token`: the controller
+    /// exchanges it for an installation token ([`GitHubApp::token_request`]) and sets `token`.
+    pub github_app: Option<GitHubApp>,
 }
 
 /// HTTP method of a request.
@@ -323,6 +328,42 @@ fn generic(settings: &Settings, event: &Event, hmac: bool) -> Result<Request, Er
         request = request.header("X-Signature", format!("sha256={signature}"));
     }
     Ok(request)
+}
+
+/// A JWT of `claims` signed RS256 with the RSA key of `pem_text` (PKCS#1 or PKCS#8), its
+/// header naming `kid` when given (Google's service account keys, GitHub Apps).
+fn rs256_jwt(
+    pem_text: &str,
+    kid: Option<&str>,
+    claims: &serde_json::Value,
+) -> Result<String, String> {
+    use base64::Engine as _;
+    let der = pem::parse(pem_text.as_bytes()).map_err(|_| "not a PEM key".to_string())?;
+    let pair = match der.tag() {
+        "RSA PRIVATE KEY" => ring::signature::RsaKeyPair::from_der(der.contents()),
+        "PRIVATE KEY" => ring::signature::RsaKeyPair::from_pkcs8(der.contents()),
+        other => return Err(format!("a {other} is not an RSA private key")),
+    }
+    .map_err(|_| "not a valid RSA private key".to_string())?;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    if let (Some(kid), Some(fields)) = (kid, header.as_object_mut()) {
+        fields.insert("kid".into(), kid.into());
+    }
+    let signed = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "signing failed".to_string())?;
+    Ok(format!("{signed}.{}", b64.encode(signature)))
 }
 
 /// Metadata as `(key, value)` pairs, in key order.

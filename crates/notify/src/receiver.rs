@@ -81,6 +81,21 @@ pub enum Refusal {
     Unsupported(String),
 }
 
+impl Refusal {
+    /// Whether the call failed to authenticate (a missing or wrong signature, token or OIDC
+    /// token): answered 401 Unauthorized, where a malformed call (a body that is not the
+    /// sender's payload, an event outside `spec.events`, a type not built) is answered 400.
+    pub fn is_authentication(&self) -> bool {
+        matches!(
+            self,
+            Refusal::MalformedSignature
+                | Refusal::BadSignature
+                | Refusal::BadToken
+                | Refusal::Unauthenticated(_)
+        )
+    }
+}
+
 /// Whether `body` decodes as the JSON object `T` (the registries' payloads, which Flux decodes
 /// before accepting a call).
 fn decodes<T: serde::de::DeserializeOwned>(
@@ -194,7 +209,7 @@ impl<'a> Headers<'a> {
 /// `gitlab` checks `X-Gitlab-Token` and `X-Gitlab-Event`.
 ///
 /// # Errors
-/// The [`Refusal`], which Flux answers with 400 Bad Request.
+/// The [`Refusal`]: 401 when [`Refusal::is_authentication`], 400 otherwise.
 pub fn validate(
     receiver_type: &str,
     token: &str,
@@ -385,6 +400,20 @@ mod tests {
             validate("github", "tok", &[], Headers(&[]), body),
             Err(Refusal::MalformedSignature)
         );
+        for refusal in [
+            validate("github", "other", &[], Headers(&github), body),
+            validate("github", "tok", &[], Headers(&[]), body),
+            validate("harbor", "tok", &[], Headers(&[]), b""),
+        ] {
+            assert!(refusal.is_err_and(|r| r.is_authentication()));
+        }
+        for refusal in [
+            validate("github", "tok", &["ping".into()], Headers(&github), body),
+            validate("quay", "", &[], Headers(&[]), b"not json"),
+            validate("azure", "tok", &[], Headers(&[]), b""),
+        ] {
+            assert!(refusal.is_err_and(|r| !r.is_authentication()));
+        }
         let hmac = [("X-Signature", good.as_str())];
         assert_eq!(
             validate("generic-hmac", "tok", &[], Headers(&hmac), body),

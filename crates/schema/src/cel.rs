@@ -113,7 +113,10 @@ fn compile_uncached(source: &str) -> Result<Compiled, String> {
     })
 }
 
-fn comprehension_depth(e: &IdedExpr) -> u32 {
+/// The deepest nesting of comprehensions (`all`, `exists`, `map`, `filter`, ...) in `e`: the
+/// power the widest list or map a rule sees is raised to when it is charged against the cost
+/// budget. Shared with the controllers' HelmRelease expressions so both charge alike.
+pub fn comprehension_depth(e: &IdedExpr) -> u32 {
     let max = |it: &mut dyn Iterator<Item = &IdedExpr>| it.map(comprehension_depth).max();
     match &e.expr {
         Expr::Call(c) => max(&mut c.target.iter().map(|t| &**t).chain(&c.args)).unwrap_or(0),
@@ -755,8 +758,9 @@ fn escape(name: &str) -> Option<String> {
     Some(out)
 }
 
-/// How many JSON nodes `v` has (the charge for handing it to CEL).
-fn weight(v: &Value) -> u64 {
+/// How many JSON nodes `v` has (the charge for handing it to CEL): one per value, strings one
+/// more per 64 bytes.
+pub fn weight(v: &Value) -> u64 {
     match v {
         Value::Object(m) => 1 + m.values().map(weight).sum::<u64>(),
         Value::Array(a) => 1 + a.iter().map(weight).sum::<u64>(),
@@ -766,7 +770,7 @@ fn weight(v: &Value) -> u64 {
 }
 
 /// The longest list or map under `v`: what one level of comprehension iterates over at most.
-fn widest(v: &Value) -> u64 {
+pub fn widest(v: &Value) -> u64 {
     match v {
         Value::Object(m) => (m.len() as u64).max(m.values().map(widest).max().unwrap_or(0)),
         Value::Array(a) => (a.len() as u64).max(a.iter().map(widest).max().unwrap_or(0)),

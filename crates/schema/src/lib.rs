@@ -11,7 +11,7 @@ pub mod names;
 mod structural;
 
 pub use cause::Cause;
-pub use cel::{COST_BUDGET, MAX_RULE_LEN, compile_errors};
+pub use cel::{COST_BUDGET, MAX_RULE_LEN, compile_errors, comprehension_depth, weight, widest};
 pub use structural::{apply_defaults, prune, validate};
 
 use serde_json::Value;

@@ -131,10 +131,20 @@ impl std::fmt::Debug for HelmAuth {
 /// # Errors
 /// [`HelmIndexError::Parse`].
 pub fn parse_index(bytes: &[u8], url: &str) -> Result<HelmIndex, HelmIndexError> {
-    ferroflux_gocompat::yaml::from_slice(bytes).map_err(|e| HelmIndexError::Parse {
-        url: url.to_string(),
-        message: e.to_string(),
-    })
+    let index: HelmIndex =
+        ferroflux_gocompat::yaml::from_slice(bytes).map_err(|e| HelmIndexError::Parse {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    // Helm refuses an index without `apiVersion` (ErrNoAPIVersion): a truncated or wrong file
+    // must not replace the last good index.
+    if index.api_version.is_empty() {
+        return Err(HelmIndexError::Parse {
+            url: url.to_string(),
+            message: "no API version specified".into(),
+        });
+    }
+    Ok(index)
 }
 
 impl HelmIndex {
@@ -367,5 +377,15 @@ generated: "2024-01-01T00:00:00Z"
     fn invalid_yaml_is_reported_with_its_source() {
         let err = parse_index(b"entries: [unclosed", "http://repo/index.yaml").expect_err("bad");
         assert!(err.to_string().contains("http://repo/index.yaml"), "{err}");
+    }
+
+    #[test]
+    fn an_index_without_api_version_is_refused_as_helm_does() {
+        let err = parse_index(b"entries:\n  podinfo: []\n", "http://repo/index.yaml")
+            .expect_err("no apiVersion");
+        assert!(
+            err.to_string().contains("no API version specified"),
+            "{err}"
+        );
     }
 }

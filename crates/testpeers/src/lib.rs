@@ -11,6 +11,7 @@
 //! | [`GitSsh`] | OpenSSH `sshd`, key-only login, serving bare repositories | `openssh-server` |
 //! | [`S3Server`] | moto's S3 server, optionally checking SigV4 | PyPI `moto[s3]`, `flask`, `flask-cors`, `boto3` |
 //! | [`KubeApiserver`] | etcd + kube-apiserver + kube-controller-manager | Go modules, `scripts/peers.sh` |
+//! | [`FaultProxy`] | a TCP proxy of this crate in front of any peer: down, slow, HTTP 500, cut mid-answer | - |
 //!
 //! When a program is missing, `start` returns [`PeerError::Missing`]; [`require!`] turns that
 //! into an early `return` with a clear message on a developer's machine, and into a failure
@@ -29,6 +30,8 @@ mod git;
 mod known_failures;
 mod kube;
 mod process;
+mod prometheus;
+mod proxy;
 mod registry;
 mod s3;
 mod ssh;
@@ -41,6 +44,8 @@ use std::time::Duration;
 pub use git::{GitDaemon, GitHttp, GitRepos, GitWork};
 pub use known_failures::{KnownFailures, KnownFailuresError, Verdict};
 pub use kube::{KubeApiserver, kubectl, peer_binary, peer_source};
+pub use prometheus::{MetricsApp, Prometheus};
+pub use proxy::{Fault, FaultProxy};
 pub use registry::Registry;
 pub use s3::S3Server;
 pub use ssh::GitSsh;

@@ -67,6 +67,8 @@ macro_rules! with_kind {
             "Alert" => $f::<notification::Alert>($value),
             "Receiver" => $f::<notification::Receiver>($value),
             "Canary" => $f::<flagger::Canary>($value),
+            "MetricTemplate" => $f::<flagger::MetricTemplate>($value),
+            "AlertProvider" => $f::<flagger::AlertProvider>($value),
             "ClusterPolicy" => $f::<kyverno::ClusterPolicy>($value),
             "Policy" => $f::<kyverno::Policy>($value),
             "PolicyReport" => $f::<wgpolicy::PolicyReport>($value),

@@ -36,6 +36,10 @@ pub struct ApiserverArgs {
     /// Do not simulate workload status (Deployments then never become available).
     #[arg(long)]
     no_simulator: bool,
+    /// `normal`: an acknowledged write survives the process being killed; `strict`: it is
+    /// synced to disk first (SQLite `synchronous=FULL`), so it also survives a power cut.
+    #[arg(long, default_value = "normal", value_name = "normal|strict")]
+    durability: ferroflux_apiserver::store::Durability,
 }
 
 pub fn run(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
@@ -61,6 +65,7 @@ pub fn run(args: ApiserverArgs) -> anyhow::Result<ExitCode> {
     config.kubeconfig_out = args.kubeconfig_out;
     config.tls_sans = args.tls_sans;
     config.token_file = args.token_file;
+    config.durability = args.durability;
     ferroflux_apiserver::run_until_signal(config, |s| {
         // A closed stdout must not stop the server: these lines are only informative.
         let _ = outln!("► serving the Kubernetes API on {}", s.url);

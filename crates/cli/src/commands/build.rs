@@ -36,53 +36,80 @@ enum What {
     /// A Kustomization: its objects built from a local directory.
     #[command(visible_alias = "ks")]
     Kustomization(KustomizationArgs),
+    /// An artifact: a tgz file with the manifests of a directory or a single file.
+    Artifact(super::build_artifact::BuildArtifactArgs),
 }
 
 /// `build kustomization` flags, as flux's.
 #[derive(Debug, Args)]
 pub struct KustomizationArgs {
-    /// The Kustomization's name.
-    name: Option<String>,
-    /// Path to the manifests location.
-    #[arg(long, default_value = "")]
-    path: String,
-    /// Path to the Flux Kustomization YAML file.
-    #[arg(long)]
-    kustomization_file: Option<PathBuf>,
+    #[command(flatten)]
+    local: LocalKustomizationArgs,
     /// Dry run mode: the Kustomization from the file, nothing read from the cluster.
     #[arg(long)]
     dry_run: bool,
+}
+
+/// The flags `build kustomization` and `diff kustomization` share: which Kustomization, and the
+/// local directory (and optionally file) it is built from.
+#[derive(Debug, Args)]
+pub(super) struct LocalKustomizationArgs {
+    /// The Kustomization's name.
+    pub(super) name: Option<String>,
+    /// Path to the manifests location.
+    #[arg(long, default_value = "")]
+    pub(super) path: String,
+    /// Path to the Flux Kustomization YAML file.
+    #[arg(long)]
+    pub(super) kustomization_file: Option<PathBuf>,
     /// Fail when a variable without default is not set.
     #[arg(long)]
-    strict_substitute: bool,
+    pub(super) strict_substitute: bool,
+}
+
+impl LocalKustomizationArgs {
+    /// The Kustomization's name, which flux requires.
+    pub(super) fn name(&self) -> anyhow::Result<String> {
+        match &self.name {
+            Some(name) => Ok(name.clone()),
+            None => bail!("kustomization name is required"),
+        }
+    }
+
+    /// The Kustomization of `--kustomization-file`, when given.
+    pub(super) fn read_file(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> anyhow::Result<Option<Kustomization>> {
+        match &self.kustomization_file {
+            Some(file) if !file.is_file() => {
+                bail!(
+                    "invalid kustomization file {:?}",
+                    file.display().to_string()
+                )
+            }
+            Some(file) => Ok(Some(read_kustomization_file(file, name, namespace)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let What::Kustomization(ks) = &args.what;
-    let Some(name) = ks.name.clone() else {
-        bail!("kustomization name is required");
+    let ks = match &args.what {
+        What::Kustomization(ks) => ks,
+        What::Artifact(artifact) => return super::build_artifact::run(artifact),
     };
-    let path = std::path::absolute(&ks.path).unwrap_or_else(|_| PathBuf::from(&ks.path));
-    if ks.path.is_empty() || !path.is_dir() {
+    let name = ks.local.name()?;
+    let path =
+        std::path::absolute(&ks.local.path).unwrap_or_else(|_| PathBuf::from(&ks.local.path));
+    if ks.local.path.is_empty() || !path.is_dir() {
         bail!("invalid resource path {:?}", path.display().to_string());
     }
-    if ks.dry_run && ks.kustomization_file.is_none() {
+    if ks.dry_run && ks.local.kustomization_file.is_none() {
         bail!("dry-run mode requires a kustomization file");
     }
-    let from_file = match &ks.kustomization_file {
-        Some(file) if !file.is_file() => {
-            bail!(
-                "invalid kustomization file {:?}",
-                file.display().to_string()
-            )
-        }
-        Some(file) => Some(read_kustomization_file(
-            file,
-            &name,
-            &args.cluster.namespace,
-        )?),
-        None => None,
-    };
+    let from_file = ks.local.read_file(&name, &args.cluster.namespace)?;
     let namespace = args.cluster.namespace.clone();
     cluster::block_on(args.cluster.timeout()?, async {
         let client = if ks.dry_run {
@@ -102,7 +129,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             (None, Some(file)) => file,
             (None, None) => bail!("dry-run mode requires a kustomization file"),
         };
-        let objects = build(&kustomization, &path, client.as_ref(), ks.strict_substitute).await?;
+        let objects = build(
+            &kustomization,
+            &path,
+            client.as_ref(),
+            ks.local.strict_substitute,
+        )
+        .await?;
         let mut text = String::new();
         for object in &objects {
             text.push_str(&emit::to_string(&super::export::node(object), Flavor::Sigs));
@@ -113,7 +146,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn read_kustomization_file(
+pub(crate) fn read_kustomization_file(
     file: &Path,
     name: &str,
     namespace: &str,
@@ -139,7 +172,7 @@ fn read_kustomization_file(
     Ok(serde_json::from_value(found)?)
 }
 
-async fn live(
+pub(crate) async fn live(
     client: &kube::Client,
     namespace: &str,
     name: &str,
@@ -197,7 +230,7 @@ impl ferroflux_kustomize::fs::FileSystem for Overlaid {
 }
 
 /// The objects the Kustomization builds from `dir`.
-async fn build(
+pub(crate) async fn build(
     ks: &Kustomization,
     dir: &Path,
     client: Option<&kube::Client>,

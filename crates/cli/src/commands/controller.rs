@@ -15,9 +15,9 @@ use ferroflux_controllers::kustomization::reconciler as kustomization;
 use ferroflux_controllers::runtime::Flags;
 use ferroflux_controllers::{helmrelease, imagerepository, notification};
 use ferroflux_embedded::components::{
-    Process, Supervised, helm_controller, image_automation_controller, image_reflector_controllers,
-    kustomize_controller, notification_controller, source_controllers, source_watcher,
-    supervise_all,
+    Process, Supervised, canary_controller, helm_controller, image_automation_controller,
+    image_reflector_controllers, kustomize_controller, notification_controller, source_controllers,
+    source_watcher, supervise_all,
 };
 use ferroflux_gocompat::duration::parse_std as parse_duration;
 use ferroflux_source::storage::Storage;
@@ -32,6 +32,7 @@ enum Name {
     Notification,
     ImageReflector,
     ImageAutomation,
+    Canary,
 }
 
 /// Run one controller against the cluster of the current kubeconfig (or in-cluster config).
@@ -84,6 +85,9 @@ pub struct ControllerArgs {
     /// 30s for kustomize, 5s for helm).
     #[arg(long)]
     requeue_dependency: Option<String>,
+    /// canary: the Prometheus of Canaries without spec.metricsServer (Flagger's flag).
+    #[arg(long)]
+    metrics_server: Option<String>,
     /// source, source-watcher: where artifacts are stored (image-reflector: where scanned tags
     /// are kept).
     #[arg(long, default_value = "/tmp/artifacts")]
@@ -239,6 +243,7 @@ async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             image_reflector_controllers(&process, tags)
         }
         Name::ImageAutomation => vec![image_automation_controller(&process)],
+        Name::Canary => vec![canary_controller(&process, args.metrics_server.clone())],
     };
     supervise_all(controllers, shutdown).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -15,6 +15,8 @@ use serde_json::Value;
 use super::cluster::{self, ClusterArgs};
 use crate::table;
 
+mod canary;
+
 /// A kind `get` can show: its API and its columns.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown {
@@ -146,7 +148,7 @@ impl Shown {
     }
 
     /// The column headers flux prints for the kind.
-    fn header(&self, with_namespace: bool) -> Vec<&'static str> {
+    pub(crate) fn header(&self, with_namespace: bool) -> Vec<&'static str> {
         let mut header = Vec::new();
         if with_namespace {
             header.push("NAMESPACE");
@@ -160,7 +162,12 @@ impl Shown {
     /// Whether flux's `--status-selector TYPE=STATUS` matches the object: the kind's last
     /// condition of that type (case-insensitive) has that status; kinds without status match
     /// only `ready=true`.
-    fn status_matches(&self, object: &Value, condition_type: &str, status: &str) -> bool {
+    pub(crate) fn status_matches(
+        &self,
+        object: &Value,
+        condition_type: &str,
+        status: &str,
+    ) -> bool {
         if self.always_ready.is_some() {
             return condition_type.eq_ignore_ascii_case("Ready")
                 && status.eq_ignore_ascii_case("True");
@@ -343,6 +350,9 @@ pub struct GetArgs {
     /// Filter objects by label selector.
     #[arg(short = 'l', long, global = true)]
     label_selector: Option<String>,
+    /// After listing/getting the requested object, watch for changes.
+    #[arg(short = 'w', long, global = true)]
+    watch: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -385,6 +395,9 @@ enum What {
     },
     /// Every kind: sources, images, HelmReleases, Kustomizations and notifications.
     All(Named),
+    /// Flagger's Canaries, with kubectl's columns.
+    #[command(visible_alias = "canary")]
+    Canaries(Named),
 }
 
 #[derive(Debug, Subcommand)]
@@ -443,6 +456,7 @@ impl What {
                 ImageKind::Update(n) => one(IMAGE_UPDATES, n),
                 ImageKind::All(n) => (ALL_IMAGES.to_vec(), true, n.name.clone()),
             },
+            What::Canaries(n) => (Vec::new(), false, n.name.clone()),
             What::All(n) => {
                 let kinds = all_sources()
                     .into_iter()
@@ -456,15 +470,15 @@ impl What {
 }
 
 /// How one `get` lists and prints.
-struct Query<'a> {
-    namespace: Option<&'a str>,
-    name: Option<&'a str>,
-    label_selector: Option<&'a str>,
+pub(crate) struct Query<'a> {
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) label_selector: Option<&'a str>,
     /// `--status-selector`: condition type, status, and whether `!=` negates it.
-    status: Option<(String, String, bool)>,
-    header: bool,
+    pub(crate) status: Option<(String, String, bool)>,
+    pub(crate) header: bool,
     /// `get ... all`: each NAME prefixed by its kind, empty kinds printed as nothing.
-    all: bool,
+    pub(crate) all: bool,
 }
 
 /// flux's `--status-selector`: `type=status` or `type!=status`.
@@ -484,6 +498,10 @@ fn parse_status_selector(selector: &str) -> anyhow::Result<(String, String, bool
 
 pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
     let (kinds, all, name) = args.what.kinds();
+    if let What::Canaries(_) = &args.what {
+        let header = !args.no_header;
+        return canary::run(&args.cluster, args.all_namespaces, name.as_deref(), header);
+    }
     let status = args
         .status_selector
         .as_deref()
@@ -497,6 +515,9 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         header: !args.no_header,
         all,
     };
+    if args.watch {
+        return super::get_watch::run(&args.cluster, &kinds, &query);
+    }
     cluster::block_on(args.cluster.timeout()?, async {
         let client = args.cluster.client().await?;
         for shown in kinds {
@@ -690,7 +711,12 @@ fn render_table(
 }
 
 /// One object's row, in the columns of [`Shown::header`].
-fn row(shown: Shown, object: &Value, with_namespace: bool, with_kind: bool) -> Vec<String> {
+pub(crate) fn row(
+    shown: Shown,
+    object: &Value,
+    with_namespace: bool,
+    with_kind: bool,
+) -> Vec<String> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let mut row = Vec::new();
     if with_namespace {

@@ -18,7 +18,7 @@ use ferroflux_embedded::manifests::{
 };
 
 /// Install ferroflux on a cluster: the CRDs, RBAC and one Deployment per controller.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct InstallArgs {
     /// Print the manifests to stdout instead of applying them.
     #[arg(long)]
@@ -72,6 +72,44 @@ pub struct InstallArgs {
     /// Extra flags of image-automation-controller.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     image_automation_controller_extra_args: Vec<String>,
+    /// Path to the kubeconfig to apply with (without --export).
+    #[arg(long)]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
+    /// Timeout for applying and verifying, a Go duration.
+    #[arg(long, default_value = "5m")]
+    timeout: String,
+}
+
+impl InstallArgs {
+    /// The namespace installed into.
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The manifests, one YAML document each.
+    pub(crate) fn manifests(&self) -> anyhow::Result<Vec<String>> {
+        manifests(self)
+    }
+
+    /// The names of the selected components, in install order.
+    pub(crate) fn component_names(&self) -> Vec<&'static str> {
+        selected_controllers(self)
+            .map(|selected| selected.iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+
+    /// The cluster flags (`--namespace` is the install's).
+    pub(crate) fn cluster_args(&self) -> super::cluster::ClusterArgs {
+        super::cluster::ClusterArgs {
+            namespace: self.namespace.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            timeout: self.timeout.clone(),
+        }
+    }
 }
 
 impl InstallArgs {
@@ -91,11 +129,59 @@ impl InstallArgs {
 
 pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
     if !args.export {
-        bail!(
-            "installing straight into a cluster is not available yet; \
-             run `ferroflux install --export | kubectl apply --server-side -f -`"
-        );
+        return apply(&args);
     }
+    out!("{}", manifests(&args)?.join("---\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies the manifests as `flux install` does: server-side, CRDs first, the change set
+/// printed, then waits until every controller's Deployment is ready.
+fn apply(args: &InstallArgs) -> anyhow::Result<ExitCode> {
+    eprintln!("✚ generating manifests");
+    let documents = manifests(args)?;
+    let objects = documents
+        .iter()
+        .map(|d| ferroflux_gocompat::yaml::from_str::<serde_json::Value>(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("install failed: {e}"))?;
+    eprintln!("✔ manifests build completed");
+    eprintln!("► installing components in {} namespace", args.namespace);
+    let selected = selected_controllers(args)?;
+    let cluster = args.cluster_args();
+    super::cluster::block_on(cluster.timeout()?, async {
+        let client = cluster.client().await?;
+        let manager = ferroflux_apply::manager::ResourceManager::new(client.clone(), "flux");
+        let changes = manager
+            .apply_all(&objects, &ferroflux_apply::manager::ApplyOptions::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("install failed: {e}"))?;
+        let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        eprintln!("{}", lines.join("\n"));
+        eprintln!("◎ verifying installation");
+        let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(client, &args.namespace);
+        for controller in &selected {
+            loop {
+                let deployment = deployments.get_opt(controller.name).await?;
+                let object = serde_json::to_value(&deployment)?;
+                let health = ferroflux_apply::health::assess(&object);
+                match health.status {
+                    ferroflux_apply::health::Status::Current => break,
+                    ferroflux_apply::health::Status::Failed => bail!("install failed"),
+                    _ => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                }
+            }
+            eprintln!("✔ {}: deployment ready", controller.name);
+        }
+        eprintln!("✔ install finished");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The manifests of the install, one YAML document each.
+fn manifests(args: &InstallArgs) -> anyhow::Result<Vec<String>> {
+    let args = args.clone();
     let selected = selected_controllers(&args)?;
     let mut docs: Vec<String> = Vec::new();
     docs.push(to_yaml(&namespace(&args.namespace))?);
@@ -153,8 +239,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<ExitCode> {
             controller_args(controller, &args, &components),
         ))?);
     }
-    out!("{}", docs.join("---\n"))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(docs)
 }
 
 fn selected_controllers(args: &InstallArgs) -> anyhow::Result<Vec<&'static Controller>> {

@@ -310,8 +310,8 @@ fn ready_now(object: &Value) -> anyhow::Result<bool> {
     }
 }
 
-/// What flux prints once a resumed object is Ready.
-fn success_message(shown: Shown, object: &Value) -> String {
+/// What flux prints once a resumed or reconciled object is Ready.
+pub(crate) fn success_message(shown: Shown, object: &Value) -> String {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     match shown.kind {
         "Kustomization" | "HelmRelease" => {
@@ -325,12 +325,14 @@ fn success_message(shown: Shown, object: &Value) -> String {
                 .unwrap_or(0)
         ),
         "ImagePolicy" => {
+            // image-reflector's `ImageRef.String()`: name:tag, then @digest when known.
             let latest = &object["status"]["latestRef"];
-            format!(
-                "selected ref {}:{}",
-                text(&latest["name"]),
-                text(&latest["tag"])
-            )
+            let mut reference = format!("{}:{}", text(&latest["name"]), text(&latest["tag"]));
+            if let Some(digest) = latest["digest"].as_str().filter(|d| !d.is_empty()) {
+                reference.push('@');
+                reference.push_str(digest);
+            }
+            format!("selected ref {reference}")
         }
         "ImageUpdateAutomation" => get::ready(object)
             .map(|c| text(&c["message"]))

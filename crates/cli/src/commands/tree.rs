@@ -36,6 +36,15 @@ enum What {
         #[arg(long)]
         compact: bool,
     },
+    /// The objects of a HelmRelease's current release.
+    #[command(visible_alias = "hr")]
+    Helmrelease {
+        /// Its name.
+        name: Option<String>,
+        /// Show only the Flux objects.
+        #[arg(long)]
+        compact: bool,
+    },
 }
 
 /// One object of the tree: `Kind/namespace/name` and what it holds.
@@ -47,7 +56,7 @@ struct Node {
 
 /// An inventory id, `namespace_name_group_kind` (a `:` in the name written `__`), parsed as
 /// cli-utils' `ParseObjMetadata`.
-fn parse_id(id: &str) -> Option<(String, String, String, String)> {
+pub(crate) fn parse_id(id: &str) -> Option<(String, String, String, String)> {
     let (namespace, rest) = id.split_once('_')?;
     let (rest, kind) = rest.rsplit_once('_')?;
     let (name, group) = rest.rsplit_once('_')?;
@@ -60,11 +69,18 @@ fn parse_id(id: &str) -> Option<(String, String, String, String)> {
 }
 
 pub fn run(args: TreeArgs) -> anyhow::Result<ExitCode> {
-    let What::Kustomization { name, compact } = &args.what;
-    let Some(name) = name.clone() else {
+    let (name, compact) = match &args.what {
+        What::Kustomization { name, compact } => (name.clone(), *compact),
+        What::Helmrelease { name, compact } => {
+            let Some(name) = name.clone() else {
+                bail!("helmrelease name is required");
+            };
+            return helm_release(&args.cluster, &name, *compact);
+        }
+    };
+    let Some(name) = name else {
         bail!("kustomization name is required");
     };
-    let compact = *compact;
     let namespace = args.cluster.namespace.clone();
     cluster::block_on(args.cluster.timeout()?, async {
         let client = args.cluster.client().await?;
@@ -75,6 +91,29 @@ pub fn run(args: TreeArgs) -> anyhow::Result<ExitCode> {
         };
         let mut budget = MAX_ENTRIES;
         expand(&client, &object, &mut root, compact, 0, &mut budget).await?;
+        out!("{}\n", draw(&root))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `tree helmrelease NAME`: the release's objects under it.
+fn helm_release(cluster: &ClusterArgs, name: &str, compact: bool) -> anyhow::Result<ExitCode> {
+    let namespace = cluster.namespace.clone();
+    cluster::block_on(cluster.timeout()?, async {
+        let client = cluster.client().await?;
+        let mut root = Node {
+            text: format!("HelmRelease/{namespace}/{name}"),
+            children: Vec::new(),
+        };
+        for (group, text) in super::tree_helm::inventory(&client, &namespace, name).await? {
+            if compact && !group.contains("toolkit.fluxcd.io") {
+                continue;
+            }
+            root.children.push(Node {
+                text,
+                children: Vec::new(),
+            });
+        }
         out!("{}\n", draw(&root))?;
         Ok(ExitCode::SUCCESS)
     })
@@ -134,6 +173,17 @@ async fn expand(
             },
             children: Vec::new(),
         };
+        if group == get::HELM_RELEASES.group && kind == "HelmRelease" {
+            for (group, text) in super::tree_helm::inventory(client, &ns, &name).await? {
+                if compact && !group.contains("toolkit.fluxcd.io") {
+                    continue;
+                }
+                child.children.push(Node {
+                    text,
+                    children: Vec::new(),
+                });
+            }
+        }
         // A Kustomization applied to a remote cluster is not followed, as flux.
         if is_kustomization && item["spec"]["kubeConfig"].is_null() {
             if depth >= MAX_DEPTH {

@@ -1,7 +1,8 @@
 //! `ferroflux up`: the embedded GitOps control plane on one machine ([`ferroflux_embedded`]:
 //! the API server, the artifact server, a local Git server with the fleet, the controllers and
 //! the bootstrap like `flux bootstrap`), reported step by step; then shows the Kustomizations
-//! like `flux get kustomizations -A` until they are Ready.
+//! like `flux get kustomizations -A` until they are Ready. `--example seed` serves the seed
+//! article's platform ([`ferroflux_embedded::seed`]) and prints its Verify commands once Ready.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,18 +11,32 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use ferroflux_admission::PolicyCache;
 use ferroflux_apply::manager::{Action, Change};
 use ferroflux_controllers::runtime::SupervisionError;
 use ferroflux_controllers::simulator;
-use ferroflux_embedded::{ControllerOptions, FleetSource};
+use ferroflux_embedded::{ControllerOptions, FleetSource, seed};
 use ferroflux_gocompat::duration::parse_std as parse_duration;
+
+/// The bundled examples `up` can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Example {
+    /// examples/fleet-infra and examples/tenant-apps: two tenants syncing from Git.
+    Fleet,
+    /// examples/seed: the seed article's platform (signed OCI artifact, image automation,
+    /// Kyverno URL allowlist, Slack alerts, health checks), under Flux's lockdown flags.
+    Seed,
+}
 
 /// Run the embedded control plane with a fleet repository.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Which bundled example to serve on first run; `seed` implies
+    /// --no-cross-namespace-refs and --default-service-account=default.
+    #[arg(long, value_enum, default_value_t = Example::Fleet, conflicts_with_all = ["fleet", "apps"])]
+    example: Example,
     /// Where the API server's database, the artifacts and the Git repositories live.
     #[arg(long, default_value = ".ferroflux")]
     data_dir: PathBuf,
@@ -71,16 +86,42 @@ pub struct UpArgs {
     /// 127.0.0.1:5050 when free, else a free one).
     #[arg(long, value_name = "HOST:PORT")]
     registry_listen: Option<SocketAddr>,
+    /// `normal`: an acknowledged write survives the process being killed; `strict`: it is
+    /// synced to disk first (SQLite `synchronous=FULL`), so it also survives a power cut.
+    #[arg(long, default_value = "normal", value_name = "normal|strict")]
+    durability: ferroflux_apiserver::store::Durability,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Errors only (a controller that died, ...): stdout is the status table. RUST_LOG widens it.
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    // The controllers' own log, one JSON line per reconcile as Flux's controllers write it:
+    // `ferroflux logs` reads it (`logs::UP_LOG_FILE`).
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let path = args.data_dir.join(super::logs::UP_LOG_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let controllers = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_filter(tracing_subscriber::filter::Targets::new().with_targets([
+            ("ferroflux_controllers", tracing::Level::INFO),
+            ("ferroflux_embedded", tracing::Level::INFO),
+        ]));
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(controllers)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -103,9 +144,23 @@ fn controller_options(args: &UpArgs) -> anyhow::Result<ControllerOptions> {
                 args.simulate_failure
             )
         })?;
+    let seed = args.example == Example::Seed;
+    // The seed's fleet has one cluster entry point.
+    if seed && args.cluster != seed::CLUSTER {
+        anyhow::bail!(
+            "--example seed syncs clusters/{}: leave --cluster out",
+            seed::CLUSTER
+        );
+    }
+    // The seed's platform runs under Flux's multi-tenancy lockdown.
+    let default_service_account = match (&args.default_service_account, seed) {
+        (Some(account), _) => Some(account.clone()),
+        (None, true) => Some("default".to_string()),
+        (None, false) => None,
+    };
     Ok(ControllerOptions {
-        default_service_account: args.default_service_account.clone(),
-        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        default_service_account,
+        no_cross_namespace_refs: args.no_cross_namespace_refs || seed,
         simulator: (!args.no_simulator).then_some(simulator),
     })
 }
@@ -121,6 +176,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         args.listen,
         args.kubeconfig_out,
         &policies,
+        args.durability,
     )
     .await?;
     outln!(
@@ -144,7 +200,12 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         apps: args.apps.as_deref(),
         cluster: &args.cluster,
     };
-    let fleet = ferroflux_embedded::write_fleet(&servers, &source)?;
+    let seed = args.example == Example::Seed;
+    let fleet = if seed {
+        seed::write_repositories(&servers, &registry.host(), &args.cluster)?
+    } else {
+        ferroflux_embedded::write_fleet(&servers, &source)?
+    };
     if fleet.created {
         outln!("✔ fleet repository created at {}", fleet.url)?;
     }
@@ -157,6 +218,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let changes =
         ferroflux_embedded::bootstrap(&client, &args.cluster, &fleet.url, &servers.git_url).await?;
     print_bootstrap(&changes)?;
+    if seed {
+        publish_seed(&client, &servers, &registry.host(), &args.data_dir).await?;
+    }
     let records = ferroflux_embedded::controller_deployments(&options, &servers, &args.data_dir);
     ferroflux_embedded::register_controllers(&client, &records).await?;
     outln!(
@@ -174,11 +238,23 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         &args.data_dir,
         options,
     )?;
+    let when_ready = seed.then(|| {
+        let kubeconfig = std::path::absolute(&server.kubeconfig_path)
+            .unwrap_or_else(|_| server.kubeconfig_path.clone());
+        WhenReady {
+            text: format!(
+                "► the seed is Ready; its Verify section:\n{}",
+                seed::verify_commands(&kubeconfig)
+            ),
+            kinds: SEED_KINDS,
+        }
+    });
     let code = watch_status(
         &client,
         args.exit_when_ready,
         timeout,
         &mut controllers.supervisors,
+        when_ready,
     )
     .await?;
     controllers.stop().await;
@@ -186,6 +262,59 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     policy_watch.abort();
     server.shutdown().await;
     Ok(code)
+}
+
+/// What [`watch_status`] prints once the Kustomizations and every object of `kinds` are Ready.
+struct WhenReady {
+    text: String,
+    kinds: &'static [super::get::Shown],
+}
+
+/// What the seed's Verify section reads besides the Kustomizations: the image policy's tag
+/// and the automation's pushed commit.
+const SEED_KINDS: &[super::get::Shown] = &[super::get::IMAGE_POLICIES, super::get::IMAGE_UPDATES];
+
+/// Whether there are objects of every kind of `kinds` and all are Ready.
+async fn kinds_ready(client: &kube::Client, kinds: &[super::get::Shown]) -> anyhow::Result<bool> {
+    for &kind in kinds {
+        let list = super::get::list(client, kind, None).await?;
+        if list.is_empty() || !list.iter().all(super::get::is_ready) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The seed's part of the outside world: its artifacts in the registry (signed), its Secrets
+/// and the Slack receiver, whose messages are printed as they come.
+async fn publish_seed(
+    client: &kube::Client,
+    servers: &ferroflux_embedded::SourceServers,
+    registry: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (slack, mut messages) = seed::serve_slack().await?;
+    tokio::spawn(async move {
+        while let Some(line) = messages.recv().await {
+            if outln!("✉ slack {line}").is_err() {
+                break;
+            }
+        }
+    });
+    let published = seed::publish(servers, registry, data_dir).await?;
+    outln!(
+        "✔ pushed podinfo tags {} to {registry}/{}",
+        seed::PODINFO_TAGS.join(", "),
+        seed::PODINFO_REPOSITORY
+    )?;
+    outln!(
+        "✔ pushed team-a's manifests to {} ({}), signed with cosign",
+        published.artifact,
+        published.digest
+    )?;
+    seed::apply_secrets(client, registry, &published, slack).await?;
+    outln!("✔ Slack receiver at http://{slack}/slack (messages are printed here)")?;
+    Ok(())
 }
 
 fn print_bootstrap(changes: &[Change]) -> anyhow::Result<()> {
@@ -200,14 +329,16 @@ fn print_bootstrap(changes: &[Change]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the Kustomizations whenever they change; with `exit_when_ready` returns 0 once all
-/// are Ready, 1 when one is Stalled or the timeout passes. Otherwise runs until Ctrl-C. Fails
-/// when a controller keeps dying (its supervisor gave up).
+/// Prints the Kustomizations whenever they change, and `when_ready` the first time they and
+/// its kinds are all Ready; with `exit_when_ready` returns 0 once all are Ready, 1 when one is
+/// Stalled or the timeout passes. Otherwise runs until Ctrl-C. Fails when a controller keeps
+/// dying (its supervisor gave up).
 async fn watch_status(
     client: &kube::Client,
     exit_when_ready: bool,
     timeout: Duration,
     supervisors: &mut tokio::task::JoinHandle<Result<(), SupervisionError>>,
+    mut when_ready: Option<WhenReady>,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last = String::new();
@@ -232,6 +363,13 @@ async fn watch_status(
         if rendered != last {
             outln!("{rendered}")?;
             last = rendered;
+        }
+        if all_ready
+            && let Some(ready) = &when_ready
+            && kinds_ready(client, ready.kinds).await?
+        {
+            outln!("{}", ready.text)?;
+            when_ready = None;
         }
         if exit_when_ready {
             if all_ready {
@@ -268,6 +406,34 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// The example and the controllers' options of an `up` command line.
+    fn parse(line: &[&str]) -> Result<(Example, anyhow::Result<ControllerOptions>), clap::Error> {
+        let crate::Command::Up(args) = crate::Cli::try_parse_from(line)?.command else {
+            panic!("parsed as another command")
+        };
+        Ok((args.example, controller_options(&args)))
+    }
+
+    #[test]
+    fn the_seed_runs_under_the_lockdown_flags_and_takes_no_fleet_folder() {
+        let (example, options) = parse(&["ferroflux", "up", "--example", "seed"]).expect("parses");
+        assert_eq!(example, Example::Seed);
+        let options = options.expect("valid options");
+        assert!(options.no_cross_namespace_refs);
+        assert_eq!(options.default_service_account.as_deref(), Some("default"));
+        let (example, options) = parse(&["ferroflux", "up"]).expect("parses");
+        assert_eq!(example, Example::Fleet);
+        let options = options.expect("valid options");
+        assert!(!options.no_cross_namespace_refs);
+        assert_eq!(options.default_service_account, None);
+        let both = parse(&["ferroflux", "up", "--example", "seed", "--fleet", "/tmp/x"]);
+        assert!(both.is_err(), "--fleet is refused with --example");
+        let (_, staging) =
+            parse(&["ferroflux", "up", "--example=seed", "--cluster=staging"]).expect("parses");
+        let refused = staging.expect_err("the seed has no staging cluster");
+        assert!(refused.to_string().contains("clusters/prod"), "{refused}");
+    }
 
     #[test]
     fn every_recorded_deployment_runs_a_command_line_the_cli_accepts() {

@@ -1,7 +1,8 @@
 //! Helm's actions on Helm's own storage: install, upgrade, rollback, uninstall and unlock.
 //! Each writes the release record as Helm does (a `pending-*` record first, then `deployed`
-//! or `failed`, the previous one `superseded`) and applies the manifest with server-side
-//! apply as the HelmRelease's identity, which also reads and writes the records.
+//! or `failed`, the previous one `superseded`) and applies the manifest as the HelmRelease's
+//! identity, which also reads and writes the records: with server-side apply (conflicts
+//! forced, as helm-controller does) or Helm's client-side apply, with [`Run`]'s options.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -13,11 +14,14 @@ use ferroflux_apply::manager::{
 };
 use ferroflux_apply::object::ObjectRef;
 use ferroflux_helm::release::{
-    self as storage, APPLY_METHOD_SSA, ChartRecord, Hook, Info, Release, Status, Written,
+    self as storage, APPLY_METHOD_CSA, APPLY_METHOD_SSA, ChartRecord, Hook, Info, Release, Status,
+    Written,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::{Client, ResourceExt};
@@ -65,7 +69,7 @@ pub struct Helm {
 }
 
 /// How one release action runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Run<'a> {
     /// The chart's CRDs to apply first (empty: skipped).
     pub crds: &'a [String],
@@ -75,6 +79,43 @@ pub struct Run<'a> {
     pub hooks: Option<Duration>,
     /// Create the release namespace first.
     pub create_namespace: bool,
+    /// Helm's `WaitForJobs` (`disableWaitForJobs` turns it off): without it a Job counts as
+    /// ready unless it failed, as kstatus without helm-controller's Job reader has it.
+    pub wait_for_jobs: bool,
+    /// Helm's `CleanupOnFail`: a failed upgrade or rollback deletes what it created.
+    pub cleanup_on_fail: bool,
+    /// Helm's `TakeOwnership` (Flux's default; `disableTakeOwnership` turns it off): objects
+    /// that exist without the release's ownership metadata are adopted rather than refused.
+    pub take_ownership: bool,
+    /// Server-side apply (Helm v4's default); `false`: Helm's client-side apply.
+    pub server_side_apply: bool,
+    /// Helm's `ForceReplace`, client-side apply only: objects are replaced, not patched.
+    pub force_replace: bool,
+    /// Helm's install `Replace`: the name of an uninstalled or failed release is reused.
+    pub replace: bool,
+    /// Which readiness checks the wait runs: kstatus (`poller`) or Helm v3's (`legacy`).
+    pub legacy_wait: bool,
+    /// `spec.healthCheckExprs`: the custom resources they cover are judged by them.
+    pub health_checks: Option<&'a super::cel::HealthChecks>,
+}
+
+impl Default for Run<'_> {
+    fn default() -> Self {
+        Run {
+            crds: &[],
+            wait: None,
+            hooks: None,
+            create_namespace: false,
+            wait_for_jobs: true,
+            cleanup_on_fail: false,
+            take_ownership: true,
+            server_side_apply: true,
+            force_replace: false,
+            replace: false,
+            legacy_wait: false,
+            health_checks: None,
+        }
+    }
 }
 
 /// Helm's hook event of tests (`helm.sh/hook: test`).
@@ -116,6 +157,14 @@ impl Helm {
             .into(),
             scopes: std::sync::Mutex::default(),
         }
+    }
+
+    /// The same Helm on the release named `names` (a release target the HelmRelease had
+    /// before its names changed).
+    pub fn with_names(mut self, names: Names) -> Self {
+        self.secrets = Api::namespaced(self.client.clone(), &names.storage);
+        self.names = names;
+        self
     }
 
     /// The client the release is made with.
@@ -223,23 +272,37 @@ impl Helm {
         mut release: Release,
         run: &Run<'_>,
     ) -> Result<Outcome, String> {
-        for version in storage::prune_history(history, self.max_history) {
-            self.delete_record(version).await.map_err(|e| e.message)?;
-        }
-        self.store(&release, true).await.map_err(|e| e.message)?;
         let action = match release.info.as_ref().map(|i| i.status) {
             Some(Status::PendingInstall) => "install",
             Some(Status::PendingRollback) => "rollback",
             _ => "upgrade",
         };
+        if action == "install" {
+            available_name(history, run.replace)?;
+        }
+        if !run.take_ownership && action != "rollback" {
+            self.check_ownership(&release, history, action).await?;
+        }
+        for version in storage::prune_history(history, self.max_history) {
+            self.delete_record(version).await.map_err(|e| e.message)?;
+        }
+        release.apply_method = if run.server_side_apply {
+            APPLY_METHOD_SSA
+        } else {
+            APPLY_METHOD_CSA
+        }
+        .into();
+        self.store(&release, true).await.map_err(|e| e.message)?;
+        if action == "install" && run.replace {
+            self.supersede_replaced(history).await?;
+        }
+        let mut created = Vec::new();
         let applied = async {
             if let Some(timeout) = run.hooks {
                 self.run_hooks(&mut release, &format!("pre-{action}"), timeout)
                     .await?;
             }
-            let objects = self
-                .apply(&release, run.crds, run.wait, run.create_namespace, history)
-                .await?;
+            let objects = self.apply(&release, run, history, &mut created).await?;
             if let Some(timeout) = run.hooks {
                 self.run_hooks(&mut release, &format!("post-{action}"), timeout)
                     .await?;
@@ -282,39 +345,146 @@ impl Helm {
                 if let Err(store) = self.store(&release, false).await {
                     return Err(format!("{err}; {}", store.message));
                 }
+                if run.cleanup_on_fail && action != "install" && !created.is_empty() {
+                    // Helm's failRelease: what this action created goes, in background.
+                    if let Err(cleanup) = self
+                        .manager
+                        .delete_all(&created, &DeleteOptions::default())
+                        .await
+                    {
+                        return Err(format!(
+                            "an error occurred while cleaning up resources. original {action} \
+                             error: {err}: unable to cleanup resources: {cleanup}"
+                        ));
+                    }
+                }
                 Err(err)
             }
         }
     }
 
+    /// Helm's install `Replace`: the last record of a reused name is superseded (a failed
+    /// one keeps its status).
+    async fn supersede_replaced(&self, history: &[Release]) -> Result<(), String> {
+        let Some(last) = storage::latest(history) else {
+            return Ok(());
+        };
+        if last
+            .info
+            .as_ref()
+            .is_some_and(|i| i.status == Status::Failed)
+        {
+            return Ok(());
+        }
+        let mut last = last.clone();
+        if let Some(info) = last.info.as_mut() {
+            info.status = Status::Superseded;
+            info.description = "superseded by new release".into();
+        }
+        self.store(&last, false).await.map_err(|e| e.message)
+    }
+
+    /// Helm without `TakeOwnership`: an install (every object) or an upgrade (the objects
+    /// the current release does not have) refuses objects that exist without the release's
+    /// ownership metadata.
+    async fn check_ownership(
+        &self,
+        release: &Release,
+        history: &[Release],
+        action: &str,
+    ) -> Result<(), String> {
+        let wanted = self.objects_of(&release.manifest).await?;
+        let current: Vec<ObjectRef> = match storage::deployed(history).or(storage::latest(history))
+        {
+            Some(current) if action != "install" => {
+                refs_of(&self.objects_of(&current.manifest).await?)
+            }
+            _ => Vec::new(),
+        };
+        let verb = if action == "install" {
+            "install"
+        } else {
+            "update"
+        };
+        for (reference, _) in refs_of(&wanted).into_iter().zip(&wanted) {
+            if current.contains(&reference) {
+                continue;
+            }
+            let existing = self
+                .manager
+                .get(&reference)
+                .await
+                .map_err(|e| format!("unable to continue with {verb}: {e}"))?;
+            let Some(existing) = existing else { continue };
+            let problems = ownership_problems(&existing, &self.names);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "unable to continue with {verb}: {} {:?} in namespace {:?} exists and cannot \
+                     be imported into the current release: invalid ownership metadata; {}",
+                    reference.kind,
+                    reference.name,
+                    reference.namespace,
+                    problems.join("; ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the release (and `run.crds`, and its namespace when asked), deletes what the
+    /// previous deployed revision had and this one has not, and waits when asked. Objects it
+    /// creates are recorded in `created` for `cleanupOnFail`.
     async fn apply(
         &self,
         release: &Release,
-        crds: &[String],
-        wait: Option<Duration>,
-        create_namespace: bool,
+        run: &Run<'_>,
         history: &[Release],
+        created: &mut Vec<ObjectRef>,
     ) -> Result<Vec<ObjectRef>, String> {
         let mut objects = Vec::new();
-        if create_namespace {
+        if run.create_namespace {
             objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": self.names.namespace}}));
         }
-        for crd in crds {
+        for crd in run.crds {
             objects.extend(self.objects_of(crd).await?);
         }
         let owned = self.objects_of(&release.manifest).await?;
-        objects.extend(owned.iter().cloned());
-        let changes = self
-            .manager
-            .apply_all(&objects, &ApplyOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        let refs: Vec<ObjectRef> = owned
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
-            .collect();
+        let refs = refs_of(&owned);
+        if run.cleanup_on_fail {
+            for reference in &refs {
+                if self
+                    .manager
+                    .get(reference)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    created.push(reference.clone());
+                }
+            }
+        }
+        if run.server_side_apply {
+            objects.extend(owned.iter().cloned());
+            self.manager
+                .apply_all(&objects, &ApplyOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+        } else {
+            if !objects.is_empty() {
+                self.manager
+                    .apply_all(&objects, &ApplyOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let original = match storage::deployed(history).or(storage::latest(history)) {
+                Some(previous) => self.objects_of(&previous.manifest).await?,
+                None => Vec::new(),
+            };
+            self.apply_client_side(&owned, &original, run.force_replace)
+                .await?;
+            objects.extend(owned.iter().cloned());
+        }
         // Helm deletes what the previous deployed release had and this one has not.
         if let Some(previous) = storage::deployed(history) {
             let before = self.objects_of(&previous.manifest).await?;
@@ -329,10 +499,8 @@ impl Helm {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        if let Some(timeout) = wait {
-            let applied: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
-            self.manager
-                .wait_healthy(&applied, timeout, true)
+        if let Some(timeout) = run.wait {
+            self.wait(&refs_of(&objects), timeout, run)
                 .await
                 .map_err(|e| {
                     format!(
@@ -342,6 +510,192 @@ impl Helm {
                 })?;
         }
         Ok(refs)
+    }
+
+    /// Waits for `applied` by kstatus (`poller`) or Helm v3's readiness checks (`legacy`);
+    /// without `wait_for_jobs` a Job is only checked for having failed.
+    async fn wait(
+        &self,
+        applied: &[ObjectRef],
+        timeout: Duration,
+        run: &Run<'_>,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let checks = run.health_checks.filter(|c| !c.is_empty());
+        let custom: Vec<ObjectRef> = checks.map_or_else(Vec::new, |c| {
+            applied.iter().filter(|r| c.covers(r)).cloned().collect()
+        });
+        let applied: Vec<ObjectRef> = applied
+            .iter()
+            .filter(|r| !custom.contains(r))
+            .cloned()
+            .collect();
+        let is_job = |r: &&ObjectRef| r.group == "batch" && r.kind == "Job";
+        let (jobs, rest): (Vec<ObjectRef>, Vec<ObjectRef>) = if run.wait_for_jobs {
+            (Vec::new(), applied)
+        } else {
+            let jobs = applied.iter().filter(is_job).cloned().collect();
+            let rest = applied.iter().filter(|r| !is_job(r)).cloned().collect();
+            (jobs, rest)
+        };
+        if run.legacy_wait {
+            super::wait::legacy(&self.manager, &rest, timeout, run.wait_for_jobs).await?;
+        } else {
+            self.manager
+                .wait_healthy(&rest, timeout, true)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        for job in jobs {
+            let Some(live) = self.manager.get(&job).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let health = ferroflux_apply::health::assess(&live);
+            if health.status == ferroflux_apply::health::Status::Failed {
+                return Err(format!("{job} status: 'Failed': {}", health.message));
+            }
+        }
+        if let Some(checks) = checks {
+            self.wait_custom(&custom, checks, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Polls the objects `healthCheckExprs` cover until each is Current by its check; one
+    /// that Failed ends the wait, as the kstatus wait fails fast.
+    async fn wait_custom(
+        &self,
+        objects: &[ObjectRef],
+        checks: &super::cel::HealthChecks,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        use ferroflux_apply::health::Status as Kstatus;
+        let mut interval = Duration::from_millis(100);
+        loop {
+            let mut pending = Vec::new();
+            for object in objects {
+                let live = self.manager.get(object).await.map_err(|e| e.to_string())?;
+                let verdict = live.as_ref().and_then(|live| checks.assess(live));
+                match verdict {
+                    Some(h) if h.status == Kstatus::Current => {}
+                    Some(h) if h.status == Kstatus::Failed => {
+                        return Err(format!("{object} status: 'Failed': {}", h.message));
+                    }
+                    Some(h) => {
+                        pending.push(format!("{object} status: '{:?}': {}", h.status, h.message))
+                    }
+                    None => pending.push(format!("{object} status: 'NotFound'")),
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(format!("timeout waiting for: [{}]", pending.join(", ")));
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+            interval = (interval * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Helm's client-side apply of `objects`: each created when absent, else replaced
+    /// (`force_replace`) or patched with the three-way merge of its `original` (the previous
+    /// release's object, else the live one), the rendered and the live object.
+    async fn apply_client_side(
+        &self,
+        objects: &[Value],
+        original: &[Value],
+        force_replace: bool,
+    ) -> Result<(), String> {
+        let originals = refs_of(original);
+        for (index, object) in objects.iter().enumerate() {
+            let reference = ObjectRef::of(object, index).map_err(|e| e.to_string())?;
+            let api = self.dynamic_api(&reference).await?;
+            let failed = |verb: &str, e: kube::Error| {
+                format!("{reference} {verb} failed: {}", api_message(&e))
+            };
+            let live = api
+                .get_opt(&reference.name)
+                .await
+                .map_err(|e| failed("get", e))?;
+            let params = PostParams {
+                field_manager: Some(super::FIELD_MANAGER.into()),
+                ..PostParams::default()
+            };
+            let Some(live) = live else {
+                let fresh: DynamicObject = serde_json::from_value(object.clone())
+                    .map_err(|e| format!("{reference}: {e}"))?;
+                api.create(&params, &fresh)
+                    .await
+                    .map_err(|e| failed("create", e))?;
+                continue;
+            };
+            let live = serde_json::to_value(&live).map_err(|e| e.to_string())?;
+            if force_replace {
+                let replacement: DynamicObject =
+                    serde_json::from_value(super::clientside::replacement(object, &live))
+                        .map_err(|e| format!("{reference}: {e}"))?;
+                api.replace(&reference.name, &params, &replacement)
+                    .await
+                    .map_err(|e| failed("replace", e))?;
+                continue;
+            }
+            let before = originals
+                .iter()
+                .position(|r| *r == reference)
+                .and_then(|i| original.get(i))
+                .unwrap_or(&live);
+            let patch = super::clientside::three_way_merge_patch(before, object, &live);
+            if patch.as_object().is_some_and(Map::is_empty) {
+                continue;
+            }
+            let params = PatchParams {
+                field_manager: Some(super::FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            api.patch(&reference.name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(|e| failed("patch", e))?;
+        }
+        Ok(())
+    }
+
+    /// Discovers `gvk` (the kind of `reference`), failing with kubectl's message for an
+    /// unknown kind.
+    async fn discover(
+        &self,
+        reference: &ObjectRef,
+        gvk: &GroupVersionKind,
+    ) -> Result<
+        (
+            kube::discovery::ApiResource,
+            kube::discovery::ApiCapabilities,
+        ),
+        String,
+    > {
+        kube::discovery::pinned_kind(&self.client, gvk)
+            .await
+            .map_err(|e| {
+                format!(
+                    "no matches for kind {:?} in version {:?}: {}",
+                    reference.kind,
+                    reference.api_version(),
+                    api_message(&e)
+                )
+            })
+    }
+
+    /// The API of an object's kind, found by discovery.
+    async fn dynamic_api(&self, reference: &ObjectRef) -> Result<Api<DynamicObject>, String> {
+        let gvk = GroupVersionKind::gvk(&reference.group, &reference.version, &reference.kind);
+        let (resource, capabilities) = self.discover(reference, &gvk).await?;
+        Ok(match capabilities.scope {
+            Scope::Namespaced => {
+                Api::namespaced_with(self.client.clone(), &reference.namespace, &resource)
+            }
+            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
+        })
     }
 
     /// Runs the hooks of `event` (e.g. `pre-install`) as Helm does: by weight then name,
@@ -487,6 +841,7 @@ impl Helm {
         history: &[Release],
         keep_history: bool,
         hooks: Option<Duration>,
+        propagation: PropagationPolicy,
     ) -> Result<(), String> {
         let Some(mut latest) = storage::latest(history).cloned() else {
             return Ok(());
@@ -503,7 +858,7 @@ impl Helm {
             .collect();
         objects.reverse();
         self.manager
-            .delete_all(&objects, &DeleteOptions::default())
+            .delete_all_propagating(&objects, &DeleteOptions::default(), propagation)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(timeout) = hooks {
@@ -591,20 +946,67 @@ impl Helm {
         if let Some(known) = lock(&self.scopes).get(&gvk) {
             return Ok(*known);
         }
-        let (_, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
-            .await
-            .map_err(|e| {
-                format!(
-                    "no matches for kind {:?} in version {:?}: {}",
-                    reference.kind,
-                    reference.api_version(),
-                    api_message(&e)
-                )
-            })?;
+        let (_, capabilities) = self.discover(&reference, &gvk).await?;
         let namespaced = capabilities.scope == Scope::Namespaced;
         lock(&self.scopes).insert(gvk, namespaced);
         Ok(namespaced)
     }
+}
+
+/// The references of `objects` (those that identify themselves).
+fn refs_of(objects: &[Value]) -> Vec<ObjectRef> {
+    objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| ObjectRef::of(o, i).ok())
+        .collect()
+}
+
+/// Helm's `availableName`: an install may not reuse a name with history, unless `replace`
+/// and its last record is uninstalled or failed.
+fn available_name(history: &[Release], replace: bool) -> Result<(), String> {
+    let Some(last) = storage::latest(history) else {
+        return Ok(());
+    };
+    let status = last.info.as_ref().map_or(Status::Unknown, |i| i.status);
+    if replace && matches!(status, Status::Uninstalled | Status::Failed) {
+        return Ok(());
+    }
+    Err("cannot reuse a name that is still in use".into())
+}
+
+/// Helm's `checkOwnership`: what of the release's ownership metadata `existing` lacks, in
+/// Helm's words (empty: the release owns it).
+fn ownership_problems(existing: &Value, names: &Names) -> Vec<String> {
+    let metadata = &existing["metadata"];
+    let require = |field: &str, key: &str, wanted: &str| -> Option<String> {
+        let what = if field == "labels" {
+            "label"
+        } else {
+            "annotation"
+        };
+        match metadata[field][key].as_str() {
+            None => Some(format!(
+                "{what} validation error: missing key {key:?}: must be set to {wanted:?}"
+            )),
+            Some(actual) if actual != wanted => Some(format!(
+                "{what} validation error: key {key:?} must equal {wanted:?}: current value is {actual:?}"
+            )),
+            Some(_) => None,
+        }
+    };
+    [
+        require("labels", "app.kubernetes.io/managed-by", "Helm"),
+        require("annotations", "meta.helm.sh/release-name", &names.release),
+        require(
+            "annotations",
+            "meta.helm.sh/release-namespace",
+            &names.namespace,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

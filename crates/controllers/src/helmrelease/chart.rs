@@ -64,6 +64,14 @@ fn helm_chart_object(hr: &HelmRelease, namespace: &str, name: &str) -> Option<Va
     if let Some(ignore) = spec.ignore_missing_values_files {
         chart_spec["ignoreMissingValuesFiles"] = json!(ignore);
     }
+    // The HelmChart verifies the cosign signature of OCI charts and says so (SourceVerified).
+    if let Some(verify) = spec
+        .verify
+        .as_ref()
+        .and_then(|v| serde_json::to_value(v).ok())
+    {
+        chart_spec["verify"] = verify;
+    }
     let mut metadata = json!({"name": name, "namespace": namespace, "labels": labels});
     if !annotations.is_empty() {
         metadata["annotations"] = json!(annotations);

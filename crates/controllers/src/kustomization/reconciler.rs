@@ -147,6 +147,7 @@ impl Reconciler for Context {
             .map(ToString::to_string)
             .collect();
         (!changed.is_empty()).then(|| Note {
+            warning: false,
             reason: reason::PROGRESSING,
             message: changed.join("\n"),
         })
@@ -156,6 +157,7 @@ impl Reconciler for Context {
     fn finished(&self, ks: &Kustomization, _applied: &Applied, elapsed: Duration) -> Option<Note> {
         let interval = spec_duration("spec.interval", &ks.spec.interval).ok()?;
         Some(Note {
+            warning: false,
             reason: reason::RECONCILIATION_SUCCEEDED,
             message: format!(
                 "Reconciliation finished in {}, next run in {}",

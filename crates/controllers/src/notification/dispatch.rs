@@ -283,12 +283,31 @@ enum Delivery {
         settings: Box<Settings>,
         event: Box<Event>,
     },
+    /// A GitHub provider authenticated as a GitHub App: its installation token request first.
+    GitHubApp {
+        token: Request,
+        settings: Box<Settings>,
+        event: Box<Event>,
+    },
 }
 
 impl Delivery {
     /// The delivery of `event` through a Provider resolved to `settings`; refused before
     /// anything is sent when the settings cannot work.
     fn build(ctx: &Context, settings: &Settings, event: &Event) -> Result<Self, provider::Error> {
+        // A token in the Secret wins over App credentials, as in Flux.
+        let without_token = settings.token.as_deref().is_none_or(str::is_empty);
+        if let Some(app) = settings
+            .github_app
+            .as_ref()
+            .filter(|_| without_token && provider::is_github_app_provider(&settings.provider_type))
+        {
+            return Ok(Delivery::GitHubApp {
+                token: app.token_request(settings.now)?,
+                settings: Box::new(settings.clone()),
+                event: Box::new(event.clone()),
+            });
+        }
         match settings.provider_type.as_str() {
             "nats" => Ok(Delivery::Nats(provider::nats(settings, event)?)),
             kind if provider::is_change_request_provider(kind) => Ok(Delivery::Comment(Box::new(
@@ -319,20 +338,7 @@ impl Delivery {
         match self {
             Delivery::Http(requests) => send_all(http, requests).await,
             Delivery::Nats(publish) => super::nats::publish(&publish).await,
-            Delivery::Comment(plan) => {
-                let whoami = send_one(http, plan.whoami.clone())
-                    .await
-                    .map_err(|e| format!("failed to get authenticated user info: {e}"))?;
-                let login = plan.login(&whoami).map_err(|e| e.to_string())?;
-                let comments = send_one(http, plan.list.clone())
-                    .await
-                    .map_err(|e| format!("failed to list comments: {e}"))?;
-                let write = plan.write(&login, &comments).map_err(|e| e.to_string())?;
-                send_one(http, write)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("failed to write the comment: {e}"))
-            }
+            Delivery::Comment(plan) => send_comment(http, &plan).await,
             Delivery::PubSub {
                 token,
                 mut settings,
@@ -351,8 +357,48 @@ impl Delivery {
                     .await
                     .map_err(|e| ferroflux_source::redact::redact(&e, &[access]))
             }
+            Delivery::GitHubApp {
+                token,
+                mut settings,
+                event,
+            } => {
+                let answer = send_one(http, token)
+                    .await
+                    .map_err(|e| format!("failed to get a GitHub App installation token: {e}"))?;
+                let installation = provider::github_app::installation_token(&answer)
+                    .map_err(|e| format!("failed to get a GitHub App installation token: {e}"))?;
+                settings.token = Some(installation.clone());
+                let sent = if provider::is_change_request_provider(&settings.provider_type) {
+                    match provider::comment_plan(&settings, &event) {
+                        Ok(plan) => send_comment(http, &plan).await,
+                        Err(err) => Err(err.to_string()),
+                    }
+                } else {
+                    match provider::requests(&settings, &event) {
+                        Ok(requests) => send_all(http, requests).await,
+                        Err(err) => Err(err.to_string()),
+                    }
+                };
+                sent.map_err(|e| ferroflux_source::redact::redact(&e, &[installation]))
+            }
         }
     }
+}
+
+/// A pull or merge request comment: who the token is, the comments, then the write.
+async fn send_comment(http: &reqwest::Client, plan: &provider::CommentPlan) -> Result<(), String> {
+    let whoami = send_one(http, plan.whoami.clone())
+        .await
+        .map_err(|e| format!("failed to get authenticated user info: {e}"))?;
+    let login = plan.login(&whoami).map_err(|e| e.to_string())?;
+    let comments = send_one(http, plan.list.clone())
+        .await
+        .map_err(|e| format!("failed to list comments: {e}"))?;
+    let write = plan.write(&login, &comments).map_err(|e| e.to_string())?;
+    send_one(http, write)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("failed to write the comment: {e}"))
 }
 
 /// How a Provider's requests travel.
@@ -468,6 +514,11 @@ async fn resolve(
         ) {
             settings.username = user;
             settings.password = password;
+        }
+        if provider::is_github_app_provider(&spec.provider_type) {
+            settings.github_app =
+                provider::GitHubApp::from_secret(|key| secret_value(&secret, key))
+                    .map_err(|e| e.to_string())?;
         }
         provider_secret = Some(secret);
     }

@@ -1,7 +1,10 @@
 //! The Receivers' webhooks (`POST /hook/<digest>` on `--receiverAddr`), as Flux's receiver
-//! server answers: 404 for a path no Receiver has, 503 for a suspended or not Ready Receiver,
-//! 400 for a call that fails the sender's checks (signature, token, event type), 500 when a
-//! resource could not be annotated, 200 once every matching resource carries a new
+//! server answers, but with 401 for a call that does not authenticate: 404 for a path no
+//! Receiver has, 503 for a suspended or not Ready Receiver, 401 Unauthorized for a call whose
+//! signature, token or OIDC token does not hold (Flux answers 400 to every failed check; issue 18
+//! asks for 401), 400 for a malformed call (a body that is not the sender's payload, an event
+//! outside `spec.events`) or a Receiver whose token Secret cannot be read, 500 when a resource
+//! could not be annotated, 200 once every matching resource carries a new
 //! `reconcile.fluxcd.io/requestedAt`.
 
 use std::sync::Arc;
@@ -13,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use ferroflux_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use ferroflux_api::notification::{CrossNamespaceObjectReference, Receiver};
-use ferroflux_notify::receiver::{Headers, default_api_version, oidc, requested_at, validate};
+use ferroflux_notify::receiver::{
+    Headers, Refusal, default_api_version, oidc, requested_at, validate,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
@@ -83,11 +88,11 @@ async fn handle_payload(
     let checked = match receiver.spec.receiver_type.as_str() {
         "generic-oidc" => check_oidc(&receiver, Headers(&pairs)).await,
         "gcr" => check_gcr(&ctx, &receiver, Headers(&pairs), &body).await,
-        kind => validate(kind, &token, &events, Headers(&pairs), &body).map_err(|e| e.to_string()),
+        kind => validate(kind, &token, &events, Headers(&pairs), &body).map_err(refusal),
     };
-    if let Err(err) = checked {
+    if let Err((status, err)) = checked {
         tracing::warn!(%err, %name, %namespace, "unable to validate payload");
-        return StatusCode::BAD_REQUEST;
+        return status;
     }
     tracing::info!(%name, %namespace, "handling webhook");
     let mut failed = false;
@@ -102,6 +107,19 @@ async fn handle_payload(
     } else {
         StatusCode::OK
     }
+}
+
+/// Why a call is refused: its answer and the reason logged.
+type Refused = (StatusCode, String);
+
+/// The answer to a [`Refusal`]: 401 when the caller did not authenticate, 400 otherwise.
+fn refusal(refusal: Refusal) -> Refused {
+    let status = if refusal.is_authentication() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, refusal.to_string())
 }
 
 /// Annotates the resource (or, for `*`, every one with its `matchLabels`) with a new reconcile
@@ -219,16 +237,18 @@ async fn issuer_keys(issuer: &str) -> Result<Vec<u8>, String> {
 
 /// `generic-oidc`: the bearer token verified with the keys of the provider of its issuer,
 /// for its audience, then the provider's CEL validations (Flux's `validateGenericOIDC`).
-async fn check_oidc(receiver: &Receiver, headers: Headers<'_>) -> Result<(), String> {
+/// Every failure is one of authentication (401): without the issuer's keys the caller cannot
+/// be authenticated either.
+async fn check_oidc(receiver: &Receiver, headers: Headers<'_>) -> Result<(), Refused> {
     let providers = receiver.spec.oidc_providers.as_deref().unwrap_or_default();
-    let token = oidc::bearer(headers.get("Authorization")).map_err(|e| e.to_string())?;
-    let issuer = oidc::unverified_issuer(token).map_err(|e| e.to_string())?;
-    let provider = oidc::provider_for(providers, &issuer).map_err(|e| e.to_string())?;
+    let token = oidc::bearer(headers.get("Authorization")).map_err(refusal)?;
+    let issuer = oidc::unverified_issuer(token).map_err(refusal)?;
+    let provider = oidc::provider_for(providers, &issuer).map_err(refusal)?;
     let keys = issuer_keys(&provider.issuer_url).await.map_err(|e| {
-        format!(
+        refusal(Refusal::Unauthenticated(format!(
             "failed to initialize OIDC provider for issuer {:?}: {e}",
             provider.issuer_url
-        )
+        )))
     })?;
     let claims = oidc::verify(
         token,
@@ -236,8 +256,8 @@ async fn check_oidc(receiver: &Receiver, headers: Headers<'_>) -> Result<(), Str
         &[provider.issuer_url.as_str()],
         oidc::audience(provider),
     )
-    .map_err(|e| e.to_string())?;
-    oidc::evaluate(provider, &claims).map_err(|e| e.to_string())
+    .map_err(refusal)?;
+    oidc::evaluate(provider, &claims).map_err(refusal)
 }
 
 /// `gcr`: Google's push token for the Secret's `audience`, issued to its `email`, then the
@@ -247,18 +267,19 @@ async fn check_gcr(
     receiver: &Receiver,
     headers: Headers<'_>,
     body: &[u8],
-) -> Result<(), String> {
+) -> Result<(), Refused> {
+    let misconfigured = |message: String| (StatusCode::BAD_REQUEST, message);
     let namespace = receiver.namespace().unwrap_or_default();
     let secret_ref = receiver
         .spec
         .secret_ref
         .as_ref()
-        .ok_or("secretRef is required for GCR receivers")?;
+        .ok_or_else(|| misconfigured("secretRef is required for GCR receivers".into()))?;
     let secrets: Api<Secret> = Api::namespaced(ctx.runtime.client.clone(), &namespace);
     let secret = secrets
         .get(&secret_ref.name)
         .await
-        .map_err(|e| format!("unable to read secret, error: {e}"))?;
+        .map_err(|e| misconfigured(format!("unable to read secret, error: {e}")))?;
     let value = |key: &str| {
         secret
             .data
@@ -266,18 +287,26 @@ async fn check_gcr(
             .and_then(|d| d.get(key))
             .map(|v| String::from_utf8_lossy(&v.0).into_owned())
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("invalid secret data: required field '{key}' for GCR receiver"))
+            .ok_or_else(|| {
+                misconfigured(format!(
+                    "invalid secret data: required field '{key}' for GCR receiver"
+                ))
+            })
     };
     let (email, audience) = (value("email")?, value("audience")?);
-    let token = oidc::bearer(headers.get("Authorization")).map_err(|e| e.to_string())?;
+    let unauthenticated = |message: String| refusal(Refusal::Unauthenticated(message));
+    let token = oidc::bearer(headers.get("Authorization")).map_err(refusal)?;
     let keys = fetch_document(&ctx.google_certs_url)
         .await
-        .map_err(|e| format!("cannot authenticate GCR request: {e}"))?;
-    let claims = oidc::verify(token, &keys, &oidc::GOOGLE_ISSUERS, &audience)
-        .map_err(|e| format!("cannot authenticate GCR request: invalid ID token: {e}"))?;
+        .map_err(|e| unauthenticated(format!("cannot authenticate GCR request: {e}")))?;
+    let claims = oidc::verify(token, &keys, &oidc::GOOGLE_ISSUERS, &audience).map_err(|e| {
+        unauthenticated(format!(
+            "cannot authenticate GCR request: invalid ID token: {e}"
+        ))
+    })?;
     oidc::check_google_push(&claims, &email)
-        .map_err(|e| format!("cannot authenticate GCR request: {e}"))?;
-    let event = oidc::gcr_event(body).map_err(|e| e.to_string())?;
+        .map_err(|e| unauthenticated(format!("cannot authenticate GCR request: {e}")))?;
+    let event = oidc::gcr_event(body).map_err(refusal)?;
     tracing::info!(
         digest = %event.get("digest").and_then(|d| d.as_str()).unwrap_or_default(),
         tag = %event.get("tag").and_then(|d| d.as_str()).unwrap_or_default(),

@@ -147,9 +147,12 @@ impl Failure for ReconcileError {
     }
 }
 
-/// A Normal event recorded after a successful reconciliation.
+/// An event recorded after a successful reconciliation: Normal, or Warning for what succeeded
+/// but needs a human's eye (Flux's `DriftDetected` in `warn` mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// A Warning event (and severity `error` for the notification controller), not Normal.
+    pub warning: bool,
     /// Flux's reason, e.g. `NewArtifact`.
     pub reason: &'static str,
     /// The event's message.
@@ -402,7 +405,7 @@ async fn apply<R: Reconciler>(
     let note = match &outcome {
         Ok(done) => reconciler
             .event(object, done)
-            .map(|note| (false, note.reason, note.message)),
+            .map(|note| (note.warning, note.reason, note.message)),
         Err(failed) => Some((true, failed.error().reason, failed.error().message.clone())),
     };
     let finished = outcome
@@ -428,11 +431,32 @@ async fn apply<R: Reconciler>(
     let status = reconciler.summarize(object, outcome, now());
     let mut status = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
     stamp(&mut status, object.meta(), R::OBSERVES_GENERATION);
+    // One log line per reconcile, as Flux's controllers write (`flux logs` reads them).
+    match &note {
+        Some((true, reason, message)) => {
+            tracing::error!(%kind, %name, %namespace, %reason, error = %message, "Reconciler error");
+        }
+        Some((false, reason, message)) => {
+            tracing::info!(%kind, %name, %namespace, %reason, "{message}");
+        }
+        None => {}
+    }
+    if let Some(note) = &finished {
+        tracing::info!(%kind, %name, %namespace, "{}", note.message);
+    }
     if let Some((warning, reason, message)) = note {
         record(ctx, &reference, &status, warning, reason, &message).await;
     }
     if let Some(note) = finished {
-        record(ctx, &reference, &status, false, note.reason, &note.message).await;
+        record(
+            ctx,
+            &reference,
+            &status,
+            note.warning,
+            note.reason,
+            &note.message,
+        )
+        .await;
     }
     if let Some(metrics) = &ctx.metrics {
         metrics.observe(&kind, &namespace, &name, started.elapsed());

@@ -126,7 +126,7 @@ pub async fn cluster() -> Result<Cluster, PeerError> {
 
 /// Creates every CRD of `ferroflux_api::crds::all()` and waits until each is Established: a
 /// real kube-apiserver answers 404 for a new kind's objects until then.
-async fn install_crds(client: &Client) {
+pub async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // One at a time the real server takes seconds for the lot; they are independent.
     let installs = ferroflux_api::crds::all().into_iter().map(|crd| {

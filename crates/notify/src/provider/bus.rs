@@ -141,7 +141,6 @@ struct ServiceAccountKey {
 /// # Errors
 /// A key that is not a service account's JSON key with an RSA private key.
 pub fn google_token_request(credentials: &str, now: i64) -> Result<Request, Error> {
-    use base64::Engine as _;
     let invalid = |what: &str| {
         Error::Invalid(format!(
             "invalid GCP credentials JSON in the Secret's token: {what}"
@@ -159,29 +158,12 @@ pub fn google_token_request(credentials: &str, now: i64) -> Result<Request, Erro
     } else {
         key.token_uri.clone()
     };
-    let der = pem::parse(key.private_key.as_bytes()).map_err(|_| invalid("private_key"))?;
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.contents())
-        .map_err(|_| invalid("private_key is not an RSA PKCS#8 key"))?;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.private_key_id});
     let claims = json!({
         "iss": key.client_email, "scope": PUBSUB_SCOPE, "aud": token_uri,
         "iat": now, "exp": now + TOKEN_LIFETIME,
     });
-    let signed = format!(
-        "{}.{}",
-        b64.encode(header.to_string()),
-        b64.encode(claims.to_string())
-    );
-    let mut signature = vec![0; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        signed.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| invalid("signing failed"))?;
-    let assertion = format!("{signed}.{}", b64.encode(signature));
+    let assertion = super::rs256_jwt(&key.private_key, Some(&key.private_key_id), &claims)
+        .map_err(|why| invalid(&format!("private_key: {why}")))?;
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "urn:ietf:params:oauth2:grant-type:jwt-bearer")
         .append_pair("assertion", &assertion)

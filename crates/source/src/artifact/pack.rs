@@ -62,7 +62,7 @@ pub fn pack_dir(dir: &Path, rules: &IgnoreRules, out: impl Write) -> Result<Pack
     walk(dir, "", &mut matcher, &mut entries)?;
     // Each directory was listed in order, but "a/b" vs "a.b" needs a global sort by path.
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
-    write_entries(dir, &entries, out)
+    write_entries(&entries, out)
 }
 
 /// Packs `path`: a directory as [`pack_dir`], a single file as a tarball holding only that
@@ -88,10 +88,12 @@ pub fn pack_path(path: &Path, rules: &IgnoreRules, out: impl Write) -> Result<Pa
         abs: path.to_path_buf(),
         executable: meta.permissions().mode() & 0o111 != 0,
     };
-    write_entries(path, &[entry], out)
+    write_entries(&[entry], out)
 }
 
-fn write_entries(dir: &Path, entries: &[Entry], out: impl Write) -> Result<Packed, PackError> {
+fn write_entries(entries: &[Entry], out: impl Write) -> Result<Packed, PackError> {
+    // Errors name the file by its path in the artifact, never by the temp dir it was checked
+    // out to: the message ends up in a condition a tenant reads.
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PackError::Io { path, source }
@@ -103,8 +105,11 @@ fn write_entries(dir: &Path, entries: &[Entry], out: impl Write) -> Result<Packe
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     for entry in entries {
-        let file = File::open(&entry.abs).map_err(io_err(&entry.abs))?;
-        let len = file.metadata().map_err(io_err(&entry.abs))?.len();
+        let file = File::open(&entry.abs).map_err(io_err(Path::new(&entry.rel)))?;
+        let len = file
+            .metadata()
+            .map_err(io_err(Path::new(&entry.rel)))?
+            .len();
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(len);
@@ -114,12 +119,17 @@ fn write_entries(dir: &Path, entries: &[Entry], out: impl Write) -> Result<Packe
         header.set_gid(0);
         // Exactly the size in the header, even if the file grows while being read.
         tar.append_data(&mut header, &entry.rel, std::io::Read::take(file, len))
-            .map_err(io_err(&entry.abs))?;
+            .map_err(io_err(Path::new(&entry.rel)))?;
     }
-    let gz = tar.into_inner().map_err(io_err(dir))?;
-    let hashing = gz.finish().map_err(io_err(dir))?;
+    let gz = tar
+        .into_inner()
+        .map_err(io_err(Path::new("the artifact archive")))?;
+    let hashing = gz
+        .finish()
+        .map_err(io_err(Path::new("the artifact archive")))?;
     let (mut buf, digest, size) = hashing.finish();
-    buf.flush().map_err(io_err(dir))?;
+    buf.flush()
+        .map_err(io_err(Path::new("the artifact archive")))?;
     Ok(Packed {
         digest,
         size,

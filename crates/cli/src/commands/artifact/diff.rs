@@ -11,7 +11,7 @@ use ferroflux_source::oci::DiffEntry;
 
 use super::{RegistryFlags, action, display_url, runtime, success};
 
-/// Compare a Flux OCI artifact with a local directory.
+/// Compare a Flux OCI artifact with a local directory, or a Kustomization with the cluster.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     #[command(subcommand)]
@@ -22,6 +22,9 @@ pub struct DiffArgs {
 enum DiffWhat {
     /// Compare the content of a Flux OCI artifact with a local directory or file.
     Artifact(DiffArtifactArgs),
+    /// Diff a Kustomization built from a local directory against the cluster.
+    #[command(visible_alias = "ks")]
+    Kustomization(crate::commands::diff_kustomization::DiffKustomizationArgs),
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +50,10 @@ fn line(entry: &DiffEntry) -> String {
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let DiffWhat::Artifact(args) = args.what;
+    let args = match args.what {
+        DiffWhat::Artifact(args) => args,
+        DiffWhat::Kustomization(args) => return crate::commands::diff_kustomization::run(args),
+    };
     action(format!(
         "comparing artifact {} with {}",
         display_url(&args.url),

@@ -51,7 +51,7 @@ struct PushArtifactArgs {
 }
 
 /// flux's default `--ignore-paths`: version-control files and binary media and archives.
-pub(super) fn default_ignore_paths() -> Vec<String> {
+pub(crate) fn default_ignore_paths() -> Vec<String> {
     use ferroflux_source::artifact::{EXCLUDE_EXT, EXCLUDE_VCS};
     EXCLUDE_VCS
         .iter()

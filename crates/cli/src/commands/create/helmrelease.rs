@@ -107,7 +107,7 @@ fn source(value: &str) -> anyhow::Result<(&'static str, &str, &str)> {
 fn helm_release(args: &HelmReleaseArgs, create: &CreateArgs) -> anyhow::Result<Value> {
     // Flags are checked when cobra parses them, before the NAME.
     let source = args.source.as_deref().map(source).transpose()?;
-    let interval = object::duration("interval", &create.interval)?;
+    let interval = object::duration("interval", create.interval())?;
     let chart_interval = args
         .chart_interval
         .as_deref()
@@ -153,16 +153,7 @@ fn helm_release(args: &HelmReleaseArgs, create: &CreateArgs) -> anyhow::Result<V
     if args.create_target_namespace {
         spec["install"] = json!({"createNamespace": true});
     }
-    // pflag reads an empty flag value as no entry.
-    let depends_on: Vec<Value> = args
-        .depends_on
-        .iter()
-        .filter(|d| !d.is_empty())
-        .map(|d| match d.split_once('/') {
-            Some((namespace, name)) => object::reference("", name, namespace),
-            None => object::reference("", d, ""),
-        })
-        .collect();
+    let depends_on = object::depends_on(&args.depends_on);
     if !depends_on.is_empty() {
         spec["dependsOn"] = json!(depends_on);
     }
@@ -245,7 +236,7 @@ fn values_from(references: &[String]) -> anyhow::Result<Value> {
 }
 
 /// Go's `syscall.Errno` text for the usual failures of opening a file.
-fn io_text(err: &std::io::Error) -> String {
+pub(super) fn io_text(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),

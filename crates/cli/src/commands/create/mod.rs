@@ -7,8 +7,12 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 pub mod helmrelease;
+pub mod image;
+pub mod kustomization;
 pub mod notification;
 mod object;
+pub mod secret;
+pub mod source;
 pub mod tenant;
 
 /// Create or update objects, like `flux create`.
@@ -31,9 +35,16 @@ pub struct CreateArgs {
     /// The namespace of the generated objects (not of a tenant's).
     #[arg(short, long, global = true, default_value = "flux-system")]
     namespace: String,
-    /// The objects' reconcile interval (a Go duration).
-    #[arg(long, global = true, default_value = "1m0s")]
-    interval: String,
+    /// The objects' reconcile interval (a Go duration; 1m0s unless given).
+    #[arg(long, global = true)]
+    interval: Option<String>,
+}
+
+impl CreateArgs {
+    /// `--interval`, or flux's default; an ImagePolicy reads the flag as its own.
+    fn interval(&self) -> &str {
+        self.interval.as_deref().unwrap_or("1m0s")
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +61,15 @@ enum What {
     /// Create or update a HelmRelease (helm.toolkit.fluxcd.io/v2).
     #[command(visible_alias = "hr")]
     Helmrelease(Box<helmrelease::HelmReleaseArgs>),
+    /// Create or update a Kustomization (kustomize.toolkit.fluxcd.io/v1).
+    #[command(visible_alias = "ks")]
+    Kustomization(Box<kustomization::KustomizationArgs>),
+    /// Create or update image automation objects (image.toolkit.fluxcd.io/v1).
+    Image(Box<image::ImageArgs>),
+    /// Create or update Secrets with source credentials.
+    Secret(Box<secret::SecretArgs>),
+    /// Create or update sources (source.toolkit.fluxcd.io/v1).
+    Source(Box<source::SourceArgs>),
 }
 
 pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -59,5 +79,9 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         What::AlertProvider(provider) => notification::run_provider(provider, &args),
         What::Receiver(receiver) => notification::run_receiver(receiver, &args),
         What::Helmrelease(release) => helmrelease::run(release, &args),
+        What::Kustomization(ks) => kustomization::run(ks, &args),
+        What::Image(image) => image::run(image, &args),
+        What::Secret(secret) => secret::run(secret, &args),
+        What::Source(source) => source::run(source, &args),
     }
 }

@@ -73,6 +73,23 @@ pub(super) fn reference(kind: &str, name: &str, namespace: &str) -> Value {
     Value::Object(reference)
 }
 
+/// flux's `meta.MakeDependsOn`: `[<namespace>/]<name>` references. pflag reads an empty
+/// flag value as no entry, but keeps an empty item of a comma-separated list.
+pub(super) fn depends_on(values: &[String]) -> Vec<Value> {
+    if let [only] = values
+        && only.is_empty()
+    {
+        return Vec::new();
+    }
+    values
+        .iter()
+        .map(|d| match d.split_once('/') {
+            Some((namespace, name)) => reference("", name, namespace),
+            None => reference("", d, ""),
+        })
+        .collect()
+}
+
 /// A Go duration flag's value as Go prints it back (`10m` is `10m0s`); a bad one fails as
 /// cobra does.
 pub(super) fn duration(flag: &str, value: &str) -> anyhow::Result<String> {
@@ -112,22 +129,40 @@ pub(super) fn finish(
         out!("{}", export(object))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let existed = apply_to_cluster(
+        generated,
+        object,
+        create,
+        || eprintln!("✚ generating {}", generated.kind),
+        || eprintln!("► applying {}", generated.kind),
+    )?;
+    let done = if existed { "updated" } else { "created" };
+    eprintln!("✔ {} {done}", generated.kind);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies `object` to the cluster of `--kubeconfig` within `--timeout`; whether it existed
+/// before. `generating` runs before the connection, `applying` once connected.
+pub(super) fn apply_to_cluster(
+    generated: Generated,
+    object: &Value,
+    create: &CreateArgs,
+    generating: impl FnOnce(),
+    applying: impl FnOnce(),
+) -> anyhow::Result<bool> {
     let timeout = ferroflux_gocompat::duration::parse_std(&create.timeout)
         .with_context(|| format!("--timeout {:?} is not a duration", create.timeout))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    eprintln!("✚ generating {}", generated.kind);
+    generating();
     runtime.block_on(async {
         let client = crate::commands::get::client(create.kubeconfig.as_deref()).await?;
-        eprintln!("► applying {}", generated.kind);
-        let existed = tokio::time::timeout(timeout, apply(&client, generated, object))
+        applying();
+        tokio::time::timeout(timeout, apply(&client, generated, object))
             .await
-            .map_err(|_| anyhow::anyhow!("context deadline exceeded"))??;
-        let done = if existed { "updated" } else { "created" };
-        eprintln!("✔ {} {done}", generated.kind);
-        Ok(ExitCode::SUCCESS)
+            .map_err(|_| anyhow::anyhow!("context deadline exceeded"))?
     })
 }
 
