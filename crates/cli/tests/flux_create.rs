@@ -36,6 +36,37 @@ const VALUES: &[(&str, &str)] = &[
         "ca.crt",
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     ),
+    // A self-signed test pair (P-256, not a secret of anything), and a key of another pair.
+    (
+        "tls.crt",
+        "-----BEGIN CERTIFICATE-----\n\
+         MIIBiDCCAS+gAwIBAgIUEeWGomhPjtzkC5aiapFVQ0o5QF0wCgYIKoZIzj0EAwIw\n\
+         GTEXMBUGA1UEAwwOZmVycm9mbHV4LXRlc3QwIBcNMjYxMjA3MjMyODQ3WhgPMjEy\n\
+         NjExMTMyMzI4NDdaMBkxFzAVBgNVBAMMDmZlcnJvZmx1eC10ZXN0MFkwEwYHKoZI\n\
+         zj0CAQYIKoZIzj0DAQcDQgAEhaehjn6eHkAYjE97+yXg6jLW218AeMhKPXwTkrWu\n\
+         oHiMYhpBA+nTHm6KI8qwrLlEM/I/eLu0LOmpsA9J/Khc26NTMFEwHQYDVR0OBBYE\n\
+         FH3WT8hgjUTD+2ivJWqWwYHGAfWfMB8GA1UdIwQYMBaAFH3WT8hgjUTD+2ivJWqW\n\
+         wYHGAfWfMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgcDxj7Gtc\n\
+         7T8ethKPNYWShLHAbTy+Pjh43b+2JPo9yl4CIGp7EO+NVkzxM5IwLOgsQVCN0Bj/\n\
+         HsIXyKwbfEoHLBJA\n\
+         -----END CERTIFICATE-----\n",
+    ),
+    (
+        "tls.key",
+        "-----BEGIN PRIVATE KEY-----\n\
+         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8G6MpAy6/aRKAytd\n\
+         K2vViOxoDE+PZnovZBBGOqW3hf2hRANCAASFp6GOfp4eQBiMT3v7JeDqMtbbXwB4\n\
+         yEo9fBOSta6geIxiGkED6dMeboojyrCsuUQz8j94u7Qs6amwD0n8qFzb\n\
+         -----END PRIVATE KEY-----\n",
+    ),
+    (
+        "other.key",
+        "-----BEGIN PRIVATE KEY-----\n\
+         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgX7GSFNqGiuoiOzyh\n\
+         qcwvlEOJe+ows72j9PV/v5Dha9+hRANCAAS6Kw6+rkTFCf2AGJo1XbcJ6QlUqjoc\n\
+         US0gKERCmM3r6mLDS10h8G+fAerd3gRAnEHhScoH8PIL0F+jR62Kl17R\n\
+         -----END PRIVATE KEY-----\n",
+    ),
 ];
 
 /// The command lines compared with flux (after `create`; `@v1.yaml` is a file of [`VALUES`]).
@@ -917,6 +948,62 @@ const SHAPES: &[&[&str]] = &[
         "--username=u",
         "--password=p",
         "--label=bad",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@tls.crt",
+        "--tls-key-file=@tls.key",
+        "--ca-crt-file=@ca.crt",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@tls.crt",
+        "--tls-key-file=@tls.key",
+        "-n",
+        "apps",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--ca-crt-file=@ca.crt",
+        "--label=a=b",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@tls.crt",
+        "--tls-key-file=@other.key",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@ca.crt",
+        "--tls-key-file=@tls.key",
+    ],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@tls.crt",
+        "--tls-key-file=@ca.crt",
+    ],
+    &["secret", "tls", "ts", "--tls-crt-file=@tls.crt"],
+    &["secret", "tls", "ts", "--tls-key-file=@tls.key"],
+    &["secret", "tls", "ts"],
+    &["secret", "tls", "--ca-crt-file=@ca.crt"],
+    &[
+        "secret",
+        "tls",
+        "ts",
+        "--tls-crt-file=@missing.crt",
+        "--tls-key-file=@tls.key",
     ],
     &["secret", "helm", "hs"],
     &["secret", "helm", "hs", "--username=u", "--password=p"],

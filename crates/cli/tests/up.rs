@@ -143,6 +143,24 @@ fn the_example_fleet_becomes_ready_and_a_restart_rewrites_nothing() {
     ] {
         assert!(names.contains(&served), "{served} missing: {names:?}");
     }
+    // The in-process controllers log one JSON line per reconcile to the data dir, which
+    // `ferroflux logs` prints in flux's shape.
+    let logs = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .arg("logs")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-A", "--kind", "Kustomization", "--name", "flux-system"])
+        .output()
+        .expect("ferroflux logs runs");
+    let printed = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success()
+            && printed.lines().any(|l| l
+                .contains(" info Kustomization/flux-system.flux-system - ")
+                && l.contains("Reconciliation finished in")),
+        "ferroflux logs: {printed}{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
     // Kyverno's kinds are served (admission runs inside the API server), but no
     // `policy-webhook` Deployment is recorded: no such process runs.
     for served in ["clusterpolicies.kyverno.io", "policies.kyverno.io"] {

@@ -1,4 +1,4 @@
-//! `ferroflux create secret git|helm|oci`: the credential Secrets `flux create secret`
+//! `ferroflux create secret git|helm|oci|tls`: the credential Secrets `flux create secret`
 //! generates for sources. Git over SSH (flux generates a key pair and scans the host key) and
 //! Helm TLS client certificates are not generated here: they are refused.
 
@@ -27,6 +27,24 @@ enum SecretKind {
     Helm(HelmArgs),
     /// Create or update a Secret with OCI registry credentials (a docker config).
     Oci(OciArgs),
+    /// Create or update a Secret with TLS certificates (a client certificate pair and/or a CA).
+    Tls(TlsArgs),
+}
+
+/// TLS certificates, PEM-encoded.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// The Secret's name.
+    name: Option<String>,
+    /// TLS authentication cert file path.
+    #[arg(long)]
+    tls_crt_file: Option<std::path::PathBuf>,
+    /// TLS authentication key file path.
+    #[arg(long)]
+    tls_key_file: Option<std::path::PathBuf>,
+    /// TLS authentication CA file path.
+    #[arg(long)]
+    ca_crt_file: Option<std::path::PathBuf>,
 }
 
 /// Git credentials.
@@ -104,6 +122,7 @@ pub fn run(args: &SecretArgs, create: &CreateArgs) -> anyhow::Result<ExitCode> {
         SecretKind::Git(git) => ("git", git.name.as_deref(), git_secret(git, create)?),
         SecretKind::Helm(helm) => ("helm", helm.name.as_deref(), helm_secret(helm, create)?),
         SecretKind::Oci(oci) => ("oci", oci.name.as_deref(), oci_secret(oci, create)?),
+        SecretKind::Tls(tls) => ("tls", tls.name.as_deref(), tls_secret(tls, create)?),
     };
     if create.export {
         // flux prints the manifest as generated, then a line end of its own.
@@ -215,6 +234,113 @@ fn helm_secret(args: &HelmArgs, create: &CreateArgs) -> anyhow::Result<Value> {
         data.insert("ca.crt".into(), json!(ca));
     }
     Ok(secret(metadata, data, "kubernetes.io/basic-auth"))
+}
+
+fn tls_secret(args: &TlsArgs, create: &CreateArgs) -> anyhow::Result<Value> {
+    let name = object::checked_name(args.name.as_deref())?;
+    let metadata = object::metadata(name, create)?;
+    let read = |file: &Option<std::path::PathBuf>, what: &str| match file {
+        Some(file) => read_file(file, what).map(Some),
+        None => Ok(None),
+    };
+    let cert = read(&args.tls_crt_file, "failed to read cert file")?;
+    let key = read(&args.tls_key_file, "failed to read key file")?;
+    let ca = read(&args.ca_crt_file, "unable to read TLS CA file")?;
+    let mut data = Map::new();
+    if let Some(ca) = &ca {
+        data.insert("ca.crt".into(), json!(ca));
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            if let Err(err) = key_pair(&cert, &key) {
+                bail!("invalid TLS certificate and key pair: {err}");
+            }
+            data.insert("tls.crt".into(), json!(cert));
+            data.insert("tls.key".into(), json!(key));
+            Ok(secret(metadata, data, "kubernetes.io/tls"))
+        }
+        (Some(_), None) => bail!("found certificate but missing private key"),
+        (None, Some(_)) => bail!("found private key but missing certificate"),
+        (None, None) if ca.is_some() => Ok(secret(metadata, data, "Opaque")),
+        (None, None) => bail!("no CA certificate or client certificate pair found"),
+    }
+}
+
+/// Go's `tls.X509KeyPair` check, in its order and words: a CERTIFICATE block in the first input,
+/// a private key block in the second, a certificate that parses, a key that parses, and the
+/// key's public half the certificate's.
+fn key_pair(cert: &str, key: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::{PemObject as _, SectionKind};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let blocks = |text: &str| -> Vec<(SectionKind, Vec<u8>)> {
+        <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes())
+            .filter_map(Result::ok)
+            .collect()
+    };
+    let label = |kind: &SectionKind| match kind {
+        SectionKind::Certificate => "CERTIFICATE",
+        SectionKind::PublicKey => "PUBLIC KEY",
+        SectionKind::RsaPrivateKey => "RSA PRIVATE KEY",
+        SectionKind::PrivateKey => "PRIVATE KEY",
+        SectionKind::EcPrivateKey => "EC PRIVATE KEY",
+        SectionKind::Crl => "X509 CRL",
+        SectionKind::Csr => "CERTIFICATE REQUEST",
+        _ => "UNKNOWN",
+    };
+    let private = |kind: &SectionKind| {
+        matches!(
+            kind,
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
+        )
+    };
+    let (certs, skipped): (Vec<_>, Vec<_>) = blocks(cert)
+        .into_iter()
+        .partition(|(kind, _)| *kind == SectionKind::Certificate);
+    let Some((_, leaf)) = certs.first() else {
+        return Err(match skipped.as_slice() {
+            [] => "tls: failed to find any PEM data in certificate input".into(),
+            [(kind, _)] if private(kind) => "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".into(),
+            _ => format!(
+                "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]",
+                skipped.iter().map(|(k, _)| label(k)).collect::<Vec<_>>().join(" ")
+            ),
+        });
+    };
+    let key_blocks = blocks(key);
+    let Some(position) = key_blocks.iter().position(|(kind, _)| private(kind)) else {
+        return Err(match key_blocks.as_slice() {
+            [] => "tls: failed to find any PEM data in key input".into(),
+            [(SectionKind::Certificate, _)] => {
+                "tls: found a certificate rather than a key in the PEM for the private key".into()
+            }
+            _ => format!(
+                "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]",
+                key_blocks
+                    .iter()
+                    .map(|(k, _)| label(k))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        });
+    };
+    let (kind, der) = key_blocks[position].clone();
+    let key = match kind {
+        SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der.into()),
+        SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der.into()),
+        _ => PrivateKeyDer::Pkcs8(der.into()),
+    };
+    let leaf = CertificateDer::from(leaf.clone());
+    let provider = rustls::crypto::ring::default_provider();
+    let Ok(signing) = provider.key_provider.load_private_key(key) else {
+        return Err("tls: failed to parse private key".into());
+    };
+    match rustls::sign::CertifiedKey::new(vec![leaf], signing).keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err("tls: private key does not match public key".into())
+        }
+        Err(_) => Err("x509: malformed certificate".into()),
+    }
 }
 
 /// go-containerregistry's `name.ParseReference`: a tag or a digest reference.
