@@ -125,8 +125,10 @@ pub fn run(args: &SecretArgs, create: &CreateArgs) -> anyhow::Result<ExitCode> {
         SecretKind::Tls(tls) => ("tls", tls.name.as_deref(), tls_secret(tls, create)?),
     };
     if create.export {
-        // flux prints the manifest as generated, then a line end of its own.
-        out!("{}\n", object::export(&secret))?;
+        // flux prints the git, helm and oci manifests with a line end of its own after them,
+        // the tls one without.
+        let end = if what == "tls" { "" } else { "\n" };
+        out!("{}{end}", object::export(&secret))?;
         return Ok(ExitCode::SUCCESS);
     }
     object::apply_to_cluster(SECRET, &secret, create, || {}, || {})?;
